@@ -1,0 +1,168 @@
+// GRASS buffer layout and protocol, version 1: the one definition of the wire format.
+// Checked from TypeScript by test/unit/protocol-layout.test.ts (offsetof/sizeof compiled from here).
+//
+// The buffer lives where the transport can reach it one-sidedly (GPU memory registered with the
+// NIC; a shared-memory file for shm). Only the monitor loop reacts to it; the remote only reads
+// and writes bytes. Design rules (DESIGN.md §3.2):
+//  - a mark is written separately, after the bytes it announces, and is a 64-bit aligned word;
+//  - marks are sequence numbers, never bare flags, so a stale reply is never taken as new;
+//  - anything read without a request (liveness, background results) is seqlocked;
+//  - reply data carries a CRC32 so a torn read is detected and retried.
+#ifndef GRASS_PROTOCOL_H
+#define GRASS_PROTOCOL_H
+
+#include <stdint.h>
+
+#define GRASS_MAGIC 0x5346425353415247ull /* "GRASSBFS" little-endian */
+#define GRASS_PROTOCOL_VERSION 1u
+#define GRASS_MAC_BYTES 32u        /* HMAC-SHA256 */
+#define GRASS_REQUEST_ARGS 6u
+#define GRASS_HEADER_BYTES 4096u   /* the slots start here */
+
+/* Request opcodes. Arguments are in grass_request.args; a reply may span several chunks
+ * (see GRASS_OP_FETCH_RESULT). */
+enum grass_opcode {
+  GRASS_OP_HEARTBEAT = 1,      /* no args; empty reply, answered at once */
+  GRASS_OP_DESCRIBE = 2,       /* target description blob (see grass_description_header) */
+  GRASS_OP_READ = 3,           /* args: space, address, length, pid (space USER) */
+  GRASS_OP_WRITE = 4,          /* args: space, address, length, pid; data in the slot's data area;
+                                  refused unless the agent allows writes */
+  GRASS_OP_PROCESS_COUNT = 5,  /* reply: one uint64 */
+  GRASS_OP_PROCESS_LIST = 6,   /* args: flags (GRASS_PS_*); reply: grass_task_record[] */
+  GRASS_OP_FETCH_RESULT = 7,   /* args: result id, byte offset: the next chunk of a large reply */
+  GRASS_OP_READ_BATCH = 8,     /* data area holds grass_read_batch_entry[args[0]]; reply holds the
+                                  entries' bytes back to back, each preceded by a uint32 status
+                                  and padded to 8 bytes */
+};
+
+enum grass_space { GRASS_SPACE_PHYSICAL = 0, GRASS_SPACE_KERNEL = 1, GRASS_SPACE_USER = 2 };
+
+enum grass_status {
+  GRASS_OK = 0,
+  GRASS_E_BAD_MAC = 1,         /* authenticator did not verify */
+  GRASS_E_REPLAY = 2,          /* sequence number not newer than the slot's last */
+  GRASS_E_MALFORMED = 3,       /* unknown opcode, bad lengths or arguments */
+  GRASS_E_UNMAPPED = 4,        /* an address did not translate (detail: the failing address) */
+  GRASS_E_OUT_OF_RANGE = 5,    /* physical address outside the memory map */
+  GRASS_E_WRITES_DISABLED = 6,
+  GRASS_E_NO_SUCH_RESULT = 7,  /* FETCH_RESULT of a result the agent no longer holds */
+  GRASS_E_TARGET = 8,          /* the target's data was inconsistent (cycle, bound exceeded...) */
+  GRASS_E_UNSUPPORTED = 9,
+};
+
+#define GRASS_PS_THREADS 1u  /* every thread, not only thread-group leaders */
+#define GRASS_PS_IDLE 2u     /* include the per-CPU idle tasks (pid 0) */
+
+/* Offset 0 of the buffer. Written by the agent at start, except the live fields. */
+struct grass_buffer_header {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t header_bytes;        /* GRASS_HEADER_BYTES */
+  uint64_t buffer_bytes;        /* whole buffer */
+  uint32_t slot_count;
+  uint32_t slot_bytes;          /* stride of a slot, a multiple of 4096 */
+  uint32_t slot_data_bytes;     /* capacity of a slot's data area */
+  uint32_t flags;               /* GRASS_AGENT_* */
+  uint64_t instance;            /* random per agent start; covered by every MAC (no cross-run replay) */
+  /* Liveness, seqlocked by liveness_version (odd while being written). */
+  uint64_t liveness_version;
+  uint64_t liveness_counter;    /* bumped by the monitor loop on its own, every pass */
+  uint64_t monitor_clock_ns;    /* the monitor's own clock at the last bump */
+  /* Counters, seqlocked by the same version. */
+  uint64_t requests_served;
+  uint64_t requests_refused;    /* bad MAC, replay, malformed */
+  /* Background results (detections), seqlocked by background_version. */
+  uint64_t background_version;
+  uint64_t background_offset;   /* from buffer start */
+  uint32_t background_capacity;
+  uint32_t background_bytes;
+  uint32_t background_crc32;
+  uint32_t reserved0;
+};
+
+#define GRASS_AGENT_WRITES_ALLOWED 1u
+#define GRASS_AGENT_BACKEND_CUDA 2u
+
+/* Written by the remote. The MAC is HMAC-SHA256(key, instance || slot index (u32 LE) ||
+ * request bytes up to mac || the first data_bytes of the slot's data area). */
+struct grass_request {
+  uint64_t seq;                 /* > the slot's last accepted seq */
+  uint32_t opcode;
+  uint32_t data_bytes;          /* bytes of the slot's data area that belong to the request */
+  uint64_t args[GRASS_REQUEST_ARGS];
+  uint8_t mac[GRASS_MAC_BYTES];
+};
+
+/* Written by the monitor, after the reply data. */
+struct grass_reply {
+  uint64_t seq;                 /* the request's seq */
+  uint32_t status;              /* grass_status */
+  uint32_t data_bytes;          /* bytes of this chunk in the data area */
+  uint64_t total_bytes;         /* whole result; > data_bytes means FETCH_RESULT the rest */
+  uint64_t result_id;           /* names the result for FETCH_RESULT (0 if none) */
+  uint64_t offset;              /* where this chunk starts in the result */
+  uint64_t detail;              /* status detail, e.g. the address that failed */
+  uint32_t data_crc32;          /* CRC32 (IEEE) of this chunk's data */
+  uint32_t reserved0;
+};
+
+/* One slot: request, its mark, reply, its mark, then the data area (request data on the way
+ * in, reply data on the way out). Marks are 8-byte aligned words holding a seq. */
+struct grass_slot_header {
+  struct grass_request request;
+  uint64_t request_mark;        /* remote writes request.seq here after the request */
+  uint8_t pad0[64 - (sizeof(struct grass_request) + 8) % 64];
+  struct grass_reply reply;
+  uint64_t reply_mark;          /* monitor writes reply.seq here after reply and data */
+  uint8_t pad1[64 - (sizeof(struct grass_reply) + 8) % 64];
+};
+#define GRASS_SLOT_DATA_OFFSET 256u /* data area offset within a slot */
+
+struct grass_read_batch_entry {
+  uint32_t space;
+  uint32_t pid;
+  uint64_t address;
+  uint32_t length;
+  uint32_t reserved0;
+};
+
+/* GRASS_OP_PROCESS_LIST record. comm is NUL-padded. state is the ps letter (R S D T t Z X I). */
+struct grass_task_record {
+  uint64_t task_address;        /* kernel virtual address of the task_struct */
+  int32_t pid;
+  int32_t tgid;
+  int32_t ppid;
+  int32_t cpu;
+  uint64_t utime_ns;
+  uint64_t stime_ns;
+  uint64_t rss_bytes;
+  uint32_t threads;
+  char state;
+  uint8_t reserved0[3];
+  char comm[16];
+};
+
+/* GRASS_OP_DESCRIBE result: this header, then the sections it points at (offsets from the
+ * start of the result). Strings are UTF-8 without NUL. */
+struct grass_description_header {
+  uint32_t version;
+  uint32_t paging_levels;       /* 4 or 5 */
+  uint64_t kaslr_offset;
+  uint64_t phys_base;
+  uint64_t page_offset_base;
+  uint64_t page_table_root;     /* physical */
+  uint32_t cpu_count;
+  uint32_t memory_range_count;  /* grass_memory_range[] at memory_map_offset */
+  uint64_t memory_map_offset;
+  uint64_t release_offset, release_bytes;
+  uint64_t vmcoreinfo_offset, vmcoreinfo_bytes;
+  uint64_t symbols_offset, symbols_bytes;    /* kallsyms text: "ADDR T name\n" lines */
+  uint64_t btf_offset, btf_bytes;            /* raw .BTF of vmlinux */
+};
+
+struct grass_memory_range {
+  uint64_t phys_start;
+  uint64_t length;
+};
+
+#endif

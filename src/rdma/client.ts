@@ -1,0 +1,466 @@
+// The GRASS protocol client: requests and replies over a one-sided Transport, as
+// gpu/include/grass/protocol.h defines them. Implements the kernel model's TargetMemory.
+//
+// Per request: write the data area and the signed request, then the request mark (one word);
+// poll the reply mark until it holds our seq; read the reply and its data; check the CRC and
+// re-read when torn; fetch further chunks with FETCH_RESULT. Polling yields to the event loop
+// on every check (setImmediate, then 1 ms timers), so nothing blocks the caller's thread.
+import { setImmediate as yieldImmediate, setTimeout as sleep } from 'node:timers/promises';
+import { AddressSpace, ReadRequest, TargetMemory, TargetReadError } from '../kernel/target';
+import * as codec from './protocol/codec';
+import { AgentDescription, parseDescription } from './protocol/description';
+import * as L from './protocol/layout';
+import { Transport, TransportError } from './transport';
+
+export interface ClientOptions {
+  /** How long a request may go unanswered before it fails (default 3000 ms). */
+  timeoutMs?: number;
+  /** Largest result the client accepts from a chunked reply (default 1 GiB). */
+  maxResultBytes?: number;
+}
+
+/** The agent answered with a status other than OK. */
+export class GrassStatusError extends Error {
+  constructor(
+    readonly opcode: L.Opcode,
+    readonly status: number,
+    readonly detail: bigint,
+  ) {
+    super(`${opName(opcode)} refused by the agent: ${statusText(status, detail)}`);
+    this.name = 'GrassStatusError';
+  }
+}
+
+/** No reply in time while the buffer stayed readable: the monitor, not the transport, failed. */
+export class GrassTimeoutError extends Error {
+  constructor(
+    message: string,
+    readonly monitorAlive: boolean,
+  ) {
+    super(message);
+    this.name = 'GrassTimeoutError';
+  }
+}
+
+/** The buffer's contents broke the protocol (bad magic, inconsistent reply, CRC never matching). */
+export class GrassProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GrassProtocolError';
+  }
+}
+
+export function opName(opcode: L.Opcode): string {
+  return (L.Opcode[opcode] ?? `opcode ${opcode}`).replace(/[A-Z]/g, (c, i: number) => (i ? '_' : '') + c).toUpperCase();
+}
+
+export function statusText(status: number, detail: bigint): string {
+  const hex = `0x${detail.toString(16)}`;
+  switch (status) {
+    case L.Status.BadMac: return 'bad authenticator (wrong key?)';
+    case L.Status.Replay: return 'sequence number not newer than the slot\'s last (replay)';
+    case L.Status.Malformed: return 'malformed request';
+    case L.Status.Unmapped: return `address ${hex} is not mapped`;
+    case L.Status.OutOfRange: return `physical address ${hex} is outside the memory map`;
+    case L.Status.WritesDisabled: return 'writes are disabled (agent not started with --allow-writes)';
+    case L.Status.NoSuchResult: return 'the agent no longer holds that result';
+    case L.Status.Target: return `the target's data was inconsistent (detail ${hex})`;
+    case L.Status.Unsupported: return 'not supported by this agent';
+    default: return `unknown status ${status} (detail ${hex})`;
+  }
+}
+
+interface Slot {
+  index: number;
+  base: number;
+  nextSeq: bigint;
+  busy: boolean;
+  /** Seq of a request that timed out and whose reply may still come. */
+  unanswered?: bigint;
+}
+
+interface Result {
+  reply: codec.Reply;
+  data: Uint8Array;
+}
+
+const TORN_READ_RETRIES = 16;
+const SEQLOCK_RETRIES = 1000;
+const IMMEDIATE_POLL_MS = 5;
+const NO_SUCH_RESULT_RESTARTS = 2;
+
+export interface HeartbeatResult {
+  roundTripNs: bigint;
+  liveness: codec.Liveness;
+}
+
+export class GrassClient implements TargetMemory {
+  private readonly slots: Slot[];
+  private readonly waiters: { urgent: boolean; take: (slot: Slot) => void }[] = [];
+  private description?: Promise<AgentDescription>;
+  private readonly timeoutMs: number;
+  private readonly maxResultBytes: number;
+  private closed = false;
+
+  private constructor(
+    readonly transport: Transport,
+    private readonly key: Uint8Array,
+    readonly header: codec.BufferHeader,
+    slotSeqs: bigint[],
+    options: ClientOptions,
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 3000;
+    this.maxResultBytes = options.maxResultBytes ?? 1 << 30;
+    this.slots = slotSeqs.map((seq, index) => ({ index, base: header.headerBytes + index * header.slotBytes, nextSeq: seq + 1n, busy: false }));
+  }
+
+  /** Validates the buffer header and takes each slot's sequence from its current marks. */
+  static async attach(transport: Transport, key: Uint8Array, options: ClientOptions = {}): Promise<GrassClient> {
+    if (key.length !== 32) throw new Error(`the HMAC key must be 32 bytes, got ${key.length}`);
+    if (transport.size < L.bufferHeader.size) {
+      throw new GrassProtocolError(`${transport.name}: ${transport.size} bytes is too small for a GRASS buffer`);
+    }
+    const header = codec.decodeBufferHeader(await transport.read(0, L.bufferHeader.size));
+    const where = transport.name;
+    if (header.magic !== L.GRASS_MAGIC) {
+      throw new GrassProtocolError(`${where}: not a GRASS buffer (magic 0x${header.magic.toString(16)}; agent not started or still starting?)`);
+    }
+    if (header.version !== L.GRASS_PROTOCOL_VERSION) {
+      throw new GrassProtocolError(`${where}: protocol version ${header.version}, this client speaks ${L.GRASS_PROTOCOL_VERSION}`);
+    }
+    const geometryProblem =
+      header.headerBytes !== L.GRASS_HEADER_BYTES ? `header_bytes ${header.headerBytes} is not ${L.GRASS_HEADER_BYTES}`
+      : header.slotCount < 1 ? 'no slots'
+      : header.slotBytes % 4096 !== 0 ? `slot_bytes ${header.slotBytes} is not a multiple of 4096`
+      : header.slotDataBytes < 8 || L.GRASS_SLOT_DATA_OFFSET + header.slotDataBytes > header.slotBytes ? `slot_data_bytes ${header.slotDataBytes} does not fit a ${header.slotBytes}-byte slot`
+      : header.headerBytes + header.slotCount * header.slotBytes > transport.size ? `${header.slotCount} slots of ${header.slotBytes} bytes do not fit the ${transport.size}-byte buffer`
+      : undefined;
+    if (geometryProblem) throw new GrassProtocolError(`${where}: bad slot geometry: ${geometryProblem}`);
+
+    const seqs: bigint[] = [];
+    for (let i = 0; i < header.slotCount; i++) {
+      const base = header.headerBytes + i * header.slotBytes;
+      const requestMark = await transport.readWord(base + L.slotOffsets.requestMark);
+      const replyMark = await transport.readWord(base + L.slotOffsets.replyMark);
+      seqs.push(requestMark > replyMark ? requestMark : replyMark);
+    }
+    return new GrassClient(transport, key, header, seqs, options);
+  }
+
+  get writesAllowed(): boolean {
+    return (this.header.flags & L.AGENT_WRITES_ALLOWED) !== 0;
+  }
+
+  get backend(): 'cpu' | 'cuda' {
+    return this.header.flags & L.AGENT_BACKEND_CUDA ? 'cuda' : 'cpu';
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.transport.close();
+  }
+
+  /** The liveness block, read seqlock-style: version, block, version; retried while torn. */
+  async liveness(): Promise<codec.Liveness> {
+    const versionOffset = L.bufferHeader.fields.liveness_version.offset;
+    for (let attempt = 0; attempt < SEQLOCK_RETRIES; attempt++) {
+      const before = await this.transport.readWord(versionOffset);
+      if (before % 2n === 0n) {
+        const block = await this.transport.read(L.livenessBlock.start, L.livenessBlock.end - L.livenessBlock.start);
+        const after = await this.transport.readWord(versionOffset);
+        if (after === before) return codec.decodeLiveness(block);
+      }
+      await yieldImmediate();
+    }
+    const version = await this.transport.readWord(versionOffset);
+    throw new GrassProtocolError(
+      version % 2n === 1n
+        ? `${this.transport.name}: liveness block stuck mid-update (version ${version} odd): the monitor died while writing it`
+        : `${this.transport.name}: liveness block changed during each of ${SEQLOCK_RETRIES} reads`,
+    );
+  }
+
+  async heartbeat(): Promise<HeartbeatResult> {
+    const start = process.hrtime.bigint();
+    await this.call(L.Opcode.Heartbeat, [], undefined, true);
+    const roundTripNs = process.hrtime.bigint() - start;
+    return { roundTripNs, liveness: await this.liveness() };
+  }
+
+  /** The target description, fetched once per client. */
+  describe(): Promise<AgentDescription> {
+    this.description ??= this.call(L.Opcode.Describe, []).then((r) => parseDescription(r.data));
+    // A failed fetch is not cached: the next call asks again.
+    this.description.catch(() => (this.description = undefined));
+    return this.description;
+  }
+
+  async processCount(): Promise<number> {
+    const { data } = await this.call(L.Opcode.ProcessCount, [], undefined, true);
+    if (data.length !== 8) throw new GrassProtocolError(`PROCESS_COUNT reply is ${data.length} bytes, expected 8`);
+    return Number(new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0, true));
+  }
+
+  async processList(options: { threads?: boolean; idle?: boolean } = {}): Promise<codec.TaskRecord[]> {
+    const flags = (options.threads ? L.PS_THREADS : 0) | (options.idle ? L.PS_IDLE : 0);
+    const { data } = await this.call(L.Opcode.ProcessList, [BigInt(flags)]);
+    return codec.decodeTaskRecords(data);
+  }
+
+  /** Reads split into pieces that fit a slot's data area, issued on as many slots as are free. */
+  async read(space: AddressSpace, address: bigint, length: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(length) || length < 0) throw new TargetReadError(space, address, length, 'bad length');
+    const piece = this.header.slotDataBytes;
+    const out = new Uint8Array(length);
+    const pieces: Promise<void>[] = [];
+    for (let done = 0; done < length; done += piece) {
+      const n = Math.min(piece, length - done);
+      const at = done;
+      pieces.push(
+        this.readPiece(space, address + BigInt(at), n).then((bytes) => {
+          out.set(bytes, at);
+        }),
+      );
+    }
+    const settled = await Promise.allSettled(pieces);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw this.asReadError(failed.reason, space, address, length);
+    return out;
+  }
+
+  private async readPiece(space: AddressSpace, address: bigint, length: number): Promise<Uint8Array> {
+    const { data } = await this.call(L.Opcode.Read, [BigInt(spaceCode(space)), address, BigInt(length), BigInt(spacePid(space))]);
+    if (data.length !== length) throw new GrassProtocolError(`READ of ${length} bytes returned ${data.length}`);
+    return data;
+  }
+
+  private asReadError(reason: unknown, space: AddressSpace, address: bigint, length: number): Error {
+    if (reason instanceof TargetReadError) return reason;
+    if (reason instanceof GrassStatusError) return new TargetReadError(space, address, length, statusText(reason.status, reason.detail));
+    return reason instanceof Error ? reason : new Error(String(reason));
+  }
+
+  /**
+   * Many reads in READ_BATCH requests, each filling at most one slot's data area both ways;
+   * reads too large for a batch go through read(). A failed entry fails alone.
+   */
+  async readBatch(requests: ReadRequest[]): Promise<(Uint8Array | TargetReadError)[]> {
+    const results: (Uint8Array | TargetReadError)[] = new Array(requests.length);
+    const capacity = this.header.slotDataBytes;
+    const maxEntries = Math.floor(capacity / L.readBatchEntry.size);
+    const work: Promise<void>[] = [];
+    let batch: number[] = [];
+    let batchReplyBytes = 0;
+    const flush = (): void => {
+      if (batch.length) work.push(this.runBatch(requests, batch, results));
+      batch = [];
+      batchReplyBytes = 0;
+    };
+    requests.forEach((r, i) => {
+      const replyBytes = codec.readBatchReplyBytes(r.length);
+      if (replyBytes > capacity) {
+        work.push(
+          this.read(r.space, r.address, r.length).then(
+            (bytes) => void (results[i] = bytes),
+            (err: unknown) => void (results[i] = this.toTargetReadError(err, r)),
+          ),
+        );
+        return;
+      }
+      if (batch.length === maxEntries || batchReplyBytes + replyBytes > capacity) flush();
+      batch.push(i);
+      batchReplyBytes += replyBytes;
+    });
+    flush();
+    await Promise.all(work);
+    return results;
+  }
+
+  private toTargetReadError(err: unknown, r: ReadRequest): TargetReadError {
+    const e = this.asReadError(err, r.space, r.address, r.length);
+    return e instanceof TargetReadError ? e : new TargetReadError(r.space, r.address, r.length, e.message);
+  }
+
+  private async runBatch(requests: ReadRequest[], indices: number[], results: (Uint8Array | TargetReadError)[]): Promise<void> {
+    const entries = indices.map((i) => ({ space: spaceCode(requests[i].space), pid: spacePid(requests[i].space), address: requests[i].address, length: requests[i].length }));
+    let data: Uint8Array;
+    try {
+      ({ data } = await this.call(L.Opcode.ReadBatch, [BigInt(entries.length)], codec.encodeReadBatchEntries(entries)));
+    } catch (err) {
+      // The batch as a whole failed (timeout, transport): every entry carries that error.
+      for (const i of indices) results[i] = this.toTargetReadError(err, requests[i]);
+      return;
+    }
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    let at = 0;
+    for (const i of indices) {
+      const r = requests[i];
+      const span = codec.readBatchReplyBytes(r.length);
+      if (at + span > data.length) {
+        results[i] = new TargetReadError(r.space, r.address, r.length, `READ_BATCH reply of ${data.length} bytes ends before this entry`);
+      } else {
+        const status = view.getUint32(at, true);
+        results[i] = status === L.Status.Ok ? data.slice(at + 4, at + 4 + r.length) : new TargetReadError(r.space, r.address, r.length, statusText(status, r.address));
+      }
+      at += span;
+    }
+  }
+
+  /** One request and its whole result (all chunks). Urgent requests prefer slot 0. */
+  async call(opcode: L.Opcode, args: bigint[], data?: Uint8Array, urgent = false): Promise<Result> {
+    if (this.closed) throw new Error('GRASS client used after close');
+    const slot = await this.acquire(urgent);
+    try {
+      for (let restart = 0; ; restart++) {
+        try {
+          return await this.collect(slot, opcode, args, data ?? new Uint8Array(0));
+        } catch (err) {
+          const lost = err instanceof GrassStatusError && err.opcode === L.Opcode.FetchResult && err.status === L.Status.NoSuchResult;
+          if (!lost || restart >= NO_SUCH_RESULT_RESTARTS) throw err;
+        }
+      }
+    } finally {
+      this.release(slot);
+    }
+  }
+
+  private async collect(slot: Slot, opcode: L.Opcode, args: bigint[], data: Uint8Array): Promise<Result> {
+    const first = await this.exchange(slot, opcode, args, data);
+    const total = first.reply.totalBytes;
+    if (total === BigInt(first.data.length)) return first;
+    if (first.reply.offset !== 0n || total < BigInt(first.data.length) || first.reply.resultId === 0n) {
+      throw new GrassProtocolError(`${opName(opcode)} reply: chunk at ${first.reply.offset} of ${first.data.length} bytes, total ${total}, result id ${first.reply.resultId}`);
+    }
+    if (total > BigInt(this.maxResultBytes)) {
+      throw new GrassProtocolError(`${opName(opcode)} result of ${total} bytes exceeds the client's limit of ${this.maxResultBytes}`);
+    }
+    const whole = new Uint8Array(Number(total));
+    whole.set(first.data, 0);
+    let got = first.data.length;
+    while (got < whole.length) {
+      const chunk = await this.exchange(slot, L.Opcode.FetchResult, [first.reply.resultId, BigInt(got)], new Uint8Array(0));
+      if (chunk.reply.offset !== BigInt(got) || chunk.data.length === 0 || got + chunk.data.length > whole.length) {
+        throw new GrassProtocolError(`FETCH_RESULT at ${got} of ${total}: got chunk at ${chunk.reply.offset} of ${chunk.data.length} bytes`);
+      }
+      whole.set(chunk.data, got);
+      got += chunk.data.length;
+    }
+    return { reply: first.reply, data: whole };
+  }
+
+  /** One request, one reply chunk. */
+  private async exchange(slot: Slot, opcode: L.Opcode, args: bigint[], data: Uint8Array): Promise<Result> {
+    const t = this.transport;
+    if (data.length > this.header.slotDataBytes) {
+      throw new Error(`${opName(opcode)} request data of ${data.length} bytes exceeds the slot's ${this.header.slotDataBytes}`);
+    }
+    const seq = slot.nextSeq++;
+    const request = codec.signedRequest(this.key, this.header.instance, slot.index, { seq, opcode, dataBytes: data.length, args }, data);
+    if (data.length) await t.write(slot.base + L.slotOffsets.data, data);
+    await t.write(slot.base + L.slotOffsets.request, request);
+    await t.writeWord(slot.base + L.slotOffsets.requestMark, seq);
+
+    await this.awaitReplyMark(slot, seq, opcode);
+    slot.unanswered = undefined;
+    return this.readReply(slot, seq, opcode);
+  }
+
+  private async awaitReplyMark(slot: Slot, seq: bigint, opcode: L.Opcode): Promise<void> {
+    const markOffset = slot.base + L.slotOffsets.replyMark;
+    const start = Date.now();
+    const deadline = start + this.timeoutMs;
+    for (;;) {
+      const mark = await this.transport.readWord(markOffset);
+      if (mark === seq) return;
+      if (mark > seq) {
+        throw new GrassProtocolError(`slot ${slot.index}: reply mark ${mark} is past our request ${seq}: another client is using this slot`);
+      }
+      const now = Date.now();
+      if (now >= deadline) {
+        slot.unanswered = seq;
+        throw await this.diagnoseTimeout(slot, opcode, now - start);
+      }
+      if (now - start < IMMEDIATE_POLL_MS) await yieldImmediate();
+      else await sleep(1);
+    }
+  }
+
+  /** Names the part that failed: a stuck liveness counter means the monitor loop is dead. */
+  private async diagnoseTimeout(slot: Slot, opcode: L.Opcode, waitedMs: number): Promise<Error> {
+    const what = `${opName(opcode)} on slot ${slot.index} of ${this.transport.name}: no reply in ${waitedMs} ms`;
+    try {
+      const first = await this.liveness();
+      await sleep(Math.min(200, this.timeoutMs));
+      const second = await this.liveness();
+      return second.counter !== first.counter
+        ? new GrassTimeoutError(`${what}; the monitor loop is alive (liveness ${second.counter}) but did not answer (busy or stuck in a request)`, true)
+        : new GrassTimeoutError(`${what}: monitor not answering (its liveness counter is stuck at ${second.counter}; buffer still readable)`, false);
+    } catch (err) {
+      if (err instanceof TransportError) return new TransportError(err.transport, `${what}, and the buffer is no longer readable: ${err.message}`, { cause: err });
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  /** Reads the reply and its data; a torn read (seq or CRC mismatch) is read again. */
+  private async readReply(slot: Slot, seq: bigint, opcode: L.Opcode): Promise<Result> {
+    const replyOffset = slot.base + L.slotOffsets.reply;
+    // Reply header through the first page of data in one read: small replies need no second read.
+    const inline = Math.min(this.header.slotDataBytes, 4096 - L.GRASS_SLOT_DATA_OFFSET);
+    const headSpan = L.slotOffsets.data - L.slotOffsets.reply;
+    let problem = '';
+    for (let attempt = 0; attempt < TORN_READ_RETRIES; attempt++) {
+      const head = await this.transport.read(replyOffset, headSpan + inline);
+      const reply = codec.decodeReply(head);
+      if (reply.seq !== seq) {
+        problem = `reply header holds seq ${reply.seq}, its mark ${seq}`;
+        continue;
+      }
+      if (reply.status !== L.Status.Ok) throw new GrassStatusError(opcode, reply.status, reply.detail);
+      if (reply.dataBytes > this.header.slotDataBytes) {
+        problem = `reply data_bytes ${reply.dataBytes} exceeds the data area of ${this.header.slotDataBytes}`;
+        continue;
+      }
+      const data = reply.dataBytes <= inline
+        ? head.slice(headSpan, headSpan + reply.dataBytes)
+        : await this.transport.read(slot.base + L.slotOffsets.data, reply.dataBytes);
+      const crc = codec.dataCrc32(data);
+      if (crc === reply.dataCrc32) return { reply, data };
+      problem = `data CRC32 0x${crc.toString(16)} does not match the reply's 0x${reply.dataCrc32.toString(16)}`;
+    }
+    throw new GrassProtocolError(`${opName(opcode)} on slot ${slot.index}: ${problem} on each of ${TORN_READ_RETRIES} reads`);
+  }
+
+  /**
+   * Slot 0 is kept for urgent requests (heartbeat, counts) so they never queue behind a long
+   * transfer; urgent requests may also take any other free slot. With one slot, all share it.
+   */
+  private async acquire(urgent: boolean): Promise<Slot> {
+    const free = this.slots.filter((s) => !s.busy && (urgent || s.index !== 0 || this.slots.length === 1));
+    // Prefer urgent → slot 0; otherwise a slot with no unanswered request.
+    const pick = (urgent && free.find((s) => s.index === 0)) || free.find((s) => s.unanswered === undefined) || free[0];
+    if (pick) {
+      pick.busy = true;
+      return pick;
+    }
+    return new Promise((take) => this.waiters.push({ urgent, take }));
+  }
+
+  private release(slot: Slot): void {
+    const eligible = (w: { urgent: boolean }): boolean => w.urgent || slot.index !== 0 || this.slots.length === 1;
+    const i = this.waiters.findIndex(eligible);
+    if (i < 0) {
+      slot.busy = false;
+      return;
+    }
+    const [waiter] = this.waiters.splice(i, 1);
+    waiter.take(slot);
+  }
+}
+
+function spaceCode(space: AddressSpace): L.Space {
+  return space.kind === 'physical' ? L.Space.Physical : space.kind === 'kernel' ? L.Space.Kernel : L.Space.User;
+}
+
+function spacePid(space: AddressSpace): number {
+  return space.kind === 'user' ? space.pid : 0;
+}

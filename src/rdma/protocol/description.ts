@@ -1,0 +1,81 @@
+// The DESCRIBE result (grass_description_header and the sections it points at) as a
+// TargetDescription for the kernel model.
+import type { KernelSymbol, MemoryMapRange, TargetDescription } from '../../kernel/target';
+import * as L from './layout';
+
+/** What the agent publishes: the kernel model's TargetDescription plus agent-side facts. */
+export interface AgentDescription extends TargetDescription {
+  cpuCount: number;
+}
+
+export class DescriptionError extends Error {
+  constructor(message: string) {
+    super(`target description: ${message}`);
+    this.name = 'DescriptionError';
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+export function parseDescription(blob: Uint8Array): AgentDescription {
+  if (blob.length < L.descriptionHeader.size) {
+    throw new DescriptionError(`${blob.length} bytes, shorter than its ${L.descriptionHeader.size}-byte header`);
+  }
+  const v = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  const f = L.descriptionHeader.fields;
+  const u32 = (field: keyof typeof f): number => v.getUint32(f[field].offset, true);
+  const u64 = (field: keyof typeof f): bigint => v.getBigUint64(f[field].offset, true);
+
+  const version = u32('version');
+  if (version !== 1) throw new DescriptionError(`version ${version} is not the supported version 1`);
+  const levels = u32('paging_levels');
+  if (levels !== 4 && levels !== 5) throw new DescriptionError(`paging_levels is ${levels}, expected 4 or 5`);
+
+  const section = (name: string, offset: bigint, bytes: bigint): Uint8Array => {
+    if (offset + bytes > BigInt(blob.length)) {
+      throw new DescriptionError(`${name} section (offset ${offset}, ${bytes} bytes) runs past the ${blob.length}-byte blob`);
+    }
+    return blob.subarray(Number(offset), Number(offset + bytes));
+  };
+
+  const rangeCount = u32('memory_range_count');
+  const mapBytes = section('memory map', u64('memory_map_offset'), BigInt(rangeCount * L.memoryRange.size));
+  const mapView = new DataView(mapBytes.buffer, mapBytes.byteOffset, mapBytes.byteLength);
+  const memoryMap: MemoryMapRange[] = [];
+  for (let i = 0; i < rangeCount; i++) {
+    const base = i * L.memoryRange.size;
+    memoryMap.push({
+      physStart: mapView.getBigUint64(base + L.memoryRange.fields.phys_start.offset, true),
+      length: mapView.getBigUint64(base + L.memoryRange.fields.length.offset, true),
+    });
+  }
+
+  return {
+    release: utf8.decode(section('release', u64('release_offset'), u64('release_bytes'))),
+    kaslrOffset: u64('kaslr_offset'),
+    physBase: u64('phys_base'),
+    pageOffsetBase: u64('page_offset_base'),
+    pageTableRoot: u64('page_table_root'),
+    pagingLevels: levels,
+    cpuCount: u32('cpu_count'),
+    memoryMap,
+    symbols: parseKallsyms(utf8.decode(section('symbols', u64('symbols_offset'), u64('symbols_bytes')))),
+    // A copy, so the description does not pin the whole reply buffer through a view.
+    btf: section('BTF', u64('btf_offset'), u64('btf_bytes')).slice(),
+    vmcoreinfo: utf8.decode(section('vmcoreinfo', u64('vmcoreinfo_offset'), u64('vmcoreinfo_bytes'))),
+  };
+}
+
+/** `/proc/kallsyms` text: "ADDR TYPE NAME[\t[MODULE]]" per line. Malformed lines are an error. */
+export function parseKallsyms(text: string): KernelSymbol[] {
+  const symbols: KernelSymbol[] = [];
+  let lineNumber = 0;
+  for (const line of text.split('\n')) {
+    lineNumber++;
+    if (line === '') continue;
+    const match = /^([0-9a-fA-F]{1,16}) (\S) (\S+)/.exec(line);
+    if (!match) throw new DescriptionError(`symbols line ${lineNumber} is not "ADDR TYPE NAME": ${JSON.stringify(line.slice(0, 80))}`);
+    symbols.push({ address: BigInt('0x' + match[1]), type: match[2], name: match[3] });
+  }
+  return symbols;
+}

@@ -1,0 +1,178 @@
+// The shm transport: same-host one-sided access to an agent's GRASS buffer in a shared-memory
+// file. Two ways to reach the pages, measured in docs/protocol.md:
+//  - "mmap": libc mmap through koffi and koffi.view over the mapping; a read is a memcpy, a
+//    word is one Atomics load/store (a single 8-byte access). The default.
+//  - "pread": fs.readSync/writeSync with positions on the same tmpfs pages, one syscall per
+//    access. For runtimes that forbid external ArrayBuffers (Electron's V8 sandbox), where
+//    koffi.view throws; the kernel copies an aligned 8-byte word in one access in practice.
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import koffi from 'koffi';
+import { checkRange, checkWord, Transport, TransportError } from './transport';
+
+export type ShmAccess = 'mmap' | 'pread';
+
+export async function openShmTransport(path: string, access: ShmAccess = 'mmap'): Promise<Transport> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r+');
+  } catch (err) {
+    throw new TransportError(`shm:${path}`, `cannot open the agent's buffer: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) throw new TransportError(`shm:${path}`, 'the buffer file is empty (agent not started yet?)');
+    return access === 'mmap' ? new MmapTransport(path, fd, size) : new PreadTransport(path, fd, size);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+type NativeFunction = ReturnType<ReturnType<typeof koffi.load>['func']>;
+interface Libc {
+  mmap: NativeFunction;
+  munmap: NativeFunction;
+}
+let libc: Libc | undefined;
+function loadLibc(): Libc {
+  if (!libc) {
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      mmap: lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+      munmap: lib.func('int munmap(void *addr, size_t length)'),
+    };
+  }
+  return libc;
+}
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 1;
+const MAP_FAILED = 0xffffffffffffffffn;
+
+class MmapTransport implements Transport {
+  readonly name: string;
+  private bytes: Uint8Array | undefined;
+  private words: BigUint64Array | undefined;
+  private readonly mapping: unknown;
+
+  constructor(
+    path: string,
+    private fd: number,
+    readonly size: number,
+  ) {
+    this.name = `shm:${path} (mmap)`;
+    const { mmap } = loadLibc();
+    const pointer = mmap(null, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (pointer === null || koffi.address(pointer) === MAP_FAILED) {
+      throw new TransportError(this.name, `mmap of ${size} bytes failed (errno ${koffi.errno()})`);
+    }
+    this.mapping = pointer;
+    const view = koffi.view(pointer, size);
+    this.bytes = new Uint8Array(view);
+    this.words = new BigUint64Array(view, 0, Math.floor(size / 8));
+  }
+
+  private live(): { bytes: Uint8Array; words: BigUint64Array } {
+    if (!this.bytes || !this.words) throw new TransportError(this.name, 'used after close');
+    return { bytes: this.bytes, words: this.words };
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const { bytes } = this.live();
+    checkRange(this, offset, length);
+    return bytes.slice(offset, offset + length);
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    const { bytes } = this.live();
+    checkRange(this, offset, data.length);
+    bytes.set(data, offset);
+  }
+
+  async readWord(offset: number): Promise<bigint> {
+    const { words } = this.live();
+    checkWord(this, offset);
+    return Atomics.load(words, offset / 8);
+  }
+
+  async writeWord(offset: number, value: bigint): Promise<void> {
+    const { words } = this.live();
+    checkWord(this, offset);
+    Atomics.store(words, offset / 8, value);
+  }
+
+  async close(): Promise<void> {
+    if (!this.bytes) return;
+    // Drop the views before unmapping: any later access must fail in JS, not fault.
+    this.bytes = undefined;
+    this.words = undefined;
+    loadLibc().munmap(this.mapping, this.size);
+    closeSync(this.fd);
+  }
+}
+
+class PreadTransport implements Transport {
+  readonly name: string;
+  private open = true;
+  private readonly word = Buffer.alloc(8);
+
+  constructor(
+    path: string,
+    private fd: number,
+    readonly size: number,
+  ) {
+    this.name = `shm:${path} (pread)`;
+  }
+
+  private check(): void {
+    if (!this.open) throw new TransportError(this.name, 'used after close');
+  }
+
+  private io<T>(what: string, offset: number, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw new TransportError(this.name, `${what} at offset ${offset} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    this.check();
+    checkRange(this, offset, length);
+    const out = Buffer.allocUnsafe(length);
+    const got = this.io('read', offset, () => readSync(this.fd, out, 0, length, offset));
+    if (got !== length) throw new TransportError(this.name, `short read at offset ${offset}: ${got} of ${length} bytes (buffer file truncated?)`);
+    return out;
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    this.check();
+    checkRange(this, offset, data.length);
+    const put = this.io('write', offset, () => writeSync(this.fd, data, 0, data.length, offset));
+    if (put !== data.length) throw new TransportError(this.name, `short write at offset ${offset}: ${put} of ${data.length} bytes`);
+  }
+
+  async readWord(offset: number): Promise<bigint> {
+    this.check();
+    checkWord(this, offset);
+    const got = this.io('read', offset, () => readSync(this.fd, this.word, 0, 8, offset));
+    if (got !== 8) throw new TransportError(this.name, `short read at offset ${offset}`);
+    return this.word.readBigUInt64LE(0);
+  }
+
+  async writeWord(offset: number, value: bigint): Promise<void> {
+    this.check();
+    checkWord(this, offset);
+    const word = Buffer.alloc(8);
+    word.writeBigUInt64LE(value);
+    const put = this.io('write', offset, () => writeSync(this.fd, word, 0, 8, offset));
+    if (put !== 8) throw new TransportError(this.name, `short write at offset ${offset}`);
+  }
+
+  async close(): Promise<void> {
+    if (!this.open) return;
+    this.open = false;
+    closeSync(this.fd);
+  }
+}

@@ -1,0 +1,48 @@
+// One-sided access to the agent's GRASS buffer: the only thing the protocol client needs from
+// a transport. shm (a shared-memory file) and verbs (RDMA Read/Write) implement it alike.
+//
+// Contract, written for the weakest transport (RDMA into GPU memory):
+//  - read/write of a range are NOT atomic and their bytes land in no fixed order;
+//  - readWord/writeWord of an 8-byte aligned word are single accesses (never torn), which is
+//    what the protocol's marks and seqlock versions rely on;
+//  - an operation that returns has completed at the remote (a later read sees an earlier write).
+
+export interface Transport {
+  /** Human-readable name of the far end, e.g. "shm:/dev/shm/grass-1 (mmap)". */
+  readonly name: string;
+  /** Size of the remote buffer in bytes. */
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  write(offset: number, bytes: Uint8Array): Promise<void>;
+  /** One 8-byte aligned little-endian word, read in a single access. */
+  readWord(offset: number): Promise<bigint>;
+  /** One 8-byte aligned little-endian word, written in a single access. */
+  writeWord(offset: number, value: bigint): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The transport itself failed (buffer gone, connection broken): the agent or the link is dead. */
+export class TransportError extends Error {
+  constructor(
+    readonly transport: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`transport ${transport}: ${message}`, options);
+    this.name = 'TransportError';
+  }
+}
+
+/** Bounds and alignment checks shared by every transport. */
+export function checkRange(transport: Transport, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > transport.size) {
+    throw new TransportError(transport.name, `access of ${length} bytes at offset ${offset} is outside the ${transport.size}-byte buffer`);
+  }
+}
+
+export function checkWord(transport: Transport, offset: number): void {
+  checkRange(transport, offset, 8);
+  if (offset % 8 !== 0) {
+    throw new TransportError(transport.name, `word access at offset ${offset} is not 8-byte aligned`);
+  }
+}

@@ -1,0 +1,55 @@
+// The shm transport, both access methods, checked against plain file I/O on the same file in
+// /dev/shm (what the agent sees through its own mapping).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { openShmTransport, ShmAccess } from '../../src/rdma/shm';
+import { TransportError } from '../../src/rdma/transport';
+
+const SIZE = 3 * 4096;
+
+for (const access of ['mmap', 'pread'] as ShmAccess[]) {
+  test(`shm ${access}: reads, writes and words reach the file's pages`, async () => {
+    const path = `/dev/shm/grass-unit-${process.pid}-${access}`;
+    const initial = randomBytes(SIZE);
+    writeFileSync(path, initial);
+    const t = await openShmTransport(path, access);
+    try {
+      assert.equal(t.size, SIZE);
+      assert.deepEqual(Buffer.from(await t.read(100, 900)), initial.subarray(100, 1000));
+
+      const data = randomBytes(5000);
+      await t.write(3000, data);
+      await t.writeWord(8192, 0x0123456789abcdefn);
+      const file = readFileSync(path);
+      assert.deepEqual(file.subarray(3000, 8000), data);
+      assert.equal(file.readBigUInt64LE(8192), 0x0123456789abcdefn);
+
+      // A change made behind the transport's back (as the agent does) is seen.
+      const other = Buffer.alloc(8);
+      other.writeBigUInt64LE(0xfeedfacecafebeefn);
+      writeFileSync(path, Buffer.concat([file.subarray(0, 4096), other, file.subarray(4104)]));
+      assert.equal(await t.readWord(4096), 0xfeedfacecafebeefn);
+
+      await assert.rejects(t.read(SIZE - 4, 8), TransportError);
+      await assert.rejects(t.writeWord(12, 1n), /not 8-byte aligned/);
+      await assert.rejects(t.read(-1, 1), TransportError);
+    } finally {
+      await t.close();
+      rmSync(path, { force: true });
+    }
+    await assert.rejects(t.read(0, 8), /used after close/);
+  });
+}
+
+test('shm: a missing or empty buffer file is a transport error naming the path', async () => {
+  const path = `/dev/shm/grass-unit-${process.pid}-missing`;
+  await assert.rejects(openShmTransport(path), (err: Error) => err instanceof TransportError && err.message.includes(path));
+  writeFileSync(path, '');
+  try {
+    await assert.rejects(openShmTransport(path), /empty/);
+  } finally {
+    rmSync(path, { force: true });
+  }
+});

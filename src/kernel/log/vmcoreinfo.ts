@@ -1,0 +1,72 @@
+// VMCOREINFO: the "KEY=value" text the kernel keeps for crash tools (kernel/crash_core.c).
+// Lines look like SYMBOL(prb)=ffffffff82a5c3d0, SIZE(printk_info)=88,
+// OFFSET(printk_info.seq)=0, LENGTH(printk_info_device)=48, NUMBER(phys_base)=...;
+// SYMBOL, SIZE, OFFSET and LENGTH values are hex or decimal as the kernel prints them.
+
+export interface Vmcoreinfo {
+  /** Plain keys (OSRELEASE, PAGESIZE, KERNELOFFSET, ...) with their raw text. */
+  values: Map<string, string>;
+  /** SYMBOL(name): runtime (relocated) virtual addresses. */
+  symbols: Map<string, bigint>;
+  /** SIZE(struct or type name). */
+  sizes: Map<string, number>;
+  /** OFFSET(struct.member). */
+  offsets: Map<string, number>;
+  /** LENGTH(name): array lengths. */
+  lengths: Map<string, number>;
+  /** NUMBER(name), signed decimal as printed. */
+  numbers: Map<string, bigint>;
+}
+
+const keyed = /^(SYMBOL|SIZE|OFFSET|LENGTH|NUMBER)\(([^)]+)\)=(.*)$/;
+
+export function parseVmcoreinfo(text: string): Vmcoreinfo {
+  const info: Vmcoreinfo = {
+    values: new Map(),
+    symbols: new Map(),
+    sizes: new Map(),
+    offsets: new Map(),
+    lengths: new Map(),
+    numbers: new Map(),
+  };
+  for (const rawLine of text.split('\n')) {
+    const line = rawLine.replace(/\0.*$/s, '').trim();
+    if (!line) continue;
+    const m = keyed.exec(line);
+    if (!m) {
+      const eq = line.indexOf('=');
+      if (eq > 0) info.values.set(line.slice(0, eq), line.slice(eq + 1));
+      continue;
+    }
+    const [, kind, name, value] = m;
+    try {
+      switch (kind) {
+        case 'SYMBOL':
+          // crash_core prints symbol addresses with %lx (hex, no prefix).
+          info.symbols.set(name, BigInt('0x' + value));
+          break;
+        case 'SIZE':
+          info.sizes.set(name, parseDecimal(value));
+          break;
+        case 'OFFSET':
+          info.offsets.set(name, parseDecimal(value));
+          break;
+        case 'LENGTH':
+          info.lengths.set(name, parseDecimal(value));
+          break;
+        case 'NUMBER':
+          info.numbers.set(name, BigInt(value));
+          break;
+      }
+    } catch {
+      // A malformed value is left out; a consumer that needs it reports it missing by name.
+    }
+  }
+  return info;
+}
+
+// SIZE/OFFSET/LENGTH are printed with %lu / %zu.
+function parseDecimal(value: string): number {
+  if (!/^\d+$/.test(value)) throw new Error(`not a decimal: ${value}`);
+  return Number(value);
+}

@@ -11,7 +11,8 @@ import { checkRange, checkWord, Transport, TransportError } from './transport';
 
 export type ShmAccess = 'mmap' | 'pread';
 
-export async function openShmTransport(path: string, access: ShmAccess = 'mmap'): Promise<Transport> {
+/** Opens the buffer with `access`; without one, mmap, falling back to pread where it fails. */
+export async function openShmTransport(path: string, access?: ShmAccess): Promise<Transport> {
   let fd: number;
   try {
     fd = openSync(path, 'r+');
@@ -21,7 +22,13 @@ export async function openShmTransport(path: string, access: ShmAccess = 'mmap')
   try {
     const size = fstatSync(fd).size;
     if (size === 0) throw new TransportError(`shm:${path}`, 'the buffer file is empty (agent not started yet?)');
-    return access === 'mmap' ? new MmapTransport(path, fd, size) : new PreadTransport(path, fd, size);
+    if (access === 'pread') return new PreadTransport(path, fd, size);
+    try {
+      return new MmapTransport(path, fd, size);
+    } catch (err) {
+      if (access === 'mmap') throw err;
+      return new PreadTransport(path, fd, size);
+    }
   } catch (err) {
     closeSync(fd);
     throw err;
@@ -68,7 +75,13 @@ class MmapTransport implements Transport {
       throw new TransportError(this.name, `mmap of ${size} bytes failed (errno ${koffi.errno()})`);
     }
     this.mapping = pointer;
-    const view = koffi.view(pointer, size);
+    let view: ArrayBuffer;
+    try {
+      view = koffi.view(pointer, size);
+    } catch (err) {
+      loadLibc().munmap(pointer, size);
+      throw new TransportError(this.name, `cannot view the mapping (external buffers forbidden here?): ${(err as Error).message}`, { cause: err });
+    }
     this.bytes = new Uint8Array(view);
     this.words = new BigUint64Array(view, 0, Math.floor(size / 8));
   }

@@ -1,4 +1,9 @@
 import type { CliCommand } from '../command';
+import { agentCommand } from './agent';
+import { describeCommand } from './describe';
+import { heartbeatCommand } from './heartbeat';
+import { psCommand } from './ps';
+import { readCommand } from './read';
 
 // Each verb registers here; keep the list sorted by name.
-export const commands: CliCommand[] = [];
+export const commands: CliCommand[] = [agentCommand, describeCommand, heartbeatCommand, psCommand, readCommand];

@@ -1,0 +1,48 @@
+// grass ps: the target's tasks as the agent walks them (DESIGN §6 JSON shape).
+import type { CliCommand } from '../command';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+
+const usage = `usage: grass ps --target ADDR [--key-file F] [--threads] [--idle] [--json]
+
+Lists thread-group leaders (every thread with --threads; the per-CPU idle tasks, pid 0, with
+--idle). --json prints {"tasks":[{pid,tgid,ppid,comm,state,cpu,utimeNs,stimeNs,rssBytes,threads}]}
+with state one of R S D T t Z X I as ps prints it.
+
+${targetFlagsUsage}
+  --threads          every thread, not only thread-group leaders
+  --idle             include the idle tasks (pid 0)
+`;
+
+export const psCommand: CliCommand = {
+  name: 'ps',
+  summary: 'the target kernel\'s processes (or threads)',
+  usage,
+  async run(argv) {
+    const { flags, values } = parseTargetArgs('ps', argv, { threads: { type: 'boolean', default: false }, idle: { type: 'boolean', default: false } });
+    return withTarget('ps', flags, async ({ client }) => {
+      const records = await client.processList({ threads: values.threads === true, idle: values.idle === true });
+      const tasks = records.map((t) => ({
+        pid: t.pid,
+        tgid: t.tgid,
+        ppid: t.ppid,
+        comm: t.comm,
+        state: t.state,
+        cpu: t.cpu,
+        utimeNs: Number(t.utimeNs),
+        stimeNs: Number(t.stimeNs),
+        rssBytes: Number(t.rssBytes),
+        threads: t.threads,
+      }));
+      if (flags.json) {
+        printJson({ tasks });
+        return 0;
+      }
+      const seconds = (ns: number): string => (ns / 1e9).toFixed(2);
+      const rows = tasks.map((t) =>
+        [String(t.pid).padStart(7), String(t.tgid).padStart(7), String(t.ppid).padStart(7), String(t.cpu).padStart(3), t.state.padStart(2),
+          String(Math.round(t.rssBytes / 1024)).padStart(9), seconds(t.utimeNs).padStart(9), seconds(t.stimeNs).padStart(9), String(t.threads).padStart(4), t.comm].join(' '));
+      process.stdout.write(['    PID    TGID    PPID CPU  S   RSS(kB)   USER(s)    SYS(s) THR COMMAND', ...rows].join('\n') + '\n');
+      return 0;
+    });
+  },
+};

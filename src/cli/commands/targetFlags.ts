@@ -1,0 +1,73 @@
+// Flags every target verb shares (DESIGN §6: --target ADDR --key-file F --json) and the
+// session around a verb's work, with errors that name the part that failed.
+import { parseArgs, ParseArgsConfig } from 'node:util';
+import { GrassTimeoutError } from '../../rdma/client';
+import { connectTarget, TargetSession } from '../../rdma/connect';
+import { TransportError } from '../../rdma/transport';
+
+export const targetFlagsUsage = `  --target ADDR      shm:PATH, vmcore:PATH or qemu-ram:PATH[?map=FILE] (rdma:// not yet)
+  --key-file F       32-byte HMAC key as hex (default: $GRASS_KEY_FILE)
+  --timeout-ms N     how long a request may go unanswered (default 3000)
+  --json             machine-readable output on stdout`;
+
+const targetOptions = {
+  target: { type: 'string' },
+  'key-file': { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+export interface TargetFlags {
+  target: string;
+  keyFile?: string;
+  timeoutMs?: number;
+  json: boolean;
+}
+
+/** Parses argv with the shared target flags plus the verb's own. */
+export function parseTargetArgs<O extends NonNullable<ParseArgsConfig['options']>>(verb: string, argv: string[], own: O, allowPositionals = false) {
+  const parsed = parseArgs({ args: argv, options: { ...targetOptions, ...own }, allowPositionals, strict: true });
+  const v = parsed.values as Record<string, unknown>;
+  if (typeof v.target !== 'string') throw new Error(`${verb}: --target ADDR is required`);
+  let timeoutMs: number | undefined;
+  if (v['timeout-ms'] !== undefined) {
+    timeoutMs = Number(v['timeout-ms']);
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error(`${verb}: --timeout-ms must be a positive integer`);
+  }
+  const flags: TargetFlags = { target: v.target, keyFile: v['key-file'] as string | undefined, timeoutMs, json: v.json === true };
+  return { flags, values: parsed.values, positionals: parsed.positionals };
+}
+
+/** Exit statuses of target verbs, so scripts can tell which part failed. */
+export const EXIT_MONITOR_NOT_ANSWERING = 3;
+export const EXIT_TRANSPORT_DEAD = 4;
+
+/** Runs `work` on an attached session; closes it; maps failures to a message and an exit status. */
+export async function withTarget(verb: string, flags: TargetFlags, work: (session: TargetSession) => Promise<number>): Promise<number> {
+  let session: TargetSession | undefined;
+  try {
+    session = await connectTarget(flags.target, { keyFile: flags.keyFile, timeoutMs: flags.timeoutMs });
+    return await work(session);
+  } catch (err) {
+    if (err instanceof TransportError) {
+      process.stderr.write(`grass ${verb}: ${err.message} (the agent or the transport is dead)\n`);
+      return EXIT_TRANSPORT_DEAD;
+    }
+    if (err instanceof GrassTimeoutError) {
+      process.stderr.write(`grass ${verb}: ${err.message}\n`);
+      return EXIT_MONITOR_NOT_ANSWERING;
+    }
+    throw err;
+  } finally {
+    await session?.close();
+  }
+}
+
+/** JSON on stdout, one document per line. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + '\n');
+}
+
+export function hex(value: bigint): string {
+  return `0x${value.toString(16)}`;
+}

@@ -1,0 +1,58 @@
+// From a target address to an attached protocol client: the one entry point for the CLI and
+// the monitor. Offline images get a private local agent for the session's lifetime.
+import { parseTargetAddress, TargetAddress } from './address';
+import { ClientOptions, GrassClient } from './client';
+import { readKeyFile } from './key';
+import { startOfflineAgent } from './local-agent';
+import { openShmTransport } from './shm';
+
+export interface TargetSession {
+  address: TargetAddress;
+  client: GrassClient;
+  /** Detaches; also stops the local agent of an offline image. */
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions extends ClientOptions {
+  /** Key file; GRASS_KEY_FILE when absent. Not needed for offline images (a fresh key is made). */
+  keyFile?: string;
+}
+
+export async function connectTarget(addressText: string, options: ConnectOptions = {}): Promise<TargetSession> {
+  const address = parseTargetAddress(addressText);
+  switch (address.kind) {
+    case 'shm': {
+      const keyFile = options.keyFile ?? process.env.GRASS_KEY_FILE;
+      if (!keyFile) throw new Error(`no key for ${addressText}: pass --key-file FILE or set GRASS_KEY_FILE`);
+      const key = readKeyFile(keyFile);
+      const transport = await openShmTransport(address.path);
+      try {
+        const client = await GrassClient.attach(transport, key, options);
+        return { address, client, close: () => client.close() };
+      } catch (err) {
+        await transport.close();
+        throw err;
+      }
+    }
+    case 'rdma':
+      throw new Error(`${addressText}: rdma:// targets are not supported yet (the verbs transport comes in a later issue); use shm:PATH`);
+    case 'vmcore':
+    case 'qemu-ram': {
+      const agent = await startOfflineAgent(`${address.kind}:${address.path}`, address.kind === 'qemu-ram' ? address.memoryMap : undefined);
+      try {
+        const inner = await connectTarget(agent.target, { ...options, keyFile: agent.keyFile });
+        return {
+          address,
+          client: inner.client,
+          close: async () => {
+            await inner.close();
+            await agent.stop();
+          },
+        };
+      } catch (err) {
+        await agent.stop();
+        throw err;
+      }
+    }
+  }
+}

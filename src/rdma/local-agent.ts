@@ -1,0 +1,116 @@
+// The agent binary (gpu/build/grass-agent) run as a child process: by `grass agent`, and on
+// demand to serve an offline image (vmcore:, qemu-ram:) on a private shm buffer.
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { writeNewKeyFile } from './key';
+
+/** The folder holding the package's package.json, found upwards from this file (src or dist). */
+export function packageRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'grass-vscode') return dir;
+    if (path.dirname(dir) === dir) throw new Error(`cannot find the grass package root above ${__dirname}`);
+  }
+}
+
+/** GRASS_AGENT_BIN, else gpu/build/grass-agent of this package. */
+export function agentBinary(): string {
+  const binary = process.env.GRASS_AGENT_BIN || path.join(packageRoot(), 'gpu', 'build', 'grass-agent');
+  if (!existsSync(binary)) throw new Error(`agent binary ${binary} not found (build it with \`npm run build\`, or set GRASS_AGENT_BIN)`);
+  return binary;
+}
+
+export interface RunningAgent {
+  /** The agent's one-line JSON "ready" message. */
+  ready: Record<string, unknown>;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the agent with `args` and resolves once it printed its ready line on stdout; rejects
+ * with its stderr if it exits first or stays silent past `readyTimeoutMs`.
+ */
+export function startAgent(args: string[], readyTimeoutMs: number): Promise<RunningAgent> {
+  const child = spawn(agentBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(killer);
+    }
+  };
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const fail = (why: string): void => {
+      clearTimeout(timer);
+      lines.close();
+      void stop().then(() => reject(new Error(`agent ${why}${stderr ? `:\n${stderr.trimEnd()}` : ''}`)));
+    };
+    const timer = setTimeout(() => fail(`printed no ready line within ${readyTimeoutMs} ms`), readyTimeoutMs);
+    const onError = (err: Error): void => fail(`could not start: ${err.message}`);
+    const onEarlyExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`exited (${signal ?? `status ${code}`}) before it was ready`);
+    child.once('error', onError);
+    child.once('exit', onEarlyExit);
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      child.off('exit', onEarlyExit);
+      child.off('error', onError);
+      lines.close();
+      let ready: Record<string, unknown>;
+      try {
+        ready = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        fail(`printed ${JSON.stringify(line.slice(0, 200))} instead of its JSON ready line`);
+        return;
+      }
+      // Keep draining stdout so the agent never blocks on a full pipe.
+      child.stdout!.resume();
+      resolve({ ready, process: child, stop });
+    });
+  });
+}
+
+export interface OfflineAgent {
+  /** shm:… address of the private buffer. */
+  target: string;
+  keyFile: string;
+  stop(): Promise<void>;
+}
+
+/** Serves an offline image (`--memory` value, optional memory map) on a private shm buffer with a fresh key. */
+export async function startOfflineAgent(memory: string, memoryMap: string | undefined, readyTimeoutMs = 120_000): Promise<OfflineAgent> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'grass-agent-'));
+  const keyFile = path.join(dir, 'key');
+  const shmPath = `/dev/shm/grass-offline-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const cleanup = (): void => {
+    rmSync(shmPath, { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    writeNewKeyFile(keyFile);
+    const args = ['--memory', memory, ...(memoryMap ? ['--memory-map', memoryMap] : []), '--listen', `shm:${shmPath}`, '--key-file', keyFile];
+    const agent = await startAgent(args, readyTimeoutMs);
+    return {
+      target: `shm:${shmPath}`,
+      keyFile,
+      stop: async () => {
+        await agent.stop();
+        cleanup();
+      },
+    };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}

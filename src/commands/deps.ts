@@ -1,0 +1,16 @@
+// What command handlers get from the extension's wiring.
+import type * as vscode from 'vscode';
+import type { ConfiguredTargets } from '../settings/configuredTargets';
+import type { TargetKeys } from '../settings/keys';
+import type { GrassViews } from '../views';
+import type { MemoryInspector } from '../views/memoryInspector';
+import type { Sessions } from './sessions';
+
+export interface CommandDeps {
+  output: vscode.LogOutputChannel;
+  configured: ConfiguredTargets;
+  keys: TargetKeys;
+  sessions: Sessions;
+  views: GrassViews;
+  memoryInspector: MemoryInspector;
+}

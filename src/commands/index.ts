@@ -1,0 +1,16 @@
+// Registers every GRASS command (package.json `contributes.commands`): one file per group.
+import type * as vscode from 'vscode';
+import { registerConnectionCommands } from './connection';
+import type { CommandDeps } from './deps';
+import { registerMemoryCommands } from './memory';
+import { registerQueryCommands } from './queries';
+import { registerTargetCommands } from './targets';
+
+export function registerCommands(context: vscode.ExtensionContext, deps: CommandDeps): void {
+  context.subscriptions.push(
+    ...registerConnectionCommands(deps),
+    ...registerQueryCommands(deps),
+    ...registerMemoryCommands(deps),
+    ...registerTargetCommands(deps),
+  );
+}

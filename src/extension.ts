@@ -1,0 +1,33 @@
+// Activation: creates the shared pieces and wires views and commands to them. Nothing else.
+import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { Sessions } from './commands/sessions';
+import { ConfiguredTargets } from './settings/configuredTargets';
+import { TargetKeys } from './settings/keys';
+import { registerViews, type GrassViews } from './views';
+import { MemoryInspector } from './views/memoryInspector';
+
+/** What activate() returns: the live pieces, for extensions and tests that drive GRASS. */
+export interface GrassExtensionApi {
+  views: GrassViews;
+  keys: TargetKeys;
+  sessions: Sessions;
+}
+
+export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
+  const output = vscode.window.createOutputChannel('GRASS', { log: true });
+  const configured = new ConfiguredTargets();
+  const keys = new TargetKeys(context.secrets);
+  const sessions = new Sessions();
+  const memoryInspector = new MemoryInspector(context.extensionUri, sessions, output);
+  context.subscriptions.push(output, configured, sessions, memoryInspector);
+
+  const views = registerViews(context, { configured, keys, sessions });
+  registerCommands(context, { output, configured, keys, sessions, views, memoryInspector });
+  output.info(`GRASS ${context.extension.packageJSON.version} activated (${vscode.env.remoteName ? `remote: ${vscode.env.remoteName}` : 'local'})`);
+  return { views, keys, sessions };
+}
+
+export function deactivate(): void {
+  // Everything is disposed through context.subscriptions.
+}

@@ -1,0 +1,6 @@
+// Entry point VS Code loads as `--extensionTestsPath`: runs this folder's *.test.ts files.
+import { runMochaSuite } from '../harness/mochaSuite';
+
+export function run(): Promise<void> {
+  return runMochaSuite(__dirname);
+}

@@ -1,0 +1,66 @@
+// The views exist in the workbench and show what the settings and secret storage hold.
+import assert from 'node:assert/strict';
+import { describe, it } from 'mocha';
+import * as vscode from 'vscode';
+import type { GrassExtensionApi } from '../../src/extension';
+import type { TargetItem } from '../../src/views/targets';
+
+async function api(): Promise<GrassExtensionApi> {
+  return vscode.extensions.getExtension<GrassExtensionApi>('grass.grass-vscode')!.activate();
+}
+
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('views', () => {
+  for (const id of ['grass.targets', 'grass.processes', 'grass.faults']) {
+    it(`${id} opens in the GRASS container`, async () => {
+      const { views } = await api();
+      const view = { 'grass.targets': views.targets, 'grass.processes': views.processes, 'grass.faults': views.faults }[id]!;
+      // `<view>.focus` exists only for a view the workbench knows; it reveals the container.
+      await vscode.commands.executeCommand(`${id}.focus`);
+      await waitFor(`${id} to become visible`, () => view.visible);
+    });
+  }
+
+  it('the Targets view lists grass.targets and whether each has a key in secret storage', async () => {
+    const { views, keys } = await api();
+    const config = vscode.workspace.getConfiguration('grass');
+    const labels = async () =>
+      ((await views.targetsProvider.getChildren()) as TargetItem[]).map((i) => (i.kind === 'target' ? `${i.target.name} ${i.hasKey}` : `error: ${i.message}`));
+    try {
+      await config.update('targets', [{ name: 'guest', address: 'shm:/dev/shm/grass-test' }, { name: 'lab', address: 'rdma://[fe80::1]:7000' }], vscode.ConfigurationTarget.Global);
+      await waitFor('both targets', async () => (await labels()).join() === 'guest false,lab false');
+
+      await keys.set('lab', 'ab'.repeat(32));
+      assert.deepEqual(await labels(), ['guest false', 'lab true']);
+      assert.deepEqual([...(await keys.get('lab'))!], Array(32).fill(0xab));
+      await keys.delete('lab');
+      assert.equal(await keys.has('lab'), false);
+
+      await config.update('targets', [{ name: 'bad', address: 'tcp://x' }], vscode.ConfigurationTarget.Global);
+      await waitFor('the error item', async () => (await labels())[0]?.startsWith('error: grass.targets[0] (\'bad\')') ?? false);
+    } finally {
+      await config.update('targets', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
+  it('connect refuses plainly without a protocol client and opens no session', async () => {
+    const { keys, sessions } = await api();
+    const config = vscode.workspace.getConfiguration('grass');
+    try {
+      await config.update('targets', [{ name: 'guest', address: 'shm:/dev/shm/grass-test' }], vscode.ConfigurationTarget.Global);
+      await keys.set('guest', '01'.repeat(32));
+      assert.equal(await vscode.commands.executeCommand('grass.connect', 'guest'), false);
+      assert.equal(sessions.current, undefined);
+    } finally {
+      await keys.delete('guest');
+      await config.update('targets', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+});

@@ -94,7 +94,10 @@ class MmapTransport implements Transport {
   async read(offset: number, length: number): Promise<Uint8Array> {
     const { bytes } = this.live();
     checkRange(this, offset, length);
-    return bytes.slice(offset, offset + length);
+    // allocUnsafe: the copy overwrites every byte, so zero-filling first would be wasted work.
+    const out = Buffer.allocUnsafe(length);
+    out.set(bytes.subarray(offset, offset + length));
+    return out;
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {

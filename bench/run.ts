@@ -1,0 +1,59 @@
+// npm run bench: runs every figure group of bench/figures/ (or those named with --only) in one
+// process, prints a table and writes the run as JSON under bench/results/local/ (and to
+// bench/results/latest.json with --save, the copy the README quotes).
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Bench, Figure, FigureGroup, gitRevision, machine, table } from './lib';
+
+const root = path.resolve(__dirname, '..');
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { only: { type: 'string' }, save: { type: 'boolean', default: false }, list: { type: 'boolean', default: false } } });
+  const modules = readdirSync(path.join(__dirname, 'figures')).filter((f) => f.endsWith('.ts')).sort();
+  const groups: FigureGroup[] = [];
+  for (const file of modules) groups.push(((await import(path.join(__dirname, 'figures', file))) as { group: FigureGroup }).group);
+  if (values.list) {
+    for (const g of groups) process.stdout.write(`${g.name.padEnd(12)} ${g.description}\n`);
+    return 0;
+  }
+  const only = values.only?.split(',');
+  const unknown = only?.filter((n) => !groups.some((g) => g.name === n)) ?? [];
+  if (unknown.length) throw new Error(`no figure group ${unknown.join(', ')} (see --list)`);
+
+  const figures: Figure[] = [];
+  const skipped: { group: string; reason: string }[] = [];
+  for (const g of groups.filter((g) => !only || only.includes(g.name))) {
+    process.stderr.write(`bench: ${g.name}: ${g.description}\n`);
+    const bench = new Bench(g.name);
+    try {
+      await g.run(bench);
+    } catch (err) {
+      skipped.push({ group: g.name, reason: err instanceof Error ? err.message : String(err) });
+      process.stderr.write(`bench: ${g.name} did not complete: ${skipped[skipped.length - 1].reason}\n`);
+    }
+    figures.push(...bench.figures);
+  }
+
+  const run = { date: new Date().toISOString(), revision: gitRevision(root), machine: machine(), figures, skipped };
+  const localDir = path.join(root, 'bench', 'results', 'local');
+  mkdirSync(localDir, { recursive: true });
+  const file = path.join(localDir, `${run.date.replace(/[:.]/g, '-')}-${run.revision}.json`);
+  writeFileSync(file, JSON.stringify(run, null, 2) + '\n');
+  if (values.save) writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), JSON.stringify(run, null, 2) + '\n');
+
+  const m = run.machine;
+  process.stdout.write(`GRASS benchmarks, revision ${run.revision}, ${run.date}\n${m.cpu} × ${m.cpus}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${m.kernel}, node ${m.node}\n\n`);
+  process.stdout.write(table(figures) + '\n');
+  for (const s of skipped) process.stdout.write(`\nnot measured: ${s.group}: ${s.reason}\n`);
+  process.stderr.write(`bench: results in ${path.relative(root, file)}${values.save ? ' and bench/results/latest.json' : ''}\n`);
+  return skipped.length ? 1 : 0;
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,49 @@
+// Portability of the monitor code: one source for the cpu backend (host compiler) and the cuda
+// backend (nvcc). Functions that run in the monitor loop are GRASS_HD and use only plain structs.
+#ifndef GRASS_HD_H
+#define GRASS_HD_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+
+#ifdef __CUDACC__
+#define GRASS_HD __host__ __device__ inline
+#else
+#define GRASS_HD inline
+#endif
+
+// Orders the stores before it with the stores after it, as seen by another agent of the system
+// (the remote through the NIC, or the shm client).
+GRASS_HD void grass_fence() {
+#ifdef __CUDA_ARCH__
+  __threadfence_system();
+#else
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+GRASS_HD uint64_t grass_load_mark(const uint64_t* p) { return *(const volatile uint64_t*)p; }
+GRASS_HD void grass_store_mark(uint64_t* p, uint64_t v) { *(volatile uint64_t*)p = v; }
+
+// Copy out of target memory or into the buffer. On the device: 8-byte words when both ends allow
+// it; on the host: the C library's memcpy.
+GRASS_HD void grass_copy(void* dst, const void* src, uint64_t n) {
+#ifdef __CUDA_ARCH__
+  uint8_t* d = (uint8_t*)dst;
+  const uint8_t* s = (const uint8_t*)src;
+  if ((((uintptr_t)d | (uintptr_t)s) & 7) == 0) {
+    for (; n >= 8; n -= 8, d += 8, s += 8) *(uint64_t*)d = *(const volatile uint64_t*)s;
+  }
+  for (; n > 0; n--) *d++ = *(const volatile uint8_t*)s++;
+#else
+  memcpy(dst, src, n);
+#endif
+}
+
+GRASS_HD void grass_zero(void* dst, uint64_t n) {
+  uint8_t* d = (uint8_t*)dst;
+  for (; n > 0; n--) *d++ = 0;
+}
+
+#endif

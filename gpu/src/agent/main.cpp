@@ -1,0 +1,172 @@
+// grass-agent: reads a target kernel's memory from outside and serves it through the GRASS
+// buffer (DESIGN.md §3.1-3.3, §6). Host-only set-up; the monitor loop runs on the backend.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "../../../llview-plugins/process-list/process_list_layout.h"
+#include "../backend/cpu_backend.h"
+#include "../discovery/btf_types.h"
+#include "../discovery/discovery.h"
+#include "../memory/memory_source.h"
+#include "../server/buffer_setup.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: grass-agent --memory <qemu-ram:PATH[?map=F]|vmcore:PATH|pmem:PATH> [--memory-map F]\n"
+    "                   [--kallsyms F] [--btf F] --listen shm:PATH --key-file F [--allow-writes]\n"
+    "                   [--backend cpu] [--slots N] [--slot-data-bytes N] [--exit-with-parent]\n";
+
+struct Options {
+  std::string memory, memory_map, kallsyms, btf, listen, key_file, backend = "cpu";
+  grass::BufferOptions buffer;
+  bool exit_with_parent = false;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  fprintf(stderr, "grass-agent: %s\n%s", msg.c_str(), kUsage);
+  exit(2);
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage_error(a + " needs a value");
+      return argv[++i];
+    };
+    auto number = [&]() -> uint32_t {
+      std::string v = value();
+      char* end;
+      unsigned long n = strtoul(v.c_str(), &end, 0);
+      if (v.empty() || *end) usage_error(a + ": not a number: " + v);
+      return (uint32_t)n;
+    };
+    if (a == "--memory") o.memory = value();
+    else if (a == "--memory-map") o.memory_map = value();
+    else if (a == "--kallsyms") o.kallsyms = value();
+    else if (a == "--btf") o.btf = value();
+    else if (a == "--listen") o.listen = value();
+    else if (a == "--connect") usage_error("--connect rdma://: not in this build yet (use --listen shm:PATH)");
+    else if (a == "--key-file") o.key_file = value();
+    else if (a == "--allow-writes") o.buffer.allow_writes = true;
+    else if (a == "--backend") o.backend = value();
+    else if (a == "--slots") o.buffer.slot_count = number();
+    else if (a == "--slot-data-bytes") o.buffer.slot_data_bytes = number();
+    else if (a == "--exit-with-parent") o.exit_with_parent = true;
+    else if (a == "--help" || a == "-h") { fputs(kUsage, stdout); exit(0); }
+    else usage_error("unknown argument " + a);
+  }
+  if (o.memory.empty()) usage_error("--memory is required");
+  if (o.key_file.empty()) usage_error("--key-file is required");
+  if (o.listen.empty()) usage_error("--listen is required");
+  if (o.backend == "cuda") usage_error("--backend cuda: not in this build yet (use --backend cpu)");
+  if (o.backend != "cpu") usage_error("--backend " + o.backend + ": expected cpu or cuda");
+  if (o.listen.rfind("rdma://", 0) == 0) usage_error("--listen rdma://: not in this build yet (use shm:PATH)");
+  if (o.listen.rfind("shm:", 0) != 0) usage_error("--listen " + o.listen + ": expected shm:PATH");
+  return o;
+}
+
+// 64 hex digits (surrounding whitespace allowed). The key is never printed.
+void read_key(const std::string& path, uint8_t key[32]) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read the key file " + path + ": " + strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string hex;
+  for (char c : ss.str())
+    if (!isspace((unsigned char)c)) hex += c;
+  if (hex.size() != 64) throw std::runtime_error("key file " + path + ": expected 64 hex digits (32 bytes), found " + std::to_string(hex.size()) + " characters");
+  for (int i = 0; i < 32; i++) {
+    auto nibble = [&](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      c = (char)tolower((unsigned char)c);
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      throw std::runtime_error("key file " + path + ": not hexadecimal");
+    };
+    key[i] = (uint8_t)(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  }
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') { out += '\\'; out += c; }
+    else if ((unsigned char)c < 0x20) { char b[8]; snprintf(b, sizeof b, "\\u%04x", c); out += b; }
+    else out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse_args(argc, argv);
+  if (o.exit_with_parent) prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // Signals are taken by sigwait below, so the monitor thread never sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  try {
+    uint8_t key[32];
+    read_key(o.key_file, key);
+    grass::MemorySource memory = grass::MemorySource::open(o.memory, o.memory_map, o.buffer.allow_writes);
+    grass::Target target = grass::discover(memory, o.kallsyms, o.btf);
+    grass::BtfTypes btf(target.btf);
+    grass_ps_layout ps = grass::resolve_process_list_layout(btf, target);
+
+    // Check the process list once on the host; a broken one is reported, not fatal (reads still work).
+    grass_fault f{};
+    grass_ps_ctx ctx = {&memory.phys(), &target.paging, &ps, &f};
+    uint64_t processes = 0;
+    bool ps_ok = grass_ps_walk(&ctx, 0, nullptr, 0, &processes);
+    if (!ps_ok) fprintf(stderr, "grass-agent: warning: the task list does not walk (status %u at %s)\n", f.status, grass::hex(f.address).c_str());
+
+    uint64_t instance;
+    if (getrandom(&instance, sizeof instance, 0) != sizeof instance) throw std::runtime_error("getrandom failed");
+    std::string shm_path = o.listen.substr(4);
+    grass::ShmBuffer buffer(shm_path, grass::buffer_bytes(o.buffer));
+    grass::MonitorSetup setup = grass::prepare_monitor(buffer.data(), o.buffer, key, instance, memory.phys(), target.paging, ps,
+                                                       grass::build_description(target, memory));
+    memset(key, 0, sizeof key);
+    grass::CpuBackend backend(setup.monitor.get());
+    backend.start();
+
+    printf("{\"ready\":true,\"target\":%s,\"backend\":\"cpu\",\"memory\":%s,\"discovery\":%s,\"release\":%s,"
+           "\"kaslrOffset\":\"%s\",\"physBase\":\"%s\",\"pageOffsetBase\":\"%s\",\"pageTableRoot\":\"%s\",\"pagingLevels\":%u,"
+           "\"cpus\":%u,\"symbols\":{\"source\":%s,\"count\":%zu},\"btf\":{\"source\":%s,\"bytes\":%zu},"
+           "\"processes\":%s,\"slots\":%u,\"slotDataBytes\":%u,\"writesAllowed\":%s,\"pid\":%d}\n",
+           json_string(o.listen).c_str(), json_string(memory.describe()).c_str(), json_string(target.method).c_str(),
+           json_string(target.release).c_str(), grass::hex(target.kaslr_offset).c_str(), grass::hex(target.phys_base).c_str(),
+           grass::hex(target.paging.page_offset_base).c_str(), grass::hex(target.paging.root_phys).c_str(), target.paging.levels,
+           target.cpu_count, json_string(target.symbols_source).c_str(), target.symbols.size(),
+           json_string(target.btf_source).c_str(), target.btf.size(), ps_ok ? std::to_string(processes).c_str() : "null",
+           o.buffer.slot_count, o.buffer.slot_data_bytes,
+           (o.buffer.allow_writes && memory.phys().writable) ? "true" : "false", (int)getpid());
+    fflush(stdout);
+    fprintf(stderr, "grass-agent: serving %s on %s (%s, %s)\n", memory.describe().c_str(), o.listen.c_str(), target.release.c_str(), target.method.c_str());
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    fprintf(stderr, "grass-agent: stopping (signal %d)\n", sig);
+    backend.stop();
+    return 0;
+  } catch (const std::exception& e) {
+    fprintf(stderr, "grass-agent: %s\n", e.what());
+    return 1;
+  }
+}

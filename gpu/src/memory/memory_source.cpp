@@ -1,0 +1,180 @@
+#include "memory_source.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+
+namespace grass {
+
+namespace {
+
+std::runtime_error error(const std::string& what) { return std::runtime_error(what); }
+
+uint64_t parse_number(const std::string& s, const std::string& what) {
+  std::string t = s;
+  if (t.empty()) throw error(what + ": empty number");
+  char* end = nullptr;
+  errno = 0;
+  uint64_t v = strtoull(t.c_str(), &end, 0);
+  if (errno != 0 || *end != '\0') throw error(what + ": not a number: " + s);
+  return v;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw error("cannot read " + path + ": " + strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::vector<FileRange> parse_memory_map(const std::string& text, std::string* ram_file) {
+  std::smatch m;
+  static const std::regex ram_re("\"ramFile\"\\s*:\\s*\"([^\"]*)\"");
+  if (ram_file && std::regex_search(text, m, ram_re)) *ram_file = m[1];
+  size_t ranges_at = text.find("\"ranges\"");
+  if (ranges_at == std::string::npos) throw error("memory map: no \"ranges\" array");
+  std::vector<FileRange> out;
+  static const std::regex obj_re("\\{([^{}]*)\\}");
+  std::string rest = text.substr(ranges_at);
+  for (auto it = std::sregex_iterator(rest.begin(), rest.end(), obj_re); it != std::sregex_iterator(); ++it) {
+    std::string body = (*it)[1];
+    auto field = [&](const char* key) {
+      std::regex re(std::string("\"") + key + "\"\\s*:\\s*\"?(0x[0-9a-fA-F]+|[0-9]+)\"?");
+      std::smatch fm;
+      if (!std::regex_search(body, fm, re)) throw error(std::string("memory map: a range lacks ") + key);
+      return parse_number(fm[1], std::string("memory map ") + key);
+    };
+    out.push_back({field("physStart"), field("length"), field("fileOffset")});
+  }
+  if (out.empty()) throw error("memory map: \"ranges\" is empty");
+  return out;
+}
+
+std::vector<FileRange> q35_layout(uint64_t ram_bytes) {
+  const uint64_t split_threshold = 0xb0000000ull, low_limit = 0x80000000ull, high_start = 1ull << 32;
+  if (ram_bytes < split_threshold) return {{0, ram_bytes, 0}};
+  return {{0, low_limit, 0}, {high_start, ram_bytes - low_limit, low_limit}};
+}
+
+std::vector<FileRange> elf_core_layout(const uint8_t* file, uint64_t bytes, const std::string& name) {
+  if (bytes < sizeof(Elf64_Ehdr) || memcmp(file, ELFMAG, SELFMAG) != 0) throw error(name + ": not an ELF file");
+  Elf64_Ehdr eh;
+  memcpy(&eh, file, sizeof eh);
+  if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
+    throw error(name + ": not a little-endian ELF64 file");
+  if (eh.e_type != ET_CORE) throw error(name + ": ELF type is not ET_CORE (not a vmcore)");
+  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > bytes ||
+      (bytes - eh.e_phoff) / sizeof(Elf64_Phdr) < eh.e_phnum)
+    throw error(name + ": program headers lie outside the file");
+  std::vector<FileRange> out;
+  for (unsigned i = 0; i < eh.e_phnum; i++) {
+    Elf64_Phdr ph;
+    memcpy(&ph, file + eh.e_phoff + i * sizeof ph, sizeof ph);
+    if (ph.p_type != PT_LOAD || ph.p_filesz == 0) continue;
+    if (ph.p_offset > bytes || ph.p_filesz > bytes - ph.p_offset)
+      throw error(name + ": PT_LOAD " + std::to_string(i) + " extends past the end of the file (truncated vmcore?)");
+    out.push_back({ph.p_paddr, ph.p_filesz, ph.p_offset});
+  }
+  if (out.empty()) throw error(name + ": no PT_LOAD segment with data");
+  return out;
+}
+
+void MemorySource::map_file(const std::string& path, bool writable) {
+  int fd = ::open(path.c_str(), writable ? O_RDWR : O_RDONLY);
+  if (fd < 0) throw error("cannot open " + path + ": " + strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) { ::close(fd); throw error("cannot stat " + path + ": " + strerror(errno)); }
+  uint64_t size = (uint64_t)st.st_size;
+  if (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode)) {
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end > 0) size = (uint64_t)end;
+  }
+  if (size == 0) { ::close(fd); throw error(path + ": empty (or size unknown)"); }
+  void* p = mmap(nullptr, size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) throw error("cannot map " + path + ": " + strerror(errno));
+  map_ = (uint8_t*)p;
+  map_bytes_ = size;
+  phys_.writable = writable ? 1 : 0;
+}
+
+void MemorySource::set_ranges(std::vector<FileRange> ranges) {
+  std::sort(ranges.begin(), ranges.end(), [](const FileRange& a, const FileRange& b) { return a.phys_start < b.phys_start; });
+  if (ranges.size() > GRASS_MAX_PHYS_RANGES)
+    throw error(description_ + ": " + std::to_string(ranges.size()) + " physical ranges, at most " +
+                std::to_string(GRASS_MAX_PHYS_RANGES) + " supported");
+  for (size_t i = 0; i < ranges.size(); i++) {
+    const FileRange& r = ranges[i];
+    if (r.length == 0 || r.file_offset > map_bytes_ || r.length > map_bytes_ - r.file_offset)
+      throw error(description_ + ": range at phys " + hex(r.phys_start) + " lies outside the file");
+    if (i > 0 && ranges[i - 1].phys_start + ranges[i - 1].length > r.phys_start)
+      throw error(description_ + ": physical ranges overlap");
+    phys_.ranges[i] = {r.phys_start, r.length, map_ + r.file_offset};
+  }
+  phys_.count = (uint32_t)ranges.size();
+  ranges_ = std::move(ranges);
+}
+
+MemorySource MemorySource::open(const std::string& spec, const std::string& map_file_arg, bool writable) {
+  MemorySource src;
+  size_t colon = spec.find(':');
+  if (colon == std::string::npos) throw error("--memory " + spec + ": expected qemu-ram:PATH, vmcore:PATH or pmem:PATH");
+  std::string kind = spec.substr(0, colon), path = spec.substr(colon + 1), map_file = map_file_arg;
+  if (kind == "qemu-ram") {
+    size_t q = path.find("?map=");
+    if (q != std::string::npos) {
+      if (map_file.empty()) map_file = path.substr(q + 5);
+      path = path.substr(0, q);
+    }
+  }
+  src.description_ = kind + ":" + path;
+  if (kind == "vmcore") {
+    src.map_file(path, false);
+    src.set_ranges(elf_core_layout(src.map_, src.map_bytes_, path));
+  } else if (kind == "qemu-ram" || kind == "pmem") {
+    src.map_file(path, writable);
+    if (!map_file.empty()) {
+      std::string ram_file;
+      src.set_ranges(parse_memory_map(read_text_file(map_file), &ram_file));
+    } else if (kind == "qemu-ram") {
+      src.set_ranges(q35_layout(src.map_bytes_));
+    } else {
+      src.set_ranges({{0, src.map_bytes_, 0}});  // a physical-memory device: offset = physical address
+    }
+  } else {
+    throw error("--memory " + spec + ": unknown kind '" + kind + "' (qemu-ram, vmcore, pmem)");
+  }
+  return src;
+}
+
+MemorySource::MemorySource(MemorySource&& o) noexcept
+    : description_(std::move(o.description_)), map_(o.map_), map_bytes_(o.map_bytes_), ranges_(std::move(o.ranges_)), phys_(o.phys_) {
+  o.map_ = nullptr;
+  o.map_bytes_ = 0;
+}
+
+MemorySource::~MemorySource() {
+  if (map_) munmap(map_, map_bytes_);
+}
+
+uint64_t MemorySource::phys_end() const {
+  uint64_t end = 0;
+  for (auto& r : ranges_) end = std::max(end, r.phys_start + r.length);
+  return end;
+}
+
+}  // namespace grass

@@ -1,0 +1,62 @@
+// Layer 1 on the host: opens a target's physical memory (a QEMU guest's RAM file with its memory
+// map, a /dev/pmem-style device, an ELF vmcore) by mapping it, never copying it.
+#ifndef GRASS_MEMORY_SOURCE_H
+#define GRASS_MEMORY_SOURCE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string>
+#include <vector>
+#include "phys_map.h"
+
+namespace grass {
+
+inline std::string hex(uint64_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
+  return b;
+}
+
+struct FileRange {
+  uint64_t phys_start;
+  uint64_t length;
+  uint64_t file_offset;
+};
+
+class MemorySource {
+ public:
+  // spec: "qemu-ram:PATH[?map=F]", "vmcore:PATH" or "pmem:PATH"; map_file overrides ?map=.
+  // Throws std::runtime_error naming the file and what is wrong with it.
+  static MemorySource open(const std::string& spec, const std::string& map_file, bool writable);
+  MemorySource(MemorySource&& o) noexcept;
+  MemorySource(const MemorySource&) = delete;
+  ~MemorySource();
+
+  const grass_phys_map& phys() const { return phys_; }
+  const std::vector<FileRange>& ranges() const { return ranges_; }
+  const std::string& describe() const { return description_; }
+  uint64_t phys_end() const;  // highest physical address + 1
+
+ private:
+  MemorySource() = default;
+  void map_file(const std::string& path, bool writable);
+  void set_ranges(std::vector<FileRange> ranges);
+
+  std::string description_;
+  uint8_t* map_ = nullptr;
+  uint64_t map_bytes_ = 0;
+  std::vector<FileRange> ranges_;
+  grass_phys_map phys_{};
+};
+
+// Parses a memory-map JSON ({"ramFile": ..., "ranges": [{"physStart","length","fileOffset"}]}).
+std::vector<FileRange> parse_memory_map(const std::string& json_text, std::string* ram_file);
+// q35's layout of a RAM file of this size: all below 4 GiB when RAM < 0xb0000000, else the first
+// 2 GiB at 0 and the rest at 4 GiB (QEMU's pc_q35_init).
+std::vector<FileRange> q35_layout(uint64_t ram_bytes);
+// PT_LOAD segments of an ELF64 core file (p_paddr, p_offset, p_filesz).
+std::vector<FileRange> elf_core_layout(const uint8_t* file, uint64_t file_bytes, const std::string& name);
+
+}  // namespace grass
+
+#endif

@@ -1,0 +1,58 @@
+// Layer 4 on the host: lays out the GRASS buffer, builds the target description, and prepares
+// the monitor (grass_monitor) that the backend runs.
+#ifndef GRASS_SERVER_BUFFER_SETUP_H
+#define GRASS_SERVER_BUFFER_SETUP_H
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "monitor.h"
+#include "../discovery/discovery.h"
+
+namespace grass {
+
+struct BufferOptions {
+  uint32_t slot_count = 8;
+  uint32_t slot_data_bytes = 1u << 20;
+  uint64_t result_bytes = 16u << 20;  // per slot, for replies streamed in chunks
+  bool allow_writes = false;
+};
+
+// The description blob (grass_description_header and its sections).
+std::vector<uint8_t> build_description(const Target& t, const MemorySource& memory);
+
+// A shared-memory file holding the buffer (shm transport). Removed on destruction.
+class ShmBuffer {
+ public:
+  ShmBuffer(const std::string& path, uint64_t bytes);  // throws naming the path
+  ~ShmBuffer();
+  ShmBuffer(const ShmBuffer&) = delete;
+  uint8_t* data() const { return data_; }
+  uint64_t bytes() const { return bytes_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  uint8_t* data_ = nullptr;
+  uint64_t bytes_ = 0;
+};
+
+uint64_t buffer_bytes(const BufferOptions& o);
+uint32_t slot_stride(const BufferOptions& o);
+
+// Owns the monitor's memory (arenas, scratch) for the cpu backend.
+struct MonitorSetup {
+  std::unique_ptr<grass_monitor> monitor;
+  std::vector<std::vector<uint8_t>> arenas;
+  std::vector<uint8_t> scratch;
+};
+
+// Initialises the header (magic last) and the monitor state. key: 32 bytes.
+MonitorSetup prepare_monitor(uint8_t* buffer, const BufferOptions& o, const uint8_t key[32], uint64_t instance,
+                             const grass_phys_map& mem, const grass_paging& paging, const grass_ps_layout& ps,
+                             std::vector<uint8_t> description);
+
+}  // namespace grass
+
+#endif

@@ -1,0 +1,291 @@
+// Layer 4, the GRASS buffer server: one pass of the monitor loop over every slot. Monitor code
+// (GRASS_HD): the cpu backend runs it on a dedicated thread, the cuda backend in a persistent
+// kernel. The host prepares grass_monitor (buffer, target, plugin layouts, key) before the loop.
+#ifndef GRASS_SERVER_MONITOR_H
+#define GRASS_SERVER_MONITOR_H
+
+#include "grass/protocol.h"
+#include "../crypto/crc32.h"
+#include "../crypto/sha256.h"
+#include "../translation/translate.h"
+#include "../../../llview-plugins/process-list/process_list.h"
+
+#define GRASS_MAX_SLOTS 64u
+#define GRASS_TORN_REQUEST_NS 50000000ull  // a request whose seq never matches its mark: malformed after 50 ms
+
+// Where large replies are kept until the remote has fetched every chunk: one per slot (its last
+// result) plus one for the target description.
+struct grass_result_arena {
+  uint8_t* data;
+  uint64_t capacity;
+  uint64_t id;      // 0: empty
+  uint64_t bytes;
+};
+
+struct grass_monitor {
+  // Set up by the host.
+  uint8_t* buffer;
+  uint32_t slot_count, slot_bytes, slot_data_bytes;
+  uint32_t allow_writes;
+  uint8_t key[32];
+  uint64_t instance;
+  grass_phys_map mem;
+  grass_paging paging;
+  grass_ps_layout ps;
+  grass_crc32_tables crc;
+  grass_result_arena arenas[GRASS_MAX_SLOTS + 1];  // [slot_count] holds the description
+  uint8_t* scratch;                                  // private copy of a request's data (slot_data_bytes)
+  // Monitor state (never in the buffer: the remote can write the buffer).
+  uint64_t last_mark[GRASS_MAX_SLOTS];
+  uint64_t last_seq[GRASS_MAX_SLOTS];
+  uint64_t torn_since_ns[GRASS_MAX_SLOTS];
+  uint64_t result_generation;
+  uint64_t served, refused, passes;
+};
+
+GRASS_HD grass_buffer_header* grass_header(grass_monitor* mon) { return (grass_buffer_header*)mon->buffer; }
+GRASS_HD grass_slot_header* grass_slot(grass_monitor* mon, uint32_t i) {
+  return (grass_slot_header*)(mon->buffer + GRASS_HEADER_BYTES + (uint64_t)i * mon->slot_bytes);
+}
+GRASS_HD uint8_t* grass_slot_data(grass_monitor* mon, uint32_t i) { return (uint8_t*)grass_slot(mon, i) + GRASS_SLOT_DATA_OFFSET; }
+
+GRASS_HD uint64_t grass_result_id(grass_monitor* mon, uint32_t arena) {
+  return (++mon->result_generation << 8) | (arena + 1);
+}
+
+// What a request handler produced: data in the slot's data area (inline) or in an arena.
+struct grass_outcome {
+  uint32_t status;
+  uint64_t detail;
+  uint64_t inline_bytes;
+  grass_result_arena* arena;  // non-null: reply with a chunk of it
+  uint64_t offset;            // chunk start within the arena's result
+};
+
+// Writes the chunk (if any), then the reply, then its mark, each separated by a fence.
+GRASS_HD void grass_send_reply(grass_monitor* mon, uint32_t i, uint64_t seq, const grass_outcome* o) {
+  grass_slot_header* h = grass_slot(mon, i);
+  uint8_t* data = grass_slot_data(mon, i);
+  uint64_t chunk = o->inline_bytes, total = o->inline_bytes, id = 0;
+  if (o->arena) {
+    total = o->arena->bytes;
+    id = o->arena->id;
+    chunk = total - o->offset;
+    if (chunk > mon->slot_data_bytes) chunk = mon->slot_data_bytes;
+    grass_copy(data, o->arena->data + o->offset, chunk);
+  }
+  grass_reply r;
+  r.seq = seq;
+  r.status = o->status;
+  r.data_bytes = (uint32_t)chunk;
+  r.total_bytes = total;
+  r.result_id = id;
+  r.offset = o->arena ? o->offset : 0;
+  r.detail = o->detail;
+  r.data_crc32 = grass_crc32(&mon->crc, data, chunk);
+  r.reserved0 = 0;
+  grass_fence();
+  grass_copy(&h->reply, &r, sizeof r);
+  grass_fence();
+  grass_store_mark(&h->reply_mark, seq);
+  grass_fence();
+}
+
+GRASS_HD bool grass_valid_space(uint64_t s) { return s <= GRASS_SPACE_USER; }
+
+// Page-table root for a space: the kernel's, or the process's for GRASS_SPACE_USER.
+GRASS_HD bool grass_space_root(grass_monitor* mon, uint32_t space, uint32_t pid, uint64_t* root, grass_fault* f) {
+  *root = mon->paging.root_phys;
+  if (space != GRASS_SPACE_USER) return true;
+  grass_ps_ctx c = {&mon->mem, &mon->paging, &mon->ps, f};
+  return grass_ps_user_root(&c, pid, root);
+}
+
+GRASS_HD void grass_fault_outcome(grass_outcome* o, const grass_fault* f) {
+  o->status = f->status;
+  o->detail = f->address;
+}
+
+GRASS_HD void grass_op_read(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) {
+  uint64_t space = q->args[0], addr = q->args[1], len = q->args[2];
+  grass_result_arena* arena = &mon->arenas[i];
+  if (!grass_valid_space(space) || len == 0 || len > arena->capacity) { o->status = GRASS_E_MALFORMED; o->detail = len; return; }
+  grass_fault f = {0, 0};
+  uint64_t root;
+  if (!grass_space_root(mon, (uint32_t)space, (uint32_t)q->args[3], &root, &f)) { grass_fault_outcome(o, &f); return; }
+  bool fits = len <= mon->slot_data_bytes;
+  uint8_t* dst = fits ? grass_slot_data(mon, i) : arena->data;
+  if (!grass_read(&mon->mem, &mon->paging, (uint32_t)space, root, addr, dst, len, &f)) { grass_fault_outcome(o, &f); return; }
+  if (fits) {
+    o->inline_bytes = len;
+  } else {
+    arena->id = grass_result_id(mon, i);
+    arena->bytes = len;
+    o->arena = arena;
+  }
+}
+
+// Reply: per entry a uint32 status, then the entry's length bytes (zeros when the status is not
+// GRASS_OK), padded to a multiple of 8 bytes.
+GRASS_HD void grass_op_read_batch(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) {
+  uint64_t n = q->args[0];
+  grass_result_arena* arena = &mon->arenas[i];
+  const grass_read_batch_entry* e = (const grass_read_batch_entry*)mon->scratch;
+  if (n == 0 || n * sizeof(grass_read_batch_entry) != q->data_bytes) { o->status = GRASS_E_MALFORMED; o->detail = n; return; }
+  uint64_t total = 0;
+  for (uint64_t k = 0; k < n; k++) {
+    if (!grass_valid_space(e[k].space)) { o->status = GRASS_E_MALFORMED; o->detail = k; return; }
+    total += (4 + (uint64_t)e[k].length + 7) & ~7ull;
+  }
+  if (total > arena->capacity) { o->status = GRASS_E_MALFORMED; o->detail = total; return; }
+  uint64_t at = 0, root = mon->paging.root_phys;
+  uint32_t root_pid = 0xffffffffu;
+  bool root_ok = false;
+  for (uint64_t k = 0; k < n; k++) {
+    grass_fault f = {GRASS_OK, 0};
+    uint8_t* out = arena->data + at + 4;
+    uint64_t r = mon->paging.root_phys;
+    bool ok = true;
+    if (e[k].space == GRASS_SPACE_USER) {
+      if (e[k].pid != root_pid) { root_pid = e[k].pid; root_ok = grass_space_root(mon, GRASS_SPACE_USER, root_pid, &root, &f); }
+      ok = root_ok;
+      if (!ok && f.status == GRASS_OK) f.status = (uint32_t)GRASS_E_UNMAPPED;
+      r = root;
+    }
+    if (ok) ok = grass_read(&mon->mem, &mon->paging, e[k].space, r, e[k].address, out, e[k].length, &f);
+    if (!ok) grass_zero(out, e[k].length);
+    uint32_t status = ok ? (uint32_t)GRASS_OK : f.status;
+    grass_copy(arena->data + at, &status, 4);
+    uint64_t used = 4 + (uint64_t)e[k].length;
+    grass_zero(arena->data + at + used, ((used + 7) & ~7ull) - used);
+    at += (used + 7) & ~7ull;
+  }
+  arena->id = grass_result_id(mon, i);
+  arena->bytes = total;
+  o->arena = arena;
+}
+
+GRASS_HD void grass_op_write(grass_monitor* mon, const grass_request* q, grass_outcome* o) {
+  uint64_t space = q->args[0], addr = q->args[1], len = q->args[2];
+  if (!mon->allow_writes || !mon->mem.writable) { o->status = GRASS_E_WRITES_DISABLED; return; }
+  if (!grass_valid_space(space) || len == 0 || len > q->data_bytes) { o->status = GRASS_E_MALFORMED; o->detail = len; return; }
+  grass_fault f = {0, 0};
+  uint64_t root;
+  if (!grass_space_root(mon, (uint32_t)space, (uint32_t)q->args[3], &root, &f) ||
+      !grass_write(&mon->mem, &mon->paging, (uint32_t)space, root, addr, mon->scratch, len, &f))
+    grass_fault_outcome(o, &f);
+}
+
+GRASS_HD void grass_op_process(grass_monitor* mon, uint32_t i, const grass_request* q, bool list, grass_outcome* o) {
+  grass_fault f = {0, 0};
+  grass_ps_ctx c = {&mon->mem, &mon->paging, &mon->ps, &f};
+  grass_result_arena* arena = &mon->arenas[i];
+  uint64_t count = 0;
+  uint32_t flags = (uint32_t)q->args[0];
+  if (!list) {
+    if (!grass_ps_walk(&c, flags, 0, 0, &count)) { grass_fault_outcome(o, &f); return; }
+    grass_copy(grass_slot_data(mon, i), &count, 8);
+    o->inline_bytes = 8;
+    return;
+  }
+  uint64_t capacity = arena->capacity / sizeof(grass_task_record);
+  arena->id = 0;  // the arena is being overwritten
+  if (!grass_ps_walk(&c, flags, (grass_task_record*)arena->data, capacity, &count)) { grass_fault_outcome(o, &f); return; }
+  arena->id = grass_result_id(mon, i);
+  arena->bytes = count * sizeof(grass_task_record);
+  o->arena = arena;
+}
+
+GRASS_HD void grass_op_fetch(grass_monitor* mon, const grass_request* q, grass_outcome* o) {
+  uint64_t id = q->args[0], offset = q->args[1];
+  uint32_t index = (uint32_t)(id & 0xff);
+  grass_result_arena* a = index >= 1 && index <= mon->slot_count + 1 ? &mon->arenas[index - 1] : 0;
+  if (!a || id == 0 || a->id != id) { o->status = GRASS_E_NO_SUCH_RESULT; o->detail = id; return; }
+  if (offset > a->bytes || (offset == a->bytes && a->bytes != 0)) { o->status = GRASS_E_MALFORMED; o->detail = offset; return; }
+  o->arena = a;
+  o->offset = offset;
+}
+
+// Authenticates, checks freshness, runs and answers one request whose mark has appeared.
+GRASS_HD void grass_handle(grass_monitor* mon, uint32_t i, const grass_request* q, uint64_t mark) {
+  grass_outcome o = {GRASS_OK, 0, 0, 0, 0};
+  bool refused = true;
+  if (q->seq != mark || q->data_bytes > mon->slot_data_bytes) {
+    o.status = GRASS_E_MALFORMED;
+  } else {
+    if (q->data_bytes) grass_copy(mon->scratch, grass_slot_data(mon, i), q->data_bytes);
+    grass_hmac m;
+    grass_hmac_init(&m, mon->key, 32);
+    grass_hmac_update(&m, &mon->instance, 8);
+    grass_hmac_update(&m, &i, 4);
+    grass_hmac_update(&m, q, (uint64_t)((const uint8_t*)&q->mac - (const uint8_t*)q));
+    grass_hmac_update(&m, mon->scratch, q->data_bytes);
+    uint8_t mac[32];
+    grass_hmac_final(&m, mac);
+    if (!grass_mac_equal(mac, q->mac, 32)) {
+      o.status = GRASS_E_BAD_MAC;
+    } else if (q->seq <= mon->last_seq[i]) {
+      o.status = GRASS_E_REPLAY;
+      o.detail = mon->last_seq[i];
+    } else {
+      mon->last_seq[i] = q->seq;
+      refused = false;
+      switch (q->opcode) {
+        case GRASS_OP_HEARTBEAT: break;
+        case GRASS_OP_DESCRIBE: o.arena = &mon->arenas[mon->slot_count]; break;
+        case GRASS_OP_READ: grass_op_read(mon, i, q, &o); break;
+        case GRASS_OP_READ_BATCH: grass_op_read_batch(mon, i, q, &o); break;
+        case GRASS_OP_WRITE: grass_op_write(mon, q, &o); break;
+        case GRASS_OP_PROCESS_COUNT: grass_op_process(mon, i, q, false, &o); break;
+        case GRASS_OP_PROCESS_LIST: grass_op_process(mon, i, q, true, &o); break;
+        case GRASS_OP_FETCH_RESULT: grass_op_fetch(mon, q, &o); break;
+        default: o.status = GRASS_E_MALFORMED; o.detail = q->opcode; break;
+      }
+      if (o.status == GRASS_E_MALFORMED) refused = true;
+    }
+  }
+  if (o.status != GRASS_OK) { o.inline_bytes = 0; o.arena = 0; }
+  if (refused) mon->refused++; else mon->served++;
+  grass_send_reply(mon, i, mark, &o);
+}
+
+// Bumps the liveness counter and the counters under the seqlock.
+GRASS_HD void grass_publish_liveness(grass_monitor* mon, uint64_t now_ns) {
+  grass_buffer_header* hd = grass_header(mon);
+  uint64_t v = grass_load_mark(&hd->liveness_version);
+  grass_store_mark(&hd->liveness_version, v + 1);
+  grass_fence();
+  grass_store_mark(&hd->liveness_counter, ++mon->passes);
+  grass_store_mark(&hd->monitor_clock_ns, now_ns);
+  grass_store_mark(&hd->requests_served, mon->served);
+  grass_store_mark(&hd->requests_refused, mon->refused);
+  grass_fence();
+  grass_store_mark(&hd->liveness_version, v + 2);
+  grass_fence();
+}
+
+// One pass over every slot. Returns how many requests it answered.
+GRASS_HD uint32_t grass_monitor_pass(grass_monitor* mon, uint64_t now_ns) {
+  uint32_t answered = 0;
+  for (uint32_t i = 0; i < mon->slot_count; i++) {
+    grass_slot_header* h = grass_slot(mon, i);
+    uint64_t mark = grass_load_mark(&h->request_mark);
+    if (mark == mon->last_mark[i]) continue;
+    grass_fence();  // the request is read after its mark
+    grass_request q;
+    grass_copy(&q, &h->request, sizeof q);
+    if (q.seq != mark) {
+      // The request's bytes have not all landed yet (or never will): wait, then refuse.
+      if (mon->torn_since_ns[i] == 0) mon->torn_since_ns[i] = now_ns ? now_ns : 1;
+      if (now_ns - mon->torn_since_ns[i] < GRASS_TORN_REQUEST_NS) continue;
+    }
+    mon->torn_since_ns[i] = 0;
+    mon->last_mark[i] = mark;
+    grass_handle(mon, i, &q, mark);
+    answered++;
+  }
+  grass_publish_liveness(mon, now_ns);
+  return answered;
+}
+
+#endif

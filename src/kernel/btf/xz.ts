@@ -141,7 +141,7 @@ function parseBlocks(data: Uint8Array): { blocks: Block[]; checkSize: number } {
 }
 
 /** A complete .xz stream holding one LZMA2-only block, with no integrity check. */
-function reframeLzma2(block: Block, lzma2Props: Uint8Array): Uint8Array {
+function reframeLzma2(block: Block, lzma2Props: Uint8Array): Uint8Array<ArrayBuffer> {
   const streamFlags = [0x00, 0x00];
   const head = [...MAGIC, ...streamFlags, ...le32(crc32(Uint8Array.from(streamFlags)))];
   const blockHeader = [0, 0x00, ...encodeVli(FILTER_LZMA2), ...encodeVli(lzma2Props.length), ...lzma2Props];
@@ -164,7 +164,7 @@ function reframeLzma2(block: Block, lzma2Props: Uint8Array): Uint8Array {
   return out;
 }
 
-async function decodeXzStream(stream: Uint8Array): Promise<Uint8Array> {
+async function decodeXzStream(stream: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
   const reader = new XzReadableStream(new Blob([stream]).stream()).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

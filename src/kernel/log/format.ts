@@ -24,7 +24,7 @@ export function formatCaller(caller: LogCaller): string {
  */
 export function formatRecord(record: KernelLogRecord): string {
   const priority = record.level === undefined ? '<?>' : `<${((record.facility ?? 0) << 3) | record.level}>`;
-  const prefix = `${priority}${formatTimestamp(record.timestampNs)} [${formatCaller(record).padStart(6)}] `;
+  const prefix = `${priority}${formatTimestamp(record.timestampNs)} [${formatCaller(record.caller).padStart(6)}] `;
   return record.text
     .split('\n')
     .map((line) => prefix + line)

@@ -55,7 +55,7 @@ export interface KernelLog {
    * every record is final (finalized or lost for good).
    */
   resumeAfterSeq: number;
-  /** Records asked for but already overwritten (the ring wrapped past `sinceSeq`). */
+  /** Records in the asked-for range whose text is gone: the ring wrapped over them (or a writer reused them while we read). */
   overwritten: number;
   /** Records skipped, each with why: lost text, corrupt descriptor, overwritten while read. */
   notes: string[];
@@ -259,8 +259,10 @@ export class KernelLogReader {
       layoutSources: l.sources,
     };
     const wantFrom = BigInt(sinceSeq + 1);
-    if (wantFrom > firstSeq) firstSeq = wantFrom;
-    else if (sinceSeq >= 0 && wantFrom < firstSeq) result.overwritten = Number(firstSeq - wantFrom);
+    // Records before the first one still readable are counted as overwritten, from sinceSeq on.
+    const fromTail = wantFrom <= firstSeq;
+    if (!fromTail) firstSeq = wantFrom;
+    else if (sinceSeq >= 0) result.overwritten = Number(firstSeq - wantFrom);
     if (firstSeq > headSeq) return result;
 
     const n = Number(headSeq - firstSeq + 1n);
@@ -286,6 +288,7 @@ export class KernelLogReader {
     const candidates: Candidate[] = [];
     // Once a record may still change (reserved, or open for continuation), later ones are not final.
     let open = false;
+    let readable = 0;
     const settled = (seq: bigint): void => {
       if (!open) result.resumeAfterSeq = Number(seq);
     };
@@ -313,7 +316,9 @@ export class KernelLogReader {
         continue;
       }
       if (state === DescState.Reusable) {
-        // The tail passed it: its text may already be overwritten (the kernel skips it too).
+        // The text ring's tail passed it: its text is being or has been overwritten.
+        if (readable === 0 && fromTail) result.firstSeq = Number(seq) + 1;
+        result.overwritten++;
         settled(seq);
         continue;
       }
@@ -325,6 +330,7 @@ export class KernelLogReader {
         settled(seq);
         continue;
       }
+      readable++;
       const finalized = state === DescState.Finalized;
       if (finalized) settled(seq);
       else open = true;

@@ -4,6 +4,7 @@ import { describeCommand } from './describe';
 import { heartbeatCommand } from './heartbeat';
 import { psCommand } from './ps';
 import { readCommand } from './read';
+import { testbedCommand } from './testbed';
 
 // Each verb registers here; keep the list sorted by name.
-export const commands: CliCommand[] = [agentCommand, describeCommand, heartbeatCommand, psCommand, readCommand];
+export const commands: CliCommand[] = [agentCommand, describeCommand, heartbeatCommand, psCommand, readCommand, testbedCommand];

@@ -1,5 +1,6 @@
 import type { CliCommand } from '../command';
 import { agentCommand } from './agent';
+import { btfCommand } from './btf';
 import { describeCommand } from './describe';
 import { heartbeatCommand } from './heartbeat';
 import { psCommand } from './ps';
@@ -7,4 +8,4 @@ import { readCommand } from './read';
 import { testbedCommand } from './testbed';
 
 // Each verb registers here; keep the list sorted by name.
-export const commands: CliCommand[] = [agentCommand, describeCommand, heartbeatCommand, psCommand, readCommand, testbedCommand];
+export const commands: CliCommand[] = [agentCommand, btfCommand, describeCommand, heartbeatCommand, psCommand, readCommand, testbedCommand];

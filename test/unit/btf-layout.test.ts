@@ -1,0 +1,195 @@
+// `grass btf --json` against bpftool and pahole on the same BTF: every struct and union of a
+// real kernel (this machine's and Debian 6.1's), every member's name, type, bit offset,
+// bitfield size and size; every type's kind and name; module split BTF against its base.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { debianKernel, HOST_BTF, runGrass, toolMissing } from './btf-fixtures';
+
+interface BpftoolMember {
+  name: string;
+  type_id: number;
+  bits_offset: number;
+  bitfield_size?: number;
+}
+interface BpftoolType {
+  id: number;
+  kind: string;
+  name: string;
+  size?: number;
+  type_id?: number;
+  nr_elems?: number;
+  members?: BpftoolMember[];
+}
+interface OurMember {
+  name: string;
+  typeId: number;
+  offset: number;
+  bitsOffset: number;
+  bitfieldSize: number;
+  size: number | null;
+}
+interface OurType {
+  id: number;
+  kind: string;
+  name: string;
+  size?: number;
+  members?: OurMember[];
+}
+
+function bpftoolTypes(file: string, base?: string): BpftoolType[] {
+  const args = base ? ['btf', '-B', base, 'dump', 'file', file, '-j'] : ['btf', 'dump', 'file', file, '-j'];
+  const out = execFileSync('bpftool', args, { maxBuffer: 1 << 30 }).toString();
+  return (JSON.parse(out) as { types: BpftoolType[] }).types;
+}
+
+/** sizeof() computed from bpftool's records alone (independent of the code under test). */
+function bpftoolSizer(types: Map<number, BpftoolType>): (id: number) => number | null {
+  const sizeOf = (id: number, depth = 0): number | null => {
+    if (depth > 64) return null;
+    const t = types.get(id);
+    if (!t) return null;
+    switch (t.kind) {
+      case 'INT':
+      case 'STRUCT':
+      case 'UNION':
+      case 'ENUM':
+      case 'ENUM64':
+      case 'FLOAT':
+      case 'DATASEC':
+        return t.size ?? null;
+      case 'PTR':
+        return 8;
+      case 'ARRAY': {
+        const e = sizeOf(t.type_id!, depth + 1);
+        return e === null ? null : e * t.nr_elems!;
+      }
+      case 'TYPEDEF':
+      case 'CONST':
+      case 'VOLATILE':
+      case 'RESTRICT':
+      case 'TYPE_TAG':
+        return sizeOf(t.type_id!, depth + 1);
+      default:
+        return null;
+    }
+  };
+  return sizeOf;
+}
+
+/** pahole --sizes: "name<TAB>size<TAB>holes" for each named struct (pahole's own BTF reader). */
+function paholeSizes(file: string): Map<string, number> {
+  const out = execFileSync('pahole', ['--sizes', '-F', 'btf', file], { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  const sizes = new Map<string, number>();
+  for (const line of out.split('\n')) {
+    const [name, size] = line.split('\t');
+    if (name && size && !sizes.has(name)) sizes.set(name, Number(size));
+  }
+  return sizes;
+}
+
+function compareLayouts(file: string, ours: OurType[], theirs: BpftoolType[], firstId = 1, baseTypes: BpftoolType[] = []): { composites: number; members: number } {
+  const byId = new Map([...baseTypes, ...theirs].map((t) => [t.id, t]));
+  const sizeOf = bpftoolSizer(byId);
+  assert.equal(ours.length, theirs.length, `${file}: type count`);
+  let composites = 0;
+  let members = 0;
+  const mismatches: string[] = [];
+  for (const [i, t] of theirs.entries()) {
+    const o = ours[i];
+    assert.equal(o.id, t.id, `${file}: type #${i} id`);
+    if (o.id < firstId) continue;
+    const theirName = t.name === '(anon)' ? '' : t.name;
+    if (o.kind.toUpperCase() !== t.kind || o.name !== theirName) mismatches.push(`type ${t.id}: ours ${o.kind} '${o.name}', bpftool ${t.kind} '${theirName}'`);
+    if (t.kind !== 'STRUCT' && t.kind !== 'UNION') continue;
+    composites++;
+    if (o.size !== t.size) mismatches.push(`${t.kind} ${t.name} (id ${t.id}): size ${o.size} vs ${t.size}`);
+    const tm = t.members ?? [];
+    const om = o.members ?? [];
+    if (om.length !== tm.length) {
+      mismatches.push(`${t.kind} ${t.name} (id ${t.id}): ${om.length} members vs ${tm.length}`);
+      continue;
+    }
+    for (const [k, m] of tm.entries()) {
+      members++;
+      const mine = om[k];
+      const name = m.name === '(anon)' ? '' : m.name;
+      const expected = { name, typeId: m.type_id, bitsOffset: m.bits_offset, offset: Math.floor(m.bits_offset / 8), bitfieldSize: m.bitfield_size ?? 0, size: sizeOf(m.type_id) };
+      const actual = { name: mine.name, typeId: mine.typeId, bitsOffset: mine.bitsOffset, offset: mine.offset, bitfieldSize: mine.bitfieldSize, size: mine.size };
+      if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+        mismatches.push(`${t.kind} ${t.name} (id ${t.id}) member ${k}: ours ${JSON.stringify(actual)}, bpftool ${JSON.stringify(expected)}`);
+      }
+    }
+  }
+  assert.deepEqual(mismatches.slice(0, 20), [], `${file}: ${mismatches.length} mismatches with bpftool`);
+  return { composites, members };
+}
+
+for (const target of [
+  { label: "this machine's kernel", file: () => HOST_BTF },
+  { label: 'Debian 6.1', file: () => debianKernel()?.btf },
+]) {
+  describe(`grass btf --json on ${target.label}`, () => {
+    const file = target.file();
+    const skip = !file || !existsSync(file) ? `no BTF file (${file ?? 'testbed kernel not prepared'})` : toolMissing('bpftool', 'pahole');
+    it('matches bpftool for every struct and union member, and every type kind and name', { skip }, () => {
+      const ours = (JSON.parse(runGrass(['btf', '--btf', file!, '--json'])) as { types: OurType[] }).types;
+      const counts = compareLayouts(file!, ours, bpftoolTypes(file!));
+      assert.ok(counts.composites > 5000, `only ${counts.composites} structs/unions compared`);
+      process.stdout.write(`${file}: ${counts.composites} structs/unions, ${counts.members} members equal to bpftool\n`);
+
+      const pahole = paholeSizes(file!);
+      let compared = 0;
+      const wrong: string[] = [];
+      const named = new Map<string, number>();
+      for (const t of ours) if (t.kind === 'struct' && t.name && !named.has(t.name)) named.set(t.name, t.size!);
+      for (const [name, size] of pahole) {
+        if (!named.has(name)) continue;
+        compared++;
+        if (named.get(name) !== size) wrong.push(`struct ${name}: ours ${named.get(name)}, pahole ${size}`);
+      }
+      assert.deepEqual(wrong.slice(0, 20), []);
+      assert.ok(compared > 3000, `only ${compared} struct sizes compared with pahole`);
+      process.stdout.write(`${file}: ${compared} struct sizes equal to pahole --sizes\n`);
+    });
+  });
+}
+
+describe('BTF from the containers users have (Debian 6.1)', () => {
+  const kernel = debianKernel();
+  const skip = !kernel ? 'testbed kernel not prepared' : toolMissing('objcopy', 'xz', 'bpftool');
+  it('vmlinux ELF and xz bzImage give the same BTF as the raw .BTF section objcopy extracts', { skip }, () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'grass-btf-'));
+    try {
+      const raw = path.join(dir, 'btf.raw');
+      execFileSync('objcopy', ['-O', 'binary', '--only-section=.BTF', kernel!.vmlinux, raw]);
+      const expected = runGrass(['btf', '--btf', raw, '--json']).replace(/^\{"source":"[^"]*"/, '');
+      for (const file of [kernel!.vmlinux, kernel!.vmlinuz]) {
+        const got = runGrass(['btf', '--btf', file, '--json']).replace(/^\{"source":"[^"]*"/, '');
+        assert.ok(got === expected, `${file}: BTF differs from objcopy's .BTF`);
+      }
+      assert.deepEqual(readFileSync(raw), readFileSync(kernel!.btf), 'objcopy .BTF equals the testbed vmlinux.btf');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('split BTF of modules matches bpftool -B vmlinux', { skip }, () => {
+    const baseTypes = bpftoolTypes(kernel!.btf);
+    const baseCount = baseTypes.length + 1;
+    const modules = execFileSync('find', [kernel!.modulesRoot, '-name', '*.ko', '-path', '*drivers/net*']).toString().trim().split('\n').slice(0, 3);
+    assert.ok(modules.length > 0 && modules[0] !== '', 'no modules found');
+    for (const ko of modules) {
+      const ours = (JSON.parse(runGrass(['btf', '--btf', ko, '--base', kernel!.btf, '--json'])) as { types: OurType[] }).types;
+      const theirs = bpftoolTypes(ko, kernel!.btf);
+      const ownTheirs = theirs.filter((t) => t.id >= baseCount);
+      const ownOurs = ours.filter((t) => t.id >= baseCount);
+      assert.ok(ownOurs.length > 0, `${ko}: no module types`);
+      compareLayouts(ko, ownOurs, ownTheirs, baseCount, baseTypes);
+      process.stdout.write(`${path.basename(ko)}: ${ownOurs.length} split types equal to bpftool -B\n`);
+    }
+  });
+});

@@ -259,6 +259,22 @@ export class Guest {
     return JSON.parse(fs.readFileSync(this.record.memoryMapFile, 'utf8')) as MemoryMap;
   }
 
+  /** Reads guest-physical memory from the RAM file through the memory map. */
+  readPhysical(phys: bigint, length: number): Buffer {
+    const range = this.memoryMap().ranges.find((r) => phys >= BigInt(r.physStart) && phys + BigInt(length) <= BigInt(r.physStart) + BigInt(r.length));
+    if (!range) throw new Error(`testbed ${this.id}: physical 0x${phys.toString(16)}+${length} is not in guest RAM`);
+    const offset = Number(phys - BigInt(range.physStart) + BigInt(range.fileOffset));
+    const fd = fs.openSync(this.record.ramFile, 'r');
+    try {
+      const buf = Buffer.alloc(length);
+      const n = fs.readSync(fd, buf, 0, length, offset);
+      if (n !== length) throw new Error(`testbed ${this.id}: short read of the RAM file at 0x${offset.toString(16)}`);
+      return buf;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   /** The kernel console output so far. */
   console(): string {
     try {

@@ -9,6 +9,9 @@
 //                                    allocate and touch MIB MiB (0: without end) at RATE MiB/s
 //                                    (0: as fast as possible); with "retouch", keep rewriting all
 //                                    of it (a working set larger than RAM thrashes swap)
+//   grass-guest marker COUNT         fill COUNT locked pages with distinct marker text, print
+//                                    "<physical address hex> <marker>" per page (from
+//                                    /proc/self/pagemap), then "done", then hold them forever
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -17,13 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static int usage(void) {
-  fprintf(stderr, "usage: grass-guest kmsg | spawn N [threads] | hog MIB RATE [retouch]\n");
+  fprintf(stderr, "usage: grass-guest kmsg | spawn N [threads] | hog MIB RATE [retouch] | marker COUNT\n");
   return 2;
 }
 
@@ -164,6 +169,33 @@ static int hog(long mib, long rate, int retouch) {
   }
 }
 
+static int marker(long count) {
+  const long page = sysconf(_SC_PAGESIZE);
+  char *mem = mmap(NULL, (size_t)(count * page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    perror("grass-guest: mmap");
+    return 1;
+  }
+  for (long i = 0; i < count; i++)
+    snprintf(mem + i * page, (size_t)page, "GRASS-MARKER pid=%d page=%ld end", getpid(), i);
+  if (mlock(mem, (size_t)(count * page)) != 0) perror("grass-guest: mlock (pages may move)");
+  int fd = open("/proc/self/pagemap", O_RDONLY);
+  if (fd < 0) {
+    perror("grass-guest: open /proc/self/pagemap");
+    return 1;
+  }
+  for (long i = 0; i < count; i++) {
+    uint64_t entry = 0;
+    off_t at = (off_t)(((uintptr_t)mem / (uintptr_t)page + (uintptr_t)i) * sizeof entry);
+    if (pread(fd, &entry, sizeof entry, at) != sizeof entry || !(entry >> 63 & 1)) continue;
+    uint64_t pfn = entry & ((1ULL << 55) - 1);
+    printf("%llx %s\n", (unsigned long long)(pfn * (uint64_t)page), mem + i * page);
+  }
+  printf("done\n");
+  fflush(stdout);
+  for (;;) pause();
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return usage();
   if (strcmp(argv[1], "kmsg") == 0 && argc == 2) return dump_kmsg();
@@ -177,6 +209,11 @@ int main(int argc, char **argv) {
     int retouch = argc == 5 && strcmp(argv[4], "retouch") == 0;
     if (argc == 5 && !retouch) return usage();
     return hog(strtol(argv[2], NULL, 10), strtol(argv[3], NULL, 10), retouch);
+  }
+  if (strcmp(argv[1], "marker") == 0 && argc == 3) {
+    long n = strtol(argv[2], NULL, 10);
+    if (n <= 0) return usage();
+    return marker(n);
   }
   return usage();
 }

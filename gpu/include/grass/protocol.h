@@ -27,12 +27,14 @@ enum grass_opcode {
   GRASS_OP_READ = 3,           /* args: space, address, length, pid (space USER) */
   GRASS_OP_WRITE = 4,          /* args: space, address, length, pid; data in the slot's data area;
                                   refused unless the agent allows writes */
-  GRASS_OP_PROCESS_COUNT = 5,  /* reply: one uint64 */
+  GRASS_OP_PROCESS_COUNT = 5,  /* args: flags (GRASS_PS_*); reply: one uint64 */
   GRASS_OP_PROCESS_LIST = 6,   /* args: flags (GRASS_PS_*); reply: grass_task_record[] */
   GRASS_OP_FETCH_RESULT = 7,   /* args: result id, byte offset: the next chunk of a large reply */
   GRASS_OP_READ_BATCH = 8,     /* data area holds grass_read_batch_entry[args[0]]; reply holds the
                                   entries' bytes back to back, each preceded by a uint32 status
-                                  and padded to 8 bytes */
+                                  and padded to 8 bytes; an entry's length bytes are present
+                                  whatever its status (zeros when not GRASS_OK), so every entry's
+                                  place follows from the lengths alone */
 };
 
 enum grass_space { GRASS_SPACE_PHYSICAL = 0, GRASS_SPACE_KERNEL = 1, GRASS_SPACE_USER = 2 };

@@ -1,0 +1,203 @@
+// The protocol server in-process: requests signed here with OpenSSL's HMAC (independent of the
+// monitor's own SHA-256), one monitor pass each, replies checked against zlib's CRC32 and the
+// memory they describe.
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <zlib.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../src/server/buffer_setup.h"
+#include "check.h"
+
+namespace {
+
+struct Rig {
+  grass::BufferOptions opts;
+  std::vector<uint8_t> buffer, memory;
+  std::vector<uint8_t> description;
+  grass::MonitorSetup setup;
+  uint8_t key[32];
+  uint64_t instance = 0x1122334455667788ull;
+  uint64_t clock = 1000;
+
+  explicit Rig(bool allow_writes) {
+    opts.slot_count = 3;
+    opts.slot_data_bytes = 4096;
+    opts.result_bytes = 64 << 10;
+    opts.allow_writes = allow_writes;
+    for (int i = 0; i < 32; i++) key[i] = (uint8_t)(i * 7 + 1);
+    buffer.resize(grass::buffer_bytes(opts));
+    memory.resize(256 << 10);
+    for (size_t i = 0; i < memory.size(); i++) memory[i] = (uint8_t)(i * 31 + (i >> 8));
+    grass_phys_map mem{};
+    mem.ranges[0] = {0, memory.size(), memory.data()};
+    mem.count = 1;
+    mem.writable = 1;
+    grass_paging pg{};
+    grass_ps_layout ps{};
+    description.resize(10000);
+    for (size_t i = 0; i < description.size(); i++) description[i] = (uint8_t)(i ^ 0x5a);
+    setup = grass::prepare_monitor(buffer.data(), opts, key, instance, mem, pg, ps, description);
+  }
+  grass_monitor* mon() { return setup.monitor.get(); }
+  grass_slot_header* slot(uint32_t i) { return grass_slot(mon(), i); }
+  uint8_t* data(uint32_t i) { return grass_slot_data(mon(), i); }
+
+  // Writes a signed request into slot i and its mark; mac_slot/mac_instance forge the MAC.
+  void post(uint32_t i, uint64_t seq, uint32_t op, std::vector<uint64_t> args, const std::vector<uint8_t>& payload = {},
+            uint32_t mac_slot = ~0u, uint64_t mac_instance = 0, bool zero_mac = false) {
+    grass_request q{};
+    q.seq = seq;
+    q.opcode = op;
+    q.data_bytes = (uint32_t)payload.size();
+    for (size_t k = 0; k < args.size(); k++) q.args[k] = args[k];
+    memcpy(data(i), payload.data(), payload.size());
+    std::vector<uint8_t> msg(12);
+    uint64_t inst = mac_instance ? mac_instance : instance;
+    uint32_t si = mac_slot == ~0u ? i : mac_slot;
+    memcpy(&msg[0], &inst, 8);
+    memcpy(&msg[8], &si, 4);
+    msg.insert(msg.end(), (uint8_t*)&q, (uint8_t*)&q + offsetof(grass_request, mac));
+    msg.insert(msg.end(), payload.begin(), payload.end());
+    unsigned n = 0;
+    HMAC(EVP_sha256(), key, 32, msg.data(), msg.size(), q.mac, &n);
+    if (zero_mac) memset(q.mac, 0, 32);
+    memcpy(&slot(i)->request, &q, sizeof q);
+    slot(i)->request_mark = seq;
+  }
+  grass_reply pass_and_reply(uint32_t i) {
+    grass_monitor_pass(mon(), clock += 1000);
+    return slot(i)->reply;
+  }
+  bool crc_ok(uint32_t i) {
+    const grass_reply& r = slot(i)->reply;
+    return (uint32_t)crc32(0, data(i), r.data_bytes) == r.data_crc32;
+  }
+  // The whole result of a chunked reply, fetched on slot i with further seqs.
+  std::vector<uint8_t> collect(uint32_t i, uint64_t* seq) {
+    grass_reply r = slot(i)->reply;
+    std::vector<uint8_t> out(data(i), data(i) + r.data_bytes);
+    while (out.size() < r.total_bytes) {
+      post(i, ++*seq, GRASS_OP_FETCH_RESULT, {r.result_id, out.size()});
+      grass_reply c = pass_and_reply(i);
+      if (c.status != GRASS_OK || c.offset != out.size() || !crc_ok(i) || c.data_bytes == 0) return {};
+      out.insert(out.end(), data(i), data(i) + c.data_bytes);
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+int main() {
+  Rig rig(false);
+  grass_buffer_header* h = (grass_buffer_header*)rig.buffer.data();
+  CHECK(h->magic == GRASS_MAGIC && h->version == GRASS_PROTOCOL_VERSION && h->slot_count == 3);
+  CHECK(h->slot_bytes % 4096 == 0 && h->slot_data_bytes == 4096 && h->instance == rig.instance);
+  CHECK(h->buffer_bytes == rig.buffer.size() && h->flags == 0);
+
+  // Heartbeat; liveness moves on every pass, with an even seqlock version.
+  uint64_t seq = 10;
+  rig.post(0, ++seq, GRASS_OP_HEARTBEAT, {});
+  grass_reply r = rig.pass_and_reply(0);
+  CHECK(r.seq == seq && r.status == GRASS_OK && r.data_bytes == 0 && rig.slot(0)->reply_mark == seq);
+  uint64_t live = h->liveness_counter;
+  grass_monitor_pass(rig.mon(), rig.clock += 1000);
+  CHECK(h->liveness_counter == live + 1 && h->liveness_version % 2 == 0 && h->monitor_clock_ns == rig.clock);
+  CHECK(h->requests_served == 1 && h->requests_refused == 0);
+
+  // Forged (zero MAC), MAC of another slot, MAC of another agent instance: refused, not run.
+  rig.post(1, 5, GRASS_OP_READ, {GRASS_SPACE_PHYSICAL, 0, 16, 0}, {}, ~0u, 0, true);
+  CHECK(rig.pass_and_reply(1).status == GRASS_E_BAD_MAC && rig.slot(1)->reply.data_bytes == 0);
+  rig.post(1, 6, GRASS_OP_HEARTBEAT, {}, {}, 0);
+  CHECK(rig.pass_and_reply(1).status == GRASS_E_BAD_MAC);
+  rig.post(1, 7, GRASS_OP_HEARTBEAT, {}, {}, ~0u, 0x999);
+  CHECK(rig.pass_and_reply(1).status == GRASS_E_BAD_MAC);
+  // A forged request does not advance the slot's seq: the genuine seq 5 still works.
+  rig.post(1, 5, GRASS_OP_HEARTBEAT, {});
+  CHECK(rig.pass_and_reply(1).status == GRASS_OK);
+  // Replays: an older seq, and the same seq again after another request.
+  rig.post(1, 4, GRASS_OP_HEARTBEAT, {});
+  r = rig.pass_and_reply(1);
+  CHECK(r.status == GRASS_E_REPLAY && r.seq == 4 && r.detail == 5);
+  rig.post(1, 8, GRASS_OP_HEARTBEAT, {});
+  rig.pass_and_reply(1);
+  rig.post(1, 5, GRASS_OP_HEARTBEAT, {});
+  CHECK(rig.pass_and_reply(1).status == GRASS_E_REPLAY);
+  CHECK(h->requests_refused == 5);
+
+  // Malformed: unknown opcode, data_bytes larger than the data area, bad space.
+  rig.post(2, 1, 99, {});
+  CHECK(rig.pass_and_reply(2).status == GRASS_E_MALFORMED);
+  rig.post(2, 2, GRASS_OP_HEARTBEAT, {});
+  rig.slot(2)->request.data_bytes = 1 << 20;
+  CHECK(rig.pass_and_reply(2).status == GRASS_E_MALFORMED);
+  rig.post(2, 3, GRASS_OP_READ, {7, 0, 16, 0});
+  CHECK(rig.pass_and_reply(2).status == GRASS_E_MALFORMED);
+  // A request whose seq never matches its mark is waited for, then refused.
+  rig.post(2, 4, GRASS_OP_HEARTBEAT, {});
+  rig.slot(2)->request_mark = 5;
+  grass_monitor_pass(rig.mon(), rig.clock += 1000);
+  CHECK(rig.slot(2)->reply_mark == 3);
+  grass_monitor_pass(rig.mon(), rig.clock += GRASS_TORN_REQUEST_NS + 1);
+  CHECK(rig.slot(2)->reply_mark == 5 && rig.slot(2)->reply.status == GRASS_E_MALFORMED);
+
+  // READ of physical memory, inline and chunked (larger than the 4 KiB data area).
+  rig.post(0, ++seq, GRASS_OP_READ, {GRASS_SPACE_PHYSICAL, 100, 1000, 0});
+  r = rig.pass_and_reply(0);
+  CHECK(r.status == GRASS_OK && r.data_bytes == 1000 && r.total_bytes == 1000 && rig.crc_ok(0));
+  CHECK(memcmp(rig.data(0), &rig.memory[100], 1000) == 0);
+  rig.post(0, ++seq, GRASS_OP_READ, {GRASS_SPACE_PHYSICAL, 5000, 20000, 0});
+  r = rig.pass_and_reply(0);
+  CHECK(r.status == GRASS_OK && r.total_bytes == 20000 && r.data_bytes == 4096 && r.result_id != 0);
+  std::vector<uint8_t> big = rig.collect(0, &seq);
+  CHECK(big.size() == 20000 && memcmp(big.data(), &rig.memory[5000], 20000) == 0);
+  rig.post(0, ++seq, GRASS_OP_FETCH_RESULT, {r.result_id + (1 << 8), 0});
+  CHECK(rig.pass_and_reply(0).status == GRASS_E_NO_SUCH_RESULT);
+  rig.post(0, ++seq, GRASS_OP_READ, {GRASS_SPACE_PHYSICAL, rig.memory.size() - 8, 16, 0});
+  r = rig.pass_and_reply(0);
+  CHECK(r.status == GRASS_E_OUT_OF_RANGE && r.detail == rig.memory.size());
+
+  // DESCRIBE streams the description in chunks.
+  rig.post(1, 20, GRASS_OP_DESCRIBE, {});
+  r = rig.pass_and_reply(1);
+  uint64_t seq1 = 20;
+  CHECK(r.status == GRASS_OK && r.total_bytes == rig.description.size());
+  CHECK(rig.collect(1, &seq1) == rig.description);
+
+  // READ_BATCH: per entry a status, the bytes (zeros on failure), padding to 8.
+  grass_read_batch_entry e[3] = {{GRASS_SPACE_PHYSICAL, 0, 10, 5, 0},
+                                 {GRASS_SPACE_PHYSICAL, 0, 1ull << 40, 3, 0},
+                                 {GRASS_SPACE_PHYSICAL, 0, 300, 8, 0}};
+  std::vector<uint8_t> payload((uint8_t*)e, (uint8_t*)e + sizeof e);
+  rig.post(0, ++seq, GRASS_OP_READ_BATCH, {3}, payload);
+  r = rig.pass_and_reply(0);
+  CHECK(r.status == GRASS_OK && r.total_bytes == 16 + 8 + 16 && rig.crc_ok(0));
+  uint32_t st[3];
+  memcpy(&st[0], rig.data(0), 4);
+  memcpy(&st[1], rig.data(0) + 16, 4);
+  memcpy(&st[2], rig.data(0) + 24, 4);
+  CHECK(st[0] == GRASS_OK && st[1] == GRASS_E_OUT_OF_RANGE && st[2] == GRASS_OK);
+  CHECK(memcmp(rig.data(0) + 4, &rig.memory[10], 5) == 0 && memcmp(rig.data(0) + 28, &rig.memory[300], 8) == 0);
+  CHECK(rig.data(0)[20] == 0 && rig.data(0)[22] == 0);
+  rig.post(0, ++seq, GRASS_OP_READ_BATCH, {4}, payload);  // count disagrees with data_bytes
+  CHECK(rig.pass_and_reply(0).status == GRASS_E_MALFORMED);
+
+  // WRITE: refused unless allowed.
+  std::vector<uint8_t> bytes = {1, 2, 3, 4};
+  rig.post(0, ++seq, GRASS_OP_WRITE, {GRASS_SPACE_PHYSICAL, 64, 4, 0}, bytes);
+  CHECK(rig.pass_and_reply(0).status == GRASS_E_WRITES_DISABLED && rig.memory[64] != 1);
+  Rig writable(true);
+  CHECK(((grass_buffer_header*)writable.buffer.data())->flags == GRASS_AGENT_WRITES_ALLOWED);
+  writable.post(0, 1, GRASS_OP_WRITE, {GRASS_SPACE_PHYSICAL, 64, 4, 0}, bytes);
+  CHECK(writable.pass_and_reply(0).status == GRASS_OK && memcmp(&writable.memory[64], bytes.data(), 4) == 0);
+
+  // The process list on a target without tasks: an error naming the address, no crash.
+  rig.post(0, ++seq, GRASS_OP_PROCESS_LIST, {0});
+  r = rig.pass_and_reply(0);
+  CHECK(r.status == GRASS_E_UNMAPPED || r.status == GRASS_E_OUT_OF_RANGE);
+  return check_report("test_monitor");
+}

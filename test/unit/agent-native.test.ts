@@ -1,0 +1,18 @@
+// The agent's native unit tests (gpu/test: SHA-256/HMAC and CRC32 against OpenSSL and zlib,
+// memory sources, page walks, the protocol server) built and run by `make -C gpu test`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const gpuDir = path.resolve(__dirname, '../../gpu');
+
+test('gpu native unit tests (make -C gpu test)', () => {
+  const run = spawnSync('make', ['-s', '-C', gpuDir, 'test'], { encoding: 'utf8', timeout: 600_000 });
+  const output = `${run.stdout}${run.stderr}`;
+  assert.equal(run.status, 0, `make -C gpu test failed:\n${output}`);
+  // Every suite reports its counts; none may be missing or report failures.
+  for (const suite of ['test_crypto', 'test_memory_source', 'test_translate', 'test_monitor']) {
+    assert.match(output, new RegExp(`${suite}: [1-9][0-9]* checks, 0 failed`), `${suite} did not report:\n${output}`);
+  }
+});

@@ -85,9 +85,9 @@ interface Result {
 }
 
 const TORN_READ_RETRIES = 16;
-const SEQLOCK_RETRIES = 1000;
 const IMMEDIATE_POLL_MS = 5;
-const NO_SUCH_RESULT_RESTARTS = 2;
+/** Times a request is asked again after a replay refusal or a result lost mid-fetch. */
+const RESTARTS = 2;
 
 export interface HeartbeatResult {
   roundTripNs: bigint;
@@ -96,7 +96,7 @@ export interface HeartbeatResult {
 
 export class GrassClient implements TargetMemory {
   private readonly slots: Slot[];
-  private readonly waiters: { urgent: boolean; take: (slot: Slot) => void }[] = [];
+  private readonly waiters: { urgent: boolean; wake: () => void }[] = [];
   private description?: Promise<AgentDescription>;
   private readonly timeoutMs: number;
   private readonly maxResultBytes: number;
@@ -160,24 +160,28 @@ export class GrassClient implements TargetMemory {
     await this.transport.close();
   }
 
-  /** The liveness block, read seqlock-style: version, block, version; retried while torn. */
+  /**
+   * The liveness block, read seqlock-style: version, block, version; retried while torn, for
+   * up to the request timeout (the monitor may be descheduled mid-update on a busy host).
+   */
   async liveness(): Promise<codec.Liveness> {
     const versionOffset = L.bufferHeader.fields.liveness_version.offset;
-    for (let attempt = 0; attempt < SEQLOCK_RETRIES; attempt++) {
-      const before = await this.transport.readWord(versionOffset);
-      if (before % 2n === 0n) {
+    const start = Date.now();
+    let version = 0n;
+    for (let attempt = 0; ; attempt++) {
+      version = await this.transport.readWord(versionOffset);
+      if (version % 2n === 0n) {
         const block = await this.transport.read(L.livenessBlock.start, L.livenessBlock.end - L.livenessBlock.start);
-        const after = await this.transport.readWord(versionOffset);
-        if (after === before) return codec.decodeLiveness(block);
+        if ((await this.transport.readWord(versionOffset)) === version) return codec.decodeLiveness(block);
       }
-      await yieldImmediate();
+      if (Date.now() - start > this.timeoutMs) break;
+      if (attempt < 100) await yieldImmediate();
+      else await sleep(1);
     }
-    const version = await this.transport.readWord(versionOffset);
-    throw new GrassProtocolError(
-      version % 2n === 1n
-        ? `${this.transport.name}: liveness block stuck mid-update (version ${version} odd): the monitor died while writing it`
-        : `${this.transport.name}: liveness block changed during each of ${SEQLOCK_RETRIES} reads`,
-    );
+    if (version % 2n === 1n) {
+      throw new GrassTimeoutError(`${this.transport.name}: monitor not answering (liveness block stuck mid-update at version ${version} for ${this.timeoutMs} ms)`, false);
+    }
+    throw new GrassProtocolError(`${this.transport.name}: the liveness block changed during every read for ${this.timeoutMs} ms`);
   }
 
   async heartbeat(): Promise<HeartbeatResult> {
@@ -315,8 +319,14 @@ export class GrassClient implements TargetMemory {
         try {
           return await this.collect(slot, opcode, args, data ?? new Uint8Array(0));
         } catch (err) {
-          const lost = err instanceof GrassStatusError && err.opcode === L.Opcode.FetchResult && err.status === L.Status.NoSuchResult;
-          if (!lost || restart >= NO_SUCH_RESULT_RESTARTS) throw err;
+          if (!(err instanceof GrassStatusError) || restart >= RESTARTS) throw err;
+          if (err.status === L.Status.Replay) {
+            // Another client used this slot (a transport without claims): the agent's detail is
+            // the slot's last accepted seq; go past it and ask again.
+            await this.resync(slot, err.detail);
+          } else if (!(err.opcode === L.Opcode.FetchResult && err.status === L.Status.NoSuchResult)) {
+            throw err;
+          }
         }
       }
     } finally {
@@ -397,6 +407,7 @@ export class GrassClient implements TargetMemory {
         : new GrassTimeoutError(`${what}: monitor not answering (its liveness counter is stuck at ${second.counter}; buffer still readable)`, false);
     } catch (err) {
       if (err instanceof TransportError) return new TransportError(err.transport, `${what}, and the buffer is no longer readable: ${err.message}`, { cause: err });
+      if (err instanceof GrassTimeoutError) return new GrassTimeoutError(`${what}: ${err.message}`, false);
       return err instanceof Error ? err : new Error(String(err));
     }
   }
@@ -433,27 +444,55 @@ export class GrassClient implements TargetMemory {
   /**
    * Slot 0 is kept for urgent requests (heartbeat, counts) so they never queue behind a long
    * transfer; urgent requests may also take any other free slot. With one slot, all share it.
+   * A slot is taken in this process (busy) and, where the transport can, claimed against other
+   * clients of the same buffer; a claimed slot's sequence is re-read, since another client may
+   * have used it since.
    */
   private async acquire(urgent: boolean): Promise<Slot> {
-    const free = this.slots.filter((s) => !s.busy && (urgent || s.index !== 0 || this.slots.length === 1));
-    // Prefer urgent → slot 0; otherwise a slot with no unanswered request.
-    const pick = (urgent && free.find((s) => s.index === 0)) || free.find((s) => s.unanswered === undefined) || free[0];
-    if (pick) {
-      pick.busy = true;
-      return pick;
+    const deadline = Date.now() + this.timeoutMs;
+    for (;;) {
+      const free = this.slots.filter((s) => !s.busy && (urgent || s.index !== 0 || this.slots.length === 1));
+      // Urgent: slot 0 first. Then slots with no unanswered request, then the rest.
+      free.sort((a, b) => rank(a) - rank(b));
+      for (const slot of free) {
+        slot.busy = true;
+        if (await this.claim(slot)) return slot;
+        slot.busy = false;
+      }
+      if (free.length === 0) {
+        await new Promise<void>((wake) => this.waiters.push({ urgent, wake }));
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        throw new GrassTimeoutError(`${this.transport.name}: every slot usable for this request is held by other clients (waited ${this.timeoutMs} ms)`, true);
+      }
+      await sleep(1);
     }
-    return new Promise((take) => this.waiters.push({ urgent, take }));
+    function rank(s: Slot): number {
+      return (urgent && s.index === 0 ? 0 : 2) + (s.unanswered === undefined ? 0 : 1);
+    }
+  }
+
+  private async claim(slot: Slot): Promise<boolean> {
+    const t = this.transport;
+    if (!t.tryClaim) return true;
+    if (!(await t.tryClaim(slot.base + L.slotOffsets.requestMark))) return false;
+    await this.resync(slot);
+    return true;
+  }
+
+  /** Moves the slot's next seq past both marks (another client may have used the slot). */
+  private async resync(slot: Slot, atLeast = 0n): Promise<void> {
+    const requestMark = await this.transport.readWord(slot.base + L.slotOffsets.requestMark);
+    const replyMark = await this.transport.readWord(slot.base + L.slotOffsets.replyMark);
+    for (const seen of [requestMark, replyMark, atLeast]) if (seen >= slot.nextSeq) slot.nextSeq = seen + 1n;
   }
 
   private release(slot: Slot): void {
-    const eligible = (w: { urgent: boolean }): boolean => w.urgent || slot.index !== 0 || this.slots.length === 1;
-    const i = this.waiters.findIndex(eligible);
-    if (i < 0) {
-      slot.busy = false;
-      return;
-    }
-    const [waiter] = this.waiters.splice(i, 1);
-    waiter.take(slot);
+    slot.busy = false;
+    void this.transport.releaseClaim?.(slot.base + L.slotOffsets.requestMark).catch(() => undefined);
+    const i = this.waiters.findIndex((w) => w.urgent || slot.index !== 0 || this.slots.length === 1);
+    if (i >= 0) this.waiters.splice(i, 1)[0].wake();
   }
 }
 

@@ -5,6 +5,8 @@
 //  - "pread": fs.readSync/writeSync with positions on the same tmpfs pages, one syscall per
 //    access. For runtimes that forbid external ArrayBuffers (Electron's V8 sandbox), where
 //    koffi.view throws; the kernel copies an aligned 8-byte word in one access in practice.
+// Both arbitrate slots between client processes with open-file-description byte-range locks
+// (fcntl F_OFD_SETLK) on the buffer file: no extra files, released when the process dies.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import koffi from 'koffi';
 import { checkRange, checkWord, Transport, TransportError } from './transport';
@@ -39,6 +41,7 @@ type NativeFunction = ReturnType<ReturnType<typeof koffi.load>['func']>;
 interface Libc {
   mmap: NativeFunction;
   munmap: NativeFunction;
+  fcntl: NativeFunction;
 }
 let libc: Libc | undefined;
 function loadLibc(): Libc {
@@ -47,9 +50,28 @@ function loadLibc(): Libc {
     libc = {
       mmap: lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
       munmap: lib.func('int munmap(void *addr, size_t length)'),
+      fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
     };
   }
   return libc;
+}
+
+const F_OFD_SETLK = 37;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
+const EAGAIN = 11;
+const EACCES = 13;
+
+/** struct flock (x86-64): l_type, l_whence (SEEK_SET), l_start, l_len; l_pid 0 for OFD locks. */
+function ofdLock(transport: string, fd: number, offset: number, type: number): boolean {
+  const lock = Buffer.alloc(32);
+  lock.writeInt16LE(type, 0);
+  lock.writeBigInt64LE(BigInt(offset), 8);
+  lock.writeBigInt64LE(8n, 16);
+  if (loadLibc().fcntl(fd, F_OFD_SETLK, 'void *', lock) === 0) return true;
+  const errno = koffi.errno();
+  if (type === F_WRLCK && (errno === EAGAIN || errno === EACCES)) return false;
+  throw new TransportError(transport, `fcntl(F_OFD_SETLK) at offset ${offset} failed (errno ${errno})`);
 }
 
 const PROT_READ = 1;
@@ -118,6 +140,16 @@ class MmapTransport implements Transport {
     Atomics.store(words, offset / 8, value);
   }
 
+  async tryClaim(offset: number): Promise<boolean> {
+    this.live();
+    checkWord(this, offset);
+    return ofdLock(this.name, this.fd, offset, F_WRLCK);
+  }
+
+  async releaseClaim(offset: number): Promise<void> {
+    if (this.bytes) ofdLock(this.name, this.fd, offset, F_UNLCK);
+  }
+
   async close(): Promise<void> {
     if (!this.bytes) return;
     // Drop the views before unmapping: any later access must fail in JS, not fault.
@@ -184,6 +216,16 @@ class PreadTransport implements Transport {
     word.writeBigUInt64LE(value);
     const put = this.io('write', offset, () => writeSync(this.fd, word, 0, 8, offset));
     if (put !== 8) throw new TransportError(this.name, `short write at offset ${offset}`);
+  }
+
+  async tryClaim(offset: number): Promise<boolean> {
+    this.check();
+    checkWord(this, offset);
+    return ofdLock(this.name, this.fd, offset, F_WRLCK);
+  }
+
+  async releaseClaim(offset: number): Promise<void> {
+    if (this.open) ofdLock(this.name, this.fd, offset, F_UNLCK);
   }
 
   async close(): Promise<void> {

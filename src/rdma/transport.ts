@@ -19,6 +19,13 @@ export interface Transport {
   /** One 8-byte aligned little-endian word, written in a single access. */
   writeWord(offset: number, value: bigint): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Advisory, exclusive claim of the 8 bytes at `offset` among the clients of this buffer
+   * (the protocol client claims a slot before using it). False when another client holds it.
+   * Transports that cannot arbitrate leave it out; their clients must not share slots.
+   */
+  tryClaim?(offset: number): Promise<boolean>;
+  releaseClaim?(offset: number): Promise<void>;
 }
 
 /** The transport itself failed (buffer gone, connection broken): the agent or the link is dead. */

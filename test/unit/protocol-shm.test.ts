@@ -53,3 +53,25 @@ test('shm: a missing or empty buffer file is a transport error naming the path',
     rmSync(path, { force: true });
   }
 });
+
+test('shm: slot claims exclude other clients of the same buffer until released', async () => {
+  const path = `/dev/shm/grass-unit-${process.pid}-claims`;
+  writeFileSync(path, Buffer.alloc(SIZE));
+  const first = await openShmTransport(path, 'mmap');
+  const second = await openShmTransport(path, 'pread');
+  try {
+    assert.equal(await first.tryClaim!(4096), true);
+    assert.equal(await first.tryClaim!(4096), true, 'a client may re-claim what it holds');
+    assert.equal(await second.tryClaim!(4096), false);
+    assert.equal(await second.tryClaim!(8192), true);
+    assert.equal(await first.tryClaim!(8192), false);
+    await first.releaseClaim!(4096);
+    assert.equal(await second.tryClaim!(4096), true);
+    await second.close();
+    assert.equal(await first.tryClaim!(8192), true, 'claims of a closed client are gone');
+  } finally {
+    await first.close();
+    await second.close();
+    rmSync(path, { force: true });
+  }
+});

@@ -23,6 +23,8 @@ for applet in $(/bin/busybox --list); do
   # busybox lists itself too: a link named busybox would replace the binary (init fails, -40)
   [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 done
+# The kernel runs /sbin/modprobe for request_module() (e.g. ext4 asking for crc32c).
+ln -s ../bin/busybox "$root/sbin/modprobe"
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/grass-truth" "$root/bin/grass-truth"
 install -m 0755 "$helper" "$root/bin/grass-guest"
@@ -31,7 +33,7 @@ cp "$kdir"/faults/*.ko "$root/lib/grass/"
 # Modules the guest may load (virtio disk, pvpanic, qemu_fw_cfg (hands VMCOREINFO to QEMU's
 # vmcoreinfo device for dumps), ext4 for the scratch disk, 9p for shares);
 # a module built into this kernel is simply absent from the list.
-wanted="virtio_pci virtio_blk pvpanic_mmio pvpanic_pci qemu_fw_cfg ext4 9pnet_virtio 9p"
+wanted="virtio_pci virtio_blk pvpanic_mmio pvpanic_pci qemu_fw_cfg crc32c_generic ext4 9pnet_virtio 9p"
 for m in $wanted; do
   modprobe -d "$kdir/root" -S "$release" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'
 done | sort -u | while read -r path; do

@@ -76,6 +76,12 @@ export class KernelModel {
     return new KernelModel(btf, new SymbolTable(description.symbols), memory, description, options);
   }
 
+  /** The target's page size: VMCOREINFO's PAGESIZE, else x86-64's 4096. */
+  get pageSize(): number {
+    const m = /^PAGESIZE=(\d+)$/m.exec(this.description?.vmcoreinfo ?? '');
+    return m ? Number(m[1]) : 4096;
+  }
+
   /** A fresh read cache for one request. */
   reader(): MemoryReader {
     return new MemoryReader(this.memory, this.lineSize);

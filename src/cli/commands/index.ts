@@ -1,6 +1,7 @@
 import type { CliCommand } from '../command';
 import { agentCommand } from './agent';
 import { btfCommand } from './btf';
+import { decodeCommand } from './decode';
 import { describeCommand } from './describe';
 import { heartbeatCommand } from './heartbeat';
 import { psCommand } from './ps';
@@ -8,4 +9,4 @@ import { readCommand } from './read';
 import { testbedCommand } from './testbed';
 
 // Each verb registers here; keep the list sorted by name.
-export const commands: CliCommand[] = [agentCommand, btfCommand, describeCommand, heartbeatCommand, psCommand, readCommand, testbedCommand];
+export const commands: CliCommand[] = [agentCommand, btfCommand, decodeCommand, describeCommand, heartbeatCommand, psCommand, readCommand, testbedCommand];

@@ -2,9 +2,16 @@
 // (btf, decode, ps --remote-analysis): the agent's description gives BTF and symbols, the
 // protocol client gives reads.
 import { KernelModel, type KernelModelOptions } from '../../kernel/model';
+import { listTasks, type TaskRecord } from '../../kernel/tasks/tasks';
 import type { TargetSession } from '../../rdma/connect';
 
 export async function modelFromSession(session: TargetSession, options: KernelModelOptions = {}): Promise<KernelModel> {
   const description = await session.client.describe();
   return KernelModel.fromDescription(description, session.client, options);
+}
+
+/** `grass ps --remote-analysis`: the process list built here from memory reads alone. */
+export async function remoteAnalysisProcessList(session: TargetSession, options: { threads?: boolean; idle?: boolean }): Promise<TaskRecord[]> {
+  const model = await modelFromSession(session);
+  return (await listTasks(model, options)).tasks;
 }

@@ -1,8 +1,9 @@
 // grass ps: the target's tasks as the agent walks them (DESIGN §6 JSON shape).
 import type { CliCommand } from '../command';
+import { remoteAnalysisProcessList } from './kernel-target';
 import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
 
-const usage = `usage: grass ps --target ADDR [--key-file F] [--threads] [--idle] [--json]
+const usage = `usage: grass ps --target ADDR [--key-file F] [--threads] [--idle] [--remote-analysis] [--json]
 
 Lists thread-group leaders (every thread with --threads; the per-CPU idle tasks, pid 0, with
 --idle). --json prints {"tasks":[{pid,tgid,ppid,comm,state,cpu,utimeNs,stimeNs,rssBytes,threads}]}
@@ -11,6 +12,8 @@ with state one of R S D T t Z X I as ps prints it.
 ${targetFlagsUsage}
   --threads          every thread, not only thread-group leaders
   --idle             include the idle tasks (pid 0)
+  --remote-analysis  build the list here from memory reads and the target's BTF (the agent
+                     only reads ranges) instead of asking the agent's process-list plugin
 `;
 
 export const psCommand: CliCommand = {
@@ -18,9 +21,10 @@ export const psCommand: CliCommand = {
   summary: 'the target kernel\'s processes (or threads)',
   usage,
   async run(argv) {
-    const { flags, values } = parseTargetArgs('ps', argv, { threads: { type: 'boolean', default: false }, idle: { type: 'boolean', default: false } });
-    return withTarget('ps', flags, async ({ client }) => {
-      const records = await client.processList({ threads: values.threads === true, idle: values.idle === true });
+    const { flags, values } = parseTargetArgs('ps', argv, { threads: { type: 'boolean', default: false }, idle: { type: 'boolean', default: false }, 'remote-analysis': { type: 'boolean', default: false } });
+    return withTarget('ps', flags, async (session) => {
+      const which = { threads: values.threads === true, idle: values.idle === true };
+      const records = values['remote-analysis'] === true ? await remoteAnalysisProcessList(session, which) : await session.client.processList(which);
       const tasks = records.map((t) => ({
         pid: t.pid,
         tgid: t.tgid,

@@ -1,0 +1,42 @@
+import type { CliCommand } from '../command';
+import { evaluate } from '../../kernel/objects/expression';
+import { decodeObject, formatValueTree } from '../../kernel/objects/decode';
+import { Kernel } from '../../kernel/objects/object';
+import { modelFromSession } from './kernel-target';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+
+const usage = `usage: grass decode EXPR --target ADDR [--key-file F] [--max-elements N] [--json]
+
+Evaluates a C-like expression on the target's memory (remote-analysis mode: the agent only
+reads ranges; types come from the target's BTF) and decodes the object to a value tree.
+  EXPR   init_task, init_task.tasks.next, *(struct task_struct *)0xffff888003a1c000,
+         per_cpu(runqueues, 1).nr_running, &init_task, init_task.comm[0],
+         container_of(init_task.tasks.next, struct task_struct, tasks)->pid
+--json prints the tree: each node {name, type, typeId, kind, offset, size, address,
+[bitOffset, bitSize], value, hex, numeric, pointer {address, isNull, symbol, target},
+length, omitted, children, error}; integers are numbers (decimal strings beyond 2^53).
+
+${targetFlagsUsage}
+  --max-elements N   array elements shown per array (default 256)
+`;
+
+export const decodeCommand: CliCommand = {
+  name: 'decode',
+  summary: 'decode a kernel object or expression to a value tree (BTF-typed)',
+  usage,
+  async run(argv) {
+    const { flags, values, positionals } = parseTargetArgs('decode', argv, { 'max-elements': { type: 'string' } }, true);
+    if (positionals.length !== 1) throw new Error('decode: give exactly one expression (quote it)');
+    const maxElements = values['max-elements'] === undefined ? undefined : Number(values['max-elements']);
+    if (maxElements !== undefined && (!Number.isInteger(maxElements) || maxElements < 0)) throw new Error('decode: --max-elements must be a whole number');
+    return withTarget('decode', flags, async (session) => {
+      const model = await modelFromSession(session);
+      const kernel = new Kernel(model);
+      const obj = await evaluate(kernel, positionals[0]);
+      const tree = await decodeObject(obj, { maxElements });
+      if (flags.json) printJson(tree);
+      else process.stdout.write(formatValueTree(tree) + '\n');
+      return 0;
+    });
+  },
+};

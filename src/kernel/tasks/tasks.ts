@@ -1,0 +1,419 @@
+// The process list in remote-analysis mode (DESIGN §6 `grass ps` fields) from memory reads
+// alone. Tasks are found through the PID IDR of init_pid_ns (an XArray walked a level per
+// round trip) rather than by following init_task.tasks one pointer at a time, then every field
+// of every task is fetched in one batch, and parents, signal_structs and mm_structs in one
+// batch each: a few round trips whatever the number of tasks. Kernel-version differences come
+// from BTF: `__state` (5.14+) vs `state`, `cpu` in task_struct vs thread_info, RSS counters as
+// atomic_long_t (≤ 6.1) or percpu_counter (6.2+).
+//
+// The numbers match what the agent's process-list plugin reports: ppid = real_parent's tgid,
+// a process's times are its signal_struct's (dead threads) plus every live thread's, RSS =
+// file + anon + shmem pages (each counter clamped at 0), threads = signal->nr_threads.
+
+import type { Btf } from '../btf/btf';
+import type { KernelModel } from '../model';
+import { hex, Kernel, ObjectError } from '../objects/object';
+import type { Range } from '../objects/reader';
+import { xarrayEntries } from '../objects/xarray';
+
+export interface TaskRecord {
+  pid: number;
+  tgid: number;
+  ppid: number;
+  comm: string;
+  /** One of R S D T t X Z P I, as ps prints it. */
+  state: string;
+  cpu: number;
+  utimeNs: bigint;
+  stimeNs: bigint;
+  rssBytes: bigint;
+  threads: number;
+  /** Kernel virtual address of the task_struct. */
+  taskAddress: bigint;
+}
+
+export interface TaskListOptions {
+  /** Every thread, not only thread-group leaders. */
+  threads?: boolean;
+  /** The idle tasks (pid 0): init_task and each other CPU's rq->idle. */
+  idle?: boolean;
+  /** Retries when the task set changed while it was read (default 2). */
+  retries?: number;
+}
+
+export interface TaskListResult {
+  tasks: TaskRecord[];
+  /** Reads made: batches (round trips at most), ranges, bytes. */
+  stats: { batches: number; ranges: number; bytes: number; attempts: number };
+}
+
+export class TaskListError extends ObjectError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TaskListError';
+  }
+}
+
+interface Field {
+  offset: number;
+  size: number;
+}
+
+/** Where the fields live on this kernel, from its BTF. */
+export interface TaskLayout {
+  pid: Field;
+  tgid: Field;
+  comm: Field;
+  state: Field;
+  exitState: Field;
+  realParent: Field;
+  signal: Field;
+  mm: Field;
+  utime: Field;
+  stime: Field;
+  cpu: Field;
+  /** task_struct.pid_links[PIDTYPE_PID]: the hlist node on struct pid's task list. */
+  pidLink: Field;
+  signalNrThreads: Field;
+  signalUtime: Field;
+  signalStime: Field;
+  /** Offsets in mm_struct of the counters to sum (8-byte signed each). */
+  rssCounters: number[];
+  /** struct pid.tasks[PIDTYPE_PID]. */
+  pidTasks: Field;
+  /** pid_namespace.idr's xarray, from the start of pid_namespace. */
+  nsIdrXarray: number;
+  rqIdle: Field | undefined;
+}
+
+function field(btf: Btf, struct: string, paths: string[]): Field {
+  const id = btf.findByName(struct, 'struct');
+  if (id === undefined) throw new TaskListError(`the target's BTF has no struct ${struct}`);
+  for (const p of paths) {
+    let bits = 0;
+    let current = id;
+    let ok = true;
+    for (const part of p.split('.')) {
+      const m = btf.findMember(current, part);
+      if (!m) {
+        ok = false;
+        break;
+      }
+      bits += m.bitsOffset;
+      current = m.member.type;
+    }
+    if (ok) return { offset: bits / 8, size: btf.sizeof(current) };
+  }
+  throw new TaskListError(`struct ${struct} has none of ${paths.join(', ')} in the target's BTF`);
+}
+
+function enumerator(btf: Btf, name: string): bigint {
+  for (const id of btf.ids()) {
+    const kind = btf.kindOf(id);
+    if (kind !== 'enum' && kind !== 'enum64') continue;
+    const t = btf.type(id);
+    if (t.kind !== 'enum' && t.kind !== 'enum64') continue;
+    const v = t.values.find((e) => e.name === name);
+    if (v) return v.value;
+  }
+  throw new TaskListError(`the target's BTF has no enumerator ${name}`);
+}
+
+const layouts = new WeakMap<Btf, TaskLayout>();
+
+export function taskLayout(btf: Btf): TaskLayout {
+  const cached = layouts.get(btf);
+  if (cached) return cached;
+  const ts = 'task_struct';
+  const pidType = Number(enumerator(btf, 'PIDTYPE_PID'));
+  const pidLinks = field(btf, ts, ['pid_links']);
+  const hlistNode = btf.sizeof(btf.findByName('hlist_node', 'struct')!);
+  const pidTasks = field(btf, 'pid', ['tasks']);
+  const hlistHead = btf.sizeof(btf.findByName('hlist_head', 'struct')!);
+
+  // RSS: ≤ 6.1 mm->rss_stat.count[] (atomic_long_t); 6.2+ mm->rss_stat[] (percpu_counter),
+  // whose shared `count` is what /proc reports.
+  const mm = btf.findByName('mm_struct', 'struct');
+  if (mm === undefined) throw new TaskListError("the target's BTF has no struct mm_struct");
+  const rssStat = btf.findMember(mm, 'rss_stat');
+  if (!rssStat) throw new TaskListError('struct mm_struct has no rss_stat in the target\'s BTF');
+  let rssBase: number;
+  let stride: number;
+  const rssType = btf.resolve(rssStat.member.type);
+  if (rssType.kind === 'array') {
+    const counter = btf.findByName('percpu_counter', 'struct');
+    const count = counter === undefined ? undefined : btf.findMember(counter, 'count');
+    if (!count) throw new TaskListError('mm_struct.rss_stat is an array but percpu_counter.count is missing');
+    stride = btf.sizeof(rssType.type);
+    rssBase = rssStat.bitsOffset / 8 + count.bitsOffset / 8;
+  } else {
+    const count = btf.findMember(rssStat.member.type, 'count');
+    if (!count) throw new TaskListError('mm_struct.rss_stat has no count[]');
+    const arr = btf.resolve(count.member.type);
+    if (arr.kind !== 'array') throw new TaskListError('mm_struct.rss_stat.count is not an array');
+    stride = btf.sizeof(arr.type);
+    rssBase = rssStat.bitsOffset / 8 + count.bitsOffset / 8;
+  }
+  const rssCounters = ['MM_FILEPAGES', 'MM_ANONPAGES', 'MM_SHMEMPAGES'].map((name) => rssBase + Number(enumerator(btf, name)) * stride);
+
+  const idr = field(btf, 'pid_namespace', ['idr']);
+  const idrRt = field(btf, 'idr', ['idr_rt']);
+  let rqIdle: Field | undefined;
+  try {
+    rqIdle = field(btf, 'rq', ['idle']);
+  } catch {
+    rqIdle = undefined;
+  }
+  const layout: TaskLayout = {
+    pid: field(btf, ts, ['pid']),
+    tgid: field(btf, ts, ['tgid']),
+    comm: field(btf, ts, ['comm']),
+    state: field(btf, ts, ['__state', 'state']),
+    exitState: field(btf, ts, ['exit_state']),
+    realParent: field(btf, ts, ['real_parent']),
+    signal: field(btf, ts, ['signal']),
+    mm: field(btf, ts, ['mm']),
+    utime: field(btf, ts, ['utime']),
+    stime: field(btf, ts, ['stime']),
+    cpu: field(btf, ts, ['cpu', 'thread_info.cpu']),
+    pidLink: { offset: pidLinks.offset + pidType * hlistNode, size: hlistNode },
+    signalNrThreads: field(btf, 'signal_struct', ['nr_threads']),
+    signalUtime: field(btf, 'signal_struct', ['utime']),
+    signalStime: field(btf, 'signal_struct', ['stime']),
+    rssCounters,
+    pidTasks: { offset: pidTasks.offset + pidType * hlistHead, size: hlistHead },
+    nsIdrXarray: idr.offset + idrRt.offset,
+    rqIdle,
+  };
+  layouts.set(btf, layout);
+  return layout;
+}
+
+/**
+ * The state letter, as the kernel's task_state_index() derives it: the TASK_REPORT bits of
+ * state|exit_state, TASK_IDLE shown as 'I', an rtlock wait as 'D'. These bit values are the
+ * kernel's reporting ABI (fs/proc/array.c), not structure layout.
+ */
+export function stateLetter(state: number, exitState: number): string {
+  const REPORT = 0x7f;
+  const TASK_IDLE = 0x402;
+  const RTLOCK_WAIT = 0x1000;
+  if (state === TASK_IDLE) return 'I';
+  let bits = (state | exitState) & REPORT;
+  if (state === RTLOCK_WAIT) bits = 0x2;
+  let index = 0;
+  while (bits) {
+    index++;
+    bits >>= 1;
+  }
+  return 'RSDTtXZPI'[index];
+}
+
+const taskFields = (l: TaskLayout): Field[] => [l.pid, l.tgid, l.comm, l.state, l.exitState, l.realParent, l.signal, l.mm, l.utime, l.stime, l.cpu, l.pidLink];
+
+class Snapshot {
+  constructor(
+    readonly kernel: Kernel,
+    readonly layout: TaskLayout,
+  ) {}
+
+  private bytes(address: bigint, f: Field, what: string): Uint8Array {
+    try {
+      return this.kernel.reader.cached(address + BigInt(f.offset), f.size);
+    } catch (err) {
+      throw new TaskListError(`${what} at ${hex(address)}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  uint(address: bigint, f: Field, what: string): bigint {
+    const b = this.bytes(address, f, what);
+    let v = 0n;
+    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+    return v;
+  }
+
+  int(address: bigint, f: Field, what: string): number {
+    return Number(BigInt.asIntN(f.size * 8, this.uint(address, f, what)));
+  }
+
+  comm(address: bigint): string {
+    const b = this.bytes(address, this.layout.comm, 'task comm');
+    const nul = b.indexOf(0);
+    return new TextDecoder('utf-8', { fatal: false }).decode(nul >= 0 ? b.subarray(0, nul) : b);
+  }
+
+  async prefetch(addresses: Iterable<bigint>, fields: Field[]): Promise<void> {
+    const ranges: Range[] = [];
+    for (const a of addresses) for (const f of fields) ranges.push({ address: a + BigInt(f.offset), length: f.size });
+    await this.kernel.reader.prefetch(ranges);
+  }
+}
+
+/** Task addresses found through init_pid_ns's IDR, checked against the pid numbers they hold. */
+async function tasksFromPidIdr(s: Snapshot): Promise<{ tasks: bigint[]; changed: string[] }> {
+  const k = s.kernel;
+  const l = s.layout;
+  const ns = k.symbols.address('init_pid_ns');
+  const entries = await xarrayEntries(k, ns + BigInt(l.nsIdrXarray), 'init_pid_ns.idr');
+  await s.prefetch(
+    entries.map((e) => e.entry),
+    [l.pidTasks],
+  );
+  const tasks: bigint[] = [];
+  const pidNumbers: bigint[] = [];
+  for (const e of entries) {
+    const first = s.uint(e.entry, { offset: l.pidTasks.offset, size: 8 }, `struct pid of pid ${e.index}`);
+    // A pid whose task is gone (kept by a reference, or only a group/session id) has none.
+    if (first === 0n) continue;
+    tasks.push(first - BigInt(l.pidLink.offset));
+    pidNumbers.push(e.index);
+  }
+  await s.prefetch(tasks, taskFields(l));
+  const changed: string[] = [];
+  tasks.forEach((t, i) => {
+    const pid = s.uint(t, l.pid, 'task pid');
+    if (pid !== pidNumbers[i]) changed.push(`pid ${pidNumbers[i]} leads to task ${hex(t)} whose pid is ${pid}`);
+  });
+  return { tasks, changed };
+}
+
+async function idleTasks(s: Snapshot): Promise<bigint[]> {
+  const k = s.kernel;
+  const initTask = k.symbols.address('init_task');
+  const out = [initTask];
+  const rq = k.symbols.get('runqueues');
+  if (rq && s.layout.rqIdle) {
+    const cpus = await k.cpuCount();
+    const offsets: bigint[] = [];
+    for (let cpu = 1; cpu < cpus; cpu++) offsets.push(await k.perCpuOffset(cpu));
+    const rqs = offsets.map((o) => rq.address + o);
+    await s.prefetch(rqs, [s.layout.rqIdle]);
+    for (const r of rqs) {
+      const idle = s.uint(r, s.layout.rqIdle, 'rq->idle');
+      if (idle !== 0n && idle !== initTask) out.push(idle);
+    }
+  }
+  await s.prefetch(out, taskFields(s.layout));
+  return out;
+}
+
+async function attempt(model: KernelModel, options: TaskListOptions): Promise<{ result: TaskRecord[]; changed: string[]; kernel: Kernel }> {
+  const kernel = new Kernel(model);
+  const layout = taskLayout(model.btf);
+  const s = new Snapshot(kernel, layout);
+  const { tasks: all, changed } = await tasksFromPidIdr(s);
+  const idle = options.idle ? await idleTasks(s) : [];
+  const pids = new Map<bigint, number>();
+  for (const t of all) pids.set(t, Number(s.uint(t, layout.pid, 'task pid')));
+
+  // Parents (for ppid), signal_structs and mm_structs: one batch each.
+  const parents = new Set<bigint>();
+  const signals = new Set<bigint>();
+  const mms = new Set<bigint>();
+  for (const t of [...idle, ...all]) {
+    parents.add(s.uint(t, layout.realParent, 'task real_parent'));
+    const sig = s.uint(t, layout.signal, 'task signal');
+    if (sig) signals.add(sig);
+    const mm = s.uint(t, layout.mm, 'task mm');
+    if (mm) mms.add(mm);
+  }
+  parents.delete(0n);
+  await s.prefetch(parents, [layout.tgid]);
+  await s.prefetch(signals, [layout.signalNrThreads, layout.signalUtime, layout.signalStime]);
+  await s.prefetch(
+    mms,
+    layout.rssCounters.map((offset) => ({ offset, size: 8 })),
+  );
+
+  const pageSize = BigInt(model.pageSize);
+  const record = (t: bigint, groupTimes?: { utime: bigint; stime: bigint }): TaskRecord => {
+    const pid = Number(s.uint(t, layout.pid, 'task pid'));
+    const parent = s.uint(t, layout.realParent, 'task real_parent');
+    const signal = s.uint(t, layout.signal, 'task signal');
+    const mm = s.uint(t, layout.mm, 'task mm');
+    let rssPages = 0n;
+    if (mm) {
+      for (const offset of layout.rssCounters) {
+        const v = BigInt.asIntN(64, s.uint(mm, { offset, size: 8 }, 'mm rss counter'));
+        if (v > 0n) rssPages += v;
+      }
+    }
+    return {
+      pid,
+      tgid: Number(s.uint(t, layout.tgid, 'task tgid')),
+      ppid: parent && parent !== t && pid !== 0 ? Number(s.uint(parent, layout.tgid, 'parent tgid')) : 0,
+      comm: s.comm(t),
+      state: stateLetter(Number(BigInt.asUintN(32, s.uint(t, layout.state, 'task state'))), s.int(t, layout.exitState, 'task exit_state')),
+      cpu: s.int(t, layout.cpu, 'task cpu'),
+      utimeNs: groupTimes?.utime ?? s.uint(t, layout.utime, 'task utime'),
+      stimeNs: groupTimes?.stime ?? s.uint(t, layout.stime, 'task stime'),
+      rssBytes: rssPages * pageSize,
+      threads: signal ? Number(s.uint(signal, layout.signalNrThreads, 'signal nr_threads')) : 1,
+      taskAddress: t,
+    };
+  };
+
+  const result: TaskRecord[] = [];
+  for (const t of idle) result.push(record(t));
+  if (options.threads) {
+    for (const t of all) result.push(record(t));
+  } else {
+    // A process's times: the group's dead threads (signal_struct) plus each live thread.
+    const groups = new Map<number, bigint[]>();
+    for (const t of all) {
+      const tgid = Number(s.uint(t, layout.tgid, 'task tgid'));
+      const g = groups.get(tgid);
+      if (g) g.push(t);
+      else groups.set(tgid, [t]);
+    }
+    for (const t of all) {
+      const pid = pids.get(t)!;
+      const tgid = Number(s.uint(t, layout.tgid, 'task tgid'));
+      if (pid !== tgid) continue;
+      const signal = s.uint(t, layout.signal, 'task signal');
+      let times: { utime: bigint; stime: bigint } | undefined;
+      if (signal) {
+        times = { utime: s.uint(signal, layout.signalUtime, 'signal utime'), stime: s.uint(signal, layout.signalStime, 'signal stime') };
+        for (const member of groups.get(tgid) ?? []) {
+          times.utime += s.uint(member, layout.utime, 'task utime');
+          times.stime += s.uint(member, layout.stime, 'task stime');
+        }
+      }
+      result.push(record(t, times));
+    }
+  }
+  return { result, changed, kernel };
+}
+
+/** The target's tasks, read from its memory through the model (remote-analysis mode). */
+export async function listTasks(model: KernelModel, options: TaskListOptions = {}): Promise<TaskListResult> {
+  const retries = options.retries ?? 2;
+  const stats = { batches: 0, ranges: 0, bytes: 0, attempts: 0 };
+  for (;;) {
+    stats.attempts++;
+    const { result, changed, kernel } = await attempt(model, options);
+    stats.batches += kernel.reader.stats.batches;
+    stats.ranges += kernel.reader.stats.ranges;
+    stats.bytes += kernel.reader.stats.bytes;
+    if (changed.length === 0) return { tasks: result, stats };
+    if (stats.attempts > retries) {
+      throw new TaskListError(`the task set changed during each of ${stats.attempts} reads (pause the target for an exact list): ${changed.slice(0, 3).join('; ')}`);
+    }
+  }
+}
+
+/** DESIGN §6 JSON shape of a task (numbers, no addresses). */
+export function taskJson(t: TaskRecord): Record<string, number | string> {
+  return {
+    pid: t.pid,
+    tgid: t.tgid,
+    ppid: t.ppid,
+    comm: t.comm,
+    state: t.state,
+    cpu: t.cpu,
+    utimeNs: Number(t.utimeNs),
+    stimeNs: Number(t.stimeNs),
+    rssBytes: Number(t.rssBytes),
+    threads: t.threads,
+  };
+}

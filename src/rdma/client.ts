@@ -199,15 +199,14 @@ export class GrassClient implements TargetMemory {
     return this.description;
   }
 
-  async processCount(): Promise<number> {
-    const { data } = await this.call(L.Opcode.ProcessCount, [], undefined, true);
+  async processCount(options: { threads?: boolean; idle?: boolean } = {}): Promise<number> {
+    const { data } = await this.call(L.Opcode.ProcessCount, [BigInt(psFlags(options))], undefined, true);
     if (data.length !== 8) throw new GrassProtocolError(`PROCESS_COUNT reply is ${data.length} bytes, expected 8`);
     return Number(new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0, true));
   }
 
   async processList(options: { threads?: boolean; idle?: boolean } = {}): Promise<codec.TaskRecord[]> {
-    const flags = (options.threads ? L.PS_THREADS : 0) | (options.idle ? L.PS_IDLE : 0);
-    const { data } = await this.call(L.Opcode.ProcessList, [BigInt(flags)]);
+    const { data } = await this.call(L.Opcode.ProcessList, [BigInt(psFlags(options))]);
     return codec.decodeTaskRecords(data);
   }
 
@@ -494,6 +493,10 @@ export class GrassClient implements TargetMemory {
     const i = this.waiters.findIndex((w) => w.urgent || slot.index !== 0 || this.slots.length === 1);
     if (i >= 0) this.waiters.splice(i, 1)[0].wake();
   }
+}
+
+function psFlags(options: { threads?: boolean; idle?: boolean }): number {
+  return (options.threads ? L.PS_THREADS : 0) | (options.idle ? L.PS_IDLE : 0);
 }
 
 function spaceCode(space: AddressSpace): L.Space {

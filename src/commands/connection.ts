@@ -14,7 +14,7 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
         void vscode.window.showWarningMessage(`GRASS: no key stored for '${target.name}'. Run "GRASS: Set Target Key…" first.`);
         return false;
       }
-      const message = `cannot connect to '${target.name}' (${target.address}): this build has no protocol client yet (src/rdma).`;
+      const message = `cannot connect to '${target.name}' (${target.address}) from VS Code yet: the extension does not open sessions yet (the CLI does: grass heartbeat --target ADDRESS --key-file FILE).`;
       deps.output.warn(message);
       void vscode.window.showErrorMessage(`GRASS: ${message}`);
       return false;

@@ -1,7 +1,9 @@
 // Target keys: 32-byte HMAC keys (DESIGN §3.2, §6). The extension keeps them in VS Code's
 // SecretStorage, the CLI reads them from a file as hex. Key material is never logged.
 
-export const KEY_BYTES = 32;
+import { KEY_BYTES } from '../rdma/key';
+
+export { KEY_BYTES };
 
 /** Parses a key written as hex (64 digits; whitespace around it is ignored). The error never
  * repeats the input, since the input is the secret. */

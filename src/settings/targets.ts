@@ -1,13 +1,7 @@
-// Targets as the user configures them (`grass.targets`) and their addresses (DESIGN §6).
-// No VS Code dependency: the CLI and unit tests use this too.
-
-export const DEFAULT_RDMA_PORT = 7471;
-
-export type TargetAddress =
-  | { kind: 'shm'; path: string }
-  | { kind: 'rdma'; host: string; port: number }
-  | { kind: 'vmcore'; path: string }
-  | { kind: 'qemu-ram'; path: string; memoryMap?: string };
+// Targets as the user configures them in the `grass.targets` setting: a name, an address
+// (DESIGN §6, parsed by src/rdma/address.ts) and options. No VS Code dependency, so unit tests
+// run it directly.
+import { parseTargetAddress, type TargetAddress } from '../rdma/address';
 
 export interface TargetOptions {
   heartbeatIntervalMs: number;
@@ -26,43 +20,6 @@ export const DEFAULT_TARGET_OPTIONS: TargetOptions = { heartbeatIntervalMs: 1000
 
 export class TargetConfigError extends Error {
   override name = 'TargetConfigError';
-}
-
-/** Parses a target address: `shm:<path>`, `rdma://<host>[:<port>]` (IPv6 as `[addr]`),
- * `vmcore:<path>`, `qemu-ram:<path>[?map=<memory-map.json>]`. */
-export function parseTargetAddress(address: string): TargetAddress {
-  const fail = (why: string): never => {
-    throw new TargetConfigError(`target address '${address}': ${why}`);
-  };
-  const scheme = /^([a-z-]+):/.exec(address)?.[1];
-  const rest = scheme === undefined ? '' : address.slice(scheme.length + 1);
-  switch (scheme) {
-    case 'shm':
-    case 'vmcore':
-      if (rest === '') fail('the path is missing');
-      return { kind: scheme, path: rest };
-    case 'qemu-ram': {
-      const query = rest.indexOf('?');
-      const path = query < 0 ? rest : rest.slice(0, query);
-      if (path === '') fail('the path is missing');
-      if (query < 0) return { kind: 'qemu-ram', path };
-      const params = new URLSearchParams(rest.slice(query + 1));
-      const unknown = [...params.keys()].filter((k) => k !== 'map');
-      if (unknown.length > 0) fail(`unknown parameter '${unknown[0]}' (only 'map' is known)`);
-      const map = params.get('map');
-      if (!map) fail("'map=' needs a path to a memory-map JSON file");
-      return { kind: 'qemu-ram', path, memoryMap: map ?? undefined };
-    }
-    case 'rdma': {
-      const m = /^\/\/(?:\[([0-9A-Fa-f:.]+)\]|([^\s/:[\]]+))(?::(\d{1,5}))?\/?$/.exec(rest);
-      if (!m) return fail('expected rdma://<host>[:<port>] with an IPv6 host in brackets');
-      const port = m[3] === undefined ? DEFAULT_RDMA_PORT : Number(m[3]);
-      if (port < 1 || port > 65535) fail(`port ${port} is out of range 1-65535`);
-      return { kind: 'rdma', host: m[1] ?? m[2], port };
-    }
-    default:
-      return fail('unknown scheme; expected shm:, rdma://, vmcore: or qemu-ram:');
-  }
 }
 
 /** Checks the `grass.targets` setting; reports the first entry that is wrong, by index and name. */

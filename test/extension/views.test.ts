@@ -50,7 +50,7 @@ describe('views', () => {
     }
   });
 
-  it('connect refuses plainly without a protocol client and opens no session', async () => {
+  it('connect says plainly that it opens no session yet, and opens none', async () => {
     const { keys, sessions } = await api();
     const config = vscode.workspace.getConfiguration('grass');
     try {

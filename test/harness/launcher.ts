@@ -35,7 +35,7 @@ interface Browser {
   close(): Promise<void>;
 }
 interface Playwright {
-  chromium: { launch(options: { executablePath: string; headless: boolean; args: string[] }): Promise<Browser> };
+  chromium: { launch(options: { executablePath: string; headless: boolean; args: string[]; env: NodeJS.ProcessEnv }): Promise<Browser> };
 }
 
 interface LaunchArgs {
@@ -123,6 +123,9 @@ async function main(): Promise<number> {
   const verbose = process.env.GRASS_LAUNCHER_VERBOSE === '1';
   const timeoutMs = Number(process.env.GRASS_LAUNCHER_TIMEOUT_S ?? 300) * 1000;
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'grass-code-server-'));
+  // Everything temporary (Playwright's browser profile too) goes into the scratch folder.
+  const scratchEnv = { TMPDIR: scratch, XDG_CONFIG_HOME: path.join(scratch, 'config'), XDG_CACHE_HOME: path.join(scratch, 'cache'), XDG_DATA_HOME: path.join(scratch, 'data') };
+  process.env.TMPDIR = scratch;
   const userDataDir = args.userDataDir ?? path.join(scratch, 'user-data');
   const extensionsDir = args.extensionsDir ?? path.join(scratch, 'extensions');
   mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
@@ -162,6 +165,14 @@ async function main(): Promise<number> {
     }
     rmSync(scratch, { recursive: true, force: true });
   };
+  // Killed parents (a test's timeout) do not pass signals on: notice being orphaned and
+  // take code-server and Chromium down too.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid === parent) return;
+    log('the process that started the launcher is gone: stopping code-server');
+    void cleanUp().finally(() => process.exit(1));
+  }, 1000).unref();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       log(`${signal}: stopping code-server`);
@@ -196,9 +207,7 @@ async function main(): Promise<number> {
           ...process.env,
           PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`,
           // Its IPC sockets and config go to the scratch folder, not /tmp and ~/.config.
-          TMPDIR: scratch,
-          XDG_CONFIG_HOME: path.join(scratch, 'config'),
-          XDG_DATA_HOME: path.join(scratch, 'data'),
+          ...scratchEnv,
         },
       },
     );
@@ -219,13 +228,17 @@ async function main(): Promise<number> {
     browser = await playwright.chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-breakpad'],
+      env: { ...process.env, ...scratchEnv },
     });
     const page = await browser.newPage();
     let finish: (code: number) => void = () => undefined;
     const finished = new Promise<number>((resolve) => (finish = resolve));
     await page.exposeFunction('codeAutomationLog', (level: string, logArgs: unknown) => {
-      process.stdout.write(`[${level}] ${formatLog(logArgs)}\n`);
+      // The workbench's own errors (offline gallery, ...) come with long browser stacks:
+      // their first line is enough unless asked. Test output comes at level info, whole.
+      const text = formatLog(logArgs);
+      process.stdout.write(`[${level}] ${level === 'info' || verbose ? text : text.split('\n')[0]}\n`);
     });
     await page.exposeFunction('codeAutomationExit', (code: number) => finish(code));
     if (verbose) page.on('console', (msg) => process.stderr.write(`[browser ${msg.type()}] ${msg.text()}\n`));

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# npm test: set up, then run every suite and end with one line `N passed, N failed` covering
+# all of them; exits non-zero if anything failed.
+#   npm test                unit, integration, extension-host, harness self-tests
+#   npm run test:long       the same plus test/long/
+#   GRASS_TEST_ONLY=unit,extension npm test    only the suites named
+#     (unit | integration | extension | harness | long)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+long=0
+for arg in "$@"; do
+  case "$arg" in
+    --long) long=1 ;;
+    *) echo "grass test: unknown option '$arg' (only --long)" >&2; exit 2 ;;
+  esac
+done
+
+bash scripts/setup.sh || { echo "grass test: set-up failed"; echo "0 passed, 1 failed"; exit 1; }
+
+results=$(mktemp -d /tmp/grass-test-results-XXXXXX)
+trap 'rm -rf "$results"' EXIT
+total_passed=0
+total_failed=0
+summary=()
+
+wanted() {
+  local only=${GRASS_TEST_ONLY:-}
+  [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]
+}
+
+record() { # suite passed failed
+  total_passed=$((total_passed + $2))
+  total_failed=$((total_failed + $3))
+  summary+=("$1: $2 passed, $3 failed")
+  echo "grass test: $1: $2 passed, $3 failed" >&2
+}
+
+# A suite of node:test files (test/<suite>/*.test.ts): spec output to the terminal, TAP to a
+# file whose summary is counted.
+node_suite() {
+  local suite=$1 files=()
+  shopt -s nullglob
+  files=(test/"$suite"/*.test.ts)
+  shopt -u nullglob
+  if [ ${#files[@]} -eq 0 ]; then
+    echo "grass test: $suite: no test files" >&2
+    return
+  fi
+  echo "grass test: $suite: ${#files[@]} file(s)" >&2
+  local tap=$results/$suite.tap rc=0
+  node --import tsx --test --test-timeout=600000 \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$tap" "${files[@]}" || rc=$?
+  local passed failed cancelled
+  passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" | tail -1)
+  failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tap" | tail -1)
+  cancelled=$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$tap" | tail -1)
+  passed=${passed:-0}
+  failed=$((${failed:-0} + ${cancelled:-0}))
+  # A runner that died without a summary, or failed without a failed test, still failed.
+  if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+  record "$suite" "$passed" "$failed"
+}
+
+# The extension-host suite: runTests() through the code-server launcher; the suite prints
+# `grass-suite-result: N passed, N failed` from inside the extension host.
+extension_suite() {
+  local log=$results/extension.log rc=0 started
+  started=$(date +%s)
+  echo "grass test: extension: running in code-server's extension host" >&2
+  node --import tsx test/harness/runSuite.ts out/test/extension/index.js | tee "$log" || rc=$?
+  local line passed=0 failed=0
+  line=$(grep -o 'grass-suite-result: [0-9]* passed, [0-9]* failed' "$log" | tail -1)
+  if [ -n "$line" ]; then
+    passed=$(echo "$line" | sed 's/.*: \([0-9]*\) passed.*/\1/')
+    failed=$(echo "$line" | sed 's/.* \([0-9]*\) failed/\1/')
+  fi
+  if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+  echo "grass test: extension: took $(($(date +%s) - started)) s" >&2
+  record extension "$passed" "$failed"
+}
+
+wanted unit && node_suite unit
+wanted integration && node_suite integration
+wanted extension && extension_suite
+wanted harness && node_suite harness
+if [ "$long" -eq 1 ] && wanted long; then node_suite long; fi
+
+echo
+for line in "${summary[@]}"; do echo "  $line"; done
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]

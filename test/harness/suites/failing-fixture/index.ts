@@ -1,0 +1,7 @@
+// A suite that must fail: the harness self-test (../../selftest.test.ts) runs it to prove a
+// failing extension test is reported as a failure, not lost.
+import { runMochaSuite } from '../../mochaSuite';
+
+export function run(): Promise<void> {
+  return runMochaSuite(__dirname);
+}

@@ -1,0 +1,7 @@
+// Run by ../../vsix.test.ts against the .vsix installed into code-server (no development
+// path): the packaged extension activates and its koffi loads its native binary.
+import { runMochaSuite } from '../../mochaSuite';
+
+export function run(): Promise<void> {
+  return runMochaSuite(__dirname);
+}

@@ -1,7 +1,9 @@
 // grass-agent: reads a target kernel's memory from outside and serves it through the GRASS
 // buffer (DESIGN.md §3.1-3.3, §6). Host-only set-up; the monitor loop runs on the backend.
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -25,12 +27,14 @@ namespace {
 const char kUsage[] =
     "usage: grass-agent --memory <qemu-ram:PATH[?map=F]|vmcore:PATH|pmem:PATH> [--memory-map F]\n"
     "                   [--kallsyms F] [--btf F] --listen shm:PATH --key-file F [--allow-writes]\n"
-    "                   [--backend cpu] [--slots N] [--slot-data-bytes N] [--exit-with-parent]\n";
+    "                   [--backend cpu] [--slots N] [--slot-data-bytes N] [--exit-with-parent]\n"
+    "                   [--watch-pid PID]   (exit when that process, e.g. the guest's QEMU, exits)\n";
 
 struct Options {
   std::string memory, memory_map, kallsyms, btf, listen, key_file, backend = "cpu";
   grass::BufferOptions buffer;
   bool exit_with_parent = false;
+  int watch_pid = 0;
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -65,6 +69,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--slots") o.buffer.slot_count = number();
     else if (a == "--slot-data-bytes") o.buffer.slot_data_bytes = number();
     else if (a == "--exit-with-parent") o.exit_with_parent = true;
+    else if (a == "--watch-pid") o.watch_pid = (int)number();
     else if (a == "--help" || a == "-h") { fputs(kUsage, stdout); exit(0); }
     else usage_error("unknown argument " + a);
   }
@@ -122,6 +127,12 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   try {
+    signal(SIGPIPE, SIG_IGN);  // a reader of stdout/stderr that went away must not kill the agent
+    int watch_fd = -1;
+    if (o.watch_pid > 0) {
+      watch_fd = (int)syscall(SYS_pidfd_open, o.watch_pid, 0);
+      if (watch_fd < 0) throw std::runtime_error("--watch-pid " + std::to_string(o.watch_pid) + ": " + strerror(errno));
+    }
     uint8_t key[32];
     read_key(o.key_file, key);
     grass::MemorySource memory = grass::MemorySource::open(o.memory, o.memory_map, o.buffer.allow_writes);
@@ -160,9 +171,16 @@ int main(int argc, char** argv) {
     fflush(stdout);
     fprintf(stderr, "grass-agent: serving %s on %s (%s, %s)\n", memory.describe().c_str(), o.listen.c_str(), target.release.c_str(), target.method.c_str());
 
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    fprintf(stderr, "grass-agent: stopping (signal %d)\n", sig);
+    // Serve until a stop signal, or until the watched process (the guest) is gone.
+    for (;;) {
+      timespec tick = {0, 250000000};
+      int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig > 0) { fprintf(stderr, "grass-agent: stopping (signal %d)\n", sig); break; }
+      if (watch_fd >= 0) {
+        pollfd p = {watch_fd, POLLIN, 0};
+        if (poll(&p, 1, 0) > 0) { fprintf(stderr, "grass-agent: stopping (process %d exited)\n", o.watch_pid); break; }
+      }
+    }
     backend.stop();
     return 0;
   } catch (const std::exception& e) {

@@ -79,6 +79,7 @@ const trailer = /^(?:Modules linked in:|CR2: |Kernel Offset:|---\[ end |Unloaded
 const registerLine = /^(?:[A-Za-z][A-Za-z0-9]{0,5}:\s*[0-9a-fA-F][0-9a-fx:()]*\s*)+$/;
 const cpuLine = /^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (.*?) (?:Kdump: loaded )?(Not tainted|Tainted: [A-Z ]*?)\s+\S+ #/;
 const taskLine = /^task:(.*?)\s+state:\S+ stack:\s*\d+\s+pid:\s*(\d+)/;
+const reportsOnCurrentTask = new Set<FaultKind>(['panic', 'oops', 'bug', 'warning']);
 /** More lines than this from one caller is not one report any more. */
 const MAX_REPORT_LINES = 400;
 
@@ -197,6 +198,11 @@ export function extractFaultReports(records: readonly KernelLogRecord[]): FaultR
       if (!current) continue;
       if (!current.add(record, line) || current.done) close(current);
     }
+  }
+  for (const r of reports) {
+    // Without a "CPU: N PID: N" line (a panic after an oops prints no stack) the printing task
+    // is the one the report is about, for the kinds that report on the current task.
+    if (r.pid === undefined && r.reporter.kind === 'thread' && reportsOnCurrentTask.has(r.kind)) r.pid = r.reporter.pid;
   }
   return reports;
 

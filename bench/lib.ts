@@ -63,6 +63,17 @@ export class Bench {
     return this.record(name, label, 'µs', values.map((ns) => ns / 1000), options);
   }
 
+  /** Time in µs of runs that measure themselves (`measure` returns nanoseconds), e.g. after a pause. */
+  async timed(name: string, label: string, measure: () => Promise<bigint>, options: { runs?: number; warmup?: number; versus?: string; note?: string } = {}): Promise<Figure> {
+    const { runs = 15, warmup = 2 } = options;
+    const values: number[] = [];
+    for (let r = -warmup; r < runs; r++) {
+      const ns = await measure();
+      if (r >= 0) values.push(Number(ns) / 1000);
+    }
+    return this.record(name, label, 'µs', values, options);
+  }
+
   /** Throughput in MB/s (10^6 bytes) of an operation moving `bytes` bytes. */
   async throughput(name: string, label: string, bytes: number, op: () => unknown, options: MeasureOptions & { versus?: string; note?: string } = {}): Promise<Figure> {
     const values = await repeat(op, options);
@@ -89,10 +100,12 @@ export interface Machine {
   memoryBytes: number;
   kernel: string;
   node: string;
+  /** 1-minute load average when the run started: other work on the host skews every figure. */
+  loadAverage: number;
 }
 
 export function machine(): Machine {
-  return { hostname: os.hostname(), cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.cpus().length, memoryBytes: os.totalmem(), kernel: os.release(), node: process.version };
+  return { hostname: os.hostname(), cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.cpus().length, memoryBytes: os.totalmem(), kernel: os.release(), node: process.version, loadAverage: os.loadavg()[0] };
 }
 
 export function gitRevision(root: string): string {

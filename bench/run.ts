@@ -43,7 +43,7 @@ async function main(): Promise<number> {
   if (values.save) writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), JSON.stringify(run, null, 2) + '\n');
 
   const m = run.machine;
-  process.stdout.write(`GRASS benchmarks, revision ${run.revision}, ${run.date}\n${m.cpu} × ${m.cpus}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${m.kernel}, node ${m.node}\n\n`);
+  process.stdout.write(`GRASS benchmarks, revision ${run.revision}, ${run.date}\n${m.cpu} × ${m.cpus}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${m.kernel}, node ${m.node}, load ${m.loadAverage.toFixed(1)} at start\n\n`);
   process.stdout.write(table(figures) + '\n');
   for (const s of skipped) process.stdout.write(`\nnot measured: ${s.group}: ${s.reason}\n`);
   process.stderr.write(`bench: results in ${path.relative(root, file)}${values.save ? ' and bench/results/latest.json' : ''}\n`);

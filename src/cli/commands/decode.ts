@@ -15,6 +15,8 @@ reads ranges; types come from the target's BTF) and decodes the object to a valu
 --json prints the tree: each node {name, type, typeId, kind, offset, size, address,
 [bitOffset, bitSize], value, hex, numeric, pointer {address, isNull, symbol, target},
 length, omitted, children, error}; integers are numbers (decimal strings beyond 2^53).
+Exit status 1 when (part of) the object is unreadable; the tree is printed all the same, each
+unreadable member carrying its error.
 
 ${targetFlagsUsage}
   --max-elements N   array elements shown per array (default 256)
@@ -36,6 +38,11 @@ export const decodeCommand: CliCommand = {
       const tree = await decodeObject(obj, { maxElements });
       if (flags.json) printJson(tree);
       else process.stdout.write(formatValueTree(tree) + '\n');
+      // The tree is printed either way (what was readable is kept); the status says it is partial.
+      if (tree.error !== undefined) {
+        process.stderr.write(`grass decode: ${tree.error}\n`);
+        return 1;
+      }
       return 0;
     });
   },

@@ -237,13 +237,18 @@ export class KObject {
     return this.address;
   }
 
-  /** container_of(ptr, type, member): the enclosing object of a member this pointer points at. */
+  /**
+   * container_of(ptr, type, member): a pointer to the enclosing object of the member this
+   * pointer (or list_head lvalue) points at, as the kernel macro (and drgn) return it.
+   */
   async containerOf(type: number | string, memberPath: string): Promise<KObject> {
     const id = typeof type === 'number' ? type : this.kernel.model.typeId(type);
     const t = this.resolved;
     const ptr = t.kind === 'ptr' ? await this.readInt() : this.lvalueAddress();
     const offset = memberOffset(this.btf, id, memberPath, this.expression);
-    return new KObject(this.kernel, id, { address: (ptr - BigInt(offset)) & MASK64 }, `container_of(${this.expression}, ${this.btf.typeName(id)}, ${memberPath})`);
+    const pointerType = this.kernel.model.pointerTo(id);
+    if (pointerType === undefined) throw this.fail(`the BTF has no pointer type to ${this.btf.typeName(id)}`);
+    return this.kernel.value(pointerType, (ptr - BigInt(offset)) & MASK64, `container_of(${this.expression}, ${this.btf.typeName(id)}, ${memberPath})`);
   }
 
   /** Raw bytes of the object. */

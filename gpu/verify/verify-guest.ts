@@ -98,6 +98,25 @@ async function main(): Promise<void> {
     const commOffset = Number(/\bcomm\[16\];\s*\/\*\s*(\d+)/.exec(pahole)![1]);
     const comm = Buffer.from(await client.read({ kind: 'kernel' }, sym('init_task') + BigInt(commOffset), 16)).toString('latin1').replace(/\0.*$/s, '');
     check(comm === 'swapper/0', `init_task.comm (offset ${commOffset} by pahole) reads '${comm}'`);
+    // vmalloc (VMAP_STACK): init's stack ends in STACK_END_MAGIC. User space: init's argv through
+    // its own page tables equals /proc/1/cmdline.
+    const offsetIn = (struct: string, field: string): number => {
+      const text = execFileSync('pahole', ['-C', struct, btfFile], { encoding: 'utf8' });
+      const m = new RegExp(`[\\s*]${field}(\\[\\d+\\])?;\\s*/\\*\\s*(\\d+)`).exec(text);
+      if (!m) throw new Error(`pahole: no ${struct}.${field}`);
+      return Number(m[2]);
+    };
+    const u64 = async (va: bigint): Promise<bigint> => Buffer.from(await client.read({ kind: 'kernel' }, va, 8)).readBigUInt64LE();
+    const initTask = (await client.processList()).find((t) => t.pid === 1)!.taskAddress;
+    const stack = await u64(initTask + BigInt(offsetIn('task_struct', 'stack')));
+    const magic = Buffer.from(await client.read({ kind: 'kernel' }, stack, 4)).readUInt32LE();
+    check(magic === 0x57ac6e9d, `init's stack at 0x${stack.toString(16)} (vmalloc, page tables) starts with STACK_END_MAGIC`, `0x${magic.toString(16)}`);
+    const mm = await u64(initTask + BigInt(offsetIn('task_struct', 'mm')));
+    const argStart = await u64(mm + BigInt(offsetIn('mm_struct', 'arg_start')));
+    const argEnd = await u64(mm + BigInt(offsetIn('mm_struct', 'arg_end')));
+    const argv = Buffer.from(await client.read({ kind: 'user', pid: 1 }, argStart, Number(argEnd - argStart))).toString('latin1');
+    const cmdline = await guest.exec('cat /proc/1/cmdline | od -An -c | tr -d " \\n"');
+    check(argv.replace(/\0/g, '\\0') === cmdline.trim(), `init's argv read in its user space equals /proc/1/cmdline`, JSON.stringify(argv));
     const jiffies = async (): Promise<bigint> => Buffer.from(await client.read({ kind: 'kernel' }, sym('jiffies'), 8)).readBigUInt64LE();
     const j1 = await jiffies();
     await sleep(1000);

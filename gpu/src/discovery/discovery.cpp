@@ -66,11 +66,6 @@ bool paging_from_image_root(const grass_phys_map& m, uint64_t root_va, uint64_t 
   return true;
 }
 
-struct VmcoreinfoCandidate {
-  std::string text;
-  uint64_t phys;
-};
-
 // VMCOREINFO text at phys, if the bytes there look like it (printable lines, NUL-terminated).
 bool vmcoreinfo_text_at(const grass_phys_map& m, uint64_t phys, std::string* text) {
   const uint64_t max_bytes = 16384;
@@ -87,67 +82,61 @@ bool vmcoreinfo_text_at(const grass_phys_map& m, uint64_t phys, std::string* tex
   return true;
 }
 
-std::vector<VmcoreinfoCandidate> find_vmcoreinfo_candidates(const grass_phys_map& m) {
-  static const char kKey[] = "OSRELEASE=";
-  const size_t key_len = sizeof kKey - 1;
-  std::vector<VmcoreinfoCandidate> page_aligned, elsewhere;
-  for (uint32_t i = 0; i < m.count; i++) {
-    const grass_phys_range& r = m.ranges[i];
-    // vmcoreinfo_data is a page of its own: look at page starts first (cheap), then everywhere
-    // (the ELF note copy, vmcoreinfo_note, is not page-aligned).
-    for (uint64_t off = (4096 - (r.phys_start & 4095)) & 4095; off + key_len <= r.length; off += 4096)
-      if (memcmp(r.base + off, kKey, key_len) == 0) {
-        std::string t;
-        if (vmcoreinfo_text_at(m, r.phys_start + off, &t)) page_aligned.push_back({t, r.phys_start + off});
-      }
+// Checks one VMCOREINFO text and fills t from it; why_not says what was wrong with it.
+bool take_vmcoreinfo(const grass_phys_map& m, const std::string& text, uint64_t phys, Target* t, std::string* why_not) {
+  auto vi = parse_vmcoreinfo(text);
+  const std::string* release = find_key(vi, "OSRELEASE");
+  const std::string* offset = find_key(vi, "KERNELOFFSET");
+  const std::string* phys_base = find_key(vi, "NUMBER(phys_base)");
+  const std::string* root = find_key(vi, "SYMBOL(init_top_pgt)");
+  if (!root) root = find_key(vi, "SYMBOL(swapper_pg_dir)");
+  if (!release || !offset || !phys_base || !root) {
+    *why_not = "VMCOREINFO at " + hex(phys) + " lacks OSRELEASE, KERNELOFFSET, NUMBER(phys_base) or the page-table root";
+    return false;
   }
-  if (!page_aligned.empty()) return page_aligned;
-  for (uint32_t i = 0; i < m.count; i++) {
-    const grass_phys_range& r = m.ranges[i];
-    const uint8_t* p = r.base;
-    const uint8_t* end = r.base + r.length;
-    while (p < end) {
-      const uint8_t* hit = (const uint8_t*)memmem(p, end - p, kKey, key_len);
-      if (!hit) break;
-      std::string t;
-      if (vmcoreinfo_text_at(m, r.phys_start + (hit - r.base), &t)) elsewhere.push_back({t, r.phys_start + (hit - r.base)});
-      p = hit + 1;
-    }
+  const std::string* l5 = find_key(vi, "NUMBER(pgtable_l5_enabled)");
+  uint32_t levels = l5 && *l5 == "1" ? 5 : 4;
+  uint64_t pb = parse_signed_decimal(*phys_base, "VMCOREINFO NUMBER(phys_base)");
+  grass_paging pg;
+  if (!paging_from_image_root(m, parse_hex(*root, "VMCOREINFO page-table root"), pb, levels, &pg)) {
+    *why_not = "VMCOREINFO at " + hex(phys) + ": its page-table root does not map itself (stale copy?)";
+    return false;
   }
-  return elsewhere;
+  t->method = "vmcoreinfo";
+  t->release = *release;
+  t->vmcoreinfo = text;
+  t->vmcoreinfo_phys = phys;
+  t->kaslr_offset = parse_hex(*offset, "VMCOREINFO KERNELOFFSET");
+  t->phys_base = pb;
+  if (const std::string* ps = find_key(vi, "PAGESIZE")) t->page_size = parse_signed_decimal(*ps, "VMCOREINFO PAGESIZE");
+  t->paging = pg;
+  return true;
 }
 
+// The first VMCOREINFO text in physical memory that checks out. vmcoreinfo_data is a page of
+// its own: page starts are looked at first (cheap), then every offset (the ELF note copy,
+// vmcoreinfo_note, is not page-aligned).
 bool discover_from_vmcoreinfo(const grass_phys_map& m, Target* t, std::string* why_not) {
-  auto candidates = find_vmcoreinfo_candidates(m);
-  if (candidates.empty()) { *why_not = "no VMCOREINFO text (OSRELEASE=...) in physical memory"; return false; }
-  for (auto& c : candidates) {
-    auto vi = parse_vmcoreinfo(c.text);
-    const std::string* release = find_key(vi, "OSRELEASE");
-    const std::string* offset = find_key(vi, "KERNELOFFSET");
-    const std::string* phys_base = find_key(vi, "NUMBER(phys_base)");
-    const std::string* root = find_key(vi, "SYMBOL(init_top_pgt)");
-    if (!root) root = find_key(vi, "SYMBOL(swapper_pg_dir)");
-    if (!release || !offset || !phys_base || !root) {
-      *why_not = "VMCOREINFO at " + hex(c.phys) + " lacks OSRELEASE, KERNELOFFSET, NUMBER(phys_base) or the page-table root";
-      continue;
+  static const char kKey[] = "OSRELEASE=";
+  const size_t key_len = sizeof kKey - 1;
+  *why_not = "no VMCOREINFO text (OSRELEASE=...) in physical memory";
+  auto try_at = [&](uint64_t phys) {
+    std::string text;
+    return vmcoreinfo_text_at(m, phys, &text) && take_vmcoreinfo(m, text, phys, t, why_not);
+  };
+  for (uint32_t i = 0; i < m.count; i++) {
+    const grass_phys_range& r = m.ranges[i];
+    for (uint64_t off = (4096 - (r.phys_start & 4095)) & 4095; off + key_len <= r.length; off += 4096)
+      if (memcmp(r.base + off, kKey, key_len) == 0 && try_at(r.phys_start + off)) return true;
+  }
+  for (uint32_t i = 0; i < m.count; i++) {
+    const grass_phys_range& r = m.ranges[i];
+    for (const uint8_t* p = r.base; p < r.base + r.length;) {
+      const uint8_t* hit = (const uint8_t*)memmem(p, r.base + r.length - p, kKey, key_len);
+      if (!hit) break;
+      if (try_at(r.phys_start + (hit - r.base))) return true;
+      p = hit + 1;
     }
-    const std::string* l5 = find_key(vi, "NUMBER(pgtable_l5_enabled)");
-    uint32_t levels = l5 && *l5 == "1" ? 5 : 4;
-    uint64_t pb = parse_signed_decimal(*phys_base, "VMCOREINFO NUMBER(phys_base)");
-    grass_paging pg;
-    if (!paging_from_image_root(m, parse_hex(*root, "VMCOREINFO page-table root"), pb, levels, &pg)) {
-      *why_not = "VMCOREINFO at " + hex(c.phys) + ": its page-table root does not map itself (stale copy?)";
-      continue;
-    }
-    t->method = "vmcoreinfo";
-    t->release = *release;
-    t->vmcoreinfo = c.text;
-    t->vmcoreinfo_phys = c.phys;
-    t->kaslr_offset = parse_hex(*offset, "VMCOREINFO KERNELOFFSET");
-    t->phys_base = pb;
-    if (const std::string* ps = find_key(vi, "PAGESIZE")) t->page_size = parse_signed_decimal(*ps, "VMCOREINFO PAGESIZE");
-    t->paging = pg;
-    return true;
   }
   return false;
 }

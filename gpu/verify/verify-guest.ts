@@ -2,7 +2,7 @@
 // non-zero on any mismatch. Ground truth comes from the guest itself (its /proc through the
 // testbed, /proc/version) and from pahole on the kernel's own BTF, never from the agent.
 //
-//   node --import tsx gpu/verify/verify-guest.ts [--kaslr] [--mem MiB] [--cpus N] [--cpu-model max] [--vmcore] [--panic]
+//   node --import tsx gpu/verify/verify-guest.ts [--kernel PKG] [--kaslr] [--mem MiB] [--cpus N] [--cpu-model max] [--vmcore] [--panic]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     memMiB: option('--mem') ? Number(option('--mem')) : undefined,
     cpus: option('--cpus') ? Number(option('--cpus')) : undefined,
     cpuModel: option('--cpu-model'),
+    kernel: option('--kernel'),
   });
   try {
     const started = Date.now();

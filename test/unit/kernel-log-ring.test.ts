@@ -12,6 +12,7 @@ import { Btf } from '../../src/kernel/btf/btf';
 import { KernelLogError, KernelLogReader, locateBlock, readKernelLog, type KernelLogRecord } from '../../src/kernel/log/ringbuffer';
 import { PrintkLayoutError } from '../../src/kernel/log/layout';
 import { TargetReadError, type ReadRequest, type TargetDescription, type TargetMemory } from '../../src/kernel/target';
+import { parseKmsg, type KmsgTruth } from './kernel-log-kmsg';
 
 interface RingFixture {
   release: string;
@@ -78,50 +79,6 @@ function description(withBtf = true, vmcoreinfo = fixture.vmcoreinfo): TargetDes
     btf: withBtf ? new Uint8Array(Buffer.from(fixture.btf, 'base64')) : new Uint8Array(0),
     vmcoreinfo,
   };
-}
-
-interface KmsgTruth {
-  seq: number;
-  priority: number;
-  timestampUs: number;
-  continuation: boolean;
-  text: string;
-  fields: Record<string, string>;
-}
-
-/** /dev/kmsg lines: "prio,seq,usec,flags[,...];text" with \xNN escapes, then " KEY=value" lines. */
-function parseKmsg(text: string): KmsgTruth[] {
-  const out: KmsgTruth[] = [];
-  for (const line of text.split('\n')) {
-    if (line.startsWith(' ')) {
-      const eq = line.indexOf('=');
-      out[out.length - 1].fields[line.slice(1, eq)] = line.slice(eq + 1);
-      continue;
-    }
-    const semi = line.indexOf(';');
-    if (semi < 0) continue;
-    const [prio, seq, usec, flags] = line.slice(0, semi).split(',');
-    const raw = line.slice(semi + 1);
-    const bytes: number[] = [];
-    for (let i = 0; i < raw.length; i++) {
-      const esc = /^\\x([0-9a-f]{2})/.exec(raw.slice(i, i + 4));
-      if (esc) {
-        bytes.push(parseInt(esc[1], 16));
-        i += 3;
-      } else {
-        bytes.push(...Buffer.from(raw[i], 'latin1'));
-      }
-    }
-    out.push({
-      seq: Number(seq),
-      priority: Number(prio),
-      timestampUs: Number(usec),
-      continuation: flags === 'c',
-      text: new TextDecoder().decode(new Uint8Array(bytes)),
-      fields: {},
-    });
-  }
-  return out;
 }
 
 const truth = parseKmsg(fixture.kmsg);

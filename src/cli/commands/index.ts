@@ -3,10 +3,12 @@ import { agentCommand } from './agent';
 import { btfCommand } from './btf';
 import { decodeCommand } from './decode';
 import { describeCommand } from './describe';
+import { dmesgCommand } from './dmesg';
 import { heartbeatCommand } from './heartbeat';
 import { psCommand } from './ps';
 import { readCommand } from './read';
+import { reportCommand } from './report';
 import { testbedCommand } from './testbed';
 
 // Each verb registers here; keep the list sorted by name.
-export const commands: CliCommand[] = [agentCommand, btfCommand, decodeCommand, describeCommand, heartbeatCommand, psCommand, readCommand, testbedCommand];
+export const commands: CliCommand[] = [agentCommand, btfCommand, decodeCommand, describeCommand, dmesgCommand, heartbeatCommand, psCommand, readCommand, reportCommand, testbedCommand];

@@ -1,0 +1,129 @@
+// grass dmesg: the target kernel's log, read from its printk ring buffer through the agent
+// (remote analysis: the agent only reads memory), so it works on a panicked or hung kernel.
+import { KernelLogError, KernelLogReader, type KernelLog } from '../../kernel/log/ringbuffer';
+import { formatRecord, recordToJson } from '../../kernel/log/format';
+import type { CliCommand } from '../command';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+
+const usage = `usage: grass dmesg --target ADDR [--key-file F] [--since SEQ] [--follow [--interval-ms N]] [--json]
+
+Prints the kernel log as "dmesg -r" does plus the printk caller (task T<pid> or CPU C<n>):
+  <6>[   12.345678] [    T87] message
+<N> is the syslog priority (facility * 8 + level; <?> when the target has no BTF to say).
+The log is read from the target's memory (its printk ring buffer), not from the target's OS.
+
+${targetFlagsUsage}
+  --since SEQ        only records with a sequence number greater than SEQ
+  --follow           keep printing new records as the kernel logs them (until interrupted);
+                     a line still open for continuation is printed once it is complete or
+                     has stayed the same for two polls
+  --interval-ms N    how often --follow polls (default 1000)
+
+--json prints {"records":[{seq,timestampNs,timestampUs,level,levelName,facility,continuation,
+newline,caller:{pid}|{cpu},text,subsystem?,device?,finalized}],"firstSeq","headSeq",
+"resumeAfterSeq","overwritten","notes","layoutSources"}; with --follow, one record object per
+line instead.
+`;
+
+export const dmesgCommand: CliCommand = {
+  name: 'dmesg',
+  summary: "the target kernel's log, read from its memory",
+  usage,
+  async run(argv) {
+    const { flags, values } = parseTargetArgs('dmesg', argv, {
+      since: { type: 'string' },
+      follow: { type: 'boolean', default: false },
+      'interval-ms': { type: 'string' },
+    });
+    const since = values.since === undefined ? -1 : Number(values.since);
+    if (!Number.isSafeInteger(since) || since < -1) throw new Error(`dmesg: --since must be a sequence number, not '${values.since}'`);
+    const intervalMs = values['interval-ms'] === undefined ? 1000 : Number(values['interval-ms']);
+    if (!Number.isInteger(intervalMs) || intervalMs <= 0) throw new Error('dmesg: --interval-ms must be a positive integer');
+    const follow = values.follow === true;
+
+    return withTarget('dmesg', flags, async (session) => {
+      const description = await session.client.describe();
+      const reader = new KernelLogReader(session.client, description);
+      if (!follow) {
+        const log = await reader.read({ sinceSeq: since });
+        reportNotes(log, new Set(), since);
+        if (flags.json) {
+          printJson({ ...log, records: log.records.map(recordToJson) });
+        } else {
+          for (const r of log.records) process.stdout.write(formatRecord(r) + '\n');
+        }
+        return 0;
+      }
+      return followLog(reader, since, intervalMs, flags.json);
+    });
+  },
+};
+
+async function followLog(reader: KernelLogReader, since: number, intervalMs: number, json: boolean): Promise<number> {
+  let stop = false;
+  const onSignal = (): void => {
+    stop = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const noted = new Set<string>();
+  let lastPrinted = since;
+  /** The record still open for continuation at the last poll, as seq and text. */
+  let open: string | undefined;
+  try {
+    while (!stop) {
+      let log: KernelLog;
+      try {
+        log = await reader.read({ sinceSeq: lastPrinted });
+      } catch (err) {
+        // A writer racing the read, or memory briefly unreadable: say so and poll again.
+        if (!(err instanceof KernelLogError)) throw err;
+        process.stderr.write(`grass dmesg: ${err.message}\n`);
+        await sleep(intervalMs, () => stop);
+        continue;
+      }
+      reportNotes(log, noted, lastPrinted);
+      let nextOpen: string | undefined;
+      for (const r of log.records) {
+        if (!r.finalized) {
+          const key = `${r.seq}\0${r.text}`;
+          // Unchanged since the last poll: the kernel is not adding to it (or cannot any more).
+          if (key !== open) {
+            nextOpen = key;
+            break;
+          }
+        }
+        process.stdout.write((json ? JSON.stringify(recordToJson(r)) : formatRecord(r)) + '\n');
+        lastPrinted = r.seq;
+      }
+      open = nextOpen;
+      await sleep(intervalMs, () => stop);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return 0;
+}
+
+function reportNotes(log: KernelLog, noted: Set<string>, since: number): void {
+  for (const note of log.notes) {
+    if (noted.has(note)) continue;
+    noted.add(note);
+    process.stderr.write(`grass dmesg: ${note}\n`);
+  }
+  if (log.overwritten > 0 && since >= 0) {
+    process.stderr.write(`grass dmesg: ${log.overwritten} records after ${since} were overwritten before they could be read\n`);
+  }
+}
+
+function sleep(ms: number, stopped: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const tick = (): void => {
+      if (stopped() || Date.now() - started >= ms) resolve();
+      else setTimeout(tick, Math.min(100, ms));
+    };
+    tick();
+  });
+}

@@ -1,0 +1,58 @@
+// grass report: the fault reports in the target kernel's log (panic, oops, BUG, WARNING, soft
+// and hard lockup, hung task, RCU stall) and the task each CPU was running, read from memory.
+import { extractFaultReports } from '../../kernel/log/faults';
+import { formatReport, reportToJson } from '../../kernel/log/format';
+import { KernelLogReader } from '../../kernel/log/ringbuffer';
+import { runningTasks } from '../../kernel/log/running';
+import { KernelModel } from '../../kernel/model';
+import type { CliCommand } from '../command';
+import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+
+const usage = `usage: grass report --target ADDR [--key-file F] [--json]
+
+Finds the fault reports in the kernel log (read from the target's memory): panics ("Kernel
+panic - not syncing: ..."), oopses, BUGs, WARNINGs, soft and hard lockups, hung tasks, RCU stalls.
+Each is shown with the CPU and task it is about, its registers and call trace as printed, and the
+log records it spans; then the task each CPU is running now (on a dead kernel: was running).
+
+${targetFlagsUsage}
+
+--json prints {"reports":[{kind,message,cpu,pid,comm,taint,hardware,rip,registers,code,modules,
+callTrace,lines,firstSeq,lastSeq,timestampNs,reporter}],"running":[{cpu,pid,comm,task}|{cpu,error}],
+"log":{"firstSeq","headSeq","notes"}}; kind is one of panic oops bug warning soft-lockup
+hard-lockup hung-task rcu-stall.
+`;
+
+export const reportCommand: CliCommand = {
+  name: 'report',
+  summary: 'panic, oops, lockup and hung-task reports from the kernel log, and who was running',
+  usage,
+  async run(argv) {
+    const { flags } = parseTargetArgs('report', argv, {});
+    return withTarget('report', flags, async (session) => {
+      const description = await session.client.describe();
+      const model = KernelModel.fromDescription(description, session.client);
+      const log = await new KernelLogReader(session.client, description, model.btf).read();
+      const reports = extractFaultReports(log.records);
+      const running = await runningTasks(model);
+      for (const note of log.notes) process.stderr.write(`grass report: ${note}\n`);
+      if (flags.json) {
+        printJson({
+          reports: reports.map(reportToJson),
+          running: running.map((r) => ('error' in r ? r : { cpu: r.cpu, pid: r.pid, comm: r.comm, task: hex(r.taskAddress) })),
+          log: { firstSeq: log.firstSeq, headSeq: log.headSeq, notes: log.notes },
+        });
+        return 0;
+      }
+      const out: string[] = [];
+      if (reports.length === 0) out.push(`no fault reports in the kernel log (records ${log.firstSeq}..${log.headSeq})`);
+      for (const r of reports) out.push(formatReport(r), '');
+      out.push('running:');
+      for (const r of running) {
+        out.push('error' in r ? `  CPU ${r.cpu}: unreadable: ${r.error}` : `  CPU ${r.cpu}: ${r.comm} (pid ${r.pid}) task ${hex(r.taskAddress)}`);
+      }
+      process.stdout.write(out.join('\n') + '\n');
+      return 0;
+    });
+  },
+};

@@ -1,0 +1,61 @@
+// BTF parse time on real kernels (this machine's 6.18 and the testbed's Debian 6.1): the
+// parse in this process, a first type lookup, loading from vmlinux ELF and xz vmlinuz, and a
+// cold `grass btf TYPE` process next to pahole and bpftool doing the same on the same file.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { FigureGroup } from '../lib';
+import { Btf } from '../../src/kernel/btf/btf';
+import { loadBtfFile } from '../../src/kernel/btf/load';
+import { prepareKernel } from '../../testbed/kernels';
+
+const root = path.resolve(__dirname, '..', '..');
+
+/** The CLI as users run it: the esbuild bundle when built, else from source through tsx. */
+export function cliCommand(): string[] {
+  const bundle = path.join(root, 'dist', 'cli.js');
+  return existsSync(bundle) ? [bundle] : ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts')];
+}
+
+function processMicros(command: string, args: string[]): number {
+  const start = process.hrtime.bigint();
+  execFileSync(command, args, { stdio: ['ignore', 'ignore', 'ignore'], maxBuffer: 1 << 30 });
+  return Number(process.hrtime.bigint() - start) / 1000;
+}
+
+export const group: FigureGroup = {
+  name: 'btf',
+  description: 'BTF parse and type lookup on real kernels; cold grass btf vs pahole and bpftool',
+  async run(bench) {
+    const kernel = await prepareKernel();
+    const files = [
+      { tag: 'host', file: '/sys/kernel/btf/vmlinux' },
+      { tag: 'debian61', file: kernel.btf },
+    ].filter((f) => existsSync(f.file));
+    for (const { tag, file } of files) {
+      const bytes = readFileSync(file);
+      const mb = (bytes.length / 1e6).toFixed(1);
+      const types = new Btf(bytes).typeCount - 1;
+      await bench.time(`parse-${tag}`, `parse ${path.basename(file)} (${tag}, ${mb} MB, ${types} types), warm`, () => new Btf(bytes), { runs: 21, warmup: 3 });
+      await bench.time(`lookup-${tag}`, `parse + first lookup of struct task_struct and its members (${tag})`, () => {
+        const btf = new Btf(bytes);
+        btf.composite(btf.findByName('task_struct', 'struct')!);
+      }, { runs: 21, warmup: 3 });
+      const cli = cliCommand();
+      const ours = [];
+      const paholeRuns = [];
+      const bpftoolRuns = [];
+      for (let r = 0; r < 7; r++) {
+        ours.push(processMicros(process.execPath, [...cli, 'btf', '--btf', file, 'task_struct']));
+        paholeRuns.push(processMicros('pahole', ['-F', 'btf', '-C', 'task_struct', file]));
+        bpftoolRuns.push(processMicros('bpftool', ['btf', 'dump', 'file', file, 'format', 'raw']));
+      }
+      bench.record(`pahole-${tag}`, `pahole -C task_struct process (${tag})`, 'µs', paholeRuns);
+      bench.record(`bpftool-${tag}`, `bpftool btf dump format raw process, all types (${tag})`, 'µs', bpftoolRuns);
+      bench.record(`cli-${tag}`, `grass btf task_struct process, launch to output (${tag}${cli.length === 1 ? ', dist bundle' : ', from source via tsx'})`, 'µs', ours, { versus: `pahole-${tag}` });
+    }
+    for (const file of [kernel.vmlinux, kernel.vmlinuz]) {
+      await bench.time(`load-${path.basename(file).replace(/-.*/, '')}`, `load BTF from ${path.basename(file)} (${(readFileSync(file).length / 1e6).toFixed(1)} MB file)`, () => loadBtfFile(file), { runs: 5, warmup: 1 });
+    }
+  },
+};

@@ -214,6 +214,13 @@ export class GrassClient implements TargetMemory {
   async read(space: AddressSpace, address: bigint, length: number): Promise<Uint8Array> {
     if (!Number.isSafeInteger(length) || length < 0) throw new TargetReadError(space, address, length, 'bad length');
     const piece = this.header.slotDataBytes;
+    if (length <= piece) {
+      try {
+        return await this.readPiece(space, address, length);
+      } catch (err) {
+        throw this.asReadError(err, space, address, length);
+      }
+    }
     const out = new Uint8Array(length);
     const pieces: Promise<void>[] = [];
     for (let done = 0; done < length; done += piece) {

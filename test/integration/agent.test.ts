@@ -257,6 +257,24 @@ test('offline images: qemu-ram: and an ELF vmcore give the same ps and banner as
   }
 });
 
+test('small slots (2 × 4 KiB data): chunked replies and split reads give the same answers', async () => {
+  const small = await startGuestAgent(guest, `qemu-ram:${guest.ramFile}`, ['--slots', '2', '--slot-data-bytes', '4096']);
+  const smallArgs = ['--target', small.target, '--key-file', small.keyFile];
+  const start = BigInt(guest.memoryMap().ranges[0].physStart) + 0x100000n;
+  await guest.pause();
+  try {
+    assert.equal(small.ready.slotDataBytes, 4096);
+    assert.deepEqual(await grassJson<{ tasks: PsTask[] }>(['ps', '--threads', ...smallArgs]), await grassJson<{ tasks: PsTask[] }>(['ps', '--threads', ...args]));
+    assert.deepEqual(await grassJson<Describe>(['describe', ...smallArgs]), await grassJson<Describe>(['describe', ...args]));
+    const length = 100_000;
+    const r = await grassJson<{ hex: string }>(['read', `0x${start.toString(16)}`, String(length), '--phys', ...smallArgs]);
+    assert.equal(r.hex, ramFileBytes(start, length).toString('hex'));
+  } finally {
+    await guest.resume();
+    await small.stop();
+  }
+});
+
 test('after echo c > /proc/sysrq-trigger, heartbeat and ps keep answering', async () => {
   await guest.fault('panic');
   await guest.waitForConsole(/Kernel panic/, 30_000);

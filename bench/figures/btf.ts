@@ -2,6 +2,7 @@
 // parse in this process, a first type lookup, loading from vmlinux ELF and xz vmlinuz, and a
 // cold `grass btf TYPE` process next to pahole and bpftool doing the same on the same file.
 import { execFileSync } from 'node:child_process';
+import { build } from 'esbuild';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FigureGroup } from '../lib';
@@ -11,10 +12,20 @@ import { prepareKernel } from '../../testbed/kernels';
 
 const root = path.resolve(__dirname, '..', '..');
 
-/** The CLI as users run it: the esbuild bundle when built, else from source through tsx. */
-export function cliCommand(): string[] {
-  const bundle = path.join(root, 'dist', 'cli.js');
-  return existsSync(bundle) ? [bundle] : ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts')];
+let bundled: string | undefined;
+
+/**
+ * The CLI as users run it: an esbuild bundle like dist/cli.js (same options as
+ * scripts/build.mjs), built from the current source into .cache/bench/ so a concurrent
+ * `npm run build` cannot pull it away mid-run.
+ */
+export async function cliCommand(): Promise<string[]> {
+  if (!bundled) {
+    const out = path.join(root, '.cache', 'bench', 'cli.js');
+    await build({ entryPoints: [path.join(root, 'src', 'cli', 'main.ts')], outfile: out, bundle: true, platform: 'node', target: 'node20', format: 'cjs', external: ['vscode', 'koffi'], logLevel: 'warning' });
+    bundled = out;
+  }
+  return [bundled];
 }
 
 function processMicros(command: string, args: string[]): number {
@@ -41,7 +52,7 @@ export const group: FigureGroup = {
         const btf = new Btf(bytes);
         btf.composite(btf.findByName('task_struct', 'struct')!);
       }, { runs: 21, warmup: 3 });
-      const cli = cliCommand();
+      const cli = await cliCommand();
       const ours = [];
       const paholeRuns = [];
       const bpftoolRuns = [];
@@ -52,7 +63,7 @@ export const group: FigureGroup = {
       }
       bench.record(`pahole-${tag}`, `pahole -C task_struct process (${tag})`, 'µs', paholeRuns);
       bench.record(`bpftool-${tag}`, `bpftool btf dump format raw process, all types (${tag})`, 'µs', bpftoolRuns);
-      bench.record(`cli-${tag}`, `grass btf task_struct process, launch to output (${tag}${cli.length === 1 ? ', dist bundle' : ', from source via tsx'})`, 'µs', ours, { versus: `pahole-${tag}` });
+      bench.record(`cli-${tag}`, `grass btf task_struct process, launch to output (${tag}, esbuild bundle)`, 'µs', ours, { versus: `pahole-${tag}` });
     }
     for (const file of [kernel.vmlinux, kernel.vmlinuz]) {
       await bench.time(`load-${path.basename(file).replace(/-.*/, '')}`, `load BTF from ${path.basename(file)} (${(readFileSync(file).length / 1e6).toFixed(1)} MB file)`, () => loadBtfFile(file), { runs: 5, warmup: 1 });

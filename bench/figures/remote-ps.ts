@@ -54,7 +54,7 @@ export const group: FigureGroup = {
         } finally {
           await session.close();
         }
-        const cli = cliCommand();
+        const cli = await cliCommand();
         const launch = (extra: string[]): number => {
           const start = process.hrtime.bigint();
           const out = execFileSync(process.execPath, [...cli, 'ps', '--threads', '--json', ...extra, ...target], { maxBuffer: 1 << 28 }).toString();

@@ -1,0 +1,106 @@
+// A panicked kernel's last words: `echo c > /proc/sysrq-trigger` on a testbed guest (KASLR on),
+// then `grass report` and `grass dmesg` through the agent on its RAM, and again on an ELF vmcore
+// of it. The serial console (the kernel's own rendering) is the truth.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { bootGuest, Guest } from '../../testbed';
+import { grass, grassJson, GuestAgent, startGuestAgent } from './agentHarness';
+
+let guest: Guest;
+let agent: GuestAgent;
+let args: string[];
+let scratch: string;
+
+before(async () => {
+  scratch = mkdtempSync(path.join(tmpdir(), 'grass-klog-panic-'));
+  guest = await bootGuest({ memMiB: 256, cpus: 2, kaslr: true });
+  agent = await startGuestAgent(guest);
+  args = ['--target', agent.target, '--key-file', agent.keyFile];
+});
+
+after(async () => {
+  await agent?.stop();
+  await guest?.down();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Report {
+  kind: string;
+  message: string;
+  cpu: number | null;
+  pid: number | null;
+  comm: string | null;
+  taint: string | null;
+  callTrace: string[];
+  lines: string[];
+}
+interface ReportOutput {
+  reports: Report[];
+  running: ({ cpu: number; pid: number; comm: string } | { cpu: number; error: string })[];
+}
+interface Dmesg {
+  records: { seq: number; text: string }[];
+}
+
+/** The console's lines from the panic message to the end of its call trace, without timestamps. */
+function consolePanic(): { cpu: number; pid: number; comm: string; trace: string[] } {
+  const lines = guest.console().replace(/\r/g, '').split('\n').map((l) => l.replace(/^\[\s*\d+\.\d+\] /, ''));
+  const start = lines.findIndex((l) => l.startsWith('Kernel panic - not syncing: sysrq triggered crash'));
+  const end = lines.findIndex((l, i) => i > start && l === ' </TASK>');
+  assert.ok(start >= 0 && end > start, 'the panic and its call trace are on the console');
+  const body = lines.slice(start, end + 1);
+  const who = /^CPU: (\d+) PID: (\d+) Comm: (\S+)/.exec(body.find((l) => l.startsWith('CPU: ')) ?? '');
+  assert.ok(who, 'the console names the panicking task');
+  const from = body.indexOf('Call Trace:');
+  const to = body.indexOf(' </TASK>', from);
+  return { cpu: Number(who[1]), pid: Number(who[2]), comm: who[3], trace: body.slice(from, to + 1) };
+}
+
+let live: ReportOutput;
+
+test('after echo c > /proc/sysrq-trigger, grass report shows the panic, the task and its call trace', async () => {
+  const f = await guest.fault('panic');
+  assert.equal(f.answered, false, 'the shell never answers after the panic');
+  // The testbed's pvpanic device pauses the guest inside panic(), after the stack dump and
+  // before the "---[ end Kernel panic" line: the log ends where a hard hang would leave it.
+  const deadline = Date.now() + 60_000;
+  while ((await guest.status()) !== 'guest-panicked') {
+    assert.ok(Date.now() < deadline, `the guest did not panic: ${guest.console().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const truth = consolePanic();
+  live = await grassJson<ReportOutput>(['report', ...args]);
+  const panics = live.reports.filter((r) => r.kind === 'panic');
+  assert.equal(panics.length, 1, JSON.stringify(live.reports.map((r) => r.kind)));
+  const p = panics[0];
+  assert.equal(p.message, 'Kernel panic - not syncing: sysrq triggered crash');
+  assert.equal(p.cpu, truth.cpu);
+  assert.equal(p.pid, truth.pid);
+  assert.equal(p.comm, truth.comm);
+  assert.equal(p.taint, 'Not tainted');
+  assert.deepEqual(p.callTrace, truth.trace);
+  assert.ok(p.callTrace.some((l) => /^ sysrq_handle_crash\+0x[0-9a-f]+\/0x[0-9a-f]+$/.test(l)));
+  // The panicking CPU is still running the task that panicked.
+  const onCpu = live.running.find((c) => c.cpu === truth.cpu);
+  assert.ok(onCpu && !('error' in onCpu), JSON.stringify(live.running));
+  assert.equal(onCpu.pid, truth.pid);
+  const text = await grass(['report', ...args]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^panic on CPU \d+, task \S+ \(pid \d+\) at \[\s*\d+\.\d{6}\], records \d+\.\.\d+\n  Kernel panic - not syncing: sysrq triggered crash\n/);
+  assert.match(text.stdout, /^ {2} sysrq_handle_crash\+/m);
+});
+
+test('the same report and log from an ELF vmcore of the panicked guest', async () => {
+  assert.ok(live, 'the live report ran first');
+  const vmcore = path.join(scratch, 'vmcore');
+  await guest.dump(vmcore);
+  const fromLive = await grassJson<Dmesg>(['dmesg', ...args]);
+  const offline = ['--target', `vmcore:${vmcore}`];
+  const fromCore = await grassJson<Dmesg>(['dmesg', ...offline]);
+  assert.deepEqual(fromCore.records, fromLive.records);
+  const report = await grassJson<ReportOutput>(['report', ...offline]);
+  assert.deepEqual(report.reports, live.reports);
+});

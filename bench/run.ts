@@ -1,10 +1,11 @@
 // npm run bench: runs every figure group of bench/figures/ (or those named with --only) in one
-// process, prints a table and writes the run as JSON under bench/results/local/ (and to
-// bench/results/latest.json with --save, the copy the README quotes).
+// process, prints a table and writes the run as JSON and an SVG plot under bench/results/local/
+// (and to bench/results/latest.{json,svg} with --save: the copy the README quotes).
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Bench, Figure, FigureGroup, gitRevision, machine, table } from './lib';
+import { renderSvg } from './plot';
 
 const root = path.resolve(__dirname, '..');
 
@@ -40,13 +41,17 @@ async function main(): Promise<number> {
   mkdirSync(localDir, { recursive: true });
   const file = path.join(localDir, `${run.date.replace(/[:.]/g, '-')}-${run.revision}.json`);
   writeFileSync(file, JSON.stringify(run, null, 2) + '\n');
-  if (values.save) writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), JSON.stringify(run, null, 2) + '\n');
+  writeFileSync(file.replace(/\.json$/, '.svg'), renderSvg(run));
+  if (values.save) {
+    writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), JSON.stringify(run, null, 2) + '\n');
+    writeFileSync(path.join(root, 'bench', 'results', 'latest.svg'), renderSvg(run));
+  }
 
   const m = run.machine;
   process.stdout.write(`GRASS benchmarks, revision ${run.revision}, ${run.date}\n${m.cpu} × ${m.cpus}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${m.kernel}, node ${m.node}, load ${m.loadAverage.toFixed(1)} at start\n\n`);
   process.stdout.write(table(figures) + '\n');
   for (const s of skipped) process.stdout.write(`\nnot measured: ${s.group}: ${s.reason}\n`);
-  process.stderr.write(`bench: results in ${path.relative(root, file)}${values.save ? ' and bench/results/latest.json' : ''}\n`);
+  process.stderr.write(`bench: results in ${path.relative(root, file)} (and .svg)${values.save ? ', bench/results/latest.json and latest.svg' : ''}\n`);
   return skipped.length ? 1 : 0;
 }
 

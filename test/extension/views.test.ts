@@ -4,6 +4,7 @@ import { describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import type { GrassExtensionApi } from '../../src/extension';
 import type { TargetItem } from '../../src/views/targets';
+import { viewRows, viewWelcome } from '../harness/workbench';
 
 async function api(): Promise<GrassExtensionApi> {
   return vscode.extensions.getExtension<GrassExtensionApi>('grass.grass-vscode')!.activate();
@@ -28,6 +29,13 @@ describe('views', () => {
     });
   }
 
+  it('the Processes and Faults views say in the workbench that no target is connected', async () => {
+    await vscode.commands.executeCommand('grass.processes.focus');
+    assert.deepEqual(await viewRows('Processes'), []);
+    assert.match((await viewWelcome('Processes')).join(), /Not connected to a target\.\s+Connect to Target/);
+    assert.match((await viewWelcome('Faults')).join(), /Not connected to a target: no detection results\./);
+  });
+
   it('the Targets view lists grass.targets and whether each has a key in secret storage', async () => {
     const { views, keys } = await api();
     const config = vscode.workspace.getConfiguration('grass');
@@ -36,9 +44,17 @@ describe('views', () => {
     try {
       await config.update('targets', [{ name: 'guest', address: 'shm:/dev/shm/grass-test' }, { name: 'lab', address: 'rdma://[fe80::1]:7000' }], vscode.ConfigurationTarget.Global);
       await waitFor('both targets', async () => (await labels()).join() === 'guest false,lab false');
+      // As rendered in the workbench: name, address and key state.
+      await vscode.commands.executeCommand('grass.targets.focus');
+      let rows: string[] = [];
+      await waitFor('the rendered rows', async () => (rows = await viewRows('Targets')).length === 2, 10_000).catch(() => undefined);
+      // (a row's text is its label followed directly by its description)
+      assert.deepEqual(rows, ['guest' + 'shm:/dev/shm/grass-test · no key', 'lab' + 'rdma://[fe80::1]:7000 · no key']);
 
       await keys.set('lab', 'ab'.repeat(32));
       assert.deepEqual(await labels(), ['guest false', 'lab true']);
+      // Storing a key re-renders the view (secret storage's change event reaches it).
+      await waitFor('the rendered key state', async () => (await viewRows('Targets'))[1] === 'lab' + 'rdma://[fe80::1]:7000', 10_000);
       assert.deepEqual([...(await keys.get('lab'))!], Array(32).fill(0xab));
       await keys.delete('lab');
       assert.equal(await keys.has('lab'), false);

@@ -10,9 +10,15 @@
 //
 // Runs on Node 24 (.cache/tools/node), started by ./code-server-launcher.
 // Environment: GRASS_LAUNCHER_TIMEOUT_S (default 300) bounds the whole run;
-// GRASS_LAUNCHER_VERBOSE=1 echoes code-server's and the browser's own output.
+// GRASS_LAUNCHER_VERBOSE=1 echoes code-server's and the browser's own output;
+// GRASS_LAUNCHER_SCREENSHOT=<file.png> saves the workbench as it is when the tests end.
+//
+// Tests can look at the rendered workbench (what a person would see) through the console:
+// a line `grass-launcher: {"op":"texts","selector":CSS,"out":FILE}` makes the launcher write
+// the inner texts of the matching elements to FILE as JSON; {"op":"screenshot","out":FILE}
+// saves a PNG. test/harness/workbench.ts wraps this for tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -27,11 +33,13 @@ const CHROMIUM = '/usr/bin/chromium';
 interface Page {
   exposeFunction(name: string, fn: (...args: never[]) => unknown): Promise<void>;
   goto(url: string): Promise<unknown>;
+  screenshot(options: { path: string }): Promise<unknown>;
+  locator(selector: string): { allInnerTexts(): Promise<string[]> };
   on(event: 'console', fn: (msg: { type(): string; text(): string }) => void): void;
   on(event: 'crash' | 'close', fn: () => void): void;
 }
 interface Browser {
-  newPage(): Promise<Page>;
+  newPage(options: { viewport: { width: number; height: number } }): Promise<Page>;
   close(): Promise<void>;
 }
 interface Playwright {
@@ -114,6 +122,34 @@ async function waitForHealthy(port: number, codeServer: ChildProcess, timeoutMs:
 }
 
 /** The workbench passes console arguments as given (format string first): format them as Node would. */
+export const WORKBENCH_REQUEST = 'grass-launcher: ';
+
+/** Answers a test's request to look at the rendered workbench (see the header). */
+async function answerWorkbenchRequest(page: Page, json: string): Promise<void> {
+  let request: { op?: string; selector?: string; out?: string };
+  try {
+    request = JSON.parse(json) as typeof request;
+  } catch {
+    log(`malformed workbench request: ${json}`);
+    return;
+  }
+  const out = request.out;
+  if (!out) return log(`workbench request without "out": ${json}`);
+  const partial = `${out}.partial`;
+  try {
+    if (request.op === 'screenshot') {
+      await page.screenshot({ path: partial });
+    } else if (request.op === 'texts' && request.selector) {
+      writeFileSync(partial, JSON.stringify(await page.locator(request.selector).allInnerTexts()));
+    } else {
+      writeFileSync(partial, JSON.stringify({ error: `unknown request ${json}` }));
+    }
+  } catch (err) {
+    writeFileSync(partial, JSON.stringify({ error: (err as Error).message }));
+  }
+  renameSync(partial, out);
+}
+
 function formatLog(args: unknown): string {
   return Array.isArray(args) ? format(...(args as unknown[])) : String(args);
 }
@@ -231,13 +267,14 @@ async function main(): Promise<number> {
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-breakpad'],
       env: { ...process.env, ...scratchEnv },
     });
-    const page = await browser.newPage();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     let finish: (code: number) => void = () => undefined;
     const finished = new Promise<number>((resolve) => (finish = resolve));
     await page.exposeFunction('codeAutomationLog', (level: string, logArgs: unknown) => {
       // The workbench's own errors (offline gallery, ...) come with long browser stacks:
       // their first line is enough unless asked. Test output comes at level info, whole.
       const text = formatLog(logArgs);
+      if (text.startsWith(WORKBENCH_REQUEST)) return answerWorkbenchRequest(page, text.slice(WORKBENCH_REQUEST.length));
       process.stdout.write(`[${level}] ${level === 'info' || verbose ? text : text.split('\n')[0]}\n`);
     });
     await page.exposeFunction('codeAutomationExit', (code: number) => finish(code));
@@ -270,6 +307,8 @@ async function main(): Promise<number> {
     });
     const code = await Promise.race([finished, timedOut]);
     clearTimeout(timer);
+    const screenshot = process.env.GRASS_LAUNCHER_SCREENSHOT;
+    if (screenshot) await page.screenshot({ path: path.resolve(screenshot) }).catch((err: Error) => log(`no screenshot: ${err.message}`));
     return code;
   } finally {
     await cleanUp();

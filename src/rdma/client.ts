@@ -405,6 +405,9 @@ export class GrassClient implements TargetMemory {
   private async diagnoseTimeout(slot: Slot, opcode: L.Opcode, waitedMs: number): Promise<Error> {
     const what = `${opName(opcode)} on slot ${slot.index} of ${this.transport.name}: no reply in ${waitedMs} ms`;
     try {
+      if (await this.transport.replaced?.()) {
+        return new TransportError(this.transport.name, `${what}: the buffer was replaced or removed (agent restarted or stopped?); attach again`);
+      }
       const first = await this.liveness();
       await sleep(Math.min(200, this.timeoutMs));
       const second = await this.liveness();

@@ -7,7 +7,7 @@
 //    koffi.view throws; the kernel copies an aligned 8-byte word in one access in practice.
 // Both arbitrate slots between client processes with open-file-description byte-range locks
 // (fcntl F_OFD_SETLK) on the buffer file: no extra files, released when the process dies.
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import koffi from 'koffi';
 import { checkRange, checkWord, Transport, TransportError } from './transport';
 
@@ -74,6 +74,17 @@ function ofdLock(transport: string, fd: number, offset: number, type: number): b
   throw new TransportError(transport, `fcntl(F_OFD_SETLK) at offset ${offset} failed (errno ${errno})`);
 }
 
+/** True when the file at `path` is no longer the one open as `fd` (removed or recreated). */
+function fileReplaced(path: string, fd: number): boolean {
+  try {
+    const now = statSync(path);
+    const open = fstatSync(fd);
+    return now.ino !== open.ino || now.dev !== open.dev;
+  } catch {
+    return true;
+  }
+}
+
 const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_SHARED = 1;
@@ -86,7 +97,7 @@ class MmapTransport implements Transport {
   private readonly mapping: unknown;
 
   constructor(
-    path: string,
+    private readonly path: string,
     private fd: number,
     readonly size: number,
   ) {
@@ -150,6 +161,11 @@ class MmapTransport implements Transport {
     if (this.bytes) ofdLock(this.name, this.fd, offset, F_UNLCK);
   }
 
+  async replaced(): Promise<boolean> {
+    this.live();
+    return fileReplaced(this.path, this.fd);
+  }
+
   async close(): Promise<void> {
     if (!this.bytes) return;
     // Drop the views before unmapping: any later access must fail in JS, not fault.
@@ -166,7 +182,7 @@ class PreadTransport implements Transport {
   private readonly word = Buffer.alloc(8);
 
   constructor(
-    path: string,
+    private readonly path: string,
     private fd: number,
     readonly size: number,
   ) {
@@ -226,6 +242,11 @@ class PreadTransport implements Transport {
 
   async releaseClaim(offset: number): Promise<void> {
     if (this.open) ofdLock(this.name, this.fd, offset, F_UNLCK);
+  }
+
+  async replaced(): Promise<boolean> {
+    this.check();
+    return fileReplaced(this.path, this.fd);
   }
 
   async close(): Promise<void> {

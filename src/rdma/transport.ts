@@ -26,6 +26,11 @@ export interface Transport {
    */
   tryClaim?(offset: number): Promise<boolean>;
   releaseClaim?(offset: number): Promise<void>;
+  /**
+   * Whether the far end now serves a different buffer than the one this transport reaches
+   * (shm: another file at the path, as when the agent was restarted). Clients must attach again.
+   */
+  replaced?(): Promise<boolean>;
 }
 
 /** The transport itself failed (buffer gone, connection broken): the agent or the link is dead. */

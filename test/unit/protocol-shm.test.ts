@@ -75,3 +75,19 @@ test('shm: slot claims exclude other clients of the same buffer until released',
     rmSync(path, { force: true });
   }
 });
+
+test('shm: a buffer file removed or recreated at the path is reported as replaced', async () => {
+  const path = `/dev/shm/grass-unit-${process.pid}-replaced`;
+  writeFileSync(path, Buffer.alloc(SIZE));
+  const transports = [await openShmTransport(path, 'mmap'), await openShmTransport(path, 'pread')];
+  try {
+    for (const t of transports) assert.equal(await t.replaced!(), false);
+    rmSync(path);
+    for (const t of transports) assert.equal(await t.replaced!(), true, `${t.name} after removal`);
+    writeFileSync(path, Buffer.alloc(SIZE));
+    for (const t of transports) assert.equal(await t.replaced!(), true, `${t.name} after re-creation`);
+  } finally {
+    for (const t of transports) await t.close();
+    rmSync(path, { force: true });
+  }
+});

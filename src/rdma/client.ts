@@ -213,6 +213,7 @@ export class GrassClient implements TargetMemory {
   /** Reads split into pieces that fit a slot's data area, issued on as many slots as are free. */
   async read(space: AddressSpace, address: bigint, length: number): Promise<Uint8Array> {
     if (!Number.isSafeInteger(length) || length < 0) throw new TargetReadError(space, address, length, 'bad length');
+    if (length === 0) return new Uint8Array(0);
     const piece = this.header.slotDataBytes;
     if (length <= piece) {
       try {

@@ -195,6 +195,15 @@ int main() {
   writable.post(0, 1, GRASS_OP_WRITE, {GRASS_SPACE_PHYSICAL, 64, 4, 0}, bytes);
   CHECK(writable.pass_and_reply(0).status == GRASS_OK && memcmp(&writable.memory[64], bytes.data(), 4) == 0);
 
+  // Heartbeats first: with a READ pending in slot 0 and a heartbeat in slot 2, the heartbeat's
+  // reply is written before the READ's (seen here by the READ's reply still being absent when
+  // the heartbeat sweep is done: run only that sweep).
+  rig.post(0, ++seq, GRASS_OP_READ, {GRASS_SPACE_PHYSICAL, 0, 64, 0});
+  rig.post(2, 10, GRASS_OP_HEARTBEAT, {});
+  CHECK(!grass_serve_slot(rig.mon(), 0, rig.clock, true) && grass_serve_slot(rig.mon(), 2, rig.clock, true));
+  CHECK(rig.slot(2)->reply_mark == 10 && rig.slot(0)->reply_mark != seq);
+  CHECK(rig.pass_and_reply(0).status == GRASS_OK && rig.slot(0)->reply_mark == seq);
+
   // The process list on a target without tasks: an error naming the address, no crash.
   rig.post(0, ++seq, GRASS_OP_PROCESS_LIST, {0});
   r = rig.pass_and_reply(0);

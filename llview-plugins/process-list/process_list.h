@@ -47,6 +47,27 @@ GRASS_HD bool grass_ps_u32(const grass_ps_ctx* c, uint64_t va, uint32_t* v) {
   return grass_read(c->mem, c->paging, GRASS_SPACE_KERNEL, 0, va, v, 4, c->fault);
 }
 
+// Bounds a walk of a circular list that should come back to its head: a length limit, and
+// Brent's cycle check so a loop that never reaches the head (a corrupt kernel) is caught after
+// about twice its length, not after max steps.
+struct grass_list_guard {
+  uint64_t saved;
+  uint64_t steps;
+  uint64_t power;
+  uint64_t max;
+};
+
+GRASS_HD void grass_guard_init(grass_list_guard* g, uint64_t max) {
+  g->saved = 0; g->steps = 0; g->power = 1; g->max = max;
+}
+
+// False when p repeats a node seen before or the walk exceeded its bound.
+GRASS_HD bool grass_guard_step(grass_list_guard* g, uint64_t p) {
+  if (p == g->saved || ++g->steps > g->max) return false;
+  if (g->steps == g->power) { g->saved = p; g->power <<= 1; }
+  return true;
+}
+
 // The ps letter, as the kernel's task_state_index() derives it: the lowest TASK_REPORT bits of
 // state|exit_state, with TASK_IDLE shown as 'I' and an rtlock wait as 'D'. These bit values are
 // the kernel's reporting ABI (fs/proc/array.c task_state_array), not structure layout.
@@ -77,8 +98,10 @@ GRASS_HD bool grass_ps_each_thread(const grass_ps_ctx* c, uint64_t leader, Visit
     head = leader + l->task_threads_link;
   }
   if (!grass_ps_u64(c, head, &p)) return false;
-  for (uint32_t n = 0; p != head; n++) {
-    if (n >= l->max_threads) return grass_fail(c->fault, GRASS_E_TARGET, leader);
+  grass_list_guard guard;
+  grass_guard_init(&guard, l->max_threads);
+  while (p != head) {
+    if (!grass_guard_step(&guard, p)) return grass_fail(c->fault, GRASS_E_TARGET, p);
     if (!visit(p - l->task_threads_link)) return false;
     if (!grass_ps_u64(c, p, &p)) return false;
   }
@@ -170,8 +193,10 @@ GRASS_HD bool grass_ps_walk(const grass_ps_ctx* c, uint32_t flags, grass_task_re
   }
   uint64_t head = l->init_task + l->task_tasks, p;
   if (!grass_ps_u64(c, head, &p)) return false;
-  for (uint32_t k = 0; p != head; k++) {
-    if (k >= l->max_tasks) return grass_fail(c->fault, GRASS_E_TARGET, p);
+  grass_list_guard guard;
+  grass_guard_init(&guard, l->max_tasks);
+  while (p != head) {
+    if (!grass_guard_step(&guard, p)) return grass_fail(c->fault, GRASS_E_TARGET, p);
     uint64_t task = p - l->task_tasks;
     if (threads) {
       if (!grass_ps_each_thread(c, task, [&](uint64_t t) { return emit(t, false); })) return false;
@@ -190,8 +215,10 @@ GRASS_HD bool grass_ps_user_root(const grass_ps_ctx* c, uint32_t pid, uint64_t* 
   const grass_ps_layout* l = c->layout;
   uint64_t head = l->init_task + l->task_tasks, p;
   if (!grass_ps_u64(c, head, &p)) return false;
-  for (uint32_t k = 0; p != head; k++) {
-    if (k >= l->max_tasks) return grass_fail(c->fault, GRASS_E_TARGET, p);
+  grass_list_guard guard;
+  grass_guard_init(&guard, l->max_tasks);
+  while (p != head) {
+    if (!grass_guard_step(&guard, p)) return grass_fail(c->fault, GRASS_E_TARGET, p);
     uint64_t task = p - l->task_tasks;
     uint32_t tgid;
     if (!grass_ps_u32(c, task + l->task_tgid, &tgid)) return false;

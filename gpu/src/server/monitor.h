@@ -264,26 +264,33 @@ GRASS_HD void grass_publish_liveness(grass_monitor* mon, uint64_t now_ns) {
   grass_fence();
 }
 
-// One pass over every slot. Returns how many requests it answered.
+// Answers the request of slot i if its mark is new. With heartbeats_only, other requests wait
+// for the second sweep of the pass, so a heartbeat never queues behind a long request.
+GRASS_HD bool grass_serve_slot(grass_monitor* mon, uint32_t i, uint64_t now_ns, bool heartbeats_only) {
+  grass_slot_header* h = grass_slot(mon, i);
+  uint64_t mark = grass_load_mark(&h->request_mark);
+  if (mark == mon->last_mark[i]) return false;
+  grass_fence();  // the request is read after its mark
+  grass_request q;
+  grass_copy(&q, &h->request, sizeof q);
+  if (q.seq != mark) {
+    // The request's bytes have not all landed yet (or never will): wait, then refuse.
+    if (mon->torn_since_ns[i] == 0) mon->torn_since_ns[i] = now_ns ? now_ns : 1;
+    if (now_ns - mon->torn_since_ns[i] < GRASS_TORN_REQUEST_NS) return false;
+  } else if (heartbeats_only && q.opcode != GRASS_OP_HEARTBEAT) {
+    return false;
+  }
+  mon->torn_since_ns[i] = 0;
+  mon->last_mark[i] = mark;
+  grass_handle(mon, i, &q, mark);
+  return true;
+}
+
+// One pass over every slot (heartbeats first). Returns how many requests it answered.
 GRASS_HD uint32_t grass_monitor_pass(grass_monitor* mon, uint64_t now_ns) {
   uint32_t answered = 0;
-  for (uint32_t i = 0; i < mon->slot_count; i++) {
-    grass_slot_header* h = grass_slot(mon, i);
-    uint64_t mark = grass_load_mark(&h->request_mark);
-    if (mark == mon->last_mark[i]) continue;
-    grass_fence();  // the request is read after its mark
-    grass_request q;
-    grass_copy(&q, &h->request, sizeof q);
-    if (q.seq != mark) {
-      // The request's bytes have not all landed yet (or never will): wait, then refuse.
-      if (mon->torn_since_ns[i] == 0) mon->torn_since_ns[i] = now_ns ? now_ns : 1;
-      if (now_ns - mon->torn_since_ns[i] < GRASS_TORN_REQUEST_NS) continue;
-    }
-    mon->torn_since_ns[i] = 0;
-    mon->last_mark[i] = mark;
-    grass_handle(mon, i, &q, mark);
-    answered++;
-  }
+  for (uint32_t i = 0; i < mon->slot_count; i++) answered += grass_serve_slot(mon, i, now_ns, true);
+  for (uint32_t i = 0; i < mon->slot_count; i++) answered += grass_serve_slot(mon, i, now_ns, false);
   grass_publish_liveness(mon, now_ns);
   return answered;
 }

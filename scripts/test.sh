@@ -16,6 +16,14 @@ for arg in "$@"; do
   esac
 done
 
+only=${GRASS_TEST_ONLY:-}
+for suite in ${only//,/ }; do
+  case "$suite" in
+    unit | integration | extension | harness | long) ;;
+    *) echo "grass test: GRASS_TEST_ONLY names an unknown suite '$suite' (unit, integration, extension, harness, long)" >&2; exit 2 ;;
+  esac
+done
+
 bash scripts/setup.sh || { echo "grass test: set-up failed"; echo "0 passed, 1 failed"; exit 1; }
 
 results=$(mktemp -d /tmp/grass-test-results-XXXXXX)

@@ -4,6 +4,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import type { MemoryInspectorPanel } from '../../src/views/memoryInspector';
+import { webview } from '../harness/workbench';
+
+async function waitForText(selector: string, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = (await webview.texts(selector)).join('\n');
+    if (pattern.test(text)) return text;
+    if (Date.now() > deadline) throw new Error(`${selector} shows '${text}', not ${pattern}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 describe('memory inspector webview', () => {
   it('round-trips a message with the page', async () => {
@@ -15,6 +26,20 @@ describe('memory inspector webview', () => {
       // A second round trip gets its own answer.
       const again = await panel.ping(5000);
       assert.equal(again.id, pong.id + 1);
+    } finally {
+      panel.dispose();
+    }
+  });
+
+  it('a read asked for on the page reaches the host, whose answer the page shows', async () => {
+    const panel = await vscode.commands.executeCommand<MemoryInspectorPanel>('grass.openMemoryInspector');
+    try {
+      await panel.whenReady(15_000);
+      await waitForText('#status', /^Not connected to a target\./);
+      await webview.fill('#address input', 'init_task');
+      await webview.fill('#length input', '64');
+      await webview.click('#read');
+      await waitForText('#status', /^Reading 64 bytes at init_task failed: not connected to a target$/);
     } finally {
       panel.dispose();
     }

@@ -15,8 +15,10 @@
 //
 // Tests can look at the rendered workbench (what a person would see) through the console:
 // a line `grass-launcher: {"op":"texts","selector":CSS,"out":FILE}` makes the launcher write
-// the inner texts of the matching elements to FILE as JSON; {"op":"screenshot","out":FILE}
-// saves a PNG. test/harness/workbench.ts wraps this for tests.
+// the inner texts of the matching elements to FILE as JSON; "click" and "fill" (with
+// "value") act on the element as a person would; "frames": [CSS...] first enters those
+// nested iframes (a webview's page); {"op":"screenshot","out":FILE} saves a PNG. The answer
+// file holds the result or {"error"}. test/harness/workbench.ts wraps this for tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -34,9 +36,19 @@ interface Page {
   exposeFunction(name: string, fn: (...args: never[]) => unknown): Promise<void>;
   goto(url: string): Promise<unknown>;
   screenshot(options: { path: string }): Promise<unknown>;
-  locator(selector: string): { allInnerTexts(): Promise<string[]> };
+  locator(selector: string): Locator;
+  frameLocator(selector: string): FrameLocator;
   on(event: 'console', fn: (msg: { type(): string; text(): string }) => void): void;
   on(event: 'crash' | 'close', fn: () => void): void;
+}
+interface Locator {
+  allInnerTexts(): Promise<string[]>;
+  click(options: { timeout: number }): Promise<void>;
+  fill(value: string, options: { timeout: number }): Promise<void>;
+}
+interface FrameLocator {
+  locator(selector: string): Locator;
+  frameLocator(selector: string): FrameLocator;
 }
 interface Browser {
   newPage(options: { viewport: { width: number; height: number } }): Promise<Page>;
@@ -126,7 +138,7 @@ export const WORKBENCH_REQUEST = 'grass-launcher: ';
 
 /** Answers a test's request to look at the rendered workbench (see the header). */
 async function answerWorkbenchRequest(page: Page, json: string): Promise<void> {
-  let request: { op?: string; selector?: string; out?: string };
+  let request: { op?: string; selector?: string; value?: string; frames?: string[]; out?: string };
   try {
     request = JSON.parse(json) as typeof request;
   } catch {
@@ -137,10 +149,19 @@ async function answerWorkbenchRequest(page: Page, json: string): Promise<void> {
   if (!out) return log(`workbench request without "out": ${json}`);
   const partial = `${out}.partial`;
   try {
-    if (request.op === 'screenshot') {
+    const { op, selector, value, frames = [] } = request;
+    let scope: Page | FrameLocator = page;
+    for (const frame of frames) scope = scope.frameLocator(frame);
+    if (op === 'screenshot') {
       await page.screenshot({ path: partial });
-    } else if (request.op === 'texts' && request.selector) {
-      writeFileSync(partial, JSON.stringify(await page.locator(request.selector).allInnerTexts()));
+    } else if (op === 'texts' && selector) {
+      writeFileSync(partial, JSON.stringify(await scope.locator(selector).allInnerTexts()));
+    } else if (op === 'click' && selector) {
+      await scope.locator(selector).click({ timeout: 5000 });
+      writeFileSync(partial, JSON.stringify({ ok: true }));
+    } else if (op === 'fill' && selector && value !== undefined) {
+      await scope.locator(selector).fill(value, { timeout: 5000 });
+      writeFileSync(partial, JSON.stringify({ ok: true }));
     } else {
       writeFileSync(partial, JSON.stringify({ error: `unknown request ${json}` }));
     }

@@ -6,7 +6,15 @@ import path from 'node:path';
 
 const REQUEST = 'grass-launcher: ';
 
-async function ask(request: { op: string; selector?: string; out: string }, timeoutMs: number): Promise<void> {
+interface Request {
+  op: 'texts' | 'click' | 'fill' | 'screenshot';
+  selector?: string;
+  value?: string;
+  frames?: string[];
+  out: string;
+}
+
+async function ask(request: Request, timeoutMs: number): Promise<void> {
   console.log(REQUEST + JSON.stringify(request));
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(request.out)) {
@@ -15,19 +23,34 @@ async function ask(request: { op: string; selector?: string; out: string }, time
   }
 }
 
-/** Inner texts of the elements matching a CSS selector in the workbench page. */
-export async function workbenchTexts(selector: string, timeoutMs = 10_000): Promise<string[]> {
+async function askJson<T>(request: Omit<Request, 'out'>, timeoutMs: number): Promise<T> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'grass-workbench-'));
   try {
-    const out = path.join(dir, 'texts.json');
-    await ask({ op: 'texts', selector, out }, timeoutMs);
-    const answer = JSON.parse(readFileSync(out, 'utf8')) as string[] | { error: string };
-    if (!Array.isArray(answer)) throw new Error(`workbench texts of '${selector}': ${answer.error}`);
-    return answer;
+    const out = path.join(dir, 'answer.json');
+    await ask({ ...request, out }, timeoutMs);
+    const answer = JSON.parse(readFileSync(out, 'utf8')) as T | { error: string };
+    if (typeof answer === 'object' && answer !== null && 'error' in answer) throw new Error(`workbench ${request.op} '${request.selector}': ${answer.error}`);
+    return answer as T;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Inner texts of the elements matching a CSS selector in the workbench page. */
+export function workbenchTexts(selector: string, timeoutMs = 10_000): Promise<string[]> {
+  return askJson<string[]>({ op: 'texts', selector }, timeoutMs);
+}
+
+/** The page of the webview panel that has focus (VS Code nests it in two iframes). */
+const ACTIVE_WEBVIEW = ['iframe.webview.ready', 'iframe#active-frame'];
+
+/** In the active webview: inner texts, a click, typing into a field (Playwright's fill). */
+export const webview = {
+  texts: (selector: string, timeoutMs = 10_000) => askJson<string[]>({ op: 'texts', selector, frames: ACTIVE_WEBVIEW }, timeoutMs),
+  click: (selector: string, timeoutMs = 10_000) => askJson<unknown>({ op: 'click', selector, frames: ACTIVE_WEBVIEW }, timeoutMs).then(() => undefined),
+  fill: (selector: string, value: string, timeoutMs = 10_000) =>
+    askJson<unknown>({ op: 'fill', selector, value, frames: ACTIVE_WEBVIEW }, timeoutMs).then(() => undefined),
+};
 
 /** Saves a PNG of the workbench now (for looking at a failing test). */
 export async function workbenchScreenshot(file: string, timeoutMs = 10_000): Promise<void> {

@@ -16,8 +16,9 @@ export function heading(text: string): HTMLElement {
   return h;
 }
 
-export function button(label: string, onClick: () => void): HTMLElement {
+export function button(id: string, label: string, onClick: () => void): HTMLElement {
   const b = document.createElement('vscode-button');
+  b.id = id;
   b.textContent = label;
   b.addEventListener('click', onClick);
   return b;
@@ -28,8 +29,9 @@ export interface TextField {
   value(): string;
 }
 
-export function textField(label: string, placeholder: string, initial = ''): TextField {
+export function textField(id: string, label: string, placeholder: string, initial = ''): TextField {
   const field = document.createElement('vscode-text-field') as HTMLElement & { value: string };
+  field.id = id;
   field.setAttribute('placeholder', placeholder);
   field.textContent = label;
   field.value = initial;
@@ -37,8 +39,9 @@ export function textField(label: string, placeholder: string, initial = ''): Tex
 }
 
 /** A line of text the page updates (status, errors); announced to screen readers. */
-export function statusLine(): { element: HTMLElement; set(text: string, isError?: boolean): void } {
+export function statusLine(id: string): { element: HTMLElement; set(text: string, isError?: boolean): void } {
   const p = document.createElement('p');
+  p.id = id;
   p.setAttribute('role', 'status');
   return {
     element: p,

@@ -6,9 +6,9 @@ import type { MemoryInspectorHostMessage, MemoryInspectorWebviewMessage } from '
 const host = connectToHost<MemoryInspectorHostMessage, MemoryInspectorWebviewMessage>();
 
 const title = heading('Memory Inspector');
-const address = textField('Address', 'kernel virtual address or symbol, e.g. 0xffffffff81000000');
-const length = textField('Length', 'bytes', '256');
-const status = statusLine();
+const address = textField('address', 'Address', 'kernel virtual address or symbol, e.g. 0xffffffff81000000');
+const length = textField('length', 'Length', 'bytes', '256');
+const status = statusLine('status');
 
 function requestRead(): void {
   const bytes = Number(length.value());
@@ -19,7 +19,7 @@ function requestRead(): void {
   host.post({ type: 'readMemory', address: address.value().trim(), length: bytes });
 }
 
-document.body.append(title, row(address.element, length.element, button('Read', requestRead)), status.element);
+document.body.append(title, row(address.element, length.element, button('read', 'Read', requestRead)), status.element);
 
 host.onMessage((message) => {
   switch (message.type) {

@@ -5,7 +5,7 @@
 // logs and disk images. Its RAM is /dev/shm/grass-testbed-<id>.ram. Guests owned by a process
 // (the default for the API) die with it: QEMU runs under a parent-death signal, exit hooks remove
 // the files, and reapStaleGuests() cleans up after processes that were killed outright.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -35,6 +35,10 @@ export interface GuestOptions {
   diskMiB?: number;
   /** More kernel command-line words. */
   append?: string[];
+  /** Another initramfs instead of the testbed's (e.g. testbed/rdma-guest.ts adds modules). */
+  initramfs?: string;
+  /** More QEMU arguments (e.g. a -virtfs share). */
+  qemuArgs?: string[];
   /** Keep the guest after this process exits (what `grass testbed up` does). Default false. */
   persistent?: boolean;
   bootTimeoutMs?: number;
@@ -66,10 +70,33 @@ export interface FaultResult {
   command: string;
   /** Whether the guest answered the command (hang faults answer before the hang starts). */
   answered: boolean;
-  /** What the command printed (for module faults: the module's symbols from /proc/kallsyms). */
+  /** What the command printed. */
   output: string;
-  /** Module symbols (name -> address) read just before the fault started. */
-  symbols: Record<string, bigint>;
+  /**
+   * Functions in the fault module's .text, placed where the guest loaded it (its
+   * /sys/module/<name>/sections/.text, read before the fault started, plus each function's offset
+   * and size from the .ko file): a vCPU's RIP inside one shows the fault at work.
+   */
+  functions: ModuleFunction[];
+}
+
+export interface ModuleFunction {
+  name: string;
+  address: bigint;
+  size: number;
+}
+
+/** FUNC symbols of a module's .text section, relative to the section (readelf on the .ko). */
+function moduleTextFunctions(koFile: string): { name: string; offset: bigint; size: number }[] {
+  const sections = execFileSync('readelf', ['-SW', koFile], { encoding: 'utf8' });
+  const text = /^\s*\[\s*(\d+)\] \.text\s/m.exec(sections);
+  if (!text) throw new Error(`testbed: ${koFile} has no .text section`);
+  const symbols = execFileSync('readelf', ['-sW', koFile], { encoding: 'utf8' });
+  const out: { name: string; offset: bigint; size: number }[] = [];
+  for (const m of symbols.matchAll(/^\s*\d+: ([0-9a-f]+)\s+(\d+) FUNC\s+\S+\s+\S+\s+(\d+) (\S+)$/gm)) {
+    if (m[3] === text[1]) out.push({ name: m[4], offset: BigInt('0x' + m[1]), size: Number(m[2]) });
+  }
+  return out;
 }
 
 export interface CpuRegisters {
@@ -96,7 +123,7 @@ export interface GuestRecord {
   shellSocket: string;
   qmpSocket: string;
   kernel: KernelDir;
-  options: Required<Omit<GuestOptions, 'append' | 'bootTimeoutMs' | 'cpuModel' | 'preempt'>> & {
+  options: Required<Omit<GuestOptions, 'append' | 'bootTimeoutMs' | 'cpuModel' | 'preempt' | 'initramfs' | 'qemuArgs'>> & {
     cpuModel: string | null;
     preempt: PreemptModel | null;
     append: string[];
@@ -328,24 +355,27 @@ export class Guest {
     return { holderPid: Number(m[1]), created: Number(m[2]) };
   }
 
-  /** Injects a fault. Hang faults return once the module's symbols are read; the hang follows. */
+  /**
+   * Injects a fault. Module hang faults (f1 f2 f3 f5) return once the module is loaded and placed;
+   * the hang starts delayMs later (default 1.5 s).
+   */
   async fault(kind: FaultKind, opts: { delayMs?: number } = {}): Promise<FaultResult> {
     const delay = opts.delayMs ?? 1500;
-    const symbolsOf = (mod: string) => `grep '\\[${mod}\\]' /proc/kallsyms`;
-    const hangModule = (mod: string) => `insmod /lib/grass/${mod}.ko delay_ms=${delay} && ${symbolsOf(mod)}`;
+    const textBase = (mod: string) => `echo "text=$(cat /sys/module/${mod}/sections/.text)"`;
+    const hangModule = (mod: string) => `insmod /lib/grass/${mod}.ko delay_ms=${delay} && ${textBase(mod)}`;
     const commands: Record<FaultKind, string> = {
       f1: hangModule('grass_f1'),
       f2: hangModule('grass_f2'),
       f3: hangModule('grass_f3'),
       f5: hangModule('grass_f5'),
       // 32 readers stuck in io_schedule() (the paper's blk >= 32).
-      f4: `insmod /lib/grass/grass_f4.ko && ${symbolsOf('grass_f4')} && for i in $(seq 32); do cat /dev/grass_f4 >/dev/null & done`,
+      f4: `insmod /lib/grass/grass_f4.ko && ${textBase('grass_f4')} && for i in $(seq 32); do cat /dev/grass_f4 >/dev/null & done`,
       // A working set of RAM plus half the swap, rewritten without end: the system thrashes.
       f6: `[ "$(awk '/SwapTotal/{print $2}' /proc/meminfo)" -gt 0 ] || { echo 'f6 needs swap (swapMiB)'; exit 1; }; ` +
         `grass-guest hog $(awk '/MemTotal/{m=$2}/SwapTotal/{s=$2}END{print int((m+s/2)/1024)}' /proc/meminfo) 0 retouch >/dev/null 2>&1 &`,
       oops: `insmod /lib/grass/grass_oops.ko; echo "insmod rc=$?"`,
       // The watchdog reports a soft lockup after 2 * watchdog_thresh seconds.
-      softlockup: `echo 2 > /proc/sys/kernel/watchdog_thresh && insmod /lib/grass/grass_softlockup.ko seconds=12 && ${symbolsOf('grass_softlockup')}`,
+      softlockup: `echo 2 > /proc/sys/kernel/watchdog_thresh && insmod /lib/grass/grass_softlockup.ko seconds=12 && ${textBase('grass_softlockup')}`,
       'cpu-high-load': `for i in $(seq $(nproc)); do yes >/dev/null & done`,
       'memory-leak': `grass-guest hog 0 16 >/dev/null 2>&1 &`,
       panic: `echo c > /proc/sysrq-trigger`,
@@ -363,9 +393,15 @@ export class Guest {
       answered = false;
       output = e.partialOutput;
     }
-    const symbols: Record<string, bigint> = {};
-    for (const m of output.matchAll(/^([0-9a-f]{16}) \S (\S+)\s+\[\S+\]$/gm)) symbols[m[2]] = BigInt('0x' + m[1]);
-    return { kind, command, answered, output, symbols };
+    const functions: ModuleFunction[] = [];
+    const base = /^text=0x([0-9a-f]+)$/m.exec(output);
+    const module = /insmod \/lib\/grass\/(\S+)\.ko/.exec(command)?.[1];
+    if (base && module) {
+      for (const f of moduleTextFunctions(path.join(this.record.kernel.faults, `${module}.ko`))) {
+        functions.push({ name: f.name, address: BigInt('0x' + base[1]) + f.offset, size: f.size });
+      }
+    }
+    return { kind, command, answered, output, functions };
   }
 
   /** Stops the guest's CPUs (QMP stop): its RAM holds still. */
@@ -490,7 +526,7 @@ export async function bootGuest(options: GuestOptions = {}): Promise<Guest> {
     '-nographic', '-nodefaults', '-no-user-config', '-no-reboot',
     // KASLR needs the bzImage's decompressor; without it the uncompressed vmlinux boots faster (PVH).
     '-kernel', kaslr ? kernel.vmlinuz : kernel.vmlinux,
-    '-initrd', kernel.initramfs,
+    '-initrd', options.initramfs ?? kernel.initramfs,
     '-chardev', `file,id=console,path=${serialLog}`, '-serial', 'chardev:console',
     '-chardev', `socket,id=shell,path=${shellSocket},server=on,wait=off,logfile=${shellLog}`, '-serial', 'chardev:shell',
     '-qmp', `unix:${qmpSocket},server=on,wait=off`,
@@ -510,7 +546,7 @@ export async function bootGuest(options: GuestOptions = {}): Promise<Guest> {
     disks.push(name);
   }
   cmdline.push(...(options.append ?? []));
-  args.push('-append', cmdline.join(' '));
+  args.push('-append', cmdline.join(' '), ...(options.qemuArgs ?? []));
 
   const stderrFile = path.join(runDir, 'qemu.stderr');
   const stderrFd = fs.openSync(stderrFile, 'w');

@@ -28,8 +28,8 @@ done
 log() { [ "$quiet" = 1 ] || echo "testbed setup: $*" >&2; }
 die() { echo "testbed setup: $*" >&2; exit 1; }
 
-"$repo/scripts/lib/ensure-debs.sh" qemu-system-x86 busybox-static cpio xz-utils zstd kmod \
-  dwarves bpftool gcc make libc6-dev binutils libelf-dev
+"$repo/scripts/lib/ensure-debs.sh" qemu-system-x86 busybox-static cpio xz-utils zstd lz4 bzip2 \
+  kmod dwarves bpftool gcc make libc6-dev binutils libelf-dev
 
 # The same set-up may run from several test processes at once: one at a time per cache.
 mkdir -p "$cache"
@@ -40,16 +40,18 @@ flock 8
 by_package="$cache/kernels/by-package"
 mkdir -p "$by_package"
 
-# Follows "Depends: linux-image-..." from a meta-package down to the real image package.
+# Follows "Depends: linux-image-..." from a meta-package down to the real image package: the
+# one that depends on no other linux-image-* package (names alone cannot tell: 6.12-amd64 is a
+# meta-package, 6.12.117+deb12-amd64 an image).
 resolve_image_package() {
-  local pkg="$1" depth
+  local pkg="$1" depth next
+  apt-cache show "$pkg" >/dev/null 2>&1 || return 1
   for depth in 1 2 3 4 5; do
-    if [[ "$pkg" =~ ^linux-image-[0-9].*-(amd64|cloud-amd64|rt-amd64)(-unsigned)?$ ]]; then
+    next="$(apt-cache depends "$pkg" 2>/dev/null | awk '$1 ~ /^\|?Depends:$/ && $2 ~ /^linux-image-/ {print $2; exit}')"
+    if [ -z "$next" ]; then
+      [[ "$pkg" =~ ^linux-image-.*-dbg$ ]] && return 1
       echo "$pkg"; return 0
     fi
-    local next
-    next="$(apt-cache depends "$pkg" 2>/dev/null | awk '$1 ~ /^\|?Depends:$/ && $2 ~ /^linux-image-/ {print $2; exit}')"
-    [ -n "$next" ] || return 1
     pkg="$next"
   done
   return 1
@@ -128,11 +130,13 @@ release="$(ls "$tmp/root/lib/modules" | head -1)"
 cp "$tmp/root/boot/vmlinuz-$release" "$tmp/vmlinuz"
 cp "$tmp/root/boot/config-$release" "$tmp/config"
 
-# The uncompressed vmlinux: the payload of the bzImage is xz or zstd (or gzip) compressed;
-# find each candidate magic and keep the first that decompresses to an ELF file.
+# The uncompressed vmlinux: the bzImage's payload is compressed as the config says (xz for
+# Debian's generic flavour, lz4 for cloud, zstd on some); try each method's magic at every place
+# it occurs and keep the first that decompresses to an ELF file.
 extract_vmlinux() {
   local img="$1" out="$2" magic tool off
-  for pair in "fd377a585a00:xz -dc" "28b52ffd:zstd -dcq" "1f8b0800:gzip -dc"; do
+  for pair in "fd377a585a00:xz -dc" "28b52ffd:zstd -dcq" "02214c18:lz4 -dcq" "1f8b0800:gzip -dc" \
+              "425a68:bzip2 -dcq" "5d000000:xz -dc --format=lzma"; do
     magic="${pair%%:*}"; tool="${pair#*:}"
     for off in $(LC_ALL=C grep -obUaP "$(echo "$magic" | sed 's/../\\x&/g')" "$img" | cut -d: -f1); do
       tail -c +"$((off + 1))" "$img" | $tool 2>/dev/null > "$out" || true
@@ -142,7 +146,7 @@ extract_vmlinux() {
   return 1
 }
 log "extracting vmlinux from vmlinuz"
-extract_vmlinux "$tmp/vmlinuz" "$tmp/vmlinux" || die "no xz/zstd/gzip ELF payload found in vmlinuz-$release"
+extract_vmlinux "$tmp/vmlinuz" "$tmp/vmlinux" || die "no xz/zstd/lz4/gzip/bzip2/lzma ELF payload found in vmlinuz-$release"
 objcopy -O binary --only-section=.BTF "$tmp/vmlinux" "$tmp/vmlinux.btf"
 [ -s "$tmp/vmlinux.btf" ] || die "vmlinux-$release has no .BTF section (CONFIG_DEBUG_INFO_BTF off?)"
 

@@ -484,11 +484,8 @@ export class Btf {
     const cached = this.nameLookups.get(name);
     if (cached) return cached;
     const found: number[] = [];
-    if (name !== '' && !name.includes('\0')) {
-      const all = this.stringSection();
-      const needle = `\0${latin1Of(name)}\0`;
-      const offsets: number[] = all.startsWith(needle.substring(1)) ? [this.startStrOff] : [];
-      for (let at = all.indexOf(needle); at >= 0; at = all.indexOf(needle, at + 1)) offsets.push(at + 1 + this.startStrOff);
+    const offsets = this.ownStringOffsets(name);
+    {
       if (offsets.length > 0) {
         const single = offsets.length === 1 ? offsets[0] : -1;
         for (let i = 0; i < this.offsets.length; i++) {
@@ -499,6 +496,41 @@ export class Btf {
     }
     this.nameLookups.set(name, found);
     return found;
+  }
+
+  /** Offsets (combined numbering) at which this blob's string section holds exactly `name`. */
+  private ownStringOffsets(name: string): number[] {
+    if (name === '' || name.includes('\0')) return [];
+    const all = this.stringSection();
+    const needle = `\0${latin1Of(name)}\0`;
+    const offsets: number[] = all.startsWith(needle.substring(1)) ? [this.startStrOff] : [];
+    for (let at = all.indexOf(needle); at >= 0; at = all.indexOf(needle, at + 1)) offsets.push(at + 1 + this.startStrOff);
+    return offsets;
+  }
+
+  /**
+   * The value of an enumerator (`PIDTYPE_PID`, `MM_ANONPAGES`) and the enum type holding it,
+   * found by its name's string offsets without decoding every enum.
+   */
+  enumerator(name: string): { value: bigint; type: number } | undefined {
+    const inBase = this.base?.enumerator(name);
+    if (inBase) return inBase;
+    const offsets = this.ownStringOffsets(name);
+    if (offsets.length === 0) return undefined;
+    for (let i = 0; i < this.offsets.length; i++) {
+      const pos = this.typeStart + this.offsets[i];
+      const info = this.u32(pos + 4);
+      const kind = (info >>> 24) & 0x1f;
+      if (kind !== K.ENUM && kind !== K.ENUM64) continue;
+      const stride = kind === K.ENUM ? 8 : 12;
+      const vlen = info & 0xffff;
+      for (let m = 0; m < vlen; m++) {
+        if (!offsets.includes(this.u32(pos + TYPE_RECORD + stride * m))) continue;
+        const t = this.type(this.startId + i);
+        if (t.kind === 'enum' || t.kind === 'enum64') return { value: t.values[m].value, type: t.id };
+      }
+    }
+    return undefined;
   }
 
   private decode(id: number, index: number): BtfType {

@@ -248,7 +248,6 @@ export class KernelLogReader {
     if (headSeq >= BigInt(Number.MAX_SAFE_INTEGER)) throw new KernelLogError(`head sequence number ${headSeq} is implausible (corrupt ring?)`);
     const oldestPossible = headSeq + 1n >= count ? headSeq + 1n - count : 0n;
     let firstSeq = ends.tailSeq !== undefined && ends.tailSeq >= oldestPossible && ends.tailSeq <= headSeq ? ends.tailSeq : oldestPossible;
-    // Before the first record is written the head is the bootstrap descriptor (reusable, seq 0).
     const result: KernelLog = {
       records: [],
       firstSeq: Number(firstSeq),

@@ -19,19 +19,22 @@ const MAX_DESCRIBED_OFFSET = 1n << 20n;
 
 export class SymbolTable {
   private readonly byName = new Map<string, KernelSymbol>();
-  /** Symbols sorted by address, for nearest-below lookups. */
-  private readonly sorted: KernelSymbol[];
+  /** Symbols sorted by address, for nearest-below lookups; sorted on first use. */
+  private sortedCache: KernelSymbol[] | undefined;
 
-  constructor(symbols: readonly KernelSymbol[]) {
+  constructor(private readonly symbols: readonly KernelSymbol[]) {
     for (const s of symbols) {
       // The first definition wins, as in /proc/kallsyms order (a global before local duplicates).
       if (!this.byName.has(s.name)) this.byName.set(s.name, s);
     }
-    this.sorted = [...symbols].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  }
+
+  private get sorted(): KernelSymbol[] {
+    return (this.sortedCache ??= [...this.symbols].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0)));
   }
 
   get size(): number {
-    return this.sorted.length;
+    return this.symbols.length;
   }
 
   get(name: string): KernelSymbol | undefined {
@@ -41,7 +44,7 @@ export class SymbolTable {
   /** Address of a symbol; throws naming it when the target has no such symbol. */
   address(name: string): bigint {
     const s = this.byName.get(name);
-    if (!s) throw new SymbolError(`no symbol '${name}' in the target's symbol table (${this.sorted.length} symbols)`);
+    if (!s) throw new SymbolError(`no symbol '${name}' in the target's symbol table (${this.symbols.length} symbols)`);
     return s.address;
   }
 

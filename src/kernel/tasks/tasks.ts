@@ -108,15 +108,9 @@ function field(btf: Btf, struct: string, paths: string[]): Field {
 }
 
 function enumerator(btf: Btf, name: string): bigint {
-  for (const id of btf.ids()) {
-    const kind = btf.kindOf(id);
-    if (kind !== 'enum' && kind !== 'enum64') continue;
-    const t = btf.type(id);
-    if (t.kind !== 'enum' && t.kind !== 'enum64') continue;
-    const v = t.values.find((e) => e.name === name);
-    if (v) return v.value;
-  }
-  throw new TaskListError(`the target's BTF has no enumerator ${name}`);
+  const found = btf.enumerator(name);
+  if (!found) throw new TaskListError(`the target's BTF has no enumerator ${name}`);
+  return found.value;
 }
 
 const layouts = new WeakMap<Btf, TaskLayout>();
@@ -227,9 +221,19 @@ class Snapshot {
 
   uint(address: bigint, f: Field, what: string): bigint {
     const b = this.bytes(address, f, what);
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
-    return v;
+    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    switch (b.length) {
+      case 8:
+        return v.getBigUint64(0, true);
+      case 4:
+        return BigInt(v.getUint32(0, true));
+      case 2:
+        return BigInt(v.getUint16(0, true));
+      case 1:
+        return BigInt(b[0]);
+      default:
+        throw new TaskListError(`${what} at ${hex(address)}: unexpected field size ${b.length}`);
+    }
   }
 
   int(address: bigint, f: Field, what: string): number {
@@ -297,86 +301,104 @@ async function idleTasks(s: Snapshot): Promise<bigint[]> {
   return out;
 }
 
+/** One task's fields, read once from the cache. */
+interface TaskFields {
+  address: bigint;
+  pid: number;
+  tgid: number;
+  comm: string;
+  state: string;
+  cpu: number;
+  realParent: bigint;
+  signal: bigint;
+  mm: bigint;
+  utime: bigint;
+  stime: bigint;
+}
+
+function readTask(s: Snapshot, t: bigint): TaskFields {
+  const l = s.layout;
+  return {
+    address: t,
+    pid: s.int(t, l.pid, 'task pid'),
+    tgid: s.int(t, l.tgid, 'task tgid'),
+    comm: s.comm(t),
+    state: stateLetter(Number(BigInt.asUintN(32, s.uint(t, l.state, 'task state'))), s.int(t, l.exitState, 'task exit_state')),
+    cpu: s.int(t, l.cpu, 'task cpu'),
+    realParent: s.uint(t, l.realParent, 'task real_parent'),
+    signal: s.uint(t, l.signal, 'task signal'),
+    mm: s.uint(t, l.mm, 'task mm'),
+    utime: s.uint(t, l.utime, 'task utime'),
+    stime: s.uint(t, l.stime, 'task stime'),
+  };
+}
+
 async function attempt(model: KernelModel, options: TaskListOptions): Promise<{ result: TaskRecord[]; changed: string[]; kernel: Kernel }> {
   const kernel = new Kernel(model);
   const layout = taskLayout(model.btf);
   const s = new Snapshot(kernel, layout);
-  const { tasks: all, changed } = await tasksFromPidIdr(s);
-  const idle = options.idle ? await idleTasks(s) : [];
-  const pids = new Map<bigint, number>();
-  for (const t of all) pids.set(t, Number(s.uint(t, layout.pid, 'task pid')));
+  const { tasks: found, changed } = await tasksFromPidIdr(s);
+  const idleAddresses = options.idle ? await idleTasks(s) : [];
+  const all = found.map((t) => readTask(s, t));
+  const idle = idleAddresses.map((t) => readTask(s, t));
 
   // Parents (for ppid), signal_structs and mm_structs: one batch each.
   const parents = new Set<bigint>();
   const signals = new Set<bigint>();
   const mms = new Set<bigint>();
   for (const t of [...idle, ...all]) {
-    parents.add(s.uint(t, layout.realParent, 'task real_parent'));
-    const sig = s.uint(t, layout.signal, 'task signal');
-    if (sig) signals.add(sig);
-    const mm = s.uint(t, layout.mm, 'task mm');
-    if (mm) mms.add(mm);
+    if (t.realParent) parents.add(t.realParent);
+    if (t.signal) signals.add(t.signal);
+    if (t.mm) mms.add(t.mm);
   }
-  parents.delete(0n);
   await s.prefetch(parents, [layout.tgid]);
   await s.prefetch(signals, [layout.signalNrThreads, layout.signalUtime, layout.signalStime]);
-  await s.prefetch(
-    mms,
-    layout.rssCounters.map((offset) => ({ offset, size: 8 })),
-  );
+  const rssFields = layout.rssCounters.map((offset) => ({ offset, size: 8 }));
+  await s.prefetch(mms, rssFields);
 
   const pageSize = BigInt(model.pageSize);
-  const record = (t: bigint, groupTimes?: { utime: bigint; stime: bigint }): TaskRecord => {
-    const pid = Number(s.uint(t, layout.pid, 'task pid'));
-    const parent = s.uint(t, layout.realParent, 'task real_parent');
-    const signal = s.uint(t, layout.signal, 'task signal');
-    const mm = s.uint(t, layout.mm, 'task mm');
+  const record = (t: TaskFields, groupTimes?: { utime: bigint; stime: bigint }): TaskRecord => {
     let rssPages = 0n;
-    if (mm) {
-      for (const offset of layout.rssCounters) {
-        const v = BigInt.asIntN(64, s.uint(mm, { offset, size: 8 }, 'mm rss counter'));
+    if (t.mm) {
+      for (const f of rssFields) {
+        const v = BigInt.asIntN(64, s.uint(t.mm, f, 'mm rss counter'));
         if (v > 0n) rssPages += v;
       }
     }
     return {
-      pid,
-      tgid: Number(s.uint(t, layout.tgid, 'task tgid')),
-      ppid: parent && parent !== t && pid !== 0 ? Number(s.uint(parent, layout.tgid, 'parent tgid')) : 0,
-      comm: s.comm(t),
-      state: stateLetter(Number(BigInt.asUintN(32, s.uint(t, layout.state, 'task state'))), s.int(t, layout.exitState, 'task exit_state')),
-      cpu: s.int(t, layout.cpu, 'task cpu'),
-      utimeNs: groupTimes?.utime ?? s.uint(t, layout.utime, 'task utime'),
-      stimeNs: groupTimes?.stime ?? s.uint(t, layout.stime, 'task stime'),
+      pid: t.pid,
+      tgid: t.tgid,
+      ppid: t.realParent && t.realParent !== t.address && t.pid !== 0 ? s.int(t.realParent, layout.tgid, 'parent tgid') : 0,
+      comm: t.comm,
+      state: t.state,
+      cpu: t.cpu,
+      utimeNs: groupTimes?.utime ?? t.utime,
+      stimeNs: groupTimes?.stime ?? t.stime,
       rssBytes: rssPages * pageSize,
-      threads: signal ? Number(s.uint(signal, layout.signalNrThreads, 'signal nr_threads')) : 1,
-      taskAddress: t,
+      threads: t.signal ? s.int(t.signal, layout.signalNrThreads, 'signal nr_threads') : 1,
+      taskAddress: t.address,
     };
   };
 
-  const result: TaskRecord[] = [];
-  for (const t of idle) result.push(record(t));
+  const result: TaskRecord[] = idle.map((t) => record(t));
   if (options.threads) {
     for (const t of all) result.push(record(t));
   } else {
     // A process's times: the group's dead threads (signal_struct) plus each live thread.
-    const groups = new Map<number, bigint[]>();
+    const groups = new Map<number, TaskFields[]>();
     for (const t of all) {
-      const tgid = Number(s.uint(t, layout.tgid, 'task tgid'));
-      const g = groups.get(tgid);
+      const g = groups.get(t.tgid);
       if (g) g.push(t);
-      else groups.set(tgid, [t]);
+      else groups.set(t.tgid, [t]);
     }
     for (const t of all) {
-      const pid = pids.get(t)!;
-      const tgid = Number(s.uint(t, layout.tgid, 'task tgid'));
-      if (pid !== tgid) continue;
-      const signal = s.uint(t, layout.signal, 'task signal');
+      if (t.pid !== t.tgid) continue;
       let times: { utime: bigint; stime: bigint } | undefined;
-      if (signal) {
-        times = { utime: s.uint(signal, layout.signalUtime, 'signal utime'), stime: s.uint(signal, layout.signalStime, 'signal stime') };
-        for (const member of groups.get(tgid) ?? []) {
-          times.utime += s.uint(member, layout.utime, 'task utime');
-          times.stime += s.uint(member, layout.stime, 'task stime');
+      if (t.signal) {
+        times = { utime: s.uint(t.signal, layout.signalUtime, 'signal utime'), stime: s.uint(t.signal, layout.signalStime, 'signal stime') };
+        for (const member of groups.get(t.tgid) ?? []) {
+          times.utime += member.utime;
+          times.stime += member.stime;
         }
       }
       result.push(record(t, times));

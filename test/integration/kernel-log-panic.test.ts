@@ -1,6 +1,7 @@
-// A panicked kernel's last words: `echo c > /proc/sysrq-trigger` on a testbed guest (KASLR on),
-// then `grass report` and `grass dmesg` through the agent on its RAM, and again on an ELF vmcore
-// of it. The serial console (the kernel's own rendering) is the truth.
+// A panicked kernel's last words: `echo c > /proc/sysrq-trigger` on a testbed guest (KASLR on,
+// its log in a ring allocated at boot), then `grass report` and `grass dmesg` through the agent
+// on its RAM, and again on an ELF vmcore of it. The serial console (the kernel's own rendering)
+// is the truth.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +17,9 @@ let scratch: string;
 
 before(async () => {
   scratch = mkdtempSync(path.join(tmpdir(), 'grass-klog-panic-'));
-  guest = await bootGuest({ memMiB: 256, cpus: 2, kaslr: true });
+  // log_buf_len=: the kernel moves its log to a ring allocated at boot (in the direct map, not
+  // the kernel image), 8 times the default size.
+  guest = await bootGuest({ memMiB: 256, cpus: 2, kaslr: true, append: ['log_buf_len=1M'] });
   agent = await startGuestAgent(guest);
   args = ['--target', agent.target, '--key-file', agent.keyFile];
 });
@@ -72,6 +75,10 @@ test('after echo c > /proc/sysrq-trigger, grass report shows the panic, the task
     await new Promise((r) => setTimeout(r, 200));
   }
   const truth = consolePanic();
+  // The ring is the one allocated at boot: prb no longer points into the kernel image.
+  const { records } = await grassJson<Dmesg>(['dmesg', ...args]);
+  assert.equal(records[0].seq, 0, 'nothing overwritten in a 1 MiB ring');
+  assert.ok(guest.console().includes('log_buf_len: 1048576 bytes'), 'the kernel took log_buf_len');
   live = await grassJson<ReportOutput>(['report', ...args]);
   const panics = live.reports.filter((r) => r.kind === 'panic');
   assert.equal(panics.length, 1, JSON.stringify(live.reports.map((r) => r.kind)));

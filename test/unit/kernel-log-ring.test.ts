@@ -252,3 +252,50 @@ test('the BTF subset in the fixture is the kernel\'s own layout (matches VMCOREI
   const level = btf.findMember(info, 'level')!;
   assert.equal(level.member.bitfieldSize, 3);
 });
+
+/** Rewrites the state bits of the descriptor of `seq`, keeping its id. */
+function withState(mem: FixtureMemory, seq: number, state: bigint): void {
+  const v = new DataView(mem.regions[DESCS].data.buffer);
+  const sv = v.getBigUint64(slotOf(seq) * 24, true);
+  v.setBigUint64(slotOf(seq) * 24, (state << 62n) | (sv & ((1n << 62n) - 1n)), true);
+}
+
+test('the last line still open for continuation (committed, not finalized) comes back until final', async () => {
+  const head = truth[truth.length - 1].seq;
+  const mem = new FixtureMemory(fixture);
+  withState(mem, head, 1n);
+  const log = await readKernelLog(mem, description());
+  assert.deepEqual(log.notes, []);
+  const last = log.records[log.records.length - 1];
+  assert.equal(last.seq, head);
+  assert.equal(last.finalized, false);
+  assert.equal(last.text, truth[truth.length - 1].text);
+  // A follower asks again from before it.
+  assert.equal(log.resumeAfterSeq, head - 1);
+  const again = await readKernelLog(mem, description(), { sinceSeq: log.resumeAfterSeq });
+  assert.deepEqual(again.records.map((r) => r.seq), [head]);
+});
+
+test('a writer stopped mid-printk (head reserved, its seq not yet set) ends the log before it', async () => {
+  const head = truth[truth.length - 1].seq;
+  const mem = new FixtureMemory(fixture);
+  withState(mem, head, 0n);
+  // prb_reserve sets the seq after claiming the descriptor: a slot on its first lap still says 0.
+  new DataView(mem.regions[INFOS].data.buffer).setBigUint64(slotOf(head) * 88, 0n, true);
+  const log = await readKernelLog(mem, description());
+  assert.deepEqual(log.notes, []);
+  assert.equal(log.headSeq, head);
+  assertMatchesKmsg(log.records, truth.slice(0, -1), true);
+  assert.equal(log.resumeAfterSeq, head - 1);
+});
+
+test('a reserved record in the middle (a writer that died) is skipped with a note; later ones are read', async () => {
+  const victim = truth[truth.length - 5].seq;
+  const mem = new FixtureMemory(fixture);
+  withState(mem, victim, 0n);
+  const log = await readKernelLog(mem, description());
+  assert.deepEqual(log.notes, [`record ${victim}: still reserved by its writer, never committed; skipped`]);
+  assertMatchesKmsg(log.records, truth.filter((k) => k.seq !== victim), true);
+  // Nothing after it counts as final while it may still complete.
+  assert.equal(log.resumeAfterSeq, victim - 1);
+});

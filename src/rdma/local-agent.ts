@@ -97,9 +97,12 @@ export async function startOfflineAgent(memory: string, memoryMap: string | unde
     rmSync(shmPath, { force: true });
     rmSync(dir, { recursive: true, force: true });
   };
+  // If this process ends without stop(), the agent gets SIGTERM (--exit-with-parent) and
+  // removes its buffer; the key goes with this hook.
+  process.once('exit', cleanup);
   try {
     writeNewKeyFile(keyFile);
-    const args = ['--memory', memory, ...(memoryMap ? ['--memory-map', memoryMap] : []), '--listen', `shm:${shmPath}`, '--key-file', keyFile];
+    const args = ['--memory', memory, ...(memoryMap ? ['--memory-map', memoryMap] : []), '--listen', `shm:${shmPath}`, '--key-file', keyFile, '--exit-with-parent'];
     const agent = await startAgent(args, readyTimeoutMs);
     return {
       target: `shm:${shmPath}`,
@@ -107,10 +110,12 @@ export async function startOfflineAgent(memory: string, memoryMap: string | unde
       stop: async () => {
         await agent.stop();
         cleanup();
+        process.off('exit', cleanup);
       },
     };
   } catch (err) {
     cleanup();
+    process.off('exit', cleanup);
     throw err;
   }
 }

@@ -1,5 +1,6 @@
 // Flags every target verb shares (DESIGN §6: --target ADDR --key-file F --json) and the
 // session around a verb's work, with errors that name the part that failed.
+import { constants } from 'node:os';
 import { parseArgs, ParseArgsConfig } from 'node:util';
 import { GrassTimeoutError } from '../../rdma/client';
 import { connectTarget, TargetSession } from '../../rdma/connect';
@@ -45,6 +46,12 @@ export const EXIT_TRANSPORT_DEAD = 4;
 /** Runs `work` on an attached session; closes it; maps failures to a message and an exit status. */
 export async function withTarget(verb: string, flags: TargetFlags, work: (session: TargetSession) => Promise<number>): Promise<number> {
   let session: TargetSession | undefined;
+  // Interrupted: detach first, so an offline image's private agent and key go with us.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void (session?.close() ?? Promise.resolve()).finally(() => process.exit(128 + constants.signals[signal]));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     session = await connectTarget(flags.target, { keyFile: flags.keyFile, timeoutMs: flags.timeoutMs });
     return await work(session);
@@ -59,6 +66,8 @@ export async function withTarget(verb: string, flags: TargetFlags, work: (sessio
     }
     throw err;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await session?.close();
   }
 }

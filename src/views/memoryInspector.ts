@@ -13,13 +13,14 @@ export type MemoryInspectorPanel = WebviewHost<MemoryInspectorHostMessage, Memor
 
 export class MemoryInspector implements vscode.Disposable {
   private panel: MemoryInspectorPanel | undefined;
+  private readonly sessionWatch: vscode.Disposable;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly sessions: Sessions,
     private readonly output: vscode.LogOutputChannel,
   ) {
-    sessions.onDidChange(() => this.sendStatus());
+    this.sessionWatch = sessions.onDidChange(() => this.sendStatus());
   }
 
   /** Opens the panel, or reveals it when it is open already. */
@@ -60,6 +61,7 @@ export class MemoryInspector implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.sessionWatch.dispose();
     this.panel?.dispose();
   }
 }

@@ -38,11 +38,61 @@ interface OurType {
   name: string;
   size?: number;
   members?: OurMember[];
+  [field: string]: unknown;
+}
+
+/**
+ * Our record of a type other than a struct/union in the shape bpftool's JSON gives it, so every
+ * field of every kind (int encodings, arrays, enums and enum64, fwd, func linkage, prototypes,
+ * vars, datasecs, float, decl/type tags) is compared.
+ */
+function asBpftool(t: OurType): Record<string, unknown> {
+  const base = { id: t.id, kind: t.kind.toUpperCase(), name: t.name || '(anon)' };
+  const x = t as Record<string, never>;
+  switch (t.kind) {
+    case 'int':
+      return { ...base, size: x.size, bits_offset: x.bitOffset, nr_bits: x.bits, encoding: x.signed ? 'SIGNED' : x.char ? 'CHAR' : x.bool ? 'BOOL' : '(none)' };
+    case 'ptr':
+    case 'const':
+    case 'volatile':
+    case 'restrict':
+    case 'typedef':
+    case 'type_tag':
+      return { ...base, type_id: x.type };
+    case 'array':
+      return { ...base, type_id: x.type, index_type_id: x.indexType, nr_elems: x.nelems };
+    case 'enum':
+    case 'enum64': {
+      const values = x.values as unknown as { name: string; value: string }[];
+      return { ...base, encoding: x.signed ? 'SIGNED' : 'UNSIGNED', size: x.size, vlen: values.length, values: values.map((v) => ({ name: v.name, val: v.value })) };
+    }
+    case 'fwd':
+      return { ...base, fwd_kind: x.union ? 'union' : 'struct' };
+    case 'func':
+      return { ...base, type_id: x.type, linkage: x.linkage };
+    case 'func_proto': {
+      const params = x.params as unknown as { name: string; type: number }[];
+      return { ...base, ret_type_id: x.returnType, vlen: params.length, params: params.map((p) => ({ name: p.name || '(anon)', type_id: p.type })) };
+    }
+    case 'var':
+      return { ...base, type_id: x.type, linkage: x.linkage };
+    case 'datasec': {
+      const vars = x.vars as unknown as { type: number; offset: number; size: number }[];
+      return { ...base, size: x.size, vlen: vars.length, vars: vars.map((v) => ({ type_id: v.type, offset: v.offset, size: v.size })) };
+    }
+    case 'float':
+      return { ...base, size: x.size };
+    case 'decl_tag':
+      return { ...base, type_id: x.type, component_idx: x.componentIdx };
+    default:
+      return { ...base, unexpected: t.kind };
+  }
 }
 
 function bpftoolTypes(file: string, base?: string): BpftoolType[] {
   const args = base ? ['btf', '-B', base, 'dump', 'file', file, '-j'] : ['btf', 'dump', 'file', file, '-j'];
-  const out = execFileSync('bpftool', args, { maxBuffer: 1 << 30 }).toString();
+  // Enumerator values may exceed 2^53: keep them as decimal strings.
+  const out = execFileSync('bpftool', args, { maxBuffer: 1 << 30 }).toString().replace(/"val": ?(-?\d+)/g, '"val":"$1"');
   return (JSON.parse(out) as { types: BpftoolType[] }).types;
 }
 
@@ -91,12 +141,23 @@ function paholeSizes(file: string): Map<string, number> {
   return sizes;
 }
 
-function compareLayouts(file: string, ours: OurType[], theirs: BpftoolType[], firstId = 1, baseTypes: BpftoolType[] = []): { composites: number; members: number } {
+/**
+ * bpftool 7.1 prints a 32-bit unsigned enumerator sign-extended to 64 bits (4026531839 as
+ * 18446744073441116159); the BTF holds 32 bits, so compare those.
+ */
+function bpftoolNormalised(t: BpftoolType): BpftoolType {
+  if (t.kind !== 'ENUM' || (t as { encoding?: string }).encoding !== 'UNSIGNED') return t;
+  const values = (t as unknown as { values: { name: string; val: string }[] }).values;
+  return { ...t, values: values.map((v) => ({ name: v.name, val: BigInt.asUintN(32, BigInt(v.val)).toString() })) } as BpftoolType;
+}
+
+function compareLayouts(file: string, ours: OurType[], theirs: BpftoolType[], firstId = 1, baseTypes: BpftoolType[] = []): { composites: number; members: number; others: number } {
   const byId = new Map([...baseTypes, ...theirs].map((t) => [t.id, t]));
   const sizeOf = bpftoolSizer(byId);
   assert.equal(ours.length, theirs.length, `${file}: type count`);
   let composites = 0;
   let members = 0;
+  let others = 0;
   const mismatches: string[] = [];
   for (const [i, t] of theirs.entries()) {
     const o = ours[i];
@@ -104,7 +165,12 @@ function compareLayouts(file: string, ours: OurType[], theirs: BpftoolType[], fi
     if (o.id < firstId) continue;
     const theirName = t.name === '(anon)' ? '' : t.name;
     if (o.kind.toUpperCase() !== t.kind || o.name !== theirName) mismatches.push(`type ${t.id}: ours ${o.kind} '${o.name}', bpftool ${t.kind} '${theirName}'`);
-    if (t.kind !== 'STRUCT' && t.kind !== 'UNION') continue;
+    if (t.kind !== 'STRUCT' && t.kind !== 'UNION') {
+      others++;
+      const mine = JSON.stringify(asBpftool(o));
+      if (mine !== JSON.stringify(bpftoolNormalised(t))) mismatches.push(`type ${t.id}: ours ${mine.slice(0, 300)}, bpftool ${JSON.stringify(t).slice(0, 300)}`);
+      continue;
+    }
     composites++;
     if (o.size !== t.size) mismatches.push(`${t.kind} ${t.name} (id ${t.id}): size ${o.size} vs ${t.size}`);
     const tm = t.members ?? [];
@@ -125,7 +191,7 @@ function compareLayouts(file: string, ours: OurType[], theirs: BpftoolType[], fi
     }
   }
   assert.deepEqual(mismatches.slice(0, 20), [], `${file}: ${mismatches.length} mismatches with bpftool`);
-  return { composites, members };
+  return { composites, members, others };
 }
 
 for (const target of [
@@ -139,7 +205,7 @@ for (const target of [
       const ours = (JSON.parse(runGrass(['btf', '--btf', file!, '--json'])) as { types: OurType[] }).types;
       const counts = compareLayouts(file!, ours, bpftoolTypes(file!));
       assert.ok(counts.composites > 5000, `only ${counts.composites} structs/unions compared`);
-      process.stdout.write(`${file}: ${counts.composites} structs/unions, ${counts.members} members equal to bpftool\n`);
+      process.stdout.write(`${file}: ${counts.composites} structs/unions, ${counts.members} members, ${counts.others} other types equal to bpftool\n`);
 
       const pahole = paholeSizes(file!);
       let compared = 0;

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # npm test: set up, then run every suite and end with one line `N passed, N failed` covering
 # all of them; exits non-zero if anything failed.
-#   npm test                unit, integration, extension-host, harness self-tests
+#   npm test                type check, unit, integration, extension-host, harness self-tests
 #   npm run test:long       the same plus test/long/
 #   GRASS_TEST_ONLY=unit,extension npm test    only the suites named
-#     (unit | integration | extension | harness | long)
+#     (check | unit | integration | extension | harness | long)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +19,8 @@ done
 only=${GRASS_TEST_ONLY:-}
 for suite in ${only//,/ }; do
   case "$suite" in
-    unit | integration | extension | harness | long) ;;
-    *) echo "grass test: GRASS_TEST_ONLY names an unknown suite '$suite' (unit, integration, extension, harness, long)" >&2; exit 2 ;;
+    check | unit | integration | extension | harness | long) ;;
+    *) echo "grass test: GRASS_TEST_ONLY names an unknown suite '$suite' (check, unit, integration, extension, harness, long)" >&2; exit 2 ;;
   esac
 done
 
@@ -42,6 +42,12 @@ record() { # suite passed failed
   total_failed=$((total_failed + $3))
   summary+=("$1: $2 passed, $3 failed")
   echo "grass test: $1: $2 passed, $3 failed" >&2
+}
+
+# TypeScript strict over the whole tree (tests run through tsx, which does not type-check).
+check_suite() {
+  echo "grass test: check: tsc --noEmit" >&2
+  if npm run --silent check; then record check 1 0; else record check 0 1; fi
 }
 
 # A suite of node:test files (test/<suite>/*.test.ts): spec output to the terminal, TAP to a
@@ -89,6 +95,7 @@ extension_suite() {
   record extension "$passed" "$failed"
 }
 
+wanted check && check_suite
 wanted unit && node_suite unit
 wanted integration && node_suite integration
 wanted extension && extension_suite

@@ -77,6 +77,9 @@ interface Slot {
   busy: boolean;
   /** Seq of a request that timed out and whose reply may still come. */
   unanswered?: bigint;
+  /** Held against other clients (transport claim); kept a moment after use, for bursts. */
+  claimed: boolean;
+  lingering?: NodeJS.Timeout;
 }
 
 interface Result {
@@ -86,6 +89,7 @@ interface Result {
 
 const TORN_READ_RETRIES = 16;
 const IMMEDIATE_POLL_MS = 5;
+const CLAIM_LINGER_MS = 2;
 /** Times a request is asked again after a replay refusal or a result lost mid-fetch. */
 const RESTARTS = 2;
 
@@ -111,7 +115,7 @@ export class GrassClient implements TargetMemory {
   ) {
     this.timeoutMs = options.timeoutMs ?? 3000;
     this.maxResultBytes = options.maxResultBytes ?? 1 << 30;
-    this.slots = slotSeqs.map((seq, index) => ({ index, base: header.headerBytes + index * header.slotBytes, nextSeq: seq + 1n, busy: false }));
+    this.slots = slotSeqs.map((seq, index) => ({ index, base: header.headerBytes + index * header.slotBytes, nextSeq: seq + 1n, busy: false, claimed: false }));
   }
 
   /** Validates the buffer header and takes each slot's sequence from its current marks. */
@@ -157,6 +161,8 @@ export class GrassClient implements TargetMemory {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const slot of this.slots) clearTimeout(slot.lingering);
+    // Closing the transport drops its claims.
     await this.transport.close();
   }
 
@@ -486,7 +492,11 @@ export class GrassClient implements TargetMemory {
   private async claim(slot: Slot): Promise<boolean> {
     const t = this.transport;
     if (!t.tryClaim) return true;
+    clearTimeout(slot.lingering);
+    // Still held since the last request: nobody else can have used the slot.
+    if (slot.claimed) return true;
     if (!(await t.tryClaim(slot.base + L.slotOffsets.requestMark))) return false;
+    slot.claimed = true;
     await this.resync(slot);
     return true;
   }
@@ -500,7 +510,15 @@ export class GrassClient implements TargetMemory {
 
   private release(slot: Slot): void {
     slot.busy = false;
-    void this.transport.releaseClaim?.(slot.base + L.slotOffsets.requestMark).catch(() => undefined);
+    if (slot.claimed) {
+      // Keep the claim a moment: a burst of requests then pays for it once (two fcntl calls,
+      // a quarter of a heartbeat on shm); other clients wait at most this long for the slot.
+      slot.lingering = setTimeout(() => {
+        if (slot.busy || this.closed) return;
+        slot.claimed = false;
+        void this.transport.releaseClaim?.(slot.base + L.slotOffsets.requestMark).catch(() => undefined);
+      }, CLAIM_LINGER_MS).unref();
+    }
     const i = this.waiters.findIndex((w) => w.urgent || slot.index !== 0 || this.slots.length === 1);
     if (i >= 0) this.waiters.splice(i, 1)[0].wake();
   }

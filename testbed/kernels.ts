@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
-export const DEFAULT_KERNEL_PACKAGE = 'linux-image-amd64';
+/** The kernel guests boot when none is named: $GRASS_TESTBED_KERNEL, else linux-image-amd64. */
+export const DEFAULT_KERNEL_PACKAGE = process.env.GRASS_TESTBED_KERNEL || 'linux-image-amd64';
 
 /** What testbed/setup.sh wrote to .cache/testbed/kernels/<abi>/kernel.json. */
 export interface KernelDir {
@@ -33,7 +34,7 @@ export interface KernelDir {
 }
 
 /**
- * Returns the kernel named by a Debian package (default linux-image-amd64) or an ABI, running
+ * Returns the kernel named by a Debian package (default DEFAULT_KERNEL_PACKAGE) or an ABI, running
  * testbed/setup.sh to download and prepare it when needed (minutes the first time, a fraction of
  * a second when cached).
  */

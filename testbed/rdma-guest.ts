@@ -1,5 +1,5 @@
-// A testbed guest where verbs run for real: Debian's kernel with Soft-RoCE (rdma_rxe) over the
-// loopback device, and this machine's own file system shared read-only over 9p, so the guest
+// A testbed guest where verbs run for real: Debian's kernel with Soft-RoCE (rdma_rxe) on a
+// dummy Ethernet device holding the guest's only RDMA address (RDMA_ADDRESS), and this machine's own file system shared read-only over 9p, so the guest
 // runs the host's node, rdma-core userspace, gpu/build/grass-agent and this project unchanged
 // (in a chroot at /host with the guest's own /proc, /sys, /dev, /tmp and /dev/shm).
 //
@@ -15,7 +15,13 @@ import { KernelDir, prepareKernel } from './kernels';
 
 const repo = path.resolve(__dirname, '..');
 /** The kernel modules Soft-RoCE needs (their dependencies follow from modules.dep). */
-export const RXE_MODULES = ['rdma_rxe', 'rdma_ucm', 'ib_uverbs', 'crc32_generic'];
+export const RXE_MODULES = ['rdma_rxe', 'rdma_ucm', 'ib_uverbs', 'crc32_generic', 'dummy'];
+/**
+ * The guest's RDMA address. Not on lo: rdma_cm resolves a loopback-type device to an IB GID,
+ * which a RoCE device has not (ENODEV); on a dummy Ethernet device rxe delivers packets to its
+ * own address internally.
+ */
+export const RDMA_ADDRESS = '10.11.12.1';
 /** Where the host's root is mounted in the guest. */
 const HOST_ROOT = '/host';
 
@@ -106,8 +112,10 @@ export async function bootRdmaGuest(options: RdmaGuestOptions = {}): Promise<Rdm
       `mount -t devpts devpts ${HOST_ROOT}/dev/pts; mkdir -p /dev/shm && mount -t tmpfs shm ${HOST_ROOT}/dev/shm`,
       `mount -t tmpfs tmp ${HOST_ROOT}/tmp && mount -t tmpfs run ${HOST_ROOT}/run`,
       ...RXE_MODULES.map((m) => `modprobe ${m}`),
-      'ip link set lo up',
-      `chroot ${HOST_ROOT} rdma link add ${device} type rxe netdev lo`,
+      'ip link set lo up && ip link add grass0 type dummy',
+      `ip addr add ${RDMA_ADDRESS}/24 dev grass0 && ip link set grass0 up`,
+      // After the address: rxe takes its GIDs from the device's addresses when it is added.
+      `chroot ${HOST_ROOT} rdma link add ${device} type rxe netdev grass0`,
       `cat /sys/class/infiniband/${device}/ports/1/state`,
     ].join(' && '), { timeoutMs: 60_000 });
   } catch (err) {

@@ -3,7 +3,7 @@
 // own counters and kernel log say so while it still answers.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { bootGuest, CpuTimes, Guest, GuestOptions, ModuleFunction, SerialTimeoutError } from '../../testbed';
+import { bootGuest, CpuRegisters, CpuTimes, Guest, GuestOptions, ModuleFunction, SerialTimeoutError } from '../../testbed';
 import { guestLeftovers, sleep } from './testbed-support';
 
 // A hung guest burns a host core per vCPU: each is taken down as soon as its test ends.
@@ -28,15 +28,21 @@ function functionAt(functions: ModuleFunction[], rip: bigint): string | undefine
   return functions.find((f) => rip >= f.address && rip < f.address + BigInt(f.size))?.name;
 }
 
-/** Samples the vCPUs a few times; every sample must satisfy `check`. */
-async function everyCpu(guest: Guest, check: (cpu: Awaited<ReturnType<Guest['cpuRegisters']>>[number]) => string | null): Promise<void> {
-  for (let i = 0; i < 3; i++) {
+/**
+ * Samples the vCPUs 5 times; each CPU must satisfy `check` in most samples (a sample may land in
+ * an interrupt handler that the fault's loop does not stop, e.g. the timer tick with IRQs on).
+ */
+async function everyCpu(guest: Guest, check: (cpu: CpuRegisters) => string | null): Promise<void> {
+  const failures = new Map<number, string[]>();
+  const samples = 5;
+  for (let i = 0; i < samples; i++) {
     for (const cpu of await guest.cpuRegisters()) {
       const problem = check(cpu);
-      assert.equal(problem, null, `CPU ${cpu.cpu} RIP ${cpu.rip.toString(16)} RFLAGS ${cpu.rflags.toString(16)}: ${problem}`);
+      if (problem) failures.set(cpu.cpu, [...(failures.get(cpu.cpu) ?? []), `RIP ${cpu.rip.toString(16)} RFLAGS ${cpu.rflags.toString(16)}: ${problem}`]);
     }
     await sleep(200);
   }
+  for (const [cpu, problems] of failures) assert.ok(problems.length <= samples / 2 - 0.5, `CPU ${cpu}: ${problems.join('; ')}`);
 }
 
 /** Share of CPU time in the given fields between two /proc/stat readings. */

@@ -35,7 +35,7 @@ cp "$kdir"/faults/*.ko "$root/lib/grass/"
 # a module built into this kernel is simply absent from the list.
 wanted="virtio_pci virtio_blk pvpanic_mmio pvpanic_pci qemu_fw_cfg crc32c_generic ext4 9pnet_virtio 9p"
 for m in $wanted; do
-  modprobe -d "$kdir/root" -S "$release" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'
+  { modprobe -d "$kdir/root" -S "$release" --show-depends "$m" 2>/dev/null || true; } | awk '$1 == "insmod" {print $2}'
 done | sort -u | while read -r path; do
   rel="${path#"$kdir/root"}"
   dest="$root${rel%.xz}"; dest="${dest%.zst}"

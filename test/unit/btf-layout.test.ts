@@ -3,10 +3,11 @@
 // bitfield size and size; every type's kind and name; module split BTF against its base.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { decompressBzImage } from '../../src/kernel/btf/load';
 import { debianKernel, HOST_BTF, runGrass, toolMissing } from './btf-fixtures';
 
 interface BpftoolMember {
@@ -48,7 +49,7 @@ interface OurType {
  */
 function asBpftool(t: OurType): Record<string, unknown> {
   const base = { id: t.id, kind: t.kind.toUpperCase(), name: t.name || '(anon)' };
-  const x = t as Record<string, never>;
+  const x = t as unknown as Record<string, never>;
   switch (t.kind) {
     case 'int':
       return { ...base, size: x.size, bits_offset: x.bitOffset, nr_bits: x.bits, encoding: x.signed ? 'SIGNED' : x.char ? 'CHAR' : x.bool ? 'BOOL' : '(none)' };
@@ -240,6 +241,42 @@ describe('BTF from the containers users have (Debian 6.1)', () => {
       assert.deepEqual(readFileSync(raw), readFileSync(kernel!.btf), 'objcopy .BTF equals the testbed vmlinux.btf');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('xz vmlinuz (BCJ x86 + LZMA2) decompresses to exactly the vmlinux that xz -dc gives', { skip }, async () => {
+    const { elf, compression } = await decompressBzImage(readFileSync(kernel!.vmlinuz), kernel!.vmlinuz);
+    assert.equal(compression, 'xz');
+    const expected = readFileSync(kernel!.vmlinux);
+    assert.equal(elf.length, expected.length);
+    assert.ok(Buffer.from(elf.buffer, elf.byteOffset, elf.byteLength).equals(expected), 'decompressed bytes differ from the testbed vmlinux (made by xz -dc)');
+  });
+
+  it('zstd and gzip payloads: BTF from a bzImage rebuilt with them', { skip: skip || toolMissing('zstd', 'gzip') }, async () => {
+    // Repack the same vmlinux with the other compressors the kernel build offers, in place of
+    // the xz payload (boot header fields adjusted), as a 6.12 zstd or older gzip bzImage has it.
+    const image = readFileSync(kernel!.vmlinuz);
+    const setup = ((image[0x1f1] || 4) + 1) * 512;
+    const payloadOffset = image.readUInt32LE(0x248);
+    const vmlinux = readFileSync(kernel!.vmlinux);
+    const expected = runGrass(['btf', '--btf', kernel!.btf, 'task_struct', '--json']).replace(/^\{"source":"[^"]*"/, '');
+    for (const [tool, args] of [['zstd', ['-q', '-3', '-c']], ['gzip', ['-1', '-c']]] as const) {
+      const packed = execFileSync(tool, [...args], { input: vmlinux, maxBuffer: 1 << 30 });
+      const size = Buffer.alloc(4);
+      size.writeUInt32LE(vmlinux.length);
+      const rebuilt = Buffer.concat([image.subarray(0, setup + payloadOffset), packed, size]);
+      rebuilt.writeUInt32LE(packed.length + 4, 0x24c);
+      const dir = mkdtempSync(path.join(tmpdir(), 'grass-bz-'));
+      try {
+        const file = path.join(dir, `vmlinuz-${tool}`);
+        writeFileSync(file, rebuilt);
+        const { elf, compression } = await decompressBzImage(rebuilt, file);
+        assert.equal(compression, tool);
+        assert.equal(elf.length, vmlinux.length);
+        assert.equal(runGrass(['btf', '--btf', file, 'task_struct', '--json']).replace(/^\{"source":"[^"]*"/, ''), expected);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
   });
 

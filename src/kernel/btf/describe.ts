@@ -74,10 +74,12 @@ export function lookupTypeName(btf: Btf, spelled: string): number[] {
     return complete.length ? complete : btf.byName(m[2], 'fwd');
   }
   const name = spelled.trim();
-  const ids = btf.byName(name).filter((id) => !['func', 'var', 'decl_tag', 'datasec', 'fwd'].includes(btf.kindOf(id)));
-  // A bare name prefers the struct/union so `grass btf task_struct` works like pahole -C.
-  const composite = ids.filter((id) => ['struct', 'union'].includes(btf.kindOf(id)));
-  return composite.length ? composite : ids;
+  const all = btf.byName(name);
+  const types = all.filter((id) => !['func', 'var', 'decl_tag', 'datasec', 'fwd'].includes(btf.kindOf(id)));
+  // A bare name prefers the struct/union so `grass btf task_struct` works like pahole -C; a
+  // name that is no type may still be a function, variable or section.
+  const composite = types.filter((id) => ['struct', 'union'].includes(btf.kindOf(id)));
+  return composite.length ? composite : types.length ? types : all;
 }
 
 const COMMENT_COLUMN = 56;

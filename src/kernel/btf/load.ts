@@ -110,31 +110,38 @@ export async function loadBtfFromBytes(data: Uint8Array, options: BtfOptions = {
   if (isRawBtf(data)) return { btf: new Btf(data, options), container: 'raw', compression: 'none' };
   if (isElf(data)) return { btf: btfFromElf(data, options, source), container: 'elf', compression: 'none' };
   if (isBzImage(data)) {
-    const payload = bzImagePayload(data, source);
-    let compression: LoadedBtf['compression'];
-    let elf: Uint8Array;
-    try {
-      if (startsWith(payload, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) {
-        compression = 'xz';
-        elf = await xzDecompress(payload);
-      } else if (startsWith(payload, [0x28, 0xb5, 0x2f, 0xfd])) {
-        compression = 'zstd';
-        elf = zstdDecompress(payload);
-      } else if (startsWith(payload, [0x1f, 0x8b])) {
-        compression = 'gzip';
-        elf = gunzipSync(payload);
-      } else {
-        const magic = Array.from(payload.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(' ');
-        throw new BtfError(`${source}: bzImage payload compressed with an unsupported method (magic ${magic}; gzip, xz and zstd are supported)`);
-      }
-    } catch (err) {
-      if (err instanceof BtfError) throw err;
-      throw new BtfError(`${source}: decompressing the bzImage payload failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (!isElf(elf)) throw new BtfError(`${source}: the decompressed bzImage payload is not an ELF vmlinux`);
+    const { elf, compression } = await decompressBzImage(data, source);
     return { btf: btfFromElf(elf, options, source), container: 'bzImage', compression };
   }
   throw new BtfError(`${source}: neither raw BTF, an ELF with .BTF, nor a bzImage`);
+}
+
+/** The vmlinux ELF inside a bzImage, and how it was compressed. */
+export async function decompressBzImage(data: Uint8Array, source = 'bzImage'): Promise<{ elf: Uint8Array; compression: LoadedBtf['compression'] }> {
+  if (!isBzImage(data)) throw new BtfError(`${source}: not a bzImage (no HdrS boot header)`);
+  const payload = bzImagePayload(data, source);
+  let compression: LoadedBtf['compression'];
+  let elf: Uint8Array;
+  try {
+    if (startsWith(payload, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) {
+      compression = 'xz';
+      elf = await xzDecompress(payload);
+    } else if (startsWith(payload, [0x28, 0xb5, 0x2f, 0xfd])) {
+      compression = 'zstd';
+      elf = zstdDecompress(payload);
+    } else if (startsWith(payload, [0x1f, 0x8b])) {
+      compression = 'gzip';
+      elf = gunzipSync(payload);
+    } else {
+      const magic = Array.from(payload.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(' ');
+      throw new BtfError(`${source}: bzImage payload compressed with an unsupported method (magic ${magic}; gzip, xz and zstd are supported)`);
+    }
+  } catch (err) {
+    if (err instanceof BtfError) throw err;
+    throw new BtfError(`${source}: decompressing the bzImage payload failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!isElf(elf)) throw new BtfError(`${source}: the decompressed bzImage payload is not an ELF vmlinux`);
+  return { elf, compression };
 }
 
 function btfFromElf(elf: Uint8Array, options: BtfOptions, source: string): Btf {

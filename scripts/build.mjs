@@ -79,5 +79,10 @@ await Promise.all([
 process.stderr.write(`grass build: bundles in ${Date.now() - started} ms\n`);
 
 if (existsSync('gpu/Makefile')) {
-  execFileSync('make', ['-C', 'gpu', '--no-print-directory'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  try {
+    execFileSync('make', ['-C', 'gpu', '--no-print-directory'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  } catch (err) {
+    process.stderr.write(`grass build: the agent's build (make -C gpu) failed with status ${err.status ?? err.message}\n`);
+    process.exit(1);
+  }
 }

@@ -21,17 +21,20 @@
 #include "../discovery/discovery.h"
 #include "../memory/memory_source.h"
 #include "../server/buffer_setup.h"
+#include "../transport/rdma_endpoint.h"
 
 namespace {
 
 const char kUsage[] =
     "usage: grass-agent --memory <qemu-ram:PATH[?map=F]|vmcore:PATH|pmem:PATH> [--memory-map F]\n"
-    "                   [--kallsyms F] [--btf F] --listen shm:PATH --key-file F [--allow-writes]\n"
+    "                   [--kallsyms F] [--btf F] (--listen shm:PATH | --listen rdma://HOST[:PORT] --peer ADDR...\n"
+    "                   | --connect rdma://MONITOR[:PORT]) [--name NAME] --key-file F [--allow-writes]\n"
     "                   [--backend cpu] [--slots N] [--slot-data-bytes N] [--exit-with-parent]\n"
     "                   [--watch-pid PID]   (exit when that process, e.g. the guest's QEMU, exits)\n";
 
 struct Options {
   std::string memory, memory_map, kallsyms, btf, listen, key_file, backend = "cpu";
+  grass::RdmaOptions rdma;  // --connect rdma://, or --listen rdma:// with --peer (docs/rdma.md)
   grass::BufferOptions buffer;
   bool exit_with_parent = false;
   int watch_pid = 0;
@@ -62,7 +65,9 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--kallsyms") o.kallsyms = value();
     else if (a == "--btf") o.btf = value();
     else if (a == "--listen") o.listen = value();
-    else if (a == "--connect") usage_error("--connect rdma://: not in this build yet (use --listen shm:PATH)");
+    else if (a == "--connect") o.listen = value(), o.rdma.connect_out = true;
+    else if (a == "--peer") o.rdma.peers.push_back(value());
+    else if (a == "--name") o.rdma.name = value();
     else if (a == "--key-file") o.key_file = value();
     else if (a == "--allow-writes") o.buffer.allow_writes = true;
     else if (a == "--backend") o.backend = value();
@@ -75,11 +80,18 @@ Options parse_args(int argc, char** argv) {
   }
   if (o.memory.empty()) usage_error("--memory is required");
   if (o.key_file.empty()) usage_error("--key-file is required");
-  if (o.listen.empty()) usage_error("--listen is required");
+  if (o.listen.empty()) usage_error("--listen or --connect is required");
   if (o.backend == "cuda") usage_error("--backend cuda: not in this build yet (use --backend cpu)");
   if (o.backend != "cpu") usage_error("--backend " + o.backend + ": expected cpu or cuda");
-  if (o.listen.rfind("rdma://", 0) == 0) usage_error("--listen rdma://: not in this build yet (use shm:PATH)");
-  if (o.listen.rfind("shm:", 0) != 0) usage_error("--listen " + o.listen + ": expected shm:PATH");
+  if (o.listen.rfind("rdma://", 0) == 0) {
+    try {
+      o.rdma.address = grass::parse_rdma_address(o.listen);
+    } catch (const std::exception& e) {
+      usage_error(e.what());
+    }
+  } else if (o.rdma.connect_out || o.listen.rfind("shm:", 0) != 0) {
+    usage_error((o.rdma.connect_out ? "--connect " : "--listen ") + o.listen + ": expected " + (o.rdma.connect_out ? "rdma://MONITOR[:PORT]" : "shm:PATH or rdma://HOST[:PORT]"));
+  }
   return o;
 }
 
@@ -125,6 +137,10 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGHUP);
+  // SIGUSR1 stops the monitor loop and SIGUSR2 starts it again; the transport stays up (drills:
+  // the remote must report "monitor dead" while RDMA still works; docs/rdma.md).
+  sigaddset(&stop_signals, SIGUSR1);
+  sigaddset(&stop_signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   try {
     signal(SIGPIPE, SIG_IGN);  // a reader of stdout/stderr that went away must not kill the agent
@@ -149,13 +165,23 @@ int main(int argc, char** argv) {
 
     uint64_t instance;
     if (getrandom(&instance, sizeof instance, 0) != sizeof instance) throw std::runtime_error("getrandom failed");
-    std::string shm_path = o.listen.substr(4);
-    grass::ShmBuffer buffer(shm_path, grass::buffer_bytes(o.buffer));
-    grass::MonitorSetup setup = grass::prepare_monitor(buffer.data(), o.buffer, key, instance, memory.phys(), target.paging, ps,
+    bool over_rdma = o.listen.rfind("rdma://", 0) == 0;
+    std::unique_ptr<grass::ShmBuffer> shm;
+    std::unique_ptr<grass::HostBuffer> host;
+    if (over_rdma) host.reset(new grass::HostBuffer(grass::buffer_bytes(o.buffer)));
+    else shm.reset(new grass::ShmBuffer(o.listen.substr(4), grass::buffer_bytes(o.buffer)));
+    uint8_t* buffer_data = over_rdma ? host->data() : shm->data();
+    grass::MonitorSetup setup = grass::prepare_monitor(buffer_data, o.buffer, key, instance, memory.phys(), target.paging, ps,
                                                        grass::build_description(target, memory));
     memset(key, 0, sizeof key);
     grass::CpuBackend backend(setup.monitor.get());
     backend.start();
+    std::unique_ptr<grass::RdmaEndpoint> rdma;
+    if (over_rdma) {
+      if (o.rdma.name.empty()) o.rdma.name = target.release;
+      rdma.reset(new grass::RdmaEndpoint(o.rdma, buffer_data, grass::buffer_bytes(o.buffer)));
+      rdma->start();
+    }
 
     printf("{\"ready\":true,\"target\":%s,\"backend\":\"cpu\",\"memory\":%s,\"discovery\":%s,\"release\":%s,"
            "\"kaslrOffset\":\"%s\",\"physBase\":\"%s\",\"pageOffsetBase\":\"%s\",\"pageTableRoot\":\"%s\",\"pagingLevels\":%u,"
@@ -175,6 +201,8 @@ int main(int argc, char** argv) {
     for (;;) {
       timespec tick = {0, 250000000};
       int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig == SIGUSR1) { backend.stop(); fprintf(stderr, "grass-agent: monitor loop stopped (SIGUSR1); the transport stays up\n"); continue; }
+      if (sig == SIGUSR2) { backend.stop(); backend.start(); fprintf(stderr, "grass-agent: monitor loop running again (SIGUSR2)\n"); continue; }
       if (sig > 0) { fprintf(stderr, "grass-agent: stopping (signal %d)\n", sig); break; }
       if (watch_fd >= 0) {
         pollfd p = {watch_fd, POLLIN, 0};

@@ -19,7 +19,10 @@ constexpr long kIdleNapNs = 50000;                  // 50 us
 
 }  // namespace
 
-void CpuBackend::start() { thread_ = std::thread([this] { loop(); }); }
+void CpuBackend::start() {
+  stopping_ = false;  // start() after stop() resumes the loop (SIGUSR2 in the agent)
+  thread_ = std::thread([this] { loop(); });
+}
 
 void CpuBackend::stop() {
   stopping_ = true;

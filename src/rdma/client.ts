@@ -259,7 +259,8 @@ export class GrassClient implements TargetMemory {
 
   /**
    * Many reads in READ_BATCH requests, each filling at most one slot's data area both ways;
-   * reads too large for a batch go through read(). A failed entry fails alone.
+   * reads too large for a batch go through read(). A failed entry fails alone; a timeout or a
+   * transport failure rejects the whole call.
    */
   async readBatch(requests: ReadRequest[]): Promise<(Uint8Array | TargetReadError)[]> {
     const results: (Uint8Array | TargetReadError)[] = new Array(requests.length);
@@ -279,7 +280,7 @@ export class GrassClient implements TargetMemory {
         work.push(
           this.read(r.space, r.address, r.length).then(
             (bytes) => void (results[i] = bytes),
-            (err: unknown) => void (results[i] = this.toTargetReadError(err, r)),
+            (err: unknown) => void (results[i] = this.entryError(err, r)),
           ),
         );
         return;
@@ -293,9 +294,14 @@ export class GrassClient implements TargetMemory {
     return results;
   }
 
-  private toTargetReadError(err: unknown, r: ReadRequest): TargetReadError {
+  /**
+   * An entry's own failure (unreadable memory, a refused request) as its result; anything else
+   * (timeout, transport) is the target's failure, not the entry's, and is thrown.
+   */
+  private entryError(err: unknown, r: ReadRequest): TargetReadError {
     const e = this.asReadError(err, r.space, r.address, r.length);
-    return e instanceof TargetReadError ? e : new TargetReadError(r.space, r.address, r.length, e.message);
+    if (e instanceof TargetReadError) return e;
+    throw e;
   }
 
   private async runBatch(requests: ReadRequest[], indices: number[], results: (Uint8Array | TargetReadError)[]): Promise<void> {
@@ -304,8 +310,8 @@ export class GrassClient implements TargetMemory {
     try {
       ({ data } = await this.call(L.Opcode.ReadBatch, [BigInt(entries.length)], codec.encodeReadBatchEntries(entries)));
     } catch (err) {
-      // The batch as a whole failed (timeout, transport): every entry carries that error.
-      for (const i of indices) results[i] = this.toTargetReadError(err, requests[i]);
+      // The agent refused the batch as a whole: every entry carries that refusal.
+      for (const i of indices) results[i] = this.entryError(err, requests[i]);
       return;
     }
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);

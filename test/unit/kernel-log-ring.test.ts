@@ -299,3 +299,36 @@ test('a reserved record in the middle (a writer that died) is skipped with a not
   // Nothing after it counts as final while it may still complete.
   assert.equal(log.resumeAfterSeq, victim - 1);
 });
+
+/** A live writer moving the head between our reads: the head slot's id changes under us. */
+class MovingHeadMemory extends FixtureMemory {
+  constructor(private readonly moves: number) {
+    super(fixture);
+  }
+  moved = 0;
+
+  override async readBatch(requests: ReadRequest[]): Promise<(Uint8Array | TargetReadError)[]> {
+    const answers = await super.readBatch(requests);
+    // The ends batch reads the head descriptor first; report it reused by a newer record.
+    if (requests.length === 4 && this.moved < this.moves) {
+      this.moved++;
+      const head = answers[0] as Uint8Array;
+      const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
+      v.setBigUint64(0, v.getBigUint64(0, true) + 4096n, true);
+    }
+    return answers;
+  }
+}
+
+test('a head that moves while being read is read again', async () => {
+  const mem = new MovingHeadMemory(2);
+  const log = await readKernelLog(mem, description());
+  assert.equal(mem.moved, 2);
+  assertMatchesKmsg(log.records, truth, true);
+});
+
+test('a head that never holds still ends in an error after three attempts, not a loop', async () => {
+  const mem = new MovingHeadMemory(Infinity);
+  await assert.rejects(readKernelLog(mem, description()), /no longer carries the head id/);
+  assert.equal(mem.moved, 3);
+});

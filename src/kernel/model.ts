@@ -97,9 +97,9 @@ export class KernelModel {
     return id;
   }
 
-  /** Pointer type to `target`, found among the BTF's existing pointer types (or undefined). */
-  pointerTo(target: number): number | undefined {
-    return this.pointerIndex().get(target);
+  /** Pointer type to `target` (the BTF's own, or one derived on demand). */
+  pointerTo(target: number): number {
+    return this.btf.pointerTo(target);
   }
 
   /** Type of a global: its BTF VAR, else the well-known table, else undefined. */
@@ -131,19 +131,6 @@ export class KernelModel {
     return false;
   }
 
-  private pointers: Map<number, number> | undefined;
-  private pointerIndex(): Map<number, number> {
-    if (!this.pointers) {
-      this.pointers = new Map();
-      for (const id of this.btf.ids()) {
-        if (this.btf.kindOf(id) !== 'ptr') continue;
-        const t = this.btf.type(id);
-        if (t.kind === 'ptr' && !this.pointers.has(t.type)) this.pointers.set(t.type, id);
-      }
-    }
-    return this.pointers;
-  }
-
   private parseTypeName(key: string): number {
     const m = /^(.*?)\s*((?:\*\s*)*)((?:\[\d*\]\s*)*)$/.exec(key)!;
     const baseName = m[1].trim();
@@ -157,11 +144,7 @@ export class KernelModel {
       if (ids.length === 0) throw new KernelModelError(`no type '${baseName}' in the target's BTF`);
       id = ids[0];
     }
-    for (let i = 0; i < stars; i++) {
-      const p = this.pointerTo(id);
-      if (p === undefined) throw new KernelModelError(`the target's BTF has no pointer type to '${this.btf.typeName(id)}'`);
-      id = p;
-    }
+    for (let i = 0; i < stars; i++) id = this.pointerTo(id);
     return id;
   }
 }

@@ -8,6 +8,7 @@ import {
   type BtfComposite,
   type BtfLinkage,
   type BtfMember,
+  type BtfRefType,
   type BtfType,
   type BtfTypeOrVoid,
 } from './types';
@@ -22,6 +23,8 @@ export class BtfError extends Error {
 const BTF_MAGIC = 0xeb9f;
 const HEADER_MIN = 24;
 const TYPE_RECORD = 12;
+/** Ids of pointer types derived on demand (pointerTo) start here, above any real BTF id. */
+const DERIVED_BASE = 0x80000000;
 /** Longest typedef/qualifier/array chain followed before declaring the BTF cyclic. */
 const MAX_CHAIN = 64;
 
@@ -124,6 +127,8 @@ export class Btf {
   private strings: string | undefined;
   private readonly nameLookups = new Map<string, number[]>();
   private pointerSizeCache: number | undefined;
+  private pointerIndex: Map<number, number> | undefined;
+  private readonly derived = new Map<number, BtfRefType>();
 
   constructor(data: Uint8Array, options: BtfOptions = {}) {
     this.base = options.base;
@@ -192,6 +197,10 @@ export class Btf {
 
   type(id: number): BtfTypeOrVoid {
     if (id === 0) return BTF_VOID;
+    if (id >= DERIVED_BASE) {
+      const derived = this.derived.get(id);
+      if (derived) return derived;
+    }
     if (!Number.isInteger(id) || id < 0 || id >= this.typeCount) {
       throw this.error(`type id ${id} out of range (0..${this.typeCount - 1})`);
     }
@@ -222,9 +231,37 @@ export class Btf {
 
   kindOf(id: number): string {
     if (id === 0) return 'void';
+    if (id >= DERIVED_BASE && this.derived.has(id)) return 'ptr';
     if (id < this.startId) return this.base!.kindOf(id);
     const info = this.u32(this.typeStart + this.offsets[id - this.startId] + 4);
     return BTF_KIND_NAMES[(info >>> 24) & 0x1f];
+  }
+
+  /**
+   * A pointer type to `target`: the BTF's own when it has one, else one derived here (as a
+   * compiler forms `T *` on demand), with an id above every real one. Casts such as
+   * `(struct foo *)addr` need it when the kernel never used that pointer type.
+   */
+  pointerTo(target: number): number {
+    if (!this.pointerIndex) {
+      this.pointerIndex = new Map();
+      for (let id = this.startId; id < this.typeCount; id++) {
+        if (this.kindOf(id) !== 'ptr') continue;
+        const t = this.type(id);
+        if (t.kind === 'ptr' && !this.pointerIndex.has(t.type)) this.pointerIndex.set(t.type, id);
+      }
+    }
+    const own = this.pointerIndex.get(target);
+    if (own !== undefined) return own;
+    if (this.base && target < this.startId) {
+      const inBase = this.base.pointerIndex?.get(target);
+      if (inBase !== undefined) return inBase;
+    }
+    this.type(target);
+    const id = DERIVED_BASE + this.derived.size;
+    this.derived.set(id, { id, kind: 'ptr', name: '', type: target });
+    this.pointerIndex.set(target, id);
+    return id;
   }
 
   /** Follows typedefs, qualifiers and type tags to the type that defines the layout. */

@@ -235,20 +235,18 @@ export async function decodeObject(obj: KObject, options: DecodeOptions = {}): P
 
 /** Text rendering of a value tree, one member per line, like drgn's print(). */
 export function formatValueTree(node: ValueNode, indent = ''): string {
-  const head = node.name.startsWith('[') ? node.name : `.${node.name}`;
-  const label = indent === '' ? `(${node.type})${node.name}` : `${head} = (${node.type})`;
-  const bits = node.bitSize !== undefined ? ` :${node.bitSize}` : '';
-  if (node.error !== undefined && !node.children) return `${indent}${label}${bits} <error: ${node.error}>`;
+  const bits = node.bitSize !== undefined ? `:${node.bitSize}` : '';
+  const label = indent === '' ? `(${node.type})${node.name} =` : `${node.name.startsWith('[') ? node.name : `.${node.name}`}${bits} = (${node.type})`;
   if (node.children) {
     const body = node.children.map((c) => formatValueTree(c, indent + '  ')).join('\n');
     const omitted = node.omitted ? `\n${indent}  ... ${node.omitted} more` : '';
-    const sep = indent === '' ? ` = {` : '{';
-    return `${indent}${label}${sep}\n${body}${omitted}\n${indent}}`;
+    return `${indent}${label}${indent === '' ? ' ' : ''}{\n${body}${omitted}\n${indent}}`;
   }
+  if (node.error !== undefined) return `${indent}${label} <error: ${node.error}>`;
   let value: string;
   if (node.pointer) value = node.pointer.isNull ? 'NULL' : `${node.pointer.address}${node.pointer.symbol ? ` <${node.pointer.symbol}>` : ''}`;
   else if (typeof node.value === 'string' && node.kind === 'array') value = JSON.stringify(node.value);
   else if (node.hex !== undefined && typeof node.value !== 'boolean') value = `${node.value} (${node.hex})`;
   else value = String(node.value);
-  return `${indent}${label}${bits} ${value}`.replace(/\) \s*/, ') ');
+  return `${indent}${label} ${value}`;
 }

@@ -213,8 +213,7 @@ export class KObject {
   /** &obj: a pointer value to this object. */
   addressOf(): KObject {
     if (this.address === undefined || this.bitSize > 0) throw this.fail('has no address');
-    const ptr = this.typeId === 0 ? this.kernel.model.typeId('void *') : this.kernel.model.pointerTo(this.typeId);
-    if (ptr === undefined) throw this.fail(`the BTF has no pointer type to ${this.typeName}`);
+    const ptr = this.kernel.model.pointerTo(this.typeId);
     return this.kernel.value(ptr, this.address, `&${this.expression}`);
   }
 
@@ -247,7 +246,6 @@ export class KObject {
     const ptr = t.kind === 'ptr' ? await this.readInt() : this.lvalueAddress();
     const offset = memberOffset(this.btf, id, memberPath, this.expression);
     const pointerType = this.kernel.model.pointerTo(id);
-    if (pointerType === undefined) throw this.fail(`the BTF has no pointer type to ${this.btf.typeName(id)}`);
     return this.kernel.value(pointerType, (ptr - BigInt(offset)) & MASK64, `container_of(${this.expression}, ${this.btf.typeName(id)}, ${memberPath})`);
   }
 

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { Btf } from '../../src/kernel/btf/btf';
 import { KernelLogError, KernelLogReader, locateBlock, readKernelLog, type KernelLogRecord } from '../../src/kernel/log/ringbuffer';
+import { KernelLogFollower } from '../../src/kernel/log/follow';
 import { PrintkLayoutError } from '../../src/kernel/log/layout';
 import { TargetReadError, type ReadRequest, type TargetDescription, type TargetMemory } from '../../src/kernel/target';
 import { parseKmsg, type KmsgTruth } from './kernel-log-kmsg';
@@ -331,4 +332,39 @@ test('a head that never holds still ends in an error after three attempts, not a
   const mem = new MovingHeadMemory(Infinity);
   await assert.rejects(readKernelLog(mem, description()), /no longer carries the head id/);
   assert.equal(mem.moved, 3);
+});
+
+test('a follower returns each record once, in order', async () => {
+  const follower = new KernelLogFollower(new KernelLogReader(new FixtureMemory(fixture), description()));
+  const first = await follower.poll();
+  assertMatchesKmsg(first.records, truth, true);
+  assert.equal(first.overwritten, 0, 'records dropped before following began were never asked for');
+  assert.deepEqual((await follower.poll()).records, []);
+  assert.equal(follower.lastReturnedSeq, truth[truth.length - 1].seq);
+});
+
+test('a follower holds an open last line back until it is final or stays unchanged for two polls', async () => {
+  const head = truth[truth.length - 1].seq;
+  const mem = new FixtureMemory(fixture);
+  withState(mem, head, 1n);
+  const follower = new KernelLogFollower(new KernelLogReader(mem, description()), head - 3);
+  assert.deepEqual((await follower.poll()).records.map((r) => r.seq), [head - 2, head - 1]);
+  // Unchanged at the next poll (the kernel stopped writing): its last words are shown.
+  const second = await follower.poll();
+  assert.deepEqual(second.records.map((r) => [r.seq, r.finalized]), [[head, false]]);
+  assert.deepEqual((await follower.poll()).records, []);
+
+  const mem2 = new FixtureMemory(fixture);
+  withState(mem2, head, 1n);
+  const follower2 = new KernelLogFollower(new KernelLogReader(mem2, description()), head - 1);
+  assert.deepEqual((await follower2.poll()).records, []);
+  withState(mem2, head, 2n);
+  assert.deepEqual((await follower2.poll()).records.map((r) => [r.seq, r.finalized]), [[head, true]]);
+});
+
+test('a follower that fell behind the ring says how many records it lost', async () => {
+  const follower = new KernelLogFollower(new KernelLogReader(new FixtureMemory(fixture), description()), 999);
+  const update = await follower.poll();
+  assert.equal(update.overwritten, truth[0].seq - 1000);
+  assert.equal(update.records.length, truth.length);
 });

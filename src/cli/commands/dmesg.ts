@@ -1,6 +1,7 @@
 // grass dmesg: the target kernel's log, read from its printk ring buffer through the agent
 // (remote analysis: the agent only reads memory), so it works on a panicked or hung kernel.
 import { KernelLogError, KernelLogReader, type KernelLog } from '../../kernel/log/ringbuffer';
+import { KernelLogFollower } from '../../kernel/log/follow';
 import { formatRecord, recordToJson } from '../../kernel/log/format';
 import type { CliCommand } from '../command';
 import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
@@ -46,7 +47,7 @@ export const dmesgCommand: CliCommand = {
       const reader = new KernelLogReader(session.client, description);
       if (!follow) {
         const log = await reader.read({ sinceSeq: since });
-        reportNotes(log, new Set(), since);
+        reportNotes(log, since);
         if (flags.json) {
           printJson({ ...log, records: log.records.map(recordToJson) });
         } else {
@@ -66,37 +67,19 @@ async function followLog(reader: KernelLogReader, since: number, intervalMs: num
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const noted = new Set<string>();
-  let lastPrinted = since;
-  /** The record still open for continuation at the last poll, as seq and text. */
-  let open: string | undefined;
+  const follower = new KernelLogFollower(reader, since);
   try {
     while (!stop) {
-      let log: KernelLog;
       try {
-        log = await reader.read({ sinceSeq: lastPrinted });
+        const update = await follower.poll();
+        for (const note of update.notes) process.stderr.write(`grass dmesg: ${note}\n`);
+        if (update.overwritten > 0) process.stderr.write(`grass dmesg: ${update.overwritten} records were overwritten before they could be read\n`);
+        for (const r of update.records) process.stdout.write((json ? JSON.stringify(recordToJson(r)) : formatRecord(r)) + '\n');
       } catch (err) {
         // A writer racing the read, or memory briefly unreadable: say so and poll again.
         if (!(err instanceof KernelLogError)) throw err;
         process.stderr.write(`grass dmesg: ${err.message}\n`);
-        await sleep(intervalMs, () => stop);
-        continue;
       }
-      reportNotes(log, noted, lastPrinted);
-      let nextOpen: string | undefined;
-      for (const r of log.records) {
-        if (!r.finalized) {
-          const key = `${r.seq}\0${r.text}`;
-          // Unchanged since the last poll: the kernel is not adding to it (or cannot any more).
-          if (key !== open) {
-            nextOpen = key;
-            break;
-          }
-        }
-        process.stdout.write((json ? JSON.stringify(recordToJson(r)) : formatRecord(r)) + '\n');
-        lastPrinted = r.seq;
-      }
-      open = nextOpen;
       await sleep(intervalMs, () => stop);
     }
   } finally {
@@ -106,12 +89,8 @@ async function followLog(reader: KernelLogReader, since: number, intervalMs: num
   return 0;
 }
 
-function reportNotes(log: KernelLog, noted: Set<string>, since: number): void {
-  for (const note of log.notes) {
-    if (noted.has(note)) continue;
-    noted.add(note);
-    process.stderr.write(`grass dmesg: ${note}\n`);
-  }
+function reportNotes(log: KernelLog, since: number): void {
+  for (const note of log.notes) process.stderr.write(`grass dmesg: ${note}\n`);
   if (log.overwritten > 0 && since >= 0) {
     process.stderr.write(`grass dmesg: ${log.overwritten} records after ${since} were overwritten before they could be read\n`);
   }

@@ -477,6 +477,8 @@ export class GrassClient implements TargetMemory {
       // Urgent: slot 0 first. Then slots with no unanswered request, then the rest.
       free.sort((a, b) => rank(a) - rank(b));
       for (const slot of free) {
+        // Another acquire may have taken it while this one awaited a claim on an earlier slot.
+        if (slot.busy) continue;
         slot.busy = true;
         if (await this.claim(slot)) return slot;
         slot.busy = false;

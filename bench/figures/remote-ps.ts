@@ -41,8 +41,8 @@ export const group: FigureGroup = {
           const model = KernelModel.fromDescription(await session.client.describe(), session.client);
           const first = await listTasks(model, { threads: true });
           tasks = first.tasks.length;
-          batches = first.stats.batches;
-          await bench.time('list-in-process', `listTasks, every thread (${tasks} tasks, ${batches} batches of reads)`, () => listTasks(model, { threads: true }), { runs: 11 });
+          batches = first.stats.rounds;
+          await bench.time('list-in-process', `listTasks, every thread (${tasks} tasks, ${batches} rounds of reads)`, () => listTasks(model, { threads: true }), { runs: 11 });
           await bench.time('model', 'describe + BTF parse + model (fresh client)', async () => {
             const fresh = await connectTarget(`shm:${shmPath}`, { keyFile });
             try {

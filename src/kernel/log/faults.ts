@@ -50,8 +50,9 @@ interface Header {
   leadsInto?: FaultKind;
 }
 
-// Oops headers the x86 die() path prints: "Oops: 0002 [#1] ...", "general protection fault...: 0000 [#1]".
-const dieHeader = /^(?:Oops: )?(?:[a-z][a-z ]*[a-z](?:, [^:]*)?: )?[0-9a-f]{4} \[#\d+\]/;
+// Oops headers the x86 die() path prints: "Oops: 0002 [#1] ...", "general protection fault, probably
+// for non-canonical address 0x...: 0000 [#1]", and since 6.9 "Oops: invalid opcode: 0000 [#1]".
+const dieHeader = /^(?:Oops: )?(?:[A-Za-z][A-Za-z ]*[a-z](?:, [^:]*)?: )?[0-9a-f]{4} \[#\d+\]/;
 
 function classify(line: string): Header | undefined {
   let m: RegExpExecArray | null;

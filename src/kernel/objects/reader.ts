@@ -11,7 +11,9 @@
 import { TargetReadError, type AddressSpace, type ReadRequest, type TargetMemory } from '../target';
 
 export interface ReaderStats {
-  /** readBatch calls made (round trips, at most, to the agent). */
+  /** Dependent steps: prefetches that had to ask the target (each waits for the one before). */
+  rounds: number;
+  /** readBatch calls made; those of one round are issued together. */
   batches: number;
   ranges: number;
   bytes: number;
@@ -29,19 +31,20 @@ const PAGE = 4096;
 type Page = (Uint8Array | TargetReadError | undefined)[];
 
 export class MemoryReader {
-  readonly stats: ReaderStats = { batches: 0, ranges: 0, bytes: 0 };
+  readonly stats: ReaderStats = { rounds: 0, batches: 0, ranges: 0, bytes: 0 };
   private readonly pages = new Map<number, Page>();
   private readonly lineShift: number;
 
   /**
    * @param lineSize cache granularity in bytes (a power of two from 8 to 4096, so a line never
    * spans two pages and one unmapped page cannot spoil a neighbour's read).
-   * @param maxRangesPerBatch split larger batches (a bound on one request's size).
+   * @param maxRangesPerBatch larger batches are split into readBatch calls of this many ranges,
+   * issued together (the protocol client splits further to fit its slots).
    */
   constructor(
     readonly memory: TargetMemory,
     readonly lineSize = 64,
-    private readonly maxRangesPerBatch = 4096,
+    private readonly maxRangesPerBatch = 1 << 16,
     readonly space: AddressSpace = KERNEL,
   ) {
     if (lineSize < 8 || lineSize > PAGE || (lineSize & (lineSize - 1)) !== 0) throw new Error(`line size ${lineSize} is not a power of two in 8..4096`);
@@ -103,11 +106,14 @@ export class MemoryReader {
       }
       flush();
     }
-    for (let i = 0; i < requests.length; i += this.maxRangesPerBatch) {
-      const chunk = requests.slice(i, i + this.maxRangesPerBatch);
-      this.stats.batches++;
-      this.stats.ranges += chunk.length;
-      const results = await this.memory.readBatch(chunk.map((c) => c.req));
+    this.stats.rounds++;
+    const chunks: (typeof requests)[] = [];
+    for (let i = 0; i < requests.length; i += this.maxRangesPerBatch) chunks.push(requests.slice(i, i + this.maxRangesPerBatch));
+    this.stats.batches += chunks.length;
+    this.stats.ranges += requests.length;
+    const replies = await Promise.all(chunks.map((chunk) => this.memory.readBatch(chunk.map((c) => c.req))));
+    chunks.forEach((chunk, c) => {
+      const results = replies[c];
       chunk.forEach(({ req, pageNo, firstLine }, k) => {
         const res = results[k];
         const p = this.page(pageNo);
@@ -121,7 +127,7 @@ export class MemoryReader {
           for (let l = 0; l < lines; l++) p[firstLine + l] = err;
         }
       });
-    }
+    });
   }
 
   /** Bytes at an address; throws TargetReadError naming the first unreadable address. */

@@ -43,8 +43,8 @@ export interface TaskListOptions {
 
 export interface TaskListResult {
   tasks: TaskRecord[];
-  /** Reads made: batches (round trips at most), ranges, bytes. */
-  stats: { batches: number; ranges: number; bytes: number; attempts: number };
+  /** Reads made: rounds (dependent round trips), readBatch calls, ranges, bytes; attempts made. */
+  stats: { rounds: number; batches: number; ranges: number; bytes: number; attempts: number };
 }
 
 export class TaskListError extends ObjectError {
@@ -410,10 +410,11 @@ async function attempt(model: KernelModel, options: TaskListOptions): Promise<{ 
 /** The target's tasks, read from its memory through the model (remote-analysis mode). */
 export async function listTasks(model: KernelModel, options: TaskListOptions = {}): Promise<TaskListResult> {
   const retries = options.retries ?? 2;
-  const stats = { batches: 0, ranges: 0, bytes: 0, attempts: 0 };
+  const stats = { rounds: 0, batches: 0, ranges: 0, bytes: 0, attempts: 0 };
   for (;;) {
     stats.attempts++;
     const { result, changed, kernel } = await attempt(model, options);
+    stats.rounds += kernel.reader.stats.rounds;
     stats.batches += kernel.reader.stats.batches;
     stats.ranges += kernel.reader.stats.ranges;
     stats.bytes += kernel.reader.stats.bytes;

@@ -15,9 +15,9 @@ The log is read from the target's memory (its printk ring buffer), not from the 
 
 ${targetFlagsUsage}
   --since SEQ        only records with a sequence number greater than SEQ
-  --follow           keep printing new records as the kernel logs them (until interrupted);
-                     a line still open for continuation is printed once it is complete or
-                     has stayed the same for two polls
+  --follow           keep printing new records as the kernel logs them, until interrupted
+                     (exit status 130 on SIGINT); a line still open for continuation is
+                     printed once it is complete or has stayed the same for two polls
   --interval-ms N    how often --follow polls (default 1000)
 
 --json prints {"records":[{seq,timestampNs,timestampUs,level,levelName,facility,continuation,
@@ -60,33 +60,37 @@ export const dmesgCommand: CliCommand = {
   },
 };
 
+/**
+ * Polls until interrupted. withTarget answers SIGINT/SIGTERM by detaching and exiting 130/143;
+ * the flag here only keeps a poll cut short by that detach from being reported as a failure.
+ */
 async function followLog(reader: KernelLogReader, since: number, intervalMs: number, json: boolean): Promise<number> {
-  let stop = false;
+  let interrupted = false;
   const onSignal = (): void => {
-    stop = true;
+    interrupted = true;
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const follower = new KernelLogFollower(reader, since);
   try {
-    while (!stop) {
+    for (;;) {
       try {
         const update = await follower.poll();
         for (const note of update.notes) process.stderr.write(`grass dmesg: ${note}\n`);
         if (update.overwritten > 0) process.stderr.write(`grass dmesg: ${update.overwritten} records were overwritten before they could be read\n`);
         for (const r of update.records) process.stdout.write((json ? JSON.stringify(recordToJson(r)) : formatRecord(r)) + '\n');
       } catch (err) {
+        if (interrupted) return 130;
         // A writer racing the read, or memory briefly unreadable: say so and poll again.
         if (!(err instanceof KernelLogError)) throw err;
         process.stderr.write(`grass dmesg: ${err.message}\n`);
       }
-      await sleep(intervalMs, () => stop);
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  return 0;
 }
 
 function reportNotes(log: KernelLog, since: number): void {
@@ -94,15 +98,4 @@ function reportNotes(log: KernelLog, since: number): void {
   if (log.overwritten > 0 && since >= 0) {
     process.stderr.write(`grass dmesg: ${log.overwritten} records after ${since} were overwritten before they could be read\n`);
   }
-}
-
-function sleep(ms: number, stopped: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const tick = (): void => {
-      if (stopped() || Date.now() - started >= ms) resolve();
-      else setTimeout(tick, Math.min(100, ms));
-    };
-    tick();
-  });
 }

@@ -3,7 +3,7 @@
 // the guest's own view of itself. One guest for the whole file; the panic comes last.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { connectTarget, TargetSession } from '../../src/rdma/connect';
 import { writeNewKeyFile } from '../../src/rdma/key';
 import * as L from '../../src/rdma/protocol/layout';
 import { TargetReadError } from '../../src/kernel/target';
-import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, startGuestAgent } from './agentHarness';
+import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, root, startGuestAgent } from './agentHarness';
 
 let guest: Guest;
 let agent: GuestAgent;
@@ -271,6 +271,45 @@ test('small slots (2 × 4 KiB data): chunked replies and split reads give the sa
     assert.equal(r.hex, ramFileBytes(start, length).toString('hex'));
   } finally {
     await guest.resume();
+    await small.stop();
+  }
+});
+
+function runClientProcess(small: GuestAgent, iterations: number): Promise<{ requests: number; readsChecked: number; heartbeats: number }> {
+  const workerArgs = ['--import', 'tsx', path.join(__dirname, 'agentClientWorker.ts'), small.target, small.keyFile, guest.ramFile, JSON.stringify(guest.memoryMap().ranges), String(iterations)];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, workerArgs, { cwd: root, timeout: 180_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`client process failed: ${stderr || err.message}`));
+      else resolve(JSON.parse(stdout) as { requests: number; readsChecked: number; heartbeats: number });
+    });
+  });
+}
+
+test('several clients on a 3-slot agent: processes sharing slots, and 40 reads in flight on one client', async () => {
+  // Few slots, so that the clients must share them: claims decide who uses which.
+  const small = await startGuestAgent(guest, `qemu-ram:${guest.ramFile}`, ['--slots', '3', '--slot-data-bytes', '8192']);
+  const observer = await connectTarget(small.target, { keyFile: small.keyFile });
+  await guest.pause();
+  try {
+    const before = await observer.client.liveness();
+    const iterations = 60;
+    const results = await Promise.all([runClientProcess(small, iterations), runClientProcess(small, iterations), runClientProcess(small, iterations)]);
+    for (const r of results) {
+      assert.equal(r.readsChecked, iterations);
+      assert.equal(r.heartbeats, iterations);
+    }
+    const after = await observer.client.liveness();
+    assert.equal(after.requestsRefused, before.requestsRefused, 'no request was refused (no two clients collided on a slot)');
+    const lowerBound = results.reduce((sum, r) => sum + r.requests, 0);
+    assert.ok(after.requestsServed - before.requestsServed >= BigInt(lowerBound), `served ${after.requestsServed - before.requestsServed} < ${lowerBound}`);
+
+    const range = guest.memoryMap().ranges[0];
+    const reads = Array.from({ length: 40 }, (_, i) => ({ phys: BigInt(range.physStart) + 0x100000n + BigInt(i) * 12_345n, length: 1000 + i * 700 }));
+    const got = await Promise.all(reads.map((r) => observer.client.read({ kind: 'physical' }, r.phys, r.length)));
+    reads.forEach((r, i) => assert.ok(ramFileBytes(r.phys, r.length).equals(Buffer.from(got[i])), `read ${i} at 0x${r.phys.toString(16)}`));
+  } finally {
+    await guest.resume();
+    await observer.close();
     await small.stop();
   }
 });

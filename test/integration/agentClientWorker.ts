@@ -1,6 +1,7 @@
-// One client process of test/integration/agent-clients.test.ts: attaches to the agent and runs
-// a mix of heartbeats, process counts and physical reads, several at once, checking every read
-// against the guest's RAM file. Prints one JSON line: {requests, readsChecked, heartbeats}.
+// One client process of test/integration/agent.test.ts (several clients on one agent): attaches
+// to the agent and runs a mix of heartbeats, process counts and physical reads, several at once,
+// checking every read against the guest's RAM file. Prints one JSON line:
+// {requests, readsChecked, heartbeats}.
 // argv: TARGET KEY_FILE RAM_FILE RANGES_JSON ITERATIONS
 import { closeSync, openSync, readSync } from 'node:fs';
 import { connectTarget } from '../../src/rdma/connect';

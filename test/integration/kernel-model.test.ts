@@ -135,6 +135,8 @@ test('expressions: casts, &, ->, index, per_cpu, container_of, against the guest
     const rqCpu = await grassJson<ValueNode>(['decode', `per_cpu(runqueues, ${cpu}).cpu`, ...args]);
     assert.equal(rqCpu.value, cpu, `runqueues of cpu ${cpu} says cpu ${rqCpu.value}`);
   }
+  const raw = await grassJson<{ hex: string }>(['read', 'init_task.comm', '16', ...args]);
+  assert.equal(Buffer.from(raw.hex, 'hex').toString('latin1').replace(/\0.*$/s, ''), 'swapper/0', 'grass read takes decode expressions');
   const uts = await grassJson<ValueNode>(['decode', 'init_uts_ns.name.release', ...args]);
   assert.equal(uts.value, (await guest.exec('uname -r')).trim());
 });

@@ -4,13 +4,18 @@ import { writeFileSync } from 'node:fs';
 import type { AddressSpace } from '../../kernel/target';
 import type { GrassClient } from '../../rdma/client';
 import type { CliCommand } from '../command';
+import { KernelModel } from '../../kernel/model';
+import { expressionAddress } from '../../kernel/objects/expression';
+import { Kernel } from '../../kernel/objects/object';
 import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
 
 const MAX_READ_BYTES = 1 << 30;
 
 const usage = `usage: grass read ADDR LEN --target ADDR [--key-file F] [--phys | --pid P] [--out FILE] [--json]
 
-ADDR is a number (0x… hex or decimal) or a kernel symbol, optionally SYMBOL+OFFSET.
+ADDR is a number (0x… hex or decimal) or a kernel symbol, optionally SYMBOL+OFFSET, or an
+expression of grass decode ('init_task.comm', 'per_cpu(runqueues, 1)', '*init_task.mm'),
+typed from the target's BTF: an object's address, or a pointer's value.
 Kernel-virtual by default; --phys for physical, --pid P for process P's user addresses.
 
 ${targetFlagsUsage}
@@ -28,9 +33,14 @@ export function parseNumber(text: string, what: string): bigint {
 async function resolveAddress(text: string, client: GrassClient): Promise<{ address: bigint; symbol?: string }> {
   if (/^(0x[0-9a-fA-F]+|\d+)$/.test(text)) return { address: BigInt(text) };
   const m = /^([A-Za-z_.$][\w.$]*)(?:\+(0x[0-9a-fA-F]+|\d+))?$/.exec(text);
-  if (!m) throw new Error(`read: address '${text}' is neither a number nor SYMBOL[+OFFSET]`);
+  const viaExpression = async (): Promise<{ address: bigint; symbol: string }> => {
+    const kernel = new Kernel(KernelModel.fromDescription(await client.describe(), client));
+    return { address: (await expressionAddress(kernel, text)).address, symbol: text };
+  };
+  if (!m) return viaExpression();
   const { symbols } = await client.describe();
   const symbol = symbols.find((s) => s.name === m[1]);
+  if (!symbol && m[2] === undefined && m[1].includes('.')) return viaExpression();
   if (!symbol) throw new Error(`read: no symbol '${m[1]}' in the target's kallsyms (${symbols.length} symbols)`);
   return { address: symbol.address + (m[2] ? BigInt(m[2]) : 0n), symbol: text };
 }

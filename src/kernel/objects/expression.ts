@@ -276,3 +276,30 @@ async function evalNode(kernel: Kernel, node: Node): Promise<KObject> {
     }
   }
 }
+
+/**
+ * The address an expression designates, for raw reads (`grass read 'init_task.comm' 16`):
+ * an object's own address, or a pointer's value; with the object's size when it has one.
+ */
+export async function expressionAddress(kernel: Kernel, src: string): Promise<{ address: bigint; size?: number; type: string }> {
+  const obj = await evaluate(kernel, src);
+  const t = obj.resolved;
+  let size: number | undefined;
+  if (obj.address !== undefined && obj.bitSize === 0) {
+    try {
+      size = obj.size;
+    } catch {
+      size = undefined;
+    }
+    return { address: obj.address, size, type: obj.typeName };
+  }
+  if (t.kind === 'ptr') {
+    try {
+      size = t.type === 0 ? undefined : kernel.btf.sizeof(t.type);
+    } catch {
+      size = undefined;
+    }
+    return { address: await obj.readInt(), size, type: kernel.btf.typeName(t.type) };
+  }
+  throw obj.fail('designates no address (not an object in memory or a pointer)');
+}

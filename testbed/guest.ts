@@ -375,7 +375,7 @@ export class Guest {
         `grass-guest hog $(awk '/MemTotal/{m=$2}/SwapTotal/{s=$2}END{print int((m+s/2)/1024)}' /proc/meminfo) 0 retouch >/dev/null 2>&1 &`,
       oops: `insmod /lib/grass/grass_oops.ko; echo "insmod rc=$?"`,
       // The watchdog reports a soft lockup after 2 * watchdog_thresh seconds.
-      softlockup: `echo 2 > /proc/sys/kernel/watchdog_thresh && insmod /lib/grass/grass_softlockup.ko seconds=12 && ${textBase('grass_softlockup')}`,
+      softlockup: `echo 2 > /proc/sys/kernel/watchdog_thresh && insmod /lib/grass/grass_softlockup.ko seconds=8 && ${textBase('grass_softlockup')}`,
       'cpu-high-load': `for i in $(seq $(nproc)); do yes >/dev/null & done`,
       'memory-leak': `grass-guest hog 0 16 >/dev/null 2>&1 &`,
       panic: `echo c > /proc/sysrq-trigger`,

@@ -138,7 +138,7 @@ describe('testbed faults: the guest keeps answering (oops, soft lockup, CPU-high
     await guest.fault('cpu-high-load');
     await sleep(1000);
     const a = await guest.truth();
-    await sleep(3000);
+    await sleep(2000);
     const b = await guest.truth();
     const yes = b.tasks.filter((t) => t.comm === 'yes');
     assert.equal(yes.length, 2);

@@ -110,7 +110,7 @@ GRASS_HD bool grass_ps_each_thread(const grass_ps_ctx* c, uint64_t leader, Visit
 
 // Fills r from one task. With group_totals the times are the whole group's (dead threads'
 // share in signal_struct plus every live thread), as ps shows them for a process.
-GRASS_HD bool grass_ps_record(const grass_ps_ctx* c, uint64_t task, bool group_totals, grass_task_record* r) {
+GRASS_HD_CALL bool grass_ps_record(const grass_ps_ctx* c, uint64_t task, bool group_totals, grass_task_record* r) {
   const grass_ps_layout* l = c->layout;
   uint32_t pid, tgid, state32, exit_state, cpu;
   uint64_t state64 = 0, parent, signal, mm, utime, stime;
@@ -211,7 +211,7 @@ GRASS_HD bool grass_ps_walk(const grass_ps_ctx* c, uint32_t flags, grass_task_re
 
 // Physical address of the page-table root of the process with this pid (its mm->pgd), for
 // reads of user addresses.
-GRASS_HD bool grass_ps_user_root(const grass_ps_ctx* c, uint32_t pid, uint64_t* root_phys) {
+GRASS_HD_CALL bool grass_ps_user_root(const grass_ps_ctx* c, uint32_t pid, uint64_t* root_phys) {
   const grass_ps_layout* l = c->layout;
   uint64_t head = l->init_task + l->task_tasks, p;
   if (!grass_ps_u64(c, head, &p)) return false;

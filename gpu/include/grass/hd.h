@@ -9,8 +9,12 @@
 
 #ifdef __CUDACC__
 #define GRASS_HD __host__ __device__ inline
+// For the large monitor functions: one call site each would otherwise be inlined into one huge
+// device function, which takes cicc/ptxas minutes and bloats the persistent kernel.
+#define GRASS_HD_CALL __host__ __device__ __noinline__
 #else
 #define GRASS_HD inline
+#define GRASS_HD_CALL inline
 #endif
 
 // Orders the stores before it with the stores after it, as seen by another agent of the system

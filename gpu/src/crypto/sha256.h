@@ -22,7 +22,7 @@ GRASS_HD void grass_sha256_init(grass_sha256* s) {
   s->block_bytes = 0;
 }
 
-GRASS_HD void grass_sha256_compress(uint32_t h[8], const uint8_t* p) {
+GRASS_HD_CALL void grass_sha256_compress(uint32_t h[8], const uint8_t* p) {
   const uint32_t k[64] = {
       0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
       0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,

@@ -63,7 +63,7 @@ struct grass_outcome {
 };
 
 // Writes the chunk (if any), then the reply, then its mark, each separated by a fence.
-GRASS_HD void grass_send_reply(grass_monitor* mon, uint32_t i, uint64_t seq, const grass_outcome* o) {
+GRASS_HD_CALL void grass_send_reply(grass_monitor* mon, uint32_t i, uint64_t seq, const grass_outcome* o) {
   grass_slot_header* h = grass_slot(mon, i);
   uint8_t* data = grass_slot_data(mon, i);
   uint64_t chunk = o->inline_bytes, total = o->inline_bytes, id = 0;
@@ -106,7 +106,7 @@ GRASS_HD void grass_fault_outcome(grass_outcome* o, const grass_fault* f) {
   o->detail = f->address;
 }
 
-GRASS_HD void grass_op_read(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) {
+GRASS_HD_CALL void grass_op_read(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) {
   uint64_t space = q->args[0], addr = q->args[1], len = q->args[2];
   grass_result_arena* arena = &mon->arenas[i];
   if (!grass_valid_space(space) || len == 0 || len > arena->capacity) { o->status = GRASS_E_MALFORMED; o->detail = len; return; }
@@ -127,7 +127,7 @@ GRASS_HD void grass_op_read(grass_monitor* mon, uint32_t i, const grass_request*
 
 // Reply: per entry a uint32 status, then the entry's length bytes (zeros when the status is not
 // GRASS_OK), padded to a multiple of 8 bytes.
-GRASS_HD void grass_op_read_batch(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) {
+GRASS_HD_CALL void grass_op_read_batch(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) {
   uint64_t n = q->args[0];
   grass_result_arena* arena = &mon->arenas[i];
   const grass_read_batch_entry* e = (const grass_read_batch_entry*)mon->scratch;
@@ -165,7 +165,7 @@ GRASS_HD void grass_op_read_batch(grass_monitor* mon, uint32_t i, const grass_re
   o->arena = arena;
 }
 
-GRASS_HD void grass_op_write(grass_monitor* mon, const grass_request* q, grass_outcome* o) {
+GRASS_HD_CALL void grass_op_write(grass_monitor* mon, const grass_request* q, grass_outcome* o) {
   uint64_t space = q->args[0], addr = q->args[1], len = q->args[2];
   if (!mon->allow_writes || !mon->mem.writable) { o->status = GRASS_E_WRITES_DISABLED; return; }
   if (!grass_valid_space(space) || len == 0 || len > q->data_bytes) { o->status = GRASS_E_MALFORMED; o->detail = len; return; }
@@ -176,7 +176,7 @@ GRASS_HD void grass_op_write(grass_monitor* mon, const grass_request* q, grass_o
     grass_fault_outcome(o, &f);
 }
 
-GRASS_HD void grass_op_process(grass_monitor* mon, uint32_t i, const grass_request* q, bool list, grass_outcome* o) {
+GRASS_HD_CALL void grass_op_process(grass_monitor* mon, uint32_t i, const grass_request* q, bool list, grass_outcome* o) {
   grass_fault f = {0, 0};
   grass_ps_ctx c = {&mon->mem, &mon->paging, &mon->ps, &f};
   grass_result_arena* arena = &mon->arenas[i];
@@ -207,7 +207,7 @@ GRASS_HD void grass_op_fetch(grass_monitor* mon, const grass_request* q, grass_o
 }
 
 // Authenticates, checks freshness, runs and answers one request whose mark has appeared.
-GRASS_HD void grass_handle(grass_monitor* mon, uint32_t i, const grass_request* q, uint64_t mark) {
+GRASS_HD_CALL void grass_handle(grass_monitor* mon, uint32_t i, const grass_request* q, uint64_t mark) {
   grass_outcome o = {GRASS_OK, 0, 0, 0, 0};
   bool refused = true;
   if (q->seq != mark || q->data_bytes > mon->slot_data_bytes) {

@@ -31,7 +31,7 @@ GRASS_HD bool grass_fail(grass_fault* f, uint32_t status, uint64_t address) {
 
 // Walks the tables at root for va. On success gives the physical address and how many bytes of
 // the same page follow it (so a reader knows where the next translation is due).
-GRASS_HD bool grass_walk(const grass_phys_map* m, uint64_t root, uint32_t levels, uint64_t va,
+GRASS_HD_CALL bool grass_walk(const grass_phys_map* m, uint64_t root, uint32_t levels, uint64_t va,
                          uint64_t* phys, uint64_t* bytes_left_in_page, grass_fault* f) {
   uint32_t va_bits = levels == 5 ? 57 : 48;
   uint64_t high = (uint64_t)((int64_t)(va << (64 - va_bits)) >> (64 - va_bits));
@@ -71,7 +71,7 @@ GRASS_HD bool grass_kernel_to_phys(const grass_phys_map* m, const grass_paging* 
 
 // Reads len bytes at addr of a space into dst, page by page. root is the page table for
 // GRASS_SPACE_USER (a process's mm->pgd, physical); unused otherwise.
-GRASS_HD bool grass_read(const grass_phys_map* m, const grass_paging* pg, uint32_t space, uint64_t root,
+GRASS_HD_CALL bool grass_read(const grass_phys_map* m, const grass_paging* pg, uint32_t space, uint64_t root,
                          uint64_t addr, void* dst, uint64_t len, grass_fault* f) {
   uint8_t* out = (uint8_t*)dst;
   while (len > 0) {
@@ -109,7 +109,7 @@ GRASS_HD bool grass_read(const grass_phys_map* m, const grass_paging* pg, uint32
 }
 
 // Writes len bytes from src at addr (same spaces as grass_read); the caller checked permission.
-GRASS_HD bool grass_write(const grass_phys_map* m, const grass_paging* pg, uint32_t space, uint64_t root,
+GRASS_HD_CALL bool grass_write(const grass_phys_map* m, const grass_paging* pg, uint32_t space, uint64_t root,
                           uint64_t addr, const void* src, uint64_t len, grass_fault* f) {
   const uint8_t* in = (const uint8_t*)src;
   while (len > 0) {

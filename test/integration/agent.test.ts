@@ -132,6 +132,10 @@ test('kernel-virtual reads: linux_banner, init_task.comm (offset from pahole), j
   const comm = await grassJson<{ hex: string }>(['read', `init_task+${commOffset}`, '16', ...args]);
   assert.equal(Buffer.from(comm.hex, 'hex').toString('latin1').replace(/\0.*$/s, ''), 'swapper/0');
 
+  const unknown = await grass(['read', 'no_such_symbol_here', '8', ...args]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /no symbol 'no_such_symbol_here' in the target's kallsyms/);
+
   const jiffies = async (): Promise<bigint> => Buffer.from((await grassJson<{ hex: string }>(['read', 'jiffies', '8', ...args])).hex, 'hex').readBigUInt64LE();
   const first = await jiffies();
   await sleep(300);
@@ -162,6 +166,9 @@ test('user reads through a process\'s page table: the ELF header of init\'s exec
   const r = await grassJson<{ hex: string; space: string; pid: number }>(['read', address, '4', '--pid', '1', ...args]);
   assert.equal(r.space, 'user');
   assert.equal(r.hex, '7f454c46');
+  const noProcess = await grass(['read', address, '4', '--pid', '999999', ...args]);
+  assert.equal(noProcess.code, 1);
+  assert.match(noProcess.stderr, /read of 4 bytes at user\(pid 999999\) 0x[0-9a-f]+ failed: /);
 });
 
 test('readBatch: good entries equal single reads, a bad one fails alone naming its address', async () => {

@@ -56,18 +56,26 @@ function loadLibc(): Libc {
   return libc;
 }
 
-const F_OFD_SETLK = 37;
-const F_WRLCK = 1;
-const F_UNLCK = 2;
-const EAGAIN = 11;
-const EACCES = 13;
+/** Linux x86-64 ABI values this file uses; test/unit/protocol-shm.test.ts checks them against the C headers. */
+export const libcAbi = {
+  F_OFD_SETLK: 37,
+  F_WRLCK: 1,
+  F_UNLCK: 2,
+  EAGAIN: 11,
+  EACCES: 13,
+  PROT_READ: 1,
+  PROT_WRITE: 2,
+  MAP_SHARED: 1,
+  /** struct flock: l_whence stays 0 (SEEK_SET), l_pid 0 as OFD locks require. */
+  flock: { size: 32, l_type: 0, l_whence: 2, l_start: 8, l_len: 16, l_pid: 24 },
+} as const;
+const { F_OFD_SETLK, F_WRLCK, F_UNLCK, EAGAIN, EACCES, PROT_READ, PROT_WRITE, MAP_SHARED } = libcAbi;
 
-/** struct flock (x86-64): l_type, l_whence (SEEK_SET), l_start, l_len; l_pid 0 for OFD locks. */
 function ofdLock(transport: string, fd: number, offset: number, type: number): boolean {
-  const lock = Buffer.alloc(32);
-  lock.writeInt16LE(type, 0);
-  lock.writeBigInt64LE(BigInt(offset), 8);
-  lock.writeBigInt64LE(8n, 16);
+  const lock = Buffer.alloc(libcAbi.flock.size);
+  lock.writeInt16LE(type, libcAbi.flock.l_type);
+  lock.writeBigInt64LE(BigInt(offset), libcAbi.flock.l_start);
+  lock.writeBigInt64LE(8n, libcAbi.flock.l_len);
   if (loadLibc().fcntl(fd, F_OFD_SETLK, 'void *', lock) === 0) return true;
   const errno = koffi.errno();
   if (type === F_WRLCK && (errno === EAGAIN || errno === EACCES)) return false;
@@ -85,9 +93,6 @@ function fileReplaced(path: string, fd: number): boolean {
   }
 }
 
-const PROT_READ = 1;
-const PROT_WRITE = 2;
-const MAP_SHARED = 1;
 const MAP_FAILED = 0xffffffffffffffffn;
 
 class MmapTransport implements Transport {

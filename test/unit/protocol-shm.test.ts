@@ -3,8 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { openShmTransport, ShmAccess } from '../../src/rdma/shm';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { libcAbi, openShmTransport, ShmAccess } from '../../src/rdma/shm';
 import { TransportError } from '../../src/rdma/transport';
 
 const SIZE = 3 * 4096;
@@ -89,5 +92,35 @@ test('shm: a buffer file removed or recreated at the path is reported as replace
   } finally {
     for (const t of transports) await t.close();
     rmSync(path, { force: true });
+  }
+});
+
+test('the libc constants and struct flock layout used by the shm transport match the C headers', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'grass-libc-'));
+  try {
+    const fields = ['l_type', 'l_whence', 'l_start', 'l_len', 'l_pid'] as const;
+    const constants = ['F_OFD_SETLK', 'F_WRLCK', 'F_UNLCK', 'EAGAIN', 'EACCES', 'PROT_READ', 'PROT_WRITE', 'MAP_SHARED'] as const;
+    const source = [
+      '#define _GNU_SOURCE',
+      '#include <errno.h>',
+      '#include <fcntl.h>',
+      '#include <stddef.h>',
+      '#include <stdio.h>',
+      '#include <sys/mman.h>',
+      'int main(void) {',
+      '  printf("size %zu\\n", sizeof(struct flock));',
+      ...fields.map((f) => `  printf("${f} %zu\\n", offsetof(struct flock, ${f}));`),
+      ...constants.map((c) => `  printf("${c} %d\\n", (int)(${c}));`),
+      '  return 0;',
+      '}',
+    ].join('\n');
+    writeFileSync(join(dir, 'abi.c'), source);
+    execFileSync('gcc', ['-o', join(dir, 'abi'), join(dir, 'abi.c')]);
+    const printed = Object.fromEntries(execFileSync(join(dir, 'abi'), { encoding: 'utf8' }).trim().split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+    assert.equal(printed.size, libcAbi.flock.size);
+    for (const f of fields) assert.equal(printed[f], libcAbi.flock[f], `offsetof(struct flock, ${f})`);
+    for (const c of constants) assert.equal(printed[c], libcAbi[c], c);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -47,9 +47,10 @@ function load(name: string): { records: KernelLogRecord[]; console: string } {
 
 const faults = load('faults');
 const panic = load('panic');
+const hang = load('hang');
 
 test('the decoded records are what the kernel printed on its console (timestamps formatted alike)', () => {
-  for (const { records, console } of [faults, panic]) {
+  for (const { records, console } of [faults, panic, hang]) {
     let at = 0;
     for (const r of records) {
       // Console lines carry no level or caller: "[   12.345678] text".
@@ -200,4 +201,26 @@ test('dmesg text: syslog priority, console timestamp, caller', () => {
   assert.match(formatRecord(r), /^<0>\[\s+\d+\.\d{6}\] \[  T102\] Kernel panic - not syncing: sysrq triggered crash$/);
   const lockup = faults.records.find((x) => x.seq === 427)!;
   assert.match(formatRecord(lockup), /^<0>\[\s+\d+\.\d{6}\] \[    C0\] watchdog: BUG: soft lockup/);
+});
+
+test('F3 hang: two CPUs report soft lockups at once, their lines interleaved; each report keeps its own', () => {
+  const reports = extractFaultReports(hang.records);
+  assert.deepEqual(reports.map((r) => [r.kind, r.cpu, r.pid, r.comm]), [
+    ['soft-lockup', 1, 103, 'grass_f3/1'],
+    ['soft-lockup', 0, 102, 'grass_f3/0'],
+  ]);
+  const [cpu1, cpu0] = reports;
+  // The registers each CPU printed (CR3 and R12 differ between the two).
+  assert.equal(cpu0.registers.CR3, '0000000002a10000');
+  assert.equal(cpu1.registers.CR3, '0000000005a7e000');
+  assert.equal(cpu0.registers.R12, 'ffff888006440000');
+  assert.equal(cpu1.registers.R12, 'ffff888006446100');
+  for (const r of reports) {
+    assert.equal(r.rip, 'grass_f3_thread+0x19/0x1000 [grass_f3]');
+    assert.deepEqual(r.callTrace, ['Call Trace:', ' <TASK>', ' kthread+0xda/0x100', ' ? kthread_complete_and_exit+0x20/0x20', ' ret_from_fork+0x22/0x30', ' </TASK>']);
+    // Every line of a report was printed by its CPU.
+    const own = hang.records.filter((x) => x.seq >= r.firstSeq && x.seq <= r.lastSeq && x.caller.kind === 'cpu' && x.caller.cpu === r.cpu);
+    assert.deepEqual(r.lines, own.map((x) => x.text));
+  }
+  assert.deepEqual([cpu1.firstSeq, cpu1.lastSeq, cpu0.firstSeq, cpu0.lastSeq], [344, 385, 349, 381]);
 });

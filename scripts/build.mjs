@@ -49,7 +49,8 @@ function extensionTestEntries() {
 }
 
 const started = Date.now();
-rmSync('dist', { recursive: true, force: true });
+// dist/ is overwritten in place (tests of other suites may be running it); out/test/ is
+// emptied so that a deleted test file's old bundle is not run again.
 rmSync('out/test', { recursive: true, force: true });
 
 const webviews = entryFolders('webview').filter((n) => n !== 'components');

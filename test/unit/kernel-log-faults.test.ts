@@ -24,8 +24,8 @@ interface JsonRecord {
   finalized: boolean;
 }
 
-function load(name: string): { records: KernelLogRecord[]; console: string } {
-  const json = JSON.parse(readFileSync(join(dir, `${name}-6.1.0-56-amd64.json`), 'utf8')) as { records: JsonRecord[] };
+function load(name: string, release = '6.1.0-56-amd64'): { records: KernelLogRecord[]; console: string } {
+  const json = JSON.parse(readFileSync(join(dir, `${name}-${release}.json`), 'utf8')) as { records: JsonRecord[] };
   const records = json.records.map(
     (r): KernelLogRecord => ({
       seq: r.seq,
@@ -42,15 +42,17 @@ function load(name: string): { records: KernelLogRecord[]; console: string } {
     }),
   );
   // The serial console ends lines with CR LF.
-  return { records, console: readFileSync(join(dir, `${name}-6.1.0-56-amd64.console`), 'latin1').replace(/\r\n/g, '\n') };
+  return { records, console: readFileSync(join(dir, `${name}-${release}.console`), 'latin1').replace(/\r\n/g, '\n') };
 }
 
 const faults = load('faults');
 const panic = load('panic');
 const hang = load('hang');
+// Debian's 6.12: "CPU: N UID: N PID: N", "Oops: Oops: 0000 [#1]", hung-task lines with tgid.
+const faults612 = load('faults', '6.12.117+deb12-amd64');
 
 test('the decoded records are what the kernel printed on its console (timestamps formatted alike)', () => {
-  for (const { records, console } of [faults, panic, hang]) {
+  for (const { records, console } of [faults, panic, hang, faults612]) {
     let at = 0;
     for (const r of records) {
       // Console lines carry no level or caller: "[   12.345678] text".
@@ -223,4 +225,24 @@ test('F3 hang: two CPUs report soft lockups at once, their lines interleaved; ea
     assert.deepEqual(r.lines, own.map((x) => x.text));
   }
   assert.deepEqual([cpu1.firstSeq, cpu1.lastSeq, cpu0.firstSeq, cpu0.lastSeq], [344, 385, 349, 381]);
+});
+
+test('the same faults on Debian 6.12: its formats give the same reports', () => {
+  const reports = extractFaultReports(faults612.records);
+  assert.deepEqual(reports.map((r) => [r.kind, r.cpu ?? null, r.pid, r.comm ?? null]), [
+    ['hung-task', null, 156, 'cat'],
+    ['oops', 1, 159, 'insmod'],
+    ['soft-lockup', 0, 162, 'grass_softlocku'],
+    ['soft-lockup', 0, 162, 'grass_softlocku'],
+    ['panic', null, 164, null],
+  ]);
+  const oops = reports[1];
+  assert.equal(oops.message, 'BUG: kernel NULL pointer dereference, address: 0000000000000000\nOops: Oops: 0000 [#1] PREEMPT SMP NOPTI');
+  assert.equal(oops.taint, 'Tainted: G           OE');
+  assert.match(oops.rip ?? '', /^grass_oops_init\+0x[0-9a-f]+\/0x[0-9a-f]+ \[grass_oops\]$/);
+  assert.equal(oops.registers.CR3, '0000000005662000');
+  assert.deepEqual(oops.callTrace.slice(0, 3), ['Call Trace:', ' <TASK>', ' do_one_initcall+0x5b/0x320']);
+  assert.equal(oops.lines[oops.lines.length - 1], '---[ end trace 0000000000000000 ]---');
+  assert.deepEqual(reports[2].callTrace.slice(2), [' kthread+0xd2/0x100', ' ? __pfx_kthread+0x10/0x10', ' ret_from_fork+0x34/0x50', ' ? __pfx_kthread+0x10/0x10', ' ret_from_fork_asm+0x1a/0x30', ' </TASK>']);
+  assert.ok(reports[0].callTrace.includes(' grass_f4_read+0x22/0xff0 [grass_f4]'));
 });

@@ -50,6 +50,8 @@ async function main(): Promise<number> {
   const m = run.machine;
   process.stdout.write(`GRASS benchmarks, revision ${run.revision}, ${run.date}\n${m.cpu} × ${m.cpus}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${m.kernel}, node ${m.node}, load ${m.loadAverage.toFixed(1)} at start\n\n`);
   process.stdout.write(table(figures) + '\n');
+  const notes = figures.filter((f) => f.note);
+  if (notes.length) process.stdout.write('\n' + notes.map((f) => `${f.id}: ${f.note}`).join('\n') + '\n');
   for (const s of skipped) process.stdout.write(`\nnot measured: ${s.group}: ${s.reason}\n`);
   process.stderr.write(`bench: results in ${path.relative(root, file)} (and .svg)${values.save ? ', bench/results/latest.json and latest.svg' : ''}\n`);
   return skipped.length ? 1 : 0;

@@ -368,3 +368,12 @@ test('a follower that fell behind the ring says how many records it lost', async
   assert.equal(update.overwritten, truth[0].seq - 1000);
   assert.equal(update.records.length, truth.length);
 });
+
+test('a damaged BTF costs the levels, not the log', async () => {
+  const d = description();
+  d.btf = d.btf.slice(0, 40);
+  const log = await readKernelLog(new FixtureMemory(fixture), d);
+  assert.equal(log.notes.length, 1);
+  assert.match(log.notes[0], /^BTF unusable \(BTF of 6\.1\.0-56-amd64: .*\): levels and facilities unknown$/);
+  assertMatchesKmsg(log.records, truth, false);
+});

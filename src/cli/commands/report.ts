@@ -31,10 +31,16 @@ export const reportCommand: CliCommand = {
     const { flags } = parseTargetArgs('report', argv, {});
     return withTarget('report', flags, async (session) => {
       const description = await session.client.describe();
-      const model = KernelModel.fromDescription(description, session.client);
-      const log = await new KernelLogReader(session.client, description, model.btf).read();
+      // The running tasks need the kernel model (BTF); the log does not, and is read regardless.
+      let model: KernelModel | undefined;
+      try {
+        model = KernelModel.fromDescription(description, session.client);
+      } catch (err) {
+        process.stderr.write(`grass report: cannot tell which tasks are running: ${err instanceof Error ? err.message : String(err)}\n`);
+      }
+      const log = await new KernelLogReader(session.client, description, model?.btf).read();
       const reports = extractFaultReports(log.records);
-      const running = await runningTasks(model);
+      const running = model ? await runningTasks(model) : [];
       for (const note of log.notes) process.stderr.write(`grass report: ${note}\n`);
       if (flags.json) {
         printJson({

@@ -10,7 +10,7 @@
 // Like the kernel's own readers, a record counts only if its descriptor still carries the id we
 // expect after its data was copied; on a live target we re-read the descriptors once at the end.
 
-import { Btf } from '../btf/btf';
+import { Btf, BtfError } from '../btf/btf';
 import { TargetReadError, type ReadRequest, type TargetDescription, type TargetMemory } from '../target';
 import { resolvePrintkLayout, type FieldLocation, type PrintkLayout } from './layout';
 import { parseVmcoreinfo } from './vmcoreinfo';
@@ -57,7 +57,7 @@ export interface KernelLog {
   resumeAfterSeq: number;
   /** Records in the asked-for range whose text is gone: the ring wrapped over them (or a writer reused them while we read). */
   overwritten: number;
-  /** Records skipped, each with why: lost text, corrupt descriptor, overwritten while read. */
+  /** What was skipped or could not be decoded, and why: lost text, a corrupt descriptor, unusable BTF. */
   notes: string[];
   /** Where the layout came from ('VMCOREINFO', 'BTF', 'symbols'). */
   layoutSources: string[];
@@ -136,6 +136,8 @@ export async function readKernelLog(
  */
 export class KernelLogReader {
   readonly layout: PrintkLayout;
+  /** What the layout could not give (reported with every read's notes). */
+  private readonly layoutNotes: string[] = [];
 
   constructor(
     private readonly memory: TargetMemory,
@@ -143,8 +145,18 @@ export class KernelLogReader {
     btf?: Btf,
   ) {
     const vmcoreinfo = description.vmcoreinfo ? parseVmcoreinfo(description.vmcoreinfo) : undefined;
-    const typeInfo = btf ?? (description.btf.byteLength > 0 ? new Btf(description.btf, { source: `BTF of ${description.release}` }) : undefined);
+    let typeInfo = btf;
+    if (!typeInfo && description.btf.byteLength > 0) {
+      try {
+        typeInfo = new Btf(description.btf, { source: `BTF of ${description.release}` });
+      } catch (err) {
+        // A damaged BTF costs the levels, not the log: VMCOREINFO still lays out the rest.
+        if (!(err instanceof BtfError)) throw err;
+        this.layoutNotes.push(`BTF unusable (${err.message}): levels and facilities unknown`);
+      }
+    }
     this.layout = resolvePrintkLayout(vmcoreinfo, typeInfo, description.symbols);
+    if (typeInfo && !this.layout.info.level) this.layoutNotes.push('the BTF has no printk_info.level: levels unknown');
   }
 
   async read(options: Omit<ReadKernelLogOptions, 'btf'> = {}): Promise<KernelLog> {
@@ -159,7 +171,7 @@ export class KernelLogReader {
         continue;
       }
       if (ends === 'empty') {
-        return { records: [], firstSeq: 0, headSeq: -1, resumeAfterSeq: sinceSeq, overwritten: 0, notes: [], layoutSources: this.layout.sources };
+        return { records: [], firstSeq: 0, headSeq: -1, resumeAfterSeq: sinceSeq, overwritten: 0, notes: [...this.layoutNotes], layoutSources: this.layout.sources };
       }
       return this.readRange(ring, ends, sinceSeq, options.verify ?? true);
     }
@@ -243,7 +255,7 @@ export class KernelLogReader {
     const l = this.layout;
     const count = 1n << BigInt(ring.countBits);
     const mask = count - 1n;
-    const notes: string[] = [];
+    const notes: string[] = [...this.layoutNotes];
     const headSeq = ends.headSeq;
     if (headSeq >= BigInt(Number.MAX_SAFE_INTEGER)) throw new KernelLogError(`head sequence number ${headSeq} is implausible (corrupt ring?)`);
     const oldestPossible = headSeq + 1n >= count ? headSeq + 1n - count : 0n;

@@ -9,6 +9,7 @@ import { KernelModel } from '../../src/kernel/model';
 import { listTasks } from '../../src/kernel/tasks/tasks';
 import type { ValueNode } from '../../src/kernel/objects/decode';
 import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, startGuestAgent } from './agentHarness';
+import { assertRssMatchesTruth } from './kernel-truth';
 
 let guest: Guest;
 let agent: GuestAgent;
@@ -58,6 +59,8 @@ test('ps --remote-analysis equals the agent\'s list and the guest\'s truth (gues
   const compared = assertTasksMatchTruth(lists.leaders.ours, truthBefore, truthAfter, false);
   assertTasksMatchTruth(lists.threads.ours, truthBefore, truthAfter, true);
   assert.ok(compared > 20, `states compared for only ${compared} tasks`);
+  const rssCompared = assertRssMatchesTruth(lists.threads.ours, truthBefore, truthAfter);
+  assert.ok(rssCompared > 20, `RSS compared with /proc for only ${rssCompared} tasks`);
   assert.ok(lists.threads.ours.length > lists.leaders.ours.length, 'threads listed beyond their leaders');
   const cpus = Number((await guest.exec('nproc')).trim());
   assert.deepEqual(

@@ -377,3 +377,11 @@ test('a damaged BTF costs the levels, not the log', async () => {
   assert.match(log.notes[0], /^BTF unusable \(BTF of 6\.1\.0-56-amd64: .*\): levels and facilities unknown$/);
   assertMatchesKmsg(log.records, truth, false);
 });
+
+test('a garbled VMCOREINFO layout is refused by name, before any read', () => {
+  const text = fixture.vmcoreinfo.replace(/^OFFSET\(printk_info\.caller_id\)=\d+$/m, 'OFFSET(printk_info.caller_id)=9999');
+  assert.notEqual(text, fixture.vmcoreinfo);
+  const mem = new FixtureMemory(fixture);
+  assert.throws(() => new KernelLogReader(mem, description(true, text)), /printk_info\.caller_id at offset 9999 \(\+4\) lies outside its 88-byte struct/);
+  assert.equal(mem.batches, 0);
+});

@@ -18,8 +18,6 @@ export interface FieldLocation {
 export interface PrintkLayout {
   /** Address of `prb`, the kernel's `struct printk_ringbuffer *`. */
   prbAddress: bigint;
-  /** sizeof(unsigned long) / atomic_long_t on the target. */
-  wordSize: 8;
   ringbuffer: { size: number; descRing: number; textDataRing: number };
   descRing: { countBits: number; descs: number; infos: number; headId: number; tailId: number };
   dataRing: { sizeBits: number; data: number; headLpos: number; tailLpos: number };
@@ -159,7 +157,6 @@ export function resolvePrintkLayout(
 
   const layout: PrintkLayout = {
     prbAddress,
-    wordSize: 8,
     ringbuffer: {
       size: r.size('printk_ringbuffer'),
       descRing: r.offset('printk_ringbuffer', 'desc_ring'),

@@ -1,7 +1,7 @@
 // VMCOREINFO: the "KEY=value" text the kernel keeps for crash tools (kernel/crash_core.c).
-// Lines look like SYMBOL(prb)=ffffffff82a5c3d0, SIZE(printk_info)=88,
-// OFFSET(printk_info.seq)=0, LENGTH(printk_info_device)=48, NUMBER(phys_base)=...;
-// SYMBOL, SIZE, OFFSET and LENGTH values are hex or decimal as the kernel prints them.
+// Lines look like OSRELEASE=6.1.0-56-amd64, SYMBOL(prb)=ffffffff82a5c3d0, SIZE(printk_info)=88,
+// OFFSET(printk_info.seq)=0, LENGTH(printk_info_device)=48; SYMBOL values are hex, SIZE,
+// OFFSET and LENGTH decimal, as the kernel prints them. NUMBER(...) lines are not needed here.
 
 export interface Vmcoreinfo {
   /** Plain keys (OSRELEASE, PAGESIZE, KERNELOFFSET, ...) with their raw text. */
@@ -14,11 +14,10 @@ export interface Vmcoreinfo {
   offsets: Map<string, number>;
   /** LENGTH(name): array lengths. */
   lengths: Map<string, number>;
-  /** NUMBER(name), signed decimal as printed. */
-  numbers: Map<string, bigint>;
 }
 
-const keyed = /^(SYMBOL|SIZE|OFFSET|LENGTH|NUMBER)\(([^)]+)\)=(.*)$/;
+const keyed = /^(SYMBOL|SIZE|OFFSET|LENGTH)\(([^)]+)\)=(.*)$/;
+const plain = /^([A-Z][A-Z0-9_-]*)=(.*)$/;
 
 export function parseVmcoreinfo(text: string): Vmcoreinfo {
   const info: Vmcoreinfo = {
@@ -27,15 +26,14 @@ export function parseVmcoreinfo(text: string): Vmcoreinfo {
     sizes: new Map(),
     offsets: new Map(),
     lengths: new Map(),
-    numbers: new Map(),
   };
   for (const rawLine of text.split('\n')) {
     const line = rawLine.replace(/\0.*$/s, '').trim();
     if (!line) continue;
     const m = keyed.exec(line);
     if (!m) {
-      const eq = line.indexOf('=');
-      if (eq > 0) info.values.set(line.slice(0, eq), line.slice(eq + 1));
+      const p = plain.exec(line);
+      if (p) info.values.set(p[1], p[2]);
       continue;
     }
     const [, kind, name, value] = m;
@@ -53,9 +51,6 @@ export function parseVmcoreinfo(text: string): Vmcoreinfo {
           break;
         case 'LENGTH':
           info.lengths.set(name, parseDecimal(value));
-          break;
-        case 'NUMBER':
-          info.numbers.set(name, BigInt(value));
           break;
       }
     } catch {

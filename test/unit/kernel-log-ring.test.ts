@@ -385,3 +385,26 @@ test('a garbled VMCOREINFO layout is refused by name, before any read', () => {
   assert.throws(() => new KernelLogReader(mem, description(true, text)), /printk_info\.caller_id at offset 9999 \(\+4\) lies outside its 88-byte struct/);
   assert.equal(mem.batches, 0);
 });
+
+test('a follower waits for a record still being written before passing it, one poll at most', async () => {
+  const victim = truth[truth.length - 5].seq;
+  const mem = new FixtureMemory(fixture);
+  withState(mem, victim, 0n);
+  const follower = new KernelLogFollower(new KernelLogReader(mem, description()), victim - 3);
+  // Records after it may already be final (another CPU); the follower does not pass it yet.
+  assert.deepEqual((await follower.poll()).records.map((r) => r.seq), [victim - 2, victim - 1]);
+  // Still reserved at the next poll: a writer that will not finish. The rest is shown.
+  assert.deepEqual((await follower.poll()).records.map((r) => r.seq), truth.slice(-4).map((k) => k.seq));
+  assert.deepEqual((await follower.poll()).records, []);
+});
+
+test('a follower returns a record that completes while it waits, in order', async () => {
+  const victim = truth[truth.length - 5].seq;
+  const mem = new FixtureMemory(fixture);
+  withState(mem, victim, 0n);
+  const follower = new KernelLogFollower(new KernelLogReader(mem, description()), victim - 3);
+  assert.deepEqual((await follower.poll()).records.map((r) => r.seq), [victim - 2, victim - 1]);
+  withState(mem, victim, 2n);
+  const next = await follower.poll();
+  assertMatchesKmsg(next.records, truth.slice(-5), true);
+});

@@ -16,8 +16,8 @@ The log is read from the target's memory (its printk ring buffer), not from the 
 ${targetFlagsUsage}
   --since SEQ        only records with a sequence number greater than SEQ
   --follow           keep printing new records as the kernel logs them, until interrupted
-                     (exit status 130 on SIGINT); a line still open for continuation is
-                     printed once it is complete or has stayed the same for two polls
+                     (exit status 130 on SIGINT); in order, each once: a record still being
+                     written or open for continuation is waited for, one poll at most
   --interval-ms N    how often --follow polls (default 1000)
 
 --json prints {"records":[{seq,timestampNs,timestampUs,level,levelName,facility,continuation,

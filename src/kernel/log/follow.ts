@@ -14,8 +14,8 @@ export interface FollowUpdate {
 
 export class KernelLogFollower {
   private lastSeq: number;
-  /** The record that was still open for continuation at the last poll, as seq and text. */
-  private open: string | undefined;
+  /** The record the last poll waited for (seq plus its text, or that it was still reserved). */
+  private waitingFor: string | undefined;
   private readonly noted = new Set<string>();
 
   /** Starts after `sinceSeq` (-1: from the oldest record still in the ring). */
@@ -32,29 +32,28 @@ export class KernelLogFollower {
   }
 
   /**
-   * Reads what is new. A record still open for continuation (the kernel's last, unterminated
-   * line) is held back until it is final, or until it stayed the same for two polls: a kernel
-   * that stopped (panicked, hung) never finishes it, and its last words must still show.
+   * Reads what is new. Like the kernel's own readers, it stops at the first record that is not
+   * final (still being written, or open for continuation) rather than pass it, since records
+   * after it may be final first on another CPU. It waits at most one poll: a record that stayed
+   * the same for two polls is one a stopped (panicked, hung) kernel will never finish, and the
+   * records after it, its last words, must still show; an open one is then returned as it is.
    */
   async poll(): Promise<FollowUpdate> {
     const since = this.lastSeq;
     const log = await this.reader.read({ sinceSeq: since });
     const notes = log.notes.filter((n) => !this.noted.has(n));
     for (const n of notes) this.noted.add(n);
-    const records: KernelLogRecord[] = [];
-    let open: string | undefined;
-    for (const r of log.records) {
-      if (!r.finalized) {
-        const key = `${r.seq}\0${r.text}`;
-        if (key !== this.open) {
-          open = key;
-          break;
-        }
-      }
-      records.push(r);
-      this.lastSeq = r.seq;
+    let records = log.records.filter((r) => r.seq <= log.resumeAfterSeq);
+    let waitingFor: string | undefined;
+    if (log.resumeAfterSeq < log.headSeq) {
+      const blocking = log.resumeAfterSeq + 1;
+      const open = log.records.find((r) => r.seq === blocking);
+      const state = `${blocking}\0${open ? open.text : '(reserved)'}`;
+      if (state === this.waitingFor) records = log.records;
+      else waitingFor = state;
     }
-    this.open = open;
+    this.waitingFor = waitingFor;
+    if (records.length > 0) this.lastSeq = records[records.length - 1].seq;
     // From the oldest record on, what the ring dropped before was never asked for.
     return { records, notes, overwritten: since >= 0 ? log.overwritten : 0 };
   }

@@ -4,7 +4,6 @@
 
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
-import { decompress as zstdDecompress } from 'fzstd';
 import { Btf, BtfError, type BtfOptions } from './btf';
 import { xzDecompress } from './xz';
 
@@ -100,6 +99,19 @@ function bzImagePayload(image: Uint8Array, source: string): Uint8Array {
   return image.subarray(start, start + payloadLength - 4);
 }
 
+function bzImagePayloadEnd(image: Uint8Array): number {
+  const v = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  return ((image[0x1f1] || 4) + 1) * 512 + v.getUint32(0x248, true) + v.getUint32(0x24c, true);
+}
+
+/** zstd through zstddec (the reference decoder compiled to WebAssembly; ESM-only, so loaded lazily). */
+async function zstdDecompress(data: Uint8Array, size: number): Promise<Uint8Array> {
+  const { ZSTDDecoder } = await import('zstddec');
+  const decoder = new ZSTDDecoder();
+  await decoder.init();
+  return decoder.decode(data, size);
+}
+
 function isBzImage(data: Uint8Array): boolean {
   return data.length > 0x206 && startsWith(data, [0x48, 0x64, 0x72, 0x53], 0x202); // "HdrS"
 }
@@ -120,6 +132,9 @@ export async function loadBtfFromBytes(data: Uint8Array, options: BtfOptions = {
 export async function decompressBzImage(data: Uint8Array, source = 'bzImage'): Promise<{ elf: Uint8Array; compression: LoadedBtf['compression'] }> {
   if (!isBzImage(data)) throw new BtfError(`${source}: not a bzImage (no HdrS boot header)`);
   const payload = bzImagePayload(data, source);
+  // The kernel build appends the uncompressed size (le32) after the payload.
+  const end = bzImagePayloadEnd(data);
+  const expectedSize = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(end - 4, true);
   let compression: LoadedBtf['compression'];
   let elf: Uint8Array;
   try {
@@ -128,7 +143,7 @@ export async function decompressBzImage(data: Uint8Array, source = 'bzImage'): P
       elf = await xzDecompress(payload);
     } else if (startsWith(payload, [0x28, 0xb5, 0x2f, 0xfd])) {
       compression = 'zstd';
-      elf = zstdDecompress(payload);
+      elf = await zstdDecompress(payload, expectedSize);
     } else if (startsWith(payload, [0x1f, 0x8b])) {
       compression = 'gzip';
       elf = gunzipSync(payload);

@@ -5,6 +5,9 @@ import { ClientOptions, GrassClient } from './client';
 import { readKeyFile } from './key';
 import { startOfflineAgent } from './local-agent';
 import { openShmTransport } from './shm';
+import { VerbsTransport } from './verbs/transport';
+import { attachThroughMonitor, monitorRunning } from '../monitor/remote';
+import { defaultMonitorSocket } from '../monitor/wire';
 
 export interface TargetSession {
   address: TargetAddress;
@@ -34,8 +37,24 @@ export async function connectTarget(addressText: string, options: ConnectOptions
         throw err;
       }
     }
-    case 'rdma':
-      throw new Error(`${addressText}: rdma:// targets are not supported yet (the verbs transport comes in a later issue); use shm:PATH`);
+    case 'rdma': {
+      // Through the monitor when one runs (it holds the sessions; docs/rdma.md), else directly
+      // to an agent listening at that address.
+      const keyFile = options.keyFile ?? process.env.GRASS_KEY_FILE;
+      if (!keyFile) throw new Error(`no key for ${addressText}: pass --key-file FILE or set GRASS_KEY_FILE`);
+      const key = readKeyFile(keyFile);
+      const socket = defaultMonitorSocket();
+      const transport = (await monitorRunning(socket))
+        ? await attachThroughMonitor(socket, addressText)
+        : await VerbsTransport.connect(address.host, address.port, { opTimeoutMs: options.timeoutMs });
+      try {
+        const client = await GrassClient.attach(transport, key, options);
+        return { address, client, close: () => client.close() };
+      } catch (err) {
+        await transport.close();
+        throw err;
+      }
+    }
     case 'vmcore':
     case 'qemu-ram': {
       const agent = await startOfflineAgent(`${address.kind}:${address.path}`, address.kind === 'qemu-ram' ? address.memoryMap : undefined);

@@ -174,6 +174,7 @@ int main(int argc, char** argv) {
     grass::MonitorSetup setup = grass::prepare_monitor(buffer_data, o.buffer, key, instance, memory.phys(), target.paging, ps,
                                                        grass::build_description(target, memory));
     memset(key, 0, sizeof key);
+    if (over_rdma) setup.monitor->liveness_period_ns = 100000000;  // 100 ms: see grass_monitor
     grass::CpuBackend backend(setup.monitor.get());
     backend.start();
     std::unique_ptr<grass::RdmaEndpoint> rdma;

@@ -41,6 +41,12 @@ struct grass_monitor {
   uint64_t torn_since_ns[GRASS_MAX_SLOTS];
   uint64_t result_generation;
   uint64_t served, refused, passes;
+  // 0: the liveness block is republished on every pass. Otherwise at most once per period: a
+  // remote's seqlocked read takes three round trips (tens of ms with rxe under emulation or
+  // through the remote monitor's socket) and must fit between two updates (the agent sets it
+  // for RDMA; keep it well under the 200 ms a remote waits between two liveness reads).
+  uint64_t liveness_period_ns;
+  uint64_t liveness_published_ns;
 };
 
 GRASS_HD grass_buffer_header* grass_header(grass_monitor* mon) { return (grass_buffer_header*)mon->buffer; }
@@ -255,7 +261,7 @@ GRASS_HD void grass_publish_liveness(grass_monitor* mon, uint64_t now_ns) {
   uint64_t v = grass_load_mark(&hd->liveness_version);
   grass_store_mark(&hd->liveness_version, v + 1);
   grass_fence();
-  grass_store_mark(&hd->liveness_counter, ++mon->passes);
+  grass_store_mark(&hd->liveness_counter, mon->passes);
   grass_store_mark(&hd->monitor_clock_ns, now_ns);
   grass_store_mark(&hd->requests_served, mon->served);
   grass_store_mark(&hd->requests_refused, mon->refused);
@@ -291,7 +297,11 @@ GRASS_HD uint32_t grass_monitor_pass(grass_monitor* mon, uint64_t now_ns) {
   uint32_t answered = 0;
   for (uint32_t i = 0; i < mon->slot_count; i++) answered += grass_serve_slot(mon, i, now_ns, true);
   for (uint32_t i = 0; i < mon->slot_count; i++) answered += grass_serve_slot(mon, i, now_ns, false);
-  grass_publish_liveness(mon, now_ns);
+  mon->passes++;
+  if (mon->liveness_period_ns == 0 || mon->liveness_published_ns == 0 || now_ns - mon->liveness_published_ns >= mon->liveness_period_ns) {
+    grass_publish_liveness(mon, now_ns);
+    mon->liveness_published_ns = now_ns ? now_ns : 1;
+  }
   return answered;
 }
 

@@ -5,10 +5,11 @@ import { decodeCommand } from './decode';
 import { describeCommand } from './describe';
 import { dmesgCommand } from './dmesg';
 import { heartbeatCommand } from './heartbeat';
+import { monitorCommand } from './monitor';
 import { psCommand } from './ps';
 import { readCommand } from './read';
 import { reportCommand } from './report';
 import { testbedCommand } from './testbed';
 
 // Each verb registers here; keep the list sorted by name.
-export const commands: CliCommand[] = [agentCommand, btfCommand, decodeCommand, describeCommand, dmesgCommand, heartbeatCommand, psCommand, readCommand, reportCommand, testbedCommand];
+export const commands: CliCommand[] = [agentCommand, btfCommand, decodeCommand, describeCommand, dmesgCommand, heartbeatCommand, monitorCommand, psCommand, readCommand, reportCommand, testbedCommand];

@@ -6,7 +6,8 @@ import { GrassTimeoutError } from '../../rdma/client';
 import { connectTarget, TargetSession } from '../../rdma/connect';
 import { TransportError } from '../../rdma/transport';
 
-export const targetFlagsUsage = `  --target ADDR      shm:PATH, vmcore:PATH or qemu-ram:PATH[?map=FILE] (rdma:// not yet)
+export const targetFlagsUsage = `  --target ADDR      shm:PATH, rdma://HOST|NAME[:PORT] (through a running 'grass monitor'),
+                     vmcore:PATH or qemu-ram:PATH[?map=FILE]
   --key-file F       32-byte HMAC key as hex (default: $GRASS_KEY_FILE)
   --timeout-ms N     how long a request may go unanswered (default 3000)
   --json             machine-readable output on stdout`;

@@ -20,6 +20,7 @@ export const fields = {
   'ibv_qp.context': { offset: 0, size: 8 },
   'ibv_qp.qp_num': { offset: 52, size: 4 },
   'ibv_cq.context': { offset: 0, size: 8 },
+  'ibv_comp_channel.fd': { offset: 8, size: 4 },
   'ibv_mr.addr': { offset: 16, size: 8 },
   'ibv_mr.length': { offset: 24, size: 8 },
   'ibv_mr.lkey': { offset: 36, size: 4 },

@@ -35,6 +35,10 @@ export interface Verbs {
   ibv_create_cq: NativeFunction;
   ibv_destroy_cq: NativeFunction;
   ibv_wc_status_str: NativeFunction;
+  ibv_create_comp_channel: NativeFunction;
+  ibv_destroy_comp_channel: NativeFunction;
+  ibv_get_cq_event: NativeFunction;
+  ibv_ack_cq_events: NativeFunction;
   // libc
   mmap: NativeFunction;
   munmap: NativeFunction;
@@ -45,6 +49,7 @@ export interface Verbs {
   // prototypes of the ibv_context.ops slots called through function pointers
   pollCqProto: TypeObject;
   postSendProto: TypeObject;
+  reqNotifyCqProto: TypeObject;
 }
 
 let loaded: Verbs | undefined;
@@ -89,6 +94,10 @@ export function verbs(): Verbs {
     ibv_create_cq: ibv.func('uintptr_t ibv_create_cq(uintptr_t context, int cqe, uintptr_t cq_context, uintptr_t channel, int comp_vector)'),
     ibv_destroy_cq: ibv.func('int ibv_destroy_cq(uintptr_t cq)'),
     ibv_wc_status_str: ibv.func('const char *ibv_wc_status_str(int status)'),
+    ibv_create_comp_channel: ibv.func('uintptr_t ibv_create_comp_channel(uintptr_t context)'),
+    ibv_destroy_comp_channel: ibv.func('int ibv_destroy_comp_channel(uintptr_t channel)'),
+    ibv_get_cq_event: ibv.func('int ibv_get_cq_event(uintptr_t channel, uintptr_t cq_out, uintptr_t cq_context_out)'),
+    ibv_ack_cq_events: ibv.func('void ibv_ack_cq_events(uintptr_t cq, unsigned int nevents)'),
     mmap: libc.func('uintptr_t mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
     munmap: libc.func('int munmap(uintptr_t addr, size_t length)'),
     fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
@@ -98,6 +107,7 @@ export function verbs(): Verbs {
     copyOut: libc.func('uintptr_t memcpy(_Out_ uint8_t *dst, uintptr_t src, size_t n)'),
     pollCqProto: koffi.proto('int grass_ibv_poll_cq(uintptr_t cq, int num_entries, uintptr_t wc)'),
     postSendProto: koffi.proto('int grass_ibv_post_send(uintptr_t qp, uintptr_t wr, uintptr_t bad_wr)'),
+    reqNotifyCqProto: koffi.proto('int grass_ibv_req_notify_cq(uintptr_t cq, int solicited_only)'),
   };
   return loaded;
 }

@@ -6,17 +6,19 @@
 // data (./hello). A registered local staging buffer is the source and destination of every
 // operation. Work requests go through ibv_context.ops.post_send and completions come from
 // ops.poll_cq (both static inline in verbs.h, so called as function pointers); completions are
-// polled by yielding to the event loop between polls, never by blocking it. Any error
+// event-driven: the CQ's completion channel fd is watched by libuv (koffi.node.poll), the CQ is
+// re-armed through ops.req_notify_cq and drained with ops.poll_cq; a short spin of event-loop
+// turns after each post catches the completions of fast hardware. Nothing blocks. Any error
 // completion, a dropped connection or a removed device breaks the transport for good: every
 // pending and later operation fails with a TransportError naming the cause, and the verbs
 // resources are released.
-import koffi from 'koffi';
-import { setImmediate as yieldImmediate, setTimeout as sleep } from 'node:timers/promises';
+import koffi, { type node as koffiNode } from 'koffi';
+import { setImmediate as yieldImmediate } from 'node:timers/promises';
 import { checkRange, checkWord, Transport, TransportError } from '../transport';
 import { constants, fields, RDMA_MAX_INIT_DEPTH, RDMA_MAX_RESP_RES, sizes } from './abi';
 import { awaitCmEvent, CmChannel, CmEvent, cmEventName } from './cm';
 import { decodeHello, Hello } from './hello';
-import { getField, lastError, NativeMemory, putField, readBytes, readField, verbs, writeBytes } from './native';
+import { getField, lastError, NativeMemory, putField, readBytes, readField, setNonBlocking, verbs, writeBytes } from './native';
 import { encodeSockaddr, formatSockaddr, resolveHost } from './sockaddr';
 
 export interface VerbsOptions {
@@ -35,7 +37,8 @@ const CQ_ENTRIES = 256;
 const WORD_CELLS = 64;
 const WORD_CELL_BYTES = 64;
 const POLL_BATCH = 32;
-const SPIN_MS = 2;
+/** Event-loop turns spent polling right after a post, before waiting for the completion event. */
+const SPIN_TURNS = 8;
 
 // Control area (unregistered native memory) for the structs handed to verbs calls.
 const CTRL_WR = 0;
@@ -44,12 +47,13 @@ const CTRL_BAD_WR = 384;
 const CTRL_ATTR = 512;
 const CTRL_CONN = 640;
 const CTRL_ADDR = 768;
+const CTRL_CQ_EVENT = 896;
 const CTRL_WC = 1024;
 const CTRL_BYTES = CTRL_WC + POLL_BATCH * sizes.ibv_wc;
 
 interface Pending {
   what: string;
-  deadline: number;
+  timer: NodeJS.Timeout;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -77,6 +81,7 @@ class Pool {
 interface Resources {
   id: number;
   pd: number;
+  compChannel: number;
   cq: number;
   mr: number;
   qp: number;
@@ -90,6 +95,7 @@ function releaseResources(r: Resources): void {
   if (r.hasQp) v.rdma_destroy_qp(r.id);
   if (r.mr) v.ibv_dereg_mr(r.mr);
   if (r.cq) v.ibv_destroy_cq(r.cq);
+  if (r.compChannel) v.ibv_destroy_comp_channel(r.compChannel);
   if (r.pd) v.ibv_dealloc_pd(r.pd);
   if (r.id) v.rdma_destroy_id(r.id);
   r.staging?.free();
@@ -102,13 +108,16 @@ function releaseResources(r: Resources): void {
  */
 function createResources(id: number, stagingBytes: number): Resources {
   const v = verbs();
-  const r: Resources = { id, pd: 0, cq: 0, mr: 0, qp: 0, ctrl: NativeMemory.allocate(CTRL_BYTES), hasQp: false };
+  const r: Resources = { id, pd: 0, compChannel: 0, cq: 0, mr: 0, qp: 0, ctrl: NativeMemory.allocate(CTRL_BYTES), hasQp: false };
   try {
     const context = readField(id, 'rdma_cm_id.verbs');
     if (!context) throw new Error('the cm_id has no device context');
     r.pd = v.ibv_alloc_pd(context) as number;
     if (!r.pd) throw new Error(`ibv_alloc_pd failed (${lastError()})`);
-    r.cq = v.ibv_create_cq(context, CQ_ENTRIES, 0, 0, 0) as number;
+    r.compChannel = v.ibv_create_comp_channel(context) as number;
+    if (!r.compChannel) throw new Error(`ibv_create_comp_channel failed (${lastError()})`);
+    setNonBlocking(readField(r.compChannel, 'ibv_comp_channel.fd'));
+    r.cq = v.ibv_create_cq(context, CQ_ENTRIES, 0, r.compChannel, 0) as number;
     if (!r.cq) throw new Error(`ibv_create_cq failed (${lastError()})`);
     const attr = Buffer.alloc(sizes.ibv_qp_init_attr);
     putField(attr, 'ibv_qp_init_attr.send_cq', r.cq);
@@ -152,6 +161,8 @@ export class VerbsTransport implements Transport {
   private readonly lkey: number;
   private readonly postSendFn: number;
   private readonly pollCqFn: number;
+  private readonly reqNotifyFn: number;
+  private readonly cqWatch: koffiNode.PollHandle;
   private readonly opTimeoutMs: number;
   private readonly blockBytes: number;
   private readonly blocks: Pool;
@@ -159,7 +170,6 @@ export class VerbsTransport implements Transport {
   private readonly sendQueue = new Pool(SEND_QUEUE_DEPTH);
   private readonly pending = new Map<bigint, Pending>();
   private nextWrId = 1n;
-  private pumping = false;
   private broken: TransportError | undefined;
   private closed = false;
   private readonly brokenListeners: ((err: TransportError) => void)[] = [];
@@ -180,11 +190,15 @@ export class VerbsTransport implements Transport {
     const context = readField(res.id, 'rdma_cm_id.verbs');
     this.postSendFn = readField(context, 'ibv_context.ops.post_send');
     this.pollCqFn = readField(context, 'ibv_context.ops.poll_cq');
-    if (!this.postSendFn || !this.pollCqFn) throw new Error('the verbs provider left ops.post_send/poll_cq empty');
+    this.reqNotifyFn = readField(context, 'ibv_context.ops.req_notify_cq');
+    if (!this.postSendFn || !this.pollCqFn || !this.reqNotifyFn) throw new Error('the verbs provider left ops.post_send/poll_cq/req_notify_cq empty');
     this.opTimeoutMs = options.opTimeoutMs ?? 5000;
     this.blockBytes = options.blockBytes ?? 1 << 20;
     this.blocks = new Pool(options.blocks ?? 8);
     channel.register(res.id, (event) => this.onCmEvent(event));
+    this.armCq();
+    this.cqWatch = koffi.node.poll(readField(res.compChannel, 'ibv_comp_channel.fd'), { readable: true }, () => this.onCqEvent());
+    this.cqWatch.unref();
   }
 
   /** Connects to an agent listening at host:port and takes its buffer description. */
@@ -387,61 +401,80 @@ export class VerbsTransport implements Transport {
         this.usable();
       }
       const done = new Promise<void>((resolve, reject) => {
-        this.pending.set(wrId, { what, deadline: Date.now() + this.opTimeoutMs, resolve, reject });
+        const timer = setTimeout(() => {
+          if (this.pending.has(wrId)) this.fail(`${what} not completed in ${this.opTimeoutMs} ms (the agent's NIC or the network does not answer)`);
+        }, this.opTimeoutMs);
+        this.pending.set(wrId, { what, timer, resolve, reject });
       });
-      void this.pump();
+      this.cqWatch.ref();
+      void this.spin();
       await done;
     } finally {
       this.sendQueue.give(entry);
     }
   }
 
-  /** Polls the CQ while operations are pending, yielding to the event loop between polls. */
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      const proto = verbs().pollCqProto;
-      const wcAddress = this.res.ctrl.address + CTRL_WC;
-      let lastProgress = Date.now();
-      while (this.pending.size > 0 && !this.broken) {
-        const n = koffi.call(this.pollCqFn, proto, this.res.cq, POLL_BATCH, wcAddress) as number;
-        if (n < 0) {
-          this.fail(`ibv_poll_cq failed (${n})`);
-          break;
-        }
-        if (n > 0) {
-          const wcs = readBytes(wcAddress, n * sizes.ibv_wc);
-          for (let i = 0; i < n; i++) {
-            const base = i * sizes.ibv_wc;
-            const wrId = wcs.readBigUInt64LE(base);
-            const status = getField(wcs, 'ibv_wc.status', base);
-            const entry = this.pending.get(wrId);
-            if (!entry) continue;
-            this.pending.delete(wrId);
-            if (status === constants.IBV_WC_SUCCESS) {
-              entry.resolve();
-            } else {
-              const text = verbs().ibv_wc_status_str(status) as string;
-              this.fail(`${entry.what} completed with '${text}' (status ${status}, vendor error 0x${getField(wcs, 'ibv_wc.vendor_err', base).toString(16)})`);
-            }
-          }
-          lastProgress = Date.now();
-          continue;
-        }
-        const now = Date.now();
-        for (const entry of this.pending.values()) {
-          if (now > entry.deadline) {
-            this.fail(`${entry.what} not completed in ${this.opTimeoutMs} ms (the agent's NIC or the network does not answer)`);
-            break;
-          }
-        }
-        if (now - lastProgress < SPIN_MS) await yieldImmediate();
-        else await sleep(1);
-      }
-    } finally {
-      this.pumping = false;
+  /** A few event-loop turns of polling right after a post: fast hardware completes in µs. */
+  private async spin(): Promise<void> {
+    for (let turn = 0; turn < SPIN_TURNS && this.pending.size > 0 && !this.broken; turn++) {
+      if (this.drain() > 0) return;
+      await yieldImmediate();
     }
+  }
+
+  /** Requests an event for the next completion (ops.req_notify_cq, static inline in verbs.h). */
+  private armCq(): void {
+    const rc = koffi.call(this.reqNotifyFn, verbs().reqNotifyCqProto, this.res.cq, 0) as number;
+    if (rc !== 0) this.fail(`ibv_req_notify_cq failed (${verbs().strerror(rc) as string})`);
+  }
+
+  /** The completion channel is readable: take and acknowledge its events, re-arm, drain. */
+  private onCqEvent(): void {
+    if (this.broken) return;
+    const v = verbs();
+    const out = this.res.ctrl.address + CTRL_CQ_EVENT;
+    let events = 0;
+    while ((v.ibv_get_cq_event(this.res.compChannel, out, out + 8) as number) === 0) events++;
+    if (events > 0) v.ibv_ack_cq_events(this.res.cq, events);
+    this.armCq();
+    // Completions that arrived before re-arming raise no event: drain after arming.
+    this.drain();
+  }
+
+  /** Takes every completion from the CQ (ops.poll_cq); returns how many. */
+  private drain(): number {
+    if (this.broken) return 0;
+    const proto = verbs().pollCqProto;
+    const wcAddress = this.res.ctrl.address + CTRL_WC;
+    let total = 0;
+    for (;;) {
+      const n = koffi.call(this.pollCqFn, proto, this.res.cq, POLL_BATCH, wcAddress) as number;
+      if (n < 0) {
+        this.fail(`ibv_poll_cq failed (${n})`);
+        return total;
+      }
+      if (n === 0) break;
+      total += n;
+      const wcs = readBytes(wcAddress, n * sizes.ibv_wc);
+      for (let i = 0; i < n; i++) {
+        const base = i * sizes.ibv_wc;
+        const wrId = wcs.readBigUInt64LE(base);
+        const status = getField(wcs, 'ibv_wc.status', base);
+        const entry = this.pending.get(wrId);
+        if (!entry) continue;
+        this.pending.delete(wrId);
+        clearTimeout(entry.timer);
+        if (status === constants.IBV_WC_SUCCESS) {
+          entry.resolve();
+        } else {
+          const text = verbs().ibv_wc_status_str(status) as string;
+          this.fail(`${entry.what} completed with '${text}' (status ${status}, vendor error 0x${getField(wcs, 'ibv_wc.vendor_err', base).toString(16)})`);
+          return total;
+        }
+      }
+    }
+    if (this.pending.size === 0) this.cqWatch.unref();
+    return total;
   }
 
   private onCmEvent(event: CmEvent): void {
@@ -458,9 +491,13 @@ export class VerbsTransport implements Transport {
   private fail(reason: string, notify = true): void {
     if (this.broken) return;
     this.broken = new TransportError(this.name, reason);
-    for (const entry of this.pending.values()) entry.reject(new TransportError(this.name, `${entry.what}: ${reason}`, { cause: this.broken }));
+    for (const entry of this.pending.values()) {
+      clearTimeout(entry.timer);
+      entry.reject(new TransportError(this.name, `${entry.what}: ${reason}`, { cause: this.broken }));
+    }
     this.pending.clear();
     this.channel.unregister(this.res.id);
+    this.cqWatch?.close();
     // Blocks and word cells are still referenced by operations unwinding now: release the
     // native memory once they have seen the error.
     const res = this.res;

@@ -1,0 +1,87 @@
+// grass monitor: the long-lived process holding RDMA sessions to targets (DESIGN §3.4,
+// docs/rdma.md); `grass monitor status` lists what it holds, each target's state and its last
+// good data.
+import { parseArgs } from 'node:util';
+import type { CliCommand } from '../command';
+import { readKeyFile } from '../../rdma/key';
+import { monitorTargets } from '../../monitor/remote';
+import { Monitor } from '../../monitor/server';
+import { defaultMonitorSocket } from '../../monitor/wire';
+import { printJson } from './targetFlags';
+
+const usage = `usage: grass monitor [--listen rdma://HOST[:PORT]] [--connect rdma://AGENT[:PORT]]...
+                     [--socket PATH] [--key-file F] [--poll-ms N] [--timeout-ms N]
+       grass monitor status [--socket PATH] [--json]
+
+Holds RDMA sessions to targets: agents connect to --listen at their start (the paper's
+direction), or the monitor connects to agents listening at --connect (again after a loss). Each
+session is polled with heartbeats; the last good data is kept; failures are classified:
+  monitor-dead   no reply while RDMA works (the target's monitor loop stopped)
+  gpu-nic-dead   RDMA error or dropped connection (the agent's GPU/NIC or the network)
+The CLI and the extension attach over the local socket: --target rdma://NAME|HOST goes through
+a running monitor. Runs until SIGINT/SIGTERM.
+
+  --socket PATH      local socket (default $GRASS_MONITOR_SOCKET, else ${defaultMonitorSocket()})
+  --key-file F       32-byte HMAC key of the targets (default $GRASS_KEY_FILE)
+  --poll-ms N        heartbeat period per target (default 1000)
+  --timeout-ms N     heartbeat and RDMA operation timeout (default 2000)
+`;
+
+function positiveInt(name: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`monitor: ${name} must be a positive integer`);
+  return n;
+}
+
+export const monitorCommand: CliCommand = {
+  name: 'monitor',
+  summary: 'hold RDMA sessions to targets and serve the CLI and the extension',
+  usage,
+  async run(argv) {
+    if (argv[0] === 'status') {
+      const { values } = parseArgs({ args: argv.slice(1), options: { socket: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
+      const targets = await monitorTargets(values.socket ?? defaultMonitorSocket());
+      if (values.json) printJson({ targets });
+      else if (targets.length === 0) process.stdout.write('no targets\n');
+      else {
+        for (const t of targets) {
+          const last = t.last.at ? `last good ${t.last.at}: ${t.last.release ?? '?'}, ${t.last.processes ?? '?'} processes, heartbeat ${t.last.heartbeatUs?.toFixed(0) ?? '?'} µs` : 'no data yet';
+          process.stdout.write(`${t.name} ${t.address} ${t.state}${t.failure ? ` — ${t.failure}` : ''}; ${last}\n`);
+        }
+      }
+      return 0;
+    }
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        listen: { type: 'string' },
+        connect: { type: 'string', multiple: true },
+        socket: { type: 'string' },
+        'key-file': { type: 'string' },
+        'poll-ms': { type: 'string' },
+        'timeout-ms': { type: 'string' },
+      },
+      strict: true,
+    });
+    const keyFile = values['key-file'] ?? process.env.GRASS_KEY_FILE;
+    if (!keyFile) throw new Error('monitor: --key-file F (or GRASS_KEY_FILE) is required: heartbeats are signed');
+    if (!values.listen && !values.connect?.length) throw new Error('monitor: nothing to hold: give --listen rdma://HOST[:PORT] and/or --connect rdma://AGENT[:PORT]');
+    const socketPath = values.socket ?? defaultMonitorSocket();
+    const monitor = await Monitor.start({
+      socketPath,
+      key: readKeyFile(keyFile),
+      listen: values.listen,
+      connect: values.connect,
+      pollMs: positiveInt('--poll-ms', values['poll-ms']),
+      timeoutMs: positiveInt('--timeout-ms', values['timeout-ms']),
+    });
+    process.stderr.write(`grass monitor: serving clients on ${socketPath}\n`);
+    const signal = await new Promise<string>((resolve) => {
+      for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve(s));
+    });
+    process.stderr.write(`grass monitor: stopping (${signal})\n`);
+    await monitor.close();
+    return 0;
+  },
+};

@@ -1,0 +1,125 @@
+// The client end of the monitor's local socket (./wire): a Transport whose operations the
+// monitor performs over its RDMA session, and the list of targets it holds. A monitor error of
+// kind "transport" (the session's link is dead) becomes a TransportError, so the protocol
+// client and the CLI report it as they would for a direct transport.
+import net from 'node:net';
+import { Transport, TransportError } from '../rdma/transport';
+import { MonitorReply, MonitorRequest, TargetStatus } from './wire';
+
+type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void };
+type Body = MonitorRequest extends infer R ? (R extends MonitorRequest ? Omit<R, 'id'> : never) : never;
+
+class MonitorConnection {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private buffered = '';
+  private failure?: Error;
+
+  private constructor(
+    private readonly socket: net.Socket,
+    readonly socketPath: string,
+  ) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      this.buffered += chunk;
+      for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
+        const reply = JSON.parse(this.buffered.slice(0, nl)) as MonitorReply;
+        this.buffered = this.buffered.slice(nl + 1);
+        const p = this.pending.get(reply.id);
+        if (!p) continue;
+        this.pending.delete(reply.id);
+        if (reply.ok) p.resolve(reply.result);
+        else p.reject(reply.error.kind === 'transport' ? new TransportError(`monitor ${socketPath}`, reply.error.message) : new Error(`monitor: ${reply.error.message}`));
+      }
+    });
+    const gone = (err?: Error) => {
+      this.failure = new Error(`the monitor at ${socketPath} went away${err ? `: ${err.message}` : ''}`);
+      for (const p of this.pending.values()) p.reject(this.failure);
+      this.pending.clear();
+    };
+    socket.on('error', gone);
+    socket.on('close', () => gone());
+  }
+
+  static open(socketPath: string): Promise<MonitorConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(socketPath);
+      socket.once('connect', () => resolve(new MonitorConnection(socket, socketPath)));
+      socket.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`no monitor at ${socketPath} (${err.code ?? err.message}; start one with 'grass monitor')`)));
+    });
+  }
+
+  call<T>(body: Body): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.socket.write(JSON.stringify({ ...body, id }) + '\n');
+    });
+  }
+
+  close(): void {
+    this.socket.end();
+  }
+}
+
+/** The targets a monitor holds, with their state and last good data. */
+export async function monitorTargets(socketPath: string): Promise<TargetStatus[]> {
+  const c = await MonitorConnection.open(socketPath);
+  try {
+    return await c.call<TargetStatus[]>({ op: 'targets' });
+  } finally {
+    c.close();
+  }
+}
+
+/** True when a monitor answers at socketPath. */
+export async function monitorRunning(socketPath: string): Promise<boolean> {
+  try {
+    (await MonitorConnection.open(socketPath)).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A transport to `target` (a name or rdma:// address the monitor holds), through the monitor. */
+export async function attachThroughMonitor(socketPath: string, target: string): Promise<Transport> {
+  const c = await MonitorConnection.open(socketPath);
+  try {
+    const info = await c.call<{ name: string; size: number; transport: string }>({ op: 'attach', target });
+    return new MonitorTransport(c, `${info.transport} via monitor ${socketPath}`, info.size);
+  } catch (err) {
+    c.close();
+    throw err;
+  }
+}
+
+class MonitorTransport implements Transport {
+  constructor(
+    private readonly c: MonitorConnection,
+    readonly name: string,
+    readonly size: number,
+  ) {}
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    return Buffer.from(await this.c.call<string>({ op: 'read', offset, length }), 'base64');
+  }
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    await this.c.call({ op: 'write', offset, data: Buffer.from(bytes).toString('base64') });
+  }
+  async readWord(offset: number): Promise<bigint> {
+    return BigInt(await this.c.call<string>({ op: 'readWord', offset }));
+  }
+  async writeWord(offset: number, value: bigint): Promise<void> {
+    await this.c.call({ op: 'writeWord', offset, value: value.toString() });
+  }
+  tryClaim(offset: number): Promise<boolean> {
+    return this.c.call<boolean>({ op: 'claim', offset });
+  }
+  async releaseClaim(offset: number): Promise<void> {
+    await this.c.call({ op: 'release', offset });
+  }
+  async close(): Promise<void> {
+    this.c.close();
+  }
+}

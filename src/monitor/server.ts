@@ -1,0 +1,311 @@
+// `grass monitor`: the long-lived process that holds the RDMA sessions of many targets
+// (DESIGN §3.4). Agents connect to it at start (--listen) or it connects to listening agents
+// (--connect); it polls each session with heartbeats, keeps the last good data, classifies
+// failures (no reply while RDMA works: monitor dead; RDMA error or dropped connection: GPU/NIC
+// or network dead) and serves the CLI and the extension over a local socket (./wire). Clients
+// come and go; sessions stay.
+import fs from 'node:fs';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseTargetAddress } from '../rdma/address';
+import { GrassClient, GrassTimeoutError } from '../rdma/client';
+import { Transport, TransportError } from '../rdma/transport';
+import { VerbsListener } from '../rdma/verbs/listener';
+import { VerbsOptions, VerbsTransport } from '../rdma/verbs/transport';
+import { MonitorReply, MonitorRequest, TargetStatus } from './wire';
+
+export interface MonitorOptions {
+  socketPath: string;
+  key: Uint8Array;
+  /** rdma://HOST[:PORT] to accept agents on. */
+  listen?: string;
+  /** Listening agents to connect to. */
+  connect?: string[];
+  pollMs?: number;
+  /** Request timeout of the monitor's own heartbeats, and of each RDMA operation. */
+  timeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+/** Slot claims among the monitor's own poller and its clients, per session. */
+class Claims {
+  private readonly owners = new Map<number, object>();
+  tryClaim(offset: number, owner: object): boolean {
+    const held = this.owners.get(offset);
+    if (held && held !== owner) return false;
+    this.owners.set(offset, owner);
+    return true;
+  }
+  release(offset: number, owner: object): void {
+    if (this.owners.get(offset) === owner) this.owners.delete(offset);
+  }
+  releaseAll(owner: object): void {
+    for (const [offset, held] of this.owners) if (held === owner) this.owners.delete(offset);
+  }
+}
+
+/** The session's transport as one claimant sees it (the poller, or one socket client). */
+class ClaimingTransport implements Transport {
+  constructor(
+    private readonly inner: Transport,
+    private readonly claims: Claims,
+    private readonly owner: object,
+  ) {}
+  get name(): string { return this.inner.name; }
+  get size(): number { return this.inner.size; }
+  read(offset: number, length: number) { return this.inner.read(offset, length); }
+  write(offset: number, bytes: Uint8Array) { return this.inner.write(offset, bytes); }
+  readWord(offset: number) { return this.inner.readWord(offset); }
+  writeWord(offset: number, value: bigint) { return this.inner.writeWord(offset, value); }
+  async tryClaim(offset: number) { return this.claims.tryClaim(offset, this.owner); }
+  async releaseClaim(offset: number) { this.claims.release(offset, this.owner); }
+  /** The session outlives its users: closing a view releases its claims only. */
+  async close() { this.claims.releaseAll(this.owner); }
+}
+
+const PROCESS_COUNT_EVERY = 5;
+
+class Session {
+  readonly claims = new Claims();
+  readonly status: TargetStatus;
+  private client?: GrassClient;
+  private stopped = false;
+  private polls = 0;
+
+  constructor(
+    readonly transport: VerbsTransport,
+    direction: TargetStatus['direction'],
+    private readonly monitor: Monitor,
+  ) {
+    this.status = {
+      name: transport.hello.name || transport.peer,
+      address: `rdma://${transport.peer}`,
+      direction,
+      state: 'up',
+      since: new Date().toISOString(),
+      bufferBytes: transport.size,
+      last: {},
+    };
+    transport.onBroken((err) => this.linkDead(err.message));
+  }
+
+  get host(): string {
+    return this.transport.peer.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  }
+
+  /** Heartbeats every pollMs until the link dies (a dead monitor loop may come back). */
+  async poll(): Promise<void> {
+    const { key, timeoutMs } = this.monitor.settings;
+    try {
+      this.client = await GrassClient.attach(new ClaimingTransport(this.transport, this.claims, this), key, { timeoutMs });
+    } catch (err) {
+      this.classify(err);
+      return;
+    }
+    while (!this.stopped && this.status.state !== 'gpu-nic-dead') {
+      try {
+        const hb = await this.client.heartbeat();
+        if (this.status.state !== 'up') this.monitor.log(`${this.status.name}: monitor answering again`);
+        this.status.state = 'up';
+        this.status.failure = undefined;
+        this.status.failedAt = undefined;
+        const last = this.status.last;
+        last.at = new Date().toISOString();
+        last.heartbeatUs = Number(hb.roundTripNs) / 1000;
+        last.livenessCounter = hb.liveness.counter.toString();
+        if (last.release === undefined) {
+          const d = await this.client.describe();
+          last.release = d.release;
+          last.cpus = d.cpuCount;
+        }
+        if (this.polls++ % PROCESS_COUNT_EVERY === 0) last.processes = await this.client.processCount();
+      } catch (err) {
+        this.classify(err);
+      }
+      await sleep(this.monitor.settings.pollMs);
+    }
+  }
+
+  private classify(err: unknown): void {
+    if (err instanceof TransportError) {
+      this.linkDead(err.message);
+    } else if (err instanceof GrassTimeoutError && !err.monitorAlive) {
+      if (this.status.state === 'up') {
+        this.status.state = 'monitor-dead';
+        this.status.failure = `monitor dead: no reply while RDMA works (${err.message})`;
+        this.status.failedAt = new Date().toISOString();
+        this.monitor.log(`${this.status.name}: ${this.status.failure}`);
+      }
+    } else {
+      this.monitor.log(`${this.status.name}: poll failed: ${(err as Error).message}`);
+    }
+  }
+
+  linkDead(reason: string): void {
+    if (this.status.state === 'gpu-nic-dead') return;
+    this.status.state = 'gpu-nic-dead';
+    this.status.failure =
+      `GPU/NIC or network dead: ${reason}. The session cannot be re-established while the target's kernel is dead ` +
+      '(connection set-up needs it); the last good data is kept.';
+    this.status.failedAt = new Date().toISOString();
+    this.monitor.log(`${this.status.name}: ${this.status.failure}`);
+    void this.transport.close();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.transport.close();
+  }
+}
+
+export class Monitor {
+  private readonly sessions: Session[] = [];
+  private listener?: VerbsListener;
+  private server?: net.Server;
+  private closed = false;
+  readonly settings: { key: Uint8Array; pollMs: number; timeoutMs: number; verbs: VerbsOptions };
+
+  private constructor(private readonly options: MonitorOptions) {
+    const timeoutMs = options.timeoutMs ?? 2000;
+    this.settings = { key: options.key, pollMs: options.pollMs ?? 1000, timeoutMs, verbs: { opTimeoutMs: timeoutMs } };
+  }
+
+  log(line: string): void {
+    (this.options.log ?? ((l: string) => process.stderr.write(`grass monitor: ${l}\n`)))(line);
+  }
+
+  static async start(options: MonitorOptions): Promise<Monitor> {
+    const m = new Monitor(options);
+    await m.serveSocket();
+    if (options.listen) {
+      const a = parseTargetAddress(options.listen);
+      if (a.kind !== 'rdma') throw new Error(`--listen ${options.listen}: expected rdma://HOST[:PORT]`);
+      m.listener = await VerbsListener.listen(a.host, a.port, m.settings.verbs, (t) => m.adopt(t, 'agent-connected'), (err) => m.log(`refused a connection: ${err.message}`));
+      m.log(`accepting agents on ${m.listener.address}`);
+    }
+    for (const target of options.connect ?? []) void m.keepConnected(target);
+    return m;
+  }
+
+  targets(): TargetStatus[] {
+    return this.sessions.map((s) => s.status);
+  }
+
+  private adopt(transport: VerbsTransport, direction: TargetStatus['direction']): Session {
+    const session = new Session(transport, direction, this);
+    // An agent that restarted replaces its old session (same name).
+    const old = this.sessions.findIndex((s) => s.status.name === session.status.name);
+    if (old >= 0) void this.sessions.splice(old, 1)[0].stop();
+    this.sessions.push(session);
+    this.log(`${session.status.name}: session up (${transport.name}, ${transport.size}-byte buffer)`);
+    void session.poll();
+    return session;
+  }
+
+  /** Connects to a listening agent, and again whenever the session is lost. */
+  private async keepConnected(target: string): Promise<void> {
+    const a = parseTargetAddress(target);
+    if (a.kind !== 'rdma') throw new Error(`--connect ${target}: expected rdma://HOST[:PORT]`);
+    let reported = false;
+    while (!this.closed) {
+      const current = this.sessions.find((s) => s.status.direction === 'monitor-connected' && s.status.address.startsWith(`rdma://${a.host}`));
+      if (!current || current.status.state === 'gpu-nic-dead') {
+        try {
+          this.adopt(await VerbsTransport.connect(a.host, a.port, this.settings.verbs), 'monitor-connected');
+          reported = false;
+        } catch (err) {
+          if (!reported) this.log(`cannot connect to ${target}: ${(err as Error).message} (retrying)`);
+          reported = true;
+        }
+      }
+      await sleep(Math.max(this.settings.pollMs, 1000));
+    }
+  }
+
+  private find(target: string): Session {
+    const name = target.startsWith('rdma://') ? parseTargetAddressHost(target) : target;
+    const matches = this.sessions.filter((s) => s.status.name === name || s.host === name);
+    if (matches.length === 1) return matches[0];
+    const held = this.sessions.map((s) => `${s.status.name} (${s.status.address})`).join(', ') || 'none';
+    throw new Error(matches.length ? `'${target}' names ${matches.length} targets; use the name` : `the monitor holds no target '${target}' (held: ${held})`);
+  }
+
+  private async serveSocket(): Promise<void> {
+    const path = this.options.socketPath;
+    if (fs.existsSync(path)) {
+      // A socket nobody answers on is left over from a monitor that died: take its place.
+      const live = await new Promise<boolean>((resolve) => {
+        const probe = net.connect(path, () => { probe.destroy(); resolve(true); });
+        probe.on('error', () => resolve(false));
+      });
+      if (live) throw new Error(`a monitor already serves ${path}`);
+      fs.rmSync(path, { force: true });
+    }
+    this.server = net.createServer((socket) => this.serveClient(socket));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(path, () => resolve());
+    });
+    fs.chmodSync(path, 0o600);
+  }
+
+  private serveClient(socket: net.Socket): void {
+    const owner = {};
+    let session: Session | undefined;
+    let pending = '';
+    const send = (reply: MonitorReply) => socket.write(JSON.stringify(reply) + '\n');
+    const handle = async (req: MonitorRequest): Promise<unknown> => {
+      if (req.op === 'targets') return this.targets();
+      if (req.op === 'attach') {
+        session = this.find(req.target);
+        if (session.status.state === 'gpu-nic-dead') throw new TransportError(session.transport.name, session.status.failure ?? 'session lost');
+        return { name: session.status.name, size: session.transport.size, transport: session.transport.name };
+      }
+      if (!session) throw new Error(`${req.op} before attach`);
+      const t = session.transport;
+      switch (req.op) {
+        case 'read': return Buffer.from(await t.read(req.offset, req.length)).toString('base64');
+        case 'write': return t.write(req.offset, Buffer.from(req.data, 'base64'));
+        case 'readWord': return (await t.readWord(req.offset)).toString();
+        case 'writeWord': return t.writeWord(req.offset, BigInt(req.value));
+        case 'claim': return session.claims.tryClaim(req.offset, owner);
+        case 'release': return session.claims.release(req.offset, owner);
+      }
+    };
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      pending += chunk;
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        let req: MonitorRequest;
+        try {
+          req = JSON.parse(line) as MonitorRequest;
+        } catch {
+          send({ id: -1, ok: false, error: { kind: 'usage', message: 'not JSON' } });
+          continue;
+        }
+        handle(req).then(
+          (result) => send({ id: req.id, ok: true, result }),
+          (err: Error) => send({ id: req.id, ok: false, error: { kind: err instanceof TransportError ? 'transport' : 'usage', message: err.message } }),
+        );
+      }
+    });
+    const cleanup = () => session?.claims.releaseAll(owner);
+    socket.on('close', cleanup);
+    socket.on('error', cleanup);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listener?.close();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    fs.rmSync(this.options.socketPath, { force: true });
+    await Promise.all(this.sessions.map((s) => s.stop()));
+  }
+}
+
+function parseTargetAddressHost(target: string): string {
+  const a = parseTargetAddress(target);
+  return a.kind === 'rdma' ? a.host : target;
+}

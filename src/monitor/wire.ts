@@ -1,0 +1,56 @@
+// The local socket between `grass monitor` and its clients (the CLI, the extension): one JSON
+// object per line each way. A client either asks about the targets the monitor holds, or
+// attaches to one and does transport operations on its buffer through the monitor's RDMA
+// session (so the protocol client runs unchanged in the client, and nothing polls verbs on the
+// client's thread). Bytes travel as base64, 64-bit words as decimal strings.
+import os from 'node:os';
+import path from 'node:path';
+
+export type MonitorRequest =
+  | { id: number; op: 'targets' }
+  | { id: number; op: 'attach'; target: string }
+  | { id: number; op: 'read'; offset: number; length: number }
+  | { id: number; op: 'write'; offset: number; data: string }
+  | { id: number; op: 'readWord'; offset: number }
+  | { id: number; op: 'writeWord'; offset: number; value: string }
+  | { id: number; op: 'claim'; offset: number }
+  | { id: number; op: 'release'; offset: number };
+
+/** Which part failed, in the paper's terms (§4.3). */
+export type FailureKind = 'monitor-dead' | 'gpu-nic-dead';
+
+export type MonitorReply =
+  | { id: number; ok: true; result?: unknown }
+  | { id: number; ok: false; error: { kind: 'transport' | 'usage'; message: string } };
+
+export type TargetState = 'up' | FailureKind;
+
+/** What the monitor knows about one target; the last good data stays after a failure. */
+export interface TargetStatus {
+  name: string;
+  /** Where the agent is (rdma://peer) and how the session was made. */
+  address: string;
+  direction: 'agent-connected' | 'monitor-connected';
+  state: TargetState;
+  /** Why it is not up, naming the part that failed. */
+  failure?: string;
+  /** Session up since (ISO time); failure seen at. */
+  since: string;
+  failedAt?: string;
+  bufferBytes: number;
+  last: {
+    at?: string;
+    heartbeatUs?: number;
+    livenessCounter?: string;
+    release?: string;
+    cpus?: number;
+    processes?: number;
+  };
+}
+
+/** The default socket: $GRASS_MONITOR_SOCKET, else per user under $XDG_RUNTIME_DIR or the temp dir. */
+export function defaultMonitorSocket(): string {
+  if (process.env.GRASS_MONITOR_SOCKET) return process.env.GRASS_MONITOR_SOCKET;
+  const dir = process.env.XDG_RUNTIME_DIR ?? os.tmpdir();
+  return path.join(dir, `grass-monitor-${os.userInfo().uid}.sock`);
+}

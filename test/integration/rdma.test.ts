@@ -1,0 +1,186 @@
+// The verbs transport for real, inside a QEMU guest with Soft-RoCE (testbed/rdma-guest.ts):
+// the agent serves a RAM image of another testbed guest and connects out to `grass monitor`
+// (the paper's direction); the CLI goes through the monitor. Truth comes from outside the
+// code under test: the same CLI on the host over the shm transport (a local agent on the same
+// image), and the guest's own view of its processes and devices.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { writeNewKeyFile } from '../../src/rdma/key';
+import { bootGuest } from '../../testbed/guest';
+import { bootRdmaGuest, RDMA_ADDRESS, RdmaGuest } from '../../testbed/rdma-guest';
+
+const run = promisify(execFile);
+const repo = path.resolve(__dirname, '../..');
+// Visible to the guest through the 9p share of the host's root (its own /tmp is private).
+const work = path.join(repo, '.cache', 'rdma-guest', `test-${process.pid}`);
+const image = path.join(work, 'ram');
+const map = path.join(work, 'map.json');
+const keyFile = path.join(work, 'key');
+// The CLI bundled once: node loads one file over 9p instead of transpiling the sources.
+const cli = path.join(work, 'cli.js');
+const TIMEOUT_MS = 3000;
+const READ_ADDRESS = '0x1000000';
+const READ_BYTES = 4 << 20;
+
+let rg: RdmaGuest | undefined;
+
+/** The CLI inside the guest, through the monitor's socket. */
+async function guestCli(args: string, timeoutMs = 120_000): Promise<{ rc: number; stdout: string }> {
+  return rg!.run(`cd ${repo} && GRASS_MONITOR_SOCKET=/tmp/monitor.sock node ${cli} ${args}`, { timeoutMs });
+}
+
+async function hostCli(args: string[]): Promise<string> {
+  const r = await run('node', ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repo, maxBuffer: 1 << 26 });
+  return r.stdout;
+}
+
+interface Status {
+  name: string;
+  state: string;
+  failure?: string;
+  since: string;
+  last: { at?: string; processes?: number; release?: string };
+}
+
+async function monitorStatus(): Promise<Status[]> {
+  const r = await guestCli('monitor status --socket /tmp/monitor.sock --json');
+  assert.equal(r.rc, 0, r.stdout);
+  return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { targets: Status[] }).targets;
+}
+
+async function waitForState(state: string, withinMs: number, since?: string): Promise<Status> {
+  const deadline = Date.now() + withinMs;
+  let last: Status[] = [];
+  while (Date.now() < deadline) {
+    last = await monitorStatus();
+    const t = last.find((s) => s.name === 'img' && s.state === state && (since === undefined || s.since !== since) && (state !== 'up' || s.last.at));
+    if (t) return t;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`target img not ${state} within ${withinMs} ms: ${JSON.stringify(last)}; monitor log: ${(await rg!.run('tail -20 /tmp/monitor.log')).stdout}`);
+}
+
+const agentCommand = () =>
+  `cd ${repo} && setsid gpu/build/grass-agent --memory qemu-ram:${image} --memory-map ${map} --connect rdma://${RDMA_ADDRESS} ` +
+  `--key-file ${keyFile} --name img > /tmp/agent.out 2>> /tmp/agent.log < /dev/null & echo $! > /tmp/agent.pid`;
+
+before(async () => {
+  fs.mkdirSync(work, { recursive: true });
+  writeNewKeyFile(keyFile);
+  await run('npx', ['esbuild', 'src/cli/main.ts', '--bundle', '--platform=node', '--target=node20', '--format=cjs', '--external:koffi', '--external:vscode', `--outfile=${cli}`, '--log-level=warning'], { cwd: repo });
+  // The image: a small guest's RAM, paused, copied, with its memory map.
+  const source = await bootGuest({ memMiB: 256 });
+  try {
+    await source.pause();
+    fs.copyFileSync(source.ramFile, image);
+    fs.writeFileSync(map, JSON.stringify({ ...source.memoryMap(), ramFile: image }));
+  } finally {
+    await source.down();
+  }
+  rg = await bootRdmaGuest();
+  await rg.exec(`cd ${repo} && (setsid node ${cli} monitor --listen rdma://${RDMA_ADDRESS} --socket /tmp/monitor.sock ` +
+    `--key-file ${keyFile} --timeout-ms ${TIMEOUT_MS} --poll-ms 500 > /tmp/monitor.log 2>&1 < /dev/null &)`);
+  await rg.exec(agentCommand());
+});
+
+after(async () => {
+  await rg?.down();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('the agent connects out to the monitor over rxe; heartbeat, describe, ps and a 4 MiB read through it equal the shm transport', async () => {
+  const up = await waitForState('up', 120_000);
+  assert.ok(up.last.processes && up.last.processes > 0, JSON.stringify(up));
+  const devices = await rg!.exec('ibv_devices');
+  assert.match(devices, /rxe0/);
+
+  const hb = await guestCli(`heartbeat --target rdma://img --key-file ${keyFile} --count 5 --json`);
+  assert.equal(hb.rc, 0, hb.stdout);
+  const heartbeat = JSON.parse(hb.stdout.trim().split('\n').pop()!) as { count: number; livenessCounter: number; backend: string };
+  assert.equal(heartbeat.count, 5);
+  assert.ok(heartbeat.livenessCounter > 0);
+
+  const offline = `qemu-ram:${image}?map=${map}`;
+  const [hostDescribe, hostPs] = await Promise.all([
+    hostCli(['describe', '--target', offline, '--json']),
+    hostCli(['ps', '--target', offline, '--json', '--threads', '--idle']),
+  ]);
+  const describe = await guestCli(`describe --target rdma://img --key-file ${keyFile} --json`);
+  assert.equal(describe.rc, 0, describe.stdout);
+  const strip = (text: string) => {
+    const j = JSON.parse(text.trim().split('\n').pop()!) as Record<string, unknown>;
+    delete j.target;
+    return j;
+  };
+  assert.deepEqual(strip(describe.stdout), strip(hostDescribe));
+
+  const ps = await guestCli(`ps --target rdma://img --key-file ${keyFile} --json --threads --idle`);
+  assert.equal(ps.rc, 0, ps.stdout);
+  assert.deepEqual(JSON.parse(ps.stdout.trim().split('\n').pop()!), JSON.parse(hostPs.trim().split('\n').pop()!));
+
+  // Raw bytes: the guest writes them to its /tmp and prints their SHA-256; the host reads the
+  // same range over shm.
+  const out = await guestCli(`read ${READ_ADDRESS} ${READ_BYTES} --phys --target rdma://img --key-file ${keyFile} --out /tmp/read.bin --json && sha256sum /tmp/read.bin`);
+  assert.equal(out.rc, 0, out.stdout);
+  const hostFile = path.join(work, 'read.bin');
+  await hostCli(['read', READ_ADDRESS, String(READ_BYTES), '--phys', '--target', offline, '--out', hostFile, '--json']);
+  const hostBytes = fs.readFileSync(hostFile);
+  assert.equal(hostBytes.length, READ_BYTES);
+  assert.ok(hostBytes.some((b) => b !== 0), 'the range holds data');
+  assert.match(out.stdout, new RegExp(`^${createHash('sha256').update(hostBytes).digest('hex')}\\s+/tmp/read.bin$`, 'm'));
+});
+
+test('clients come and go; the session stays', async () => {
+  const before = await waitForState('up', 30_000);
+  const two = await guestCli(
+    `heartbeat --target rdma://img --key-file ${keyFile} --count 20 --json > /tmp/hb1 & ` +
+    `GRASS_MONITOR_SOCKET=/tmp/monitor.sock node ${cli} heartbeat --target rdma://${RDMA_ADDRESS} --key-file ${keyFile} --count 20 --json > /tmp/hb2; ` +
+    'rc2=$?; wait $!; rc1=$?; cat /tmp/hb1 /tmp/hb2; echo "rcs=$rc1,$rc2"',
+  );
+  assert.match(two.stdout, /rcs=0,0/, two.stdout);
+  const afterwards = await waitForState('up', 30_000);
+  assert.equal(afterwards.since, before.since, 'same session');
+});
+
+test('the monitor loop stopped with RDMA up: "monitor dead"; running again: up', async () => {
+  const since = (await waitForState('up', 30_000)).since;
+  await rg!.exec('kill -USR1 $(cat /tmp/agent.pid)');
+  const started = Date.now();
+  const dead = await waitForState('monitor-dead', TIMEOUT_MS * 3 + 10_000);
+  assert.match(dead.failure ?? '', /monitor dead: no reply while RDMA works/);
+  const hb = await guestCli(`heartbeat --target rdma://img --key-file ${keyFile} --timeout-ms ${TIMEOUT_MS}`);
+  assert.equal(hb.rc, 3, hb.stdout);
+  assert.match(hb.stdout, /monitor not answering/);
+  assert.ok(Date.now() - started < 60_000);
+  await rg!.exec('kill -USR2 $(cat /tmp/agent.pid)');
+  const up = await waitForState('up', 30_000);
+  assert.equal(up.since, since, 'the session survived');
+});
+
+test('killing the agent: "GPU/NIC dead", last good data kept; a restarted agent gets a new session', async () => {
+  const before = await waitForState('up', 30_000);
+  await rg!.exec('kill -KILL $(cat /tmp/agent.pid)');
+  const dead = await waitForState('gpu-nic-dead', TIMEOUT_MS * 3 + 10_000);
+  assert.match(dead.failure ?? '', /GPU\/NIC or network dead: .*(DISCONNECTED|not completed|completed with)/);
+  assert.equal(dead.last.processes, before.last.processes, 'last good data kept');
+  const hb = await guestCli(`heartbeat --target rdma://img --key-file ${keyFile}`);
+  assert.equal(hb.rc, 4, hb.stdout);
+  assert.match(hb.stdout, /GPU\/NIC or network dead/);
+  await rg!.exec(agentCommand());
+  await waitForState('up', 60_000, before.since);
+});
+
+test('destroying the rxe device: "GPU/NIC dead"', async () => {
+  await waitForState('up', 30_000);
+  // Removal completes once every user has released its resources; the monitor and the agent do.
+  await rg!.exec(`(timeout 60 rdma link delete ${rg!.device} > /tmp/link-delete.log 2>&1 &)`);
+  const dead = await waitForState('gpu-nic-dead', TIMEOUT_MS * 3 + 10_000);
+  assert.match(dead.failure ?? '', /GPU\/NIC or network dead/);
+  const gone = await rg!.run(`for i in $(seq 60); do [ -e /sys/class/infiniband/${rg!.device} ] || { echo removed; break; }; sleep 0.5; done`);
+  assert.match(gone.stdout, /removed/, `rxe0 still there: ${(await rg!.run('cat /tmp/link-delete.log')).stdout}`);
+});

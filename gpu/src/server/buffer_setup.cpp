@@ -94,14 +94,13 @@ MonitorSetup prepare_monitor(uint8_t* buffer, const BufferOptions& o, const uint
   m->paging = paging;
   m->ps = ps;
   grass_crc32_tables_init(&m->crc);
-  s.arenas.resize(o.slot_count + 1);
   for (uint32_t i = 0; i < o.slot_count; i++) {
-    s.arenas[i].resize(o.result_bytes);
-    m->arenas[i] = {s.arenas[i].data(), o.result_bytes, 0, 0};
+    s.arenas.emplace_back(new uint8_t[o.result_bytes]);
+    m->arenas[i] = {s.arenas[i].get(), o.result_bytes, 0, 0};
   }
-  s.arenas[o.slot_count] = std::move(description);
+  s.description = std::move(description);
   grass_result_arena* d = &m->arenas[o.slot_count];
-  *d = {s.arenas[o.slot_count].data(), s.arenas[o.slot_count].size(), 0, s.arenas[o.slot_count].size()};
+  *d = {s.description.data(), s.description.size(), 0, s.description.size()};
   d->id = grass_result_id(m, o.slot_count);
   s.scratch.resize(o.slot_data_bytes);
   m->scratch = s.scratch.data();

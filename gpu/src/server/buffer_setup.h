@@ -44,7 +44,8 @@ uint32_t slot_stride(const BufferOptions& o);
 // Owns the monitor's memory (arenas, scratch) for the cpu backend.
 struct MonitorSetup {
   std::unique_ptr<grass_monitor> monitor;
-  std::vector<std::vector<uint8_t>> arenas;
+  std::vector<std::unique_ptr<uint8_t[]>> arenas;  // left uninitialised: pages are touched only when used
+  std::vector<uint8_t> description;
   std::vector<uint8_t> scratch;
 };
 

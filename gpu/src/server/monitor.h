@@ -120,6 +120,7 @@ GRASS_HD_CALL void grass_op_read(grass_monitor* mon, uint32_t i, const grass_req
   uint64_t root;
   if (!grass_space_root(mon, (uint32_t)space, (uint32_t)q->args[3], &root, &f)) { grass_fault_outcome(o, &f); return; }
   bool fits = len <= mon->slot_data_bytes;
+  if (!fits) arena->id = 0;  // the arena is being overwritten: its old result is gone
   uint8_t* dst = fits ? grass_slot_data(mon, i) : arena->data;
   if (!grass_read(&mon->mem, &mon->paging, (uint32_t)space, root, addr, dst, len, &f)) { grass_fault_outcome(o, &f); return; }
   if (fits) {
@@ -144,6 +145,7 @@ GRASS_HD_CALL void grass_op_read_batch(grass_monitor* mon, uint32_t i, const gra
     total += (4 + (uint64_t)e[k].length + 7) & ~7ull;
   }
   if (total > arena->capacity) { o->status = GRASS_E_MALFORMED; o->detail = total; return; }
+  arena->id = 0;  // the arena is being overwritten: its old result is gone
   uint64_t at = 0, root = mon->paging.root_phys;
   uint32_t root_pid = 0xffffffffu;
   bool root_ok = false;

@@ -65,8 +65,17 @@ export const group: FigureGroup = {
       bench.record(`bpftool-${tag}`, `bpftool btf dump format raw process, all types (${tag})`, 'µs', bpftoolRuns);
       bench.record(`cli-${tag}`, `grass btf task_struct process, launch to output (${tag}, esbuild bundle)`, 'µs', ours, { versus: `pahole-${tag}` });
     }
-    for (const file of [kernel.vmlinux, kernel.vmlinuz]) {
-      await bench.time(`load-${path.basename(file).replace(/-.*/, '')}`, `load BTF from ${path.basename(file)} (${(readFileSync(file).length / 1e6).toFixed(1)} MB file)`, () => loadBtfFile(file), { runs: 5, warmup: 1 });
+    const images = [
+      { tag: 'vmlinux', file: kernel.vmlinux, what: 'ELF vmlinux' },
+      { tag: 'vmlinuz-xz', file: kernel.vmlinuz, what: 'bzImage, xz (6.1)' },
+    ];
+    try {
+      images.push({ tag: 'vmlinuz-zstd', file: (await prepareKernel('linux-image-6.12-amd64')).vmlinuz, what: 'bzImage, zstd (6.12)' });
+    } catch (err) {
+      process.stderr.write(`bench: btf: no 6.12 kernel for the zstd figure: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    for (const { tag, file, what } of images) {
+      await bench.time(`load-${tag}`, `load BTF from ${what} (${(readFileSync(file).length / 1e6).toFixed(1)} MB file)`, () => loadBtfFile(file), { runs: 5, warmup: 1 });
     }
   },
 };

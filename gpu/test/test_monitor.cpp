@@ -159,6 +159,12 @@ int main() {
   CHECK(big.size() == 20000 && memcmp(big.data(), &rig.memory[5000], 20000) == 0);
   rig.post(0, ++seq, GRASS_OP_FETCH_RESULT, {r.result_id + (1 << 8), 0});
   CHECK(rig.pass_and_reply(0).status == GRASS_E_NO_SUCH_RESULT);
+  // A large READ that fails half-way has overwritten the arena: the old result is gone.
+  uint64_t old_id = r.result_id;
+  rig.post(0, ++seq, GRASS_OP_READ, {GRASS_SPACE_PHYSICAL, rig.memory.size() - 8000, 20000, 0});
+  CHECK(rig.pass_and_reply(0).status == GRASS_E_OUT_OF_RANGE);
+  rig.post(0, ++seq, GRASS_OP_FETCH_RESULT, {old_id, 4096});
+  CHECK(rig.pass_and_reply(0).status == GRASS_E_NO_SUCH_RESULT);
   rig.post(0, ++seq, GRASS_OP_READ, {GRASS_SPACE_PHYSICAL, rig.memory.size() - 8, 16, 0});
   r = rig.pass_and_reply(0);
   CHECK(r.status == GRASS_E_OUT_OF_RANGE && r.detail == rig.memory.size());

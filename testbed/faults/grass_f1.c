@@ -6,13 +6,13 @@
 
 GRASS_FAULT_DELAY_PARAM;
 
-static DEFINE_SPINLOCK(grass_f1_lock);
+static DEFINE_RAW_SPINLOCK(grass_f1_lock); /* raw: a real spinlock on PREEMPT_RT too */
 
 static int grass_f1_thread(void *data)
 {
 	grass_fault_delay();
-	spin_lock_irq(&grass_f1_lock);
-	spin_lock(&grass_f1_lock); /* never returns: the lock is ours already */
+	raw_spin_lock_irq(&grass_f1_lock);
+	raw_spin_lock(&grass_f1_lock); /* never returns: the lock is ours already */
 	return 0;
 }
 

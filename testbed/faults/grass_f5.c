@@ -7,19 +7,19 @@
 
 GRASS_FAULT_DELAY_PARAM;
 
-static DEFINE_SPINLOCK(grass_f5_lock);
+static DEFINE_RAW_SPINLOCK(grass_f5_lock); /* raw: a real spinlock on PREEMPT_RT too */
 static DECLARE_COMPLETION(grass_f5_taken);
 
 static int grass_f5_spinner(void *data)
 {
-	spin_lock(&grass_f5_lock);
-	spin_unlock(&grass_f5_lock);
+	raw_spin_lock(&grass_f5_lock);
+	raw_spin_unlock(&grass_f5_lock);
 	return 0;
 }
 
 static int grass_f5_sleeper(void *data)
 {
-	spin_lock(&grass_f5_lock);
+	raw_spin_lock(&grass_f5_lock);
 	complete(&grass_f5_taken);
 	for (;;)
 		schedule_timeout_uninterruptible(HZ); /* "scheduling while atomic": the bug F5 models */

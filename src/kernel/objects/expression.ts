@@ -44,7 +44,10 @@ function tokenize(src: string): Token[] {
     if (/^\s*$/.test(src.slice(at))) break;
     re.lastIndex = at;
     const m = re.exec(src);
-    if (!m) throw new ExpressionError(`unexpected character '${src.slice(at).trim()[0]}' at column ${at + 1} of '${src}'`);
+    if (!m) {
+      const column = at + (src.slice(at).length - src.slice(at).trimStart().length) + 1;
+      throw new ExpressionError(`unexpected character '${src[column - 1]}' at column ${column} of '${src}'`);
+    }
     const start = m.index + m[0].length - (m[1] ?? m[2] ?? m[3]).length;
     if (m[1]) tokens.push({ text: m[1], kind: 'num', at: start });
     else if (m[2]) tokens.push({ text: m[2], kind: 'ident', at: start });

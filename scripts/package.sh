@@ -2,6 +2,7 @@
 # npm run package: builds and packs the extension into .cache/package/grass-vscode-<version>.vsix
 # with @vscode/vsce (run on the Node 24 from .cache/tools: vsce needs Node >= 22), then checks
 # that koffi's linux-x64 binary is inside and loads from the packed layout.
+# The README's links stay relative (docs/ is not in the .vsix; there is no public repository).
 # Prints the .vsix path on stdout; progress on stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ rm -f "$out"
 echo "grass package: packing $out" >&2
 # vsce runs `npm ls` to find the production dependencies: Node 24 first on PATH.
 PATH="$(dirname "$node24"):$PATH" "$node24" "$vsce" package --no-update-package-json --skip-license \
-  --allow-missing-repository --out "$out" >&2
+  --allow-missing-repository --no-rewrite-relative-links --out "$out" >&2
 
 # The packed layout must load koffi with its native binary, as the extension host will.
 check=$(mktemp -d)

@@ -47,7 +47,7 @@ const std::string* find_key(const std::unordered_map<std::string, std::string>& 
 
 uint64_t vmcoreinfo_symbol(const std::unordered_map<std::string, std::string>& vi, const std::string& name) {
   const std::string* v = find_key(vi, "SYMBOL(" + name + ")");
-  if (!v) throw error("VMCOREINFO lacks SYMBOL(" + name + ") (kernels before 6.0 do not publish the kallsyms tables there: pass --kallsyms FILE)");
+  if (!v) throw error("VMCOREINFO lacks SYMBOL(" + name + ") (older kernels do not publish the kallsyms tables there: pass --kallsyms FILE)");
   return parse_hex(*v, "VMCOREINFO SYMBOL(" + name + ")");
 }
 

@@ -23,9 +23,11 @@ interface RingFixture {
   regions: { address: string; data: string }[];
 }
 
-const fixture = JSON.parse(
-  gunzipSync(readFileSync(join(__dirname, '../fixtures/kernel-log/ring-6.1.0-56-amd64.json.gz'))).toString('utf8'),
-) as RingFixture;
+function loadRing(release: string): RingFixture {
+  return JSON.parse(gunzipSync(readFileSync(join(__dirname, `../fixtures/kernel-log/ring-${release}.json.gz`))).toString('utf8')) as RingFixture;
+}
+
+const fixture = loadRing('6.1.0-56-amd64');
 
 /** Serves the captured regions, counting round trips and bytes. */
 class FixtureMemory implements TargetMemory {
@@ -67,9 +69,9 @@ const DESCS = 2;
 const INFOS = 3;
 const DATA = 4;
 
-function description(withBtf = true, vmcoreinfo = fixture.vmcoreinfo): TargetDescription {
+function description(withBtf = true, vmcoreinfo = fixture.vmcoreinfo, f = fixture): TargetDescription {
   return {
-    release: fixture.release,
+    release: f.release,
     kaslrOffset: 0n,
     physBase: 0n,
     pageOffsetBase: 0n,
@@ -77,7 +79,7 @@ function description(withBtf = true, vmcoreinfo = fixture.vmcoreinfo): TargetDes
     pagingLevels: 4,
     memoryMap: [],
     symbols: [],
-    btf: withBtf ? new Uint8Array(Buffer.from(fixture.btf, 'base64')) : new Uint8Array(0),
+    btf: withBtf ? new Uint8Array(Buffer.from(f.btf, 'base64')) : new Uint8Array(0),
     vmcoreinfo,
   };
 }
@@ -407,4 +409,14 @@ test('a follower returns a record that completes while it waits, in order', asyn
   withState(mem, victim, 2n);
   const next = await follower.poll();
   assertMatchesKmsg(next.records, truth.slice(-5), true);
+});
+
+test("Debian 6.12's ring (wrapped, with an empty record) equals its /dev/kmsg", async () => {
+  const f612 = loadRing('6.12.117+deb12-amd64');
+  const truth612 = parseKmsg(f612.kmsg);
+  assert.ok(truth612[0].seq > 0, 'the ring wrapped');
+  assert.ok(truth612.some((k) => k.text === ''), 'the guest logged an empty record');
+  const log = await readKernelLog(new FixtureMemory(f612), description(true, f612.vmcoreinfo, f612));
+  assert.deepEqual(log.notes, []);
+  assertMatchesKmsg(log.records, truth612, true);
 });

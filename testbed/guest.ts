@@ -136,12 +136,13 @@ export const RUN_ROOT = process.env.GRASS_TESTBED_RUN_DIR ?? path.join(os.tmpdir
 const RAM_DIR = '/dev/shm';
 const GUEST_ID = /^[0-9a-z]+-[0-9a-f]{6}$/;
 
+/** Whether a process runs (a zombie, dead but not yet waited for, does not). */
 function pidAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
   }
 }
 

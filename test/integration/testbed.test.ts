@@ -196,7 +196,9 @@ describe('testbed: cleanup', () => {
       }
     }
     assert.ok(runDir && qemuPid, 'the child started QEMU');
+    const childExited = new Promise((resolve) => child.on('exit', resolve));
     child.kill('SIGKILL');
+    await childExited;
     const qemuAlive = () => {
       try {
         return fs.readFileSync(`/proc/${qemuPid}/cmdline`, 'utf8').includes(runDir!);

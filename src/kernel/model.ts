@@ -120,17 +120,6 @@ export class KernelModel {
     return undefined;
   }
 
-  /** Whether a global lives in the per-CPU section (its address is an offset, not a pointer). */
-  isPerCpu(name: string): boolean {
-    const varId = this.btf.byName(name, 'var')[0];
-    if (varId === undefined) return false;
-    for (const id of this.btf.byName('.data..percpu', 'datasec')) {
-      const sec = this.btf.type(id);
-      if (sec.kind === 'datasec' && sec.vars.some((v) => v.type === varId)) return true;
-    }
-    return false;
-  }
-
   private parseTypeName(key: string): number {
     const m = /^(.*?)\s*((?:\*\s*)*)((?:\[\d*\]\s*)*)$/.exec(key)!;
     const baseName = m[1].trim();

@@ -195,9 +195,4 @@ export class MemoryReader {
     const b = await this.read(address, 8);
     return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
   }
-
-  cachedU64(address: bigint): bigint {
-    const b = this.cached(address, 8);
-    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
-  }
 }

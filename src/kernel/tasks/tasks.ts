@@ -424,19 +424,3 @@ export async function listTasks(model: KernelModel, options: TaskListOptions = {
     }
   }
 }
-
-/** DESIGN §6 JSON shape of a task (numbers, no addresses). */
-export function taskJson(t: TaskRecord): Record<string, number | string> {
-  return {
-    pid: t.pid,
-    tgid: t.tgid,
-    ppid: t.ppid,
-    comm: t.comm,
-    state: t.state,
-    cpu: t.cpu,
-    utimeNs: Number(t.utimeNs),
-    stimeNs: Number(t.stimeNs),
-    rssBytes: Number(t.rssBytes),
-    threads: t.threads,
-  };
-}

@@ -180,11 +180,25 @@ export class Monitor {
     if (options.listen) {
       const a = parseTargetAddress(options.listen);
       if (a.kind !== 'rdma') throw new Error(`--listen ${options.listen}: expected rdma://HOST[:PORT]`);
-      m.listener = await VerbsListener.listen(a.host, a.port, m.settings.verbs, (t) => m.adopt(t, 'agent-connected'), (err) => m.log(`refused a connection: ${err.message}`));
-      m.log(`accepting agents on ${m.listener.address}`);
+      await m.listen(a.host, a.port);
     }
     for (const target of options.connect ?? []) void m.keepConnected(target);
     return m;
+  }
+
+  /** Accepts agents on host:port; after the device goes away, listens again when it is back. */
+  private async listen(host: string, port: number): Promise<void> {
+    const relisten = async (why: string) => {
+      this.listener = undefined;
+      this.log(`${why}; listening again when the device is back`);
+      while (!this.closed && !this.listener) {
+        await sleep(2000);
+        await this.listen(host, port).catch(() => undefined); // the device is not back yet
+      }
+    };
+    this.listener = await VerbsListener.listen(host, port, this.settings.verbs, (t) => this.adopt(t, 'agent-connected'),
+      (err) => this.log(`refused a connection: ${err.message}`), (err) => void relisten(err.message));
+    this.log(`accepting agents on ${this.listener.address}`);
   }
 
   targets(): TargetStatus[] {

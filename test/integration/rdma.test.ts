@@ -181,6 +181,6 @@ test('destroying the rxe device: "GPU/NIC dead"', async () => {
   await rg!.exec(`(timeout 60 rdma link delete ${rg!.device} > /tmp/link-delete.log 2>&1 &)`);
   const dead = await waitForState('gpu-nic-dead', TIMEOUT_MS * 3 + 10_000);
   assert.match(dead.failure ?? '', /GPU\/NIC or network dead/);
-  const gone = await rg!.run(`for i in $(seq 60); do [ -e /sys/class/infiniband/${rg!.device} ] || { echo removed; break; }; sleep 0.5; done`);
+  const gone = await rg!.run(`for i in $(seq 60); do [ -e /sys/class/infiniband/${rg!.device} ] || { echo removed; break; }; sleep 0.5; done`, { timeoutMs: 90_000 });
   assert.match(gone.stdout, /removed/, `rxe0 still there: ${(await rg!.run('cat /tmp/link-delete.log')).stdout}`);
 });

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as abi from '../../src/rdma/verbs/abi';
+import { encodeSockaddr, formatSockaddr } from '../../src/rdma/verbs/sockaddr';
 import { decodeHello, HELLO_BYTES, HELLO_MAGIC, HELLO_NAME_BYTES, helloLayout } from '../../src/rdma/verbs/hello';
 
 const repo = path.resolve(__dirname, '../..');
@@ -97,4 +98,19 @@ test('a hello filled in by C decodes to the same values in TypeScript', () => {
 
 test('a member the headers do not have fails to compile (the comparison is live)', () => {
   assert.throws(() => compileAndRun([...headers, 'int main(void) { return (int)offsetof(struct ibv_send_wr, no_such_member); }'].join('\n')));
+});
+
+test('sockaddr_in/in6 built for rdma_cm equal what inet_pton and htons make', () => {
+  const cases: [string, 4 | 6, number][] = [['10.11.12.1', 4, 7471], ['fe80::1:2', 6, 7471], ['::1', 6, 1], ['2001:db8:0:0:1:0:0:1', 6, 65535]];
+  const body = cases.map(([a, f, port], i) => f === 4
+    ? `{ struct sockaddr_in s; memset(&s, 0, sizeof s); s.sin_family = AF_INET; s.sin_port = htons(${port}); inet_pton(AF_INET, "${a}", &s.sin_addr); dump(${i}, &s, sizeof s); }`
+    : `{ struct sockaddr_in6 s; memset(&s, 0, sizeof s); s.sin6_family = AF_INET6; s.sin6_port = htons(${port}); inet_pton(AF_INET6, "${a}", &s.sin6_addr); dump(${i}, &s, sizeof s); }`).join('\n');
+  const out = compileAndRun([...headers, '#include <arpa/inet.h>',
+    'static void dump(int i, const void *p, size_t n) { printf("%d ", i); for (size_t k = 0; k < n; k++) printf("%02x", ((const unsigned char *)p)[k]); printf("\\n"); }',
+    `int main(void) {\n${body}\n  return 0;\n}`].join('\n'));
+  const lines = out.trim().split('\n');
+  cases.forEach(([address, family, port], i) => {
+    assert.equal(encodeSockaddr(address, family, port).toString('hex'), lines[i].split(' ')[1], address);
+    assert.equal(formatSockaddr(Buffer.concat([encodeSockaddr(address, family, port), Buffer.alloc(100)])).endsWith(`:${port}`), true);
+  });
 });

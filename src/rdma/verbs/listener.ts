@@ -19,7 +19,9 @@ export class VerbsListener {
 
   /**
    * Listens on host:port (host "0.0.0.0" or "::" for every address). `onAgent` gets each
-   * connected agent; `onRefused` each request that failed (not an agent, set-up error).
+   * connected agent; `onRefused` each request that failed (not an agent, set-up error);
+   * `onRemoved` the removal of the RDMA device under the listener, which is then closed (its
+   * cm_id must go for the removal to complete).
    */
   static async listen(
     host: string,
@@ -27,6 +29,7 @@ export class VerbsListener {
     options: VerbsOptions,
     onAgent: (transport: VerbsTransport) => void,
     onRefused: (err: Error) => void,
+    onRemoved: (err: Error) => void,
   ): Promise<VerbsListener> {
     const where = `rdma://${host.includes(':') ? `[${host}]` : host}:${port}`;
     const { address, family } = await resolveHost(host);
@@ -46,10 +49,12 @@ export class VerbsListener {
     }
     const listener = new VerbsListener(channel, id, where);
     channel.register(id, (event) => {
-      if (event.type !== constants.RDMA_CM_EVENT_CONNECT_REQUEST) {
-        if (event.type === constants.RDMA_CM_EVENT_DEVICE_REMOVAL) onRefused(new TransportError(where, 'the RDMA device under the listener was removed'));
+      if (event.type === constants.RDMA_CM_EVENT_DEVICE_REMOVAL) {
+        listener.close();
+        onRemoved(new TransportError(where, 'the RDMA device under the listener was removed'));
         return;
       }
+      if (event.type !== constants.RDMA_CM_EVENT_CONNECT_REQUEST) return;
       VerbsTransport.accept(channel, event, options).then(onAgent, onRefused);
     });
     return listener;

@@ -184,14 +184,17 @@ int main(int argc, char** argv) {
       rdma->start();
     }
 
+    std::string page_sizes = "[";
+    for (uint64_t size : target.direct_map_pages) page_sizes += (page_sizes.size() > 1 ? "," : "") + std::to_string(size);
+    page_sizes += "]";
     printf("{\"ready\":true,\"target\":%s,\"backend\":\"cpu\",\"memory\":%s,\"discovery\":%s,\"release\":%s,"
            "\"kaslrOffset\":\"%s\",\"physBase\":\"%s\",\"pageOffsetBase\":\"%s\",\"pageTableRoot\":\"%s\",\"pagingLevels\":%u,"
-           "\"cpus\":%u,\"symbols\":{\"source\":%s,\"count\":%zu},\"btf\":{\"source\":%s,\"bytes\":%zu},"
+           "\"directMapPageSizes\":%s,\"cpus\":%u,\"symbols\":{\"source\":%s,\"count\":%zu},\"btf\":{\"source\":%s,\"bytes\":%zu},"
            "\"processes\":%s,\"slots\":%u,\"slotDataBytes\":%u,\"writesAllowed\":%s,\"pid\":%d}\n",
            json_string(o.listen).c_str(), json_string(memory.describe()).c_str(), json_string(target.method).c_str(),
            json_string(target.release).c_str(), grass::hex(target.kaslr_offset).c_str(), grass::hex(target.phys_base).c_str(),
            grass::hex(target.paging.page_offset_base).c_str(), grass::hex(target.paging.root_phys).c_str(), target.paging.levels,
-           target.cpu_count, json_string(target.symbols_source).c_str(), target.symbols.size(),
+           page_sizes.c_str(), target.cpu_count, json_string(target.symbols_source).c_str(), target.symbols.size(),
            json_string(target.btf_source).c_str(), target.btf.size(), ps_ok ? std::to_string(processes).c_str() : "null",
            o.buffer.slot_count, o.buffer.slot_data_bytes,
            (o.buffer.allow_writes && memory.phys().writable) ? "true" : "false", (int)getpid());

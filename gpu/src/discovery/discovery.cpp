@@ -205,6 +205,31 @@ class KernelByteReader {
   uint8_t page_[4096];
 };
 
+// Reads of the direct map skip the page tables (phys = va - page_offset_base). Checks that
+// assumption by walking the tables at 4 KiB past every GiB of RAM, noting the page sizes the
+// kernel used there (4 KiB, 2 MiB or 1 GiB: what is left of the page from 4 KiB past a GiB
+// boundary tells which). A disagreement turns the shortcut off.
+void check_direct_map(const grass_phys_map& m, Target* t) {
+  const uint64_t gib = 1ull << 30;
+  for (uint32_t i = 0; i < m.count; i++) {
+    const grass_phys_range& r = m.ranges[i];
+    for (uint64_t phys = (r.phys_start + gib - 1) / gib * gib + 4096; phys + 4096 <= r.phys_start + r.length; phys += gib) {
+      uint64_t va = t->paging.page_offset_base + phys, got, left;
+      grass_fault f;
+      if (!grass_walk(&m, t->paging.root_phys, t->paging.levels, va, &got, &left, &f)) continue;  // not mapped (mem=, holes)
+      if (got != phys) {
+        t->paging.direct_map_bytes = 0;
+        t->direct_map_pages.clear();
+        fprintf(stderr, "grass-agent: warning: the direct map at %s maps %s, not %s: reading it through the page tables\n",
+                hex(va).c_str(), hex(got).c_str(), hex(phys).c_str());
+        return;
+      }
+      uint64_t size = left + 4096;
+      if (size == 4096 || size == (2u << 20) || size == gib) t->direct_map_pages.insert(size);
+    }
+  }
+}
+
 }  // namespace
 
 uint64_t Target::symbol(const std::string& name) const {
@@ -352,6 +377,7 @@ Target discover(const MemorySource& memory, const std::string& kallsyms_file, co
       throw error("page_offset_base " + hex(pob) + " does not map the page-table root (inconsistent target)");
     t.paging.page_offset_base = pob;
     t.paging.direct_map_bytes = memory.phys_end();
+    check_direct_map(m, &t);
   }
   t.cpu_count = read_kernel_value<uint32_t>(m, t.paging, t.symbol("nr_cpu_ids"), "nr_cpu_ids");
 

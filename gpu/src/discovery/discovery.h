@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <string>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -32,6 +33,7 @@ struct Target {
   uint64_t phys_base = 0;
   uint64_t page_size = 4096;
   grass_paging paging{};
+  std::set<uint64_t> direct_map_pages;  // page sizes seen by the direct-map check
   uint32_t cpu_count = 0;         // nr_cpu_ids
   std::string symbols_source;     // "memory" (kallsyms tables) or the --kallsyms file
   std::string symbols_text;       // kallsyms text "ADDR T name\n"

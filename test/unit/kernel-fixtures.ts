@@ -7,16 +7,19 @@ import { SymbolTable } from '../../src/kernel/symbols/symbols';
 import { TargetReadError, type AddressSpace, type KernelSymbol, type ReadRequest, type TargetMemory } from '../../src/kernel/target';
 
 export class ImageMemory implements TargetMemory {
-  readonly pages = new Map<bigint, Uint8Array>();
+  /** Mapped pages; those never written read as zeros and take no memory. */
+  private readonly mapped = new Set<bigint>();
+  private readonly pages = new Map<bigint, Uint8Array>();
   batches = 0;
   reads = 0;
 
   /** Maps (zero-filled) pages covering [address, address+length). */
   map(address: bigint, length: number): void {
-    for (let p = address & ~4095n; p < address + BigInt(length); p += 4096n) if (!this.pages.has(p)) this.pages.set(p, new Uint8Array(4096));
+    for (let p = address & ~4095n; p < address + BigInt(length); p += 4096n) this.mapped.add(p);
   }
 
   unmap(address: bigint): void {
+    this.mapped.delete(address & ~4095n);
     this.pages.delete(address & ~4095n);
   }
 
@@ -24,7 +27,10 @@ export class ImageMemory implements TargetMemory {
     this.map(address, bytes.length);
     for (let i = 0; i < bytes.length; i++) {
       const a = address + BigInt(i);
-      this.pages.get(a & ~4095n)![Number(a & 4095n)] = bytes[i];
+      const base = a & ~4095n;
+      let page = this.pages.get(base);
+      if (!page) this.pages.set(base, (page = new Uint8Array(4096)));
+      page[Number(a & 4095n)] = bytes[i];
     }
   }
 
@@ -40,14 +46,23 @@ export class ImageMemory implements TargetMemory {
     this.write(address, b);
   }
 
+  u8(address: bigint, value: number): void {
+    this.write(address, Uint8Array.of(value));
+  }
+
   async read(space: AddressSpace, address: bigint, length: number): Promise<Uint8Array> {
     this.reads++;
     const out = new Uint8Array(length);
-    for (let i = 0; i < length; i++) {
-      const a = address + BigInt(i);
-      const page = this.pages.get(a & ~4095n);
-      if (!page) throw new TargetReadError(space, address, length, `address 0x${a.toString(16)} is not mapped`);
-      out[i] = page[Number(a & 4095n)];
+    let at = 0;
+    while (at < length) {
+      const a = address + BigInt(at);
+      const base = a & ~4095n;
+      if (!this.mapped.has(base)) throw new TargetReadError(space, address, length, `address 0x${a.toString(16)} is not mapped`);
+      const from = Number(a & 4095n);
+      const n = Math.min(length - at, 4096 - from);
+      const page = this.pages.get(base);
+      if (page) out.set(page.subarray(from, from + n), at);
+      at += n;
     }
     return out;
   }

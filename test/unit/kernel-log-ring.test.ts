@@ -146,13 +146,20 @@ test('incremental reads return only records after sinceSeq, cheaply', async () =
   const mem = new FixtureMemory(fixture);
   const reader = new KernelLogReader(mem, description());
   const since = truth[truth.length - 4].seq;
+  await reader.read({ sinceSeq: since });
   const before = mem.bytes;
+  const batchesBefore = mem.batches;
   const log = await reader.read({ sinceSeq: since });
+  // After the first read the ring struct comes with prb: ends, descriptors+infos, text, re-check.
+  assert.equal(mem.batches - batchesBefore, 5);
   assertMatchesKmsg(log.records, truth.slice(-3), true);
   assert.equal(log.resumeAfterSeq, truth[truth.length - 1].seq);
   assert.ok(mem.bytes - before < 8192, `${mem.bytes - before} bytes read for 3 records`);
+  const batchesNone = mem.batches;
   const none = await reader.read({ sinceSeq: log.resumeAfterSeq });
   assert.deepEqual(none.records, []);
+  // Nothing new: prb with the ring struct, then the head and tail.
+  assert.equal(mem.batches - batchesNone, 2);
   assert.equal(none.resumeAfterSeq, log.resumeAfterSeq);
 });
 
@@ -419,4 +426,17 @@ test("Debian 6.12's ring (wrapped, with an empty record) equals its /dev/kmsg", 
   const log = await readKernelLog(new FixtureMemory(f612), description(true, f612.vmcoreinfo, f612));
   assert.deepEqual(log.notes, []);
   assertMatchesKmsg(log.records, truth612, true);
+});
+
+test('prb pointing elsewhere than at the last read (the boot-time switch to a bigger ring) is followed', async () => {
+  const mem = new FixtureMemory(fixture);
+  const reader = new KernelLogReader(mem, description());
+  await reader.read();
+  // Point prb at a copy of the ring struct elsewhere (as setup_log_buf() does with a new ring).
+  const copyAt = 0xffffffff80001000n;
+  mem.regions.push({ address: copyAt, data: mem.regions[1].data.slice() });
+  new DataView(mem.regions[0].data.buffer).setBigUint64(0, copyAt, true);
+  new DataView(mem.regions[1].data.buffer).setUint32(0, 60, true); // the old struct is garbage now
+  const log = await reader.read();
+  assertMatchesKmsg(log.records, truth, true);
 });

@@ -138,6 +138,8 @@ export class KernelLogReader {
   readonly layout: PrintkLayout;
   /** What the layout could not give (reported with every read's notes). */
   private readonly layoutNotes: string[] = [];
+  /** Where `prb` pointed at the last read. */
+  private lastRingAddress: bigint | undefined;
 
   constructor(
     private readonly memory: TargetMemory,
@@ -180,10 +182,25 @@ export class KernelLogReader {
 
   private async readRingState(): Promise<RingState> {
     const l = this.layout;
-    const prbPtr = await this.readExact(l.prbAddress, 8, "'prb' (pointer to the printk ring buffer)");
-    const rbAddr = u64(prbPtr, 0);
+    const prbWhat = "'prb' (pointer to the printk ring buffer)";
+    const rbWhat = 'struct printk_ringbuffer';
+    // `prb` changes at most once, early in boot (log_buf_len= or many CPUs): after the first
+    // read, the ring struct is read at the address seen last, in the same round trip as `prb`.
+    let rbAddr: bigint;
+    let rb: Uint8Array | undefined;
+    if (this.lastRingAddress === undefined) {
+      rbAddr = u64(await this.readExact(l.prbAddress, 8, prbWhat), 0);
+    } else {
+      const [prbPtr, guessed] = await this.readBatchExact([
+        { address: l.prbAddress, length: 8, what: prbWhat },
+        { address: this.lastRingAddress, length: l.ringbuffer.size, what: rbWhat },
+      ]);
+      rbAddr = u64(prbPtr, 0);
+      if (rbAddr === this.lastRingAddress) rb = guessed;
+    }
     if (rbAddr === 0n) throw new KernelLogError(`'prb' at 0x${l.prbAddress.toString(16)} is NULL`);
-    const rb = await this.readExact(rbAddr, l.ringbuffer.size, 'struct printk_ringbuffer');
+    rb ??= await this.readExact(rbAddr, l.ringbuffer.size, rbWhat);
+    this.lastRingAddress = rbAddr;
     const dr = l.ringbuffer.descRing;
     const tr = l.ringbuffer.textDataRing;
     const ring: RingState = {

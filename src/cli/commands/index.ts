@@ -5,6 +5,7 @@ import { decodeCommand } from './decode';
 import { describeCommand } from './describe';
 import { dmesgCommand } from './dmesg';
 import { heartbeatCommand } from './heartbeat';
+import { modulesCommand } from './modules';
 import { monitorCommand } from './monitor';
 import { psCommand } from './ps';
 import { readCommand } from './read';
@@ -12,4 +13,4 @@ import { reportCommand } from './report';
 import { testbedCommand } from './testbed';
 
 // Each verb registers here; keep the list sorted by name.
-export const commands: CliCommand[] = [agentCommand, btfCommand, decodeCommand, describeCommand, dmesgCommand, heartbeatCommand, monitorCommand, psCommand, readCommand, reportCommand, testbedCommand];
+export const commands: CliCommand[] = [agentCommand, btfCommand, decodeCommand, describeCommand, dmesgCommand, heartbeatCommand, modulesCommand, monitorCommand, psCommand, readCommand, reportCommand, testbedCommand];

@@ -205,15 +205,32 @@ class KernelByteReader {
   uint8_t page_[4096];
 };
 
+bool maps_root_at(const grass_phys_map& m, const grass_paging& pg, uint64_t base) {
+  uint64_t phys, left;
+  grass_fault f;
+  return grass_walk(&m, pg.root_phys, pg.levels, base + pg.root_phys, &phys, &left, &f) && phys == pg.root_phys;
+}
+
+// The first kernel-half top-level slot whose start maps physical 0 onwards (checked at the
+// page-table root's own physical address); 0 if none.
+uint64_t find_direct_map(const grass_phys_map& m, const grass_paging& pg) {
+  uint32_t shift = 12 + 9 * (pg.levels - 1), va_bits = pg.levels == 5 ? 57 : 48;
+  for (uint64_t index = 256; index < 512; index++) {
+    uint64_t base = (uint64_t)((int64_t)((index << shift) << (64 - va_bits)) >> (64 - va_bits));
+    if (maps_root_at(m, pg, base)) return base;
+  }
+  return 0;
+}
+
 // Reads of the direct map skip the page tables (phys = va - page_offset_base). Checks that
-// assumption by walking the tables at 4 KiB past every GiB of RAM, noting the page sizes the
-// kernel used there (4 KiB, 2 MiB or 1 GiB: what is left of the page from 4 KiB past a GiB
-// boundary tells which). A disagreement turns the shortcut off.
+// assumption by walking the tables 2 MiB + 4 KiB past every GiB of RAM (clear of the first
+// 2 MiB's special mappings), noting the page sizes the kernel used there (what is left of the
+// page from that offset tells 4 KiB, 2 MiB and 1 GiB apart). A disagreement turns the shortcut off.
 void check_direct_map(const grass_phys_map& m, Target* t) {
-  const uint64_t gib = 1ull << 30;
+  const uint64_t gib = 1ull << 30, mib2 = 2ull << 20, probe = mib2 + 4096;
   for (uint32_t i = 0; i < m.count; i++) {
     const grass_phys_range& r = m.ranges[i];
-    for (uint64_t phys = (r.phys_start + gib - 1) / gib * gib + 4096; phys + 4096 <= r.phys_start + r.length; phys += gib) {
+    for (uint64_t phys = (r.phys_start + gib - 1) / gib * gib + probe; phys + 4096 <= r.phys_start + r.length; phys += gib) {
       uint64_t va = t->paging.page_offset_base + phys, got, left;
       grass_fault f;
       if (!grass_walk(&m, t->paging.root_phys, t->paging.levels, va, &got, &left, &f)) continue;  // not mapped (mem=, holes)
@@ -224,8 +241,9 @@ void check_direct_map(const grass_phys_map& m, Target* t) {
                 hex(va).c_str(), hex(got).c_str(), hex(phys).c_str());
         return;
       }
-      uint64_t size = left + 4096;
-      if (size == 4096 || size == (2u << 20) || size == gib) t->direct_map_pages.insert(size);
+      if (left == 4096) t->direct_map_pages.insert(4096);
+      else if (left == mib2 - 4096) t->direct_map_pages.insert(mib2);
+      else if (left == gib - probe) t->direct_map_pages.insert(gib);
     }
   }
 }
@@ -368,16 +386,23 @@ Target discover(const MemorySource& memory, const std::string& kallsyms_file, co
     }
     t.symbols_text = std::move(text);
   }
-  // The direct map's base; checked by mapping the page-table root through it.
+  // The direct map's base: the kernel's page_offset_base variable, or (kernels built without
+  // it) the start of the top-level slot that maps the page-table root at its own offset.
+  // Either way checked by mapping the page-table root through it.
+  uint64_t pob = 0;
   if (uint64_t pob_va = t.symbol_or_zero("page_offset_base")) {
-    uint64_t pob = read_kernel_value<uint64_t>(m, t.paging, pob_va, "page_offset_base");
-    uint64_t phys, left;
-    grass_fault f;
-    if (!grass_walk(&m, t.paging.root_phys, t.paging.levels, pob + t.paging.root_phys, &phys, &left, &f) || phys != t.paging.root_phys)
+    pob = read_kernel_value<uint64_t>(m, t.paging, pob_va, "page_offset_base");
+    if (!maps_root_at(m, t.paging, pob))
       throw error("page_offset_base " + hex(pob) + " does not map the page-table root (inconsistent target)");
+  } else {
+    pob = find_direct_map(m, t.paging);
+  }
+  if (pob) {
     t.paging.page_offset_base = pob;
     t.paging.direct_map_bytes = memory.phys_end();
     check_direct_map(m, &t);
+  } else {
+    fprintf(stderr, "grass-agent: warning: no direct map found; every kernel address goes through the page tables\n");
   }
   t.cpu_count = read_kernel_value<uint32_t>(m, t.paging, t.symbol("nr_cpu_ids"), "nr_cpu_ids");
 

@@ -187,15 +187,25 @@ const X86_ALLOWED = [true, true, true, false, true, false, false, false];
 const X86_BIT_NUM = [0, 1, 2, 2, 3, 3, 3, 3];
 const isMsByte = (b: number): boolean => b === 0x00 || b === 0xff;
 
-/** Undoes the BCJ x86 filter in place: CALL/JMP targets go back from absolute to relative. */
+/**
+ * Undoes the BCJ x86 filter in place: CALL/JMP targets go back from absolute to relative.
+ * Only bytes 0xE8/0xE9 start a candidate; native indexOf finds them, the rest is skipped.
+ */
 export function bcjX86Decode(buf: Uint8Array, startOffset = 0): void {
   if (buf.length <= 4) return;
   const limit = buf.length - 4;
+  const next = (byte: number, from: number): number => {
+    const at = buf.indexOf(byte, from);
+    return at < 0 ? Infinity : at;
+  };
+  let nextE8 = next(0xe8, 0);
+  let nextE9 = next(0xe9, 0);
   let prevPos = -1;
   let prevMask = 0;
-  for (let i = 0; i < limit; i++) {
-    if ((buf[i] & 0xfe) !== 0xe8) continue;
+  for (let i = Math.min(nextE8, nextE9); i < limit; ) {
     const distance = i - prevPos;
+    let resume = i + 1;
+    let skip = false;
     if (distance > 3) {
       prevMask = 0;
     } else {
@@ -205,31 +215,36 @@ export function bcjX86Decode(buf: Uint8Array, startOffset = 0): void {
         if (!X86_ALLOWED[prevMask] || isMsByte(b)) {
           prevPos = i;
           prevMask = (prevMask << 1) | 1;
-          continue;
+          skip = true;
         }
       }
     }
-    prevPos = i;
-    if (isMsByte(buf[i + 4])) {
-      let src = (buf[i + 1] | (buf[i + 2] << 8) | (buf[i + 3] << 16) | (buf[i + 4] << 24)) >>> 0;
-      let dest: number;
-      for (;;) {
-        dest = (src - (startOffset + i + 5)) >>> 0;
-        if (prevMask === 0) break;
-        const j = X86_BIT_NUM[prevMask] * 8;
-        if (!isMsByte((dest >>> (24 - j)) & 0xff)) break;
-        src = (dest ^ (2 ** (32 - j) - 1)) >>> 0;
+    if (!skip) {
+      prevPos = i;
+      if (isMsByte(buf[i + 4])) {
+        let src = (buf[i + 1] | (buf[i + 2] << 8) | (buf[i + 3] << 16) | (buf[i + 4] << 24)) >>> 0;
+        let dest: number;
+        for (;;) {
+          dest = (src - (startOffset + i + 5)) >>> 0;
+          if (prevMask === 0) break;
+          const j = X86_BIT_NUM[prevMask] * 8;
+          if (!isMsByte((dest >>> (24 - j)) & 0xff)) break;
+          src = (dest ^ (2 ** (32 - j) - 1)) >>> 0;
+        }
+        dest &= 0x01ffffff;
+        if (dest & 0x01000000) dest |= 0xfe000000;
+        buf[i + 1] = dest & 0xff;
+        buf[i + 2] = (dest >>> 8) & 0xff;
+        buf[i + 3] = (dest >>> 16) & 0xff;
+        buf[i + 4] = (dest >>> 24) & 0xff;
+        resume = i + 5;
+      } else {
+        prevMask = (prevMask << 1) | 1;
       }
-      dest &= 0x01ffffff;
-      if (dest & 0x01000000) dest |= 0xfe000000;
-      buf[i + 1] = dest & 0xff;
-      buf[i + 2] = (dest >>> 8) & 0xff;
-      buf[i + 3] = (dest >>> 16) & 0xff;
-      buf[i + 4] = (dest >>> 24) & 0xff;
-      i += 4;
-    } else {
-      prevMask = (prevMask << 1) | 1;
     }
+    if (nextE8 < resume) nextE8 = next(0xe8, resume);
+    if (nextE9 < resume) nextE9 = next(0xe9, resume);
+    i = Math.min(nextE8, nextE9);
   }
 }
 

@@ -1,7 +1,5 @@
 import type { CliCommand } from '../command';
-import { evaluate } from '../../kernel/objects/expression';
-import { decodeObject, formatValueTree } from '../../kernel/objects/decode';
-import { Kernel } from '../../kernel/objects/object';
+import { decodeExpression, formatValueTree } from '../../kernel/objects/decode';
 import { modelFromSession } from './kernel-target';
 import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
 
@@ -32,10 +30,7 @@ export const decodeCommand: CliCommand = {
     const maxElements = values['max-elements'] === undefined ? undefined : Number(values['max-elements']);
     if (maxElements !== undefined && (!Number.isInteger(maxElements) || maxElements < 0)) throw new Error('decode: --max-elements must be a whole number');
     return withTarget('decode', flags, async (session) => {
-      const model = await modelFromSession(session);
-      const kernel = new Kernel(model);
-      const obj = await evaluate(kernel, positionals[0]);
-      const tree = await decodeObject(obj, { maxElements });
+      const tree = await decodeExpression(await modelFromSession(session), positionals[0], { maxElements });
       if (flags.json) printJson(tree);
       else process.stdout.write(formatValueTree(tree) + '\n');
       // The tree is printed either way (what was readable is kept); the status says it is partial.

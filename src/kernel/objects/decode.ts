@@ -5,7 +5,9 @@
 import type { Btf } from '../btf/btf';
 import type { BtfEnum } from '../btf/types';
 import { TargetReadError } from '../target';
-import { extractBits, hex, type Kernel, type KObject, littleEndianInt } from './object';
+import type { KernelModel } from '../model';
+import { evaluate } from './expression';
+import { extractBits, hex, Kernel, type KObject, littleEndianInt } from './object';
 
 export interface PointerInfo {
   address: string;
@@ -231,6 +233,15 @@ export async function decodeObject(obj: KObject, options: DecodeOptions = {}): P
     root.error = new TargetReadError({ kind: 'kernel' }, obj.address, size, 'part of the object is unreadable').message;
   }
   return root;
+}
+
+/**
+ * One request: evaluate an expression on a fresh read cache and decode what it designates. What
+ * the struct decoder view calls to show an object or follow a pointer
+ * (`*(struct task_struct *)0x…`, `container_of(…)`, `per_cpu(runqueues, 1)`).
+ */
+export async function decodeExpression(model: KernelModel, expression: string, options: DecodeOptions = {}): Promise<ValueNode> {
+  return decodeObject(await evaluate(new Kernel(model), expression), options);
 }
 
 /** Text rendering of a value tree, one member per line, like drgn's print(). */

@@ -128,6 +128,12 @@ int main() {
     write_file(cut, f);
     CHECK_THROWS(MemorySource::open("vmcore:" + cut, "", false), "extends past the end");
   }
+  {
+    std::string other = temp_path("other-ram");
+    write_file(other, pattern_file(8));
+    CHECK_THROWS(MemorySource::open("qemu-ram:" + other, map, false), "describes");  // the map names ram
+    unlink(other.c_str());
+  }
   CHECK_THROWS(MemorySource::open("vmcore:" + ram, "", false), "not an ELF file");
   CHECK_THROWS(MemorySource::open("qemu-ram:/nonexistent/ram", "", false), "/nonexistent/ram");
   CHECK_THROWS(MemorySource::open("floppy:" + ram, "", false), "unknown kind");

@@ -149,7 +149,13 @@ MemorySource MemorySource::open(const std::string& spec, const std::string& map_
     src.map_file(path, writable);
     if (!map_file.empty()) {
       std::string ram_file;
-      src.set_ranges(parse_memory_map(read_text_file(map_file), &ram_file));
+      std::vector<FileRange> ranges = parse_memory_map(read_text_file(map_file), &ram_file);
+      // A map written for another guest's RAM would give plausible nonsense: refuse it.
+      struct stat named, given;
+      if (!ram_file.empty() && stat(ram_file.c_str(), &named) == 0 && stat(path.c_str(), &given) == 0 &&
+          (named.st_dev != given.st_dev || named.st_ino != given.st_ino))
+        throw error("memory map " + map_file + " describes " + ram_file + ", not " + path);
+      src.set_ranges(std::move(ranges));
     } else if (kind == "qemu-ram") {
       src.set_ranges(q35_layout(src.map_bytes_));
     } else {

@@ -131,8 +131,4 @@ GRASS_HD_CALL bool grass_write(const grass_phys_map* m, const grass_paging* pg, 
   return true;
 }
 
-GRASS_HD bool grass_read_kernel_u64(const grass_phys_map* m, const grass_paging* pg, uint64_t va, uint64_t* v, grass_fault* f) {
-  return grass_read(m, pg, GRASS_SPACE_KERNEL, 0, va, v, 8, f);
-}
-
 #endif

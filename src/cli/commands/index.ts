@@ -1,5 +1,6 @@
 import type { CliCommand } from '../command';
 import { agentCommand } from './agent';
+import { btCommand } from './bt';
 import { btfCommand } from './btf';
 import { decodeCommand } from './decode';
 import { describeCommand } from './describe';
@@ -13,4 +14,4 @@ import { reportCommand } from './report';
 import { testbedCommand } from './testbed';
 
 // Each verb registers here; keep the list sorted by name.
-export const commands: CliCommand[] = [agentCommand, btfCommand, decodeCommand, describeCommand, dmesgCommand, heartbeatCommand, modulesCommand, monitorCommand, psCommand, readCommand, reportCommand, testbedCommand];
+export const commands: CliCommand[] = [agentCommand, btCommand, btfCommand, decodeCommand, describeCommand, dmesgCommand, heartbeatCommand, modulesCommand, monitorCommand, psCommand, readCommand, reportCommand, testbedCommand];

@@ -1,0 +1,323 @@
+// Kernel stack traces of tasks, from memory. A sleeping task's registers were saved by
+// __switch_to_asm as a struct inactive_task_frame at task->thread.sp; from there the stack is
+// unwound with the kernel's own ORC tables, following arch/x86/kernel/unwind_orc.c. Frames are
+// reported as /proc/<pid>/stack does (the scheduler's own functions left out unless asked).
+// A task running on a CPU has no saved registers worth anything (no NMI reaches a dead kernel),
+// so its stack is scanned for text addresses instead: a best-effort list, marked as such.
+// Every walk is bounded by the task's stack area and a frame count; a trace that cannot go on
+// ends with a note saying why.
+
+import type { KernelModel } from '../model';
+import { loadModules, type LoadedModule } from '../modules/modules';
+import { hex, Kernel, KObject, ObjectError } from '../objects/object';
+import { listTasks, type TaskRecord } from '../tasks/tasks';
+import { ORC_REG, OrcUnwindTables } from './orc';
+
+export interface StackFrame {
+  address: bigint;
+  /** `symbol+0x1a/0x40`, or the bare address when no symbol covers it. */
+  symbol: string;
+  module?: string;
+  /** In the scheduler's or locking's own text (/proc/<pid>/stack leaves these out). */
+  scheduler: boolean;
+}
+
+export interface StackTrace {
+  pid: number;
+  comm: string;
+  state: string;
+  taskAddress: bigint;
+  /** 'orc': unwound from the saved registers; 'scan': running task, stack scanned for text addresses. */
+  method: 'orc' | 'scan';
+  frames: StackFrame[];
+  /** Why the trace ended early, or what it is (best-effort scan); undefined for a complete unwind. */
+  note?: string;
+}
+
+/** /proc/<pid>/stack stops at 64 entries (MAX_STACK_TRACE_DEPTH); so do we, and note it. */
+const MAX_FRAMES = 64;
+
+interface SymbolEntry {
+  address: bigint;
+  name: string;
+  /** Address of the next symbol (the end of this one, as kallsyms sizes symbols). */
+  end: bigint;
+  module?: string;
+}
+
+/** Address → `symbol+offset/size [module]`, sized as the kernel's kallsyms does it. */
+export class StackSymbolizer {
+  private readonly entries: SymbolEntry[];
+
+  constructor(model: KernelModel, modules: readonly LoadedModule[]) {
+    const out: SymbolEntry[] = [];
+    // vmlinux: the first name at an address wins (kallsyms' get_symbol_pos); a symbol ends at
+    // the next higher address.
+    const core = [...(model.description?.symbols ?? [])]
+      .map((s, i) => ({ s, i }))
+      .filter(({ s }) => s.address >= 0xffff800000000000n)
+      .sort((a, b) => (a.s.address < b.s.address ? -1 : a.s.address > b.s.address ? 1 : a.i - b.i));
+    for (let k = 0; k < core.length; k++) {
+      if (k > 0 && core[k].s.address === core[k - 1].s.address) continue;
+      let next = k + 1;
+      while (next < core.length && core[next].s.address === core[k].s.address) next++;
+      out.push({ address: core[k].s.address, name: core[k].s.name, end: next < core.length ? core[next].s.address : core[k].s.address + 1n });
+    }
+    // Modules: the kernel's find_kallsyms_symbol, on the module's text; the last symbol ends at
+    // the end of the text.
+    for (const m of modules) {
+      const textEnd = m.address + BigInt(m.textSize);
+      const syms = m.symbols
+        .map((s, i) => ({ s, i }))
+        .filter(({ s }) => s.type !== 'U' && s.address >= m.address && s.address < textEnd)
+        .sort((a, b) => (a.s.address < b.s.address ? -1 : a.s.address > b.s.address ? 1 : a.i - b.i));
+      for (let k = 0; k < syms.length; k++) {
+        if (k > 0 && syms[k].s.address === syms[k - 1].s.address) continue;
+        let next = k + 1;
+        while (next < syms.length && syms[next].s.address === syms[k].s.address) next++;
+        out.push({ address: syms[k].s.address, name: syms[k].s.name, end: next < syms.length ? syms[next].s.address : textEnd, module: m.name });
+      }
+    }
+    this.entries = out.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  }
+
+  private at(address: bigint): SymbolEntry | undefined {
+    let lo = 0;
+    let hi = this.entries.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.entries[mid].address <= address) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (found < 0) return undefined;
+    const e = this.entries[found];
+    return address < e.end ? e : undefined;
+  }
+
+  /**
+   * A return address as %pB prints it: the symbol of address - 1 (a call may be a function's
+   * last instruction), the offset from the address itself.
+   */
+  describe(address: bigint, isReturnAddress = true): { symbol: string; module?: string } {
+    const e = this.at(isReturnAddress ? address - 1n : address);
+    if (!e) return { symbol: hex(address) };
+    return { symbol: `${e.name}+${hex(address - e.address)}/${hex(e.end - e.address)}`, module: e.module };
+  }
+
+  /** Whether an address is inside a known function (for the best-effort scan). */
+  isText(address: bigint): boolean {
+    return this.at(address) !== undefined;
+  }
+}
+
+/** What unwinding needs once per request: ORC tables, symbols, layouts. */
+export class StackContext {
+  private constructor(
+    readonly kernel: Kernel,
+    readonly modules: LoadedModule[],
+    readonly orc: OrcUnwindTables,
+    readonly symbolizer: StackSymbolizer,
+    private readonly ranges: { sched: [bigint, bigint][]; text: [bigint, bigint]; retFromFork: bigint[]; threadSize: bigint },
+  ) {}
+
+  static async create(model: KernelModel): Promise<StackContext> {
+    const kernel = new Kernel(model);
+    const modules = await loadModules(model, { btf: false });
+    const orc = await OrcUnwindTables.read(kernel, modules);
+    const sym = (n: string): bigint => model.symbols.address(n);
+    const sched: [bigint, bigint][] = [[sym('__sched_text_start'), sym('__sched_text_end')]];
+    if (model.symbols.get('__lock_text_start') && model.symbols.get('__lock_text_end')) sched.push([sym('__lock_text_start'), sym('__lock_text_end')]);
+    // THREAD_SIZE from the initial task's stack, which the linker script sizes to it.
+    const threadSize = model.symbols.get('__end_init_task') && model.symbols.get('__start_init_task') ? sym('__end_init_task') - sym('__start_init_task') : 0n;
+    if (threadSize <= 0n || threadSize > 1n << 20n) throw new ObjectError(`cannot tell the kernel stack size: __start_init_task/__end_init_task give ${threadSize}`);
+    const retFromFork = ['ret_from_fork', 'ret_from_fork_asm'].filter((n) => model.symbols.get(n)).map(sym);
+    return new StackContext(kernel, modules, orc, new StackSymbolizer(model, modules), { sched, text: [sym('_stext'), sym('_etext')], retFromFork, threadSize });
+  }
+
+  get threadSize(): bigint {
+    return this.ranges.threadSize;
+  }
+
+  private frame(address: bigint): StackFrame {
+    const { symbol, module } = this.symbolizer.describe(address);
+    const scheduler = this.ranges.sched.some(([a, b]) => address >= a && address < b);
+    return { address, symbol, ...(module ? { module } : {}), scheduler };
+  }
+
+  /** A task's stack trace: unwound when it sleeps, scanned (best effort) when it is on a CPU. */
+  async trace(task: TaskRecord, options: { includeScheduler?: boolean } = {}): Promise<StackTrace> {
+    const ts = this.kernel.object('struct task_struct', task.taskAddress, `task ${task.pid}`);
+    const base: Omit<StackTrace, 'method' | 'frames'> = { pid: task.pid, comm: task.comm, state: task.state, taskAddress: task.taskAddress };
+    const stack = await (await ts.member('stack')).readInt();
+    const onCpu = await ts.member('on_cpu').then((o) => o.readInt()).catch(() => 0n);
+    const raw = onCpu !== 0n ? await this.scan(stack) : await this.unwind(ts, stack);
+    const frames = options.includeScheduler ? raw.frames : raw.frames.filter((f) => !f.scheduler);
+    return { ...base, method: raw.method, frames, ...(raw.note ? { note: raw.note } : {}) };
+  }
+
+  private async readStackWord(address: bigint, stackLo: bigint, stackHi: bigint): Promise<bigint> {
+    if (address < stackLo || address + 8n > stackHi) throw new UnwindStop(`stack read at ${hex(address)} is outside the task's stack ${hex(stackLo)}-${hex(stackHi)}`);
+    try {
+      return await this.kernel.reader.u64(address);
+    } catch (err) {
+      throw new UnwindStop(`stack word at ${hex(address)} unreadable: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private async unwind(ts: KObject, stackLo: bigint): Promise<{ method: 'orc'; frames: StackFrame[]; note?: string }> {
+    const stackHi = stackLo + this.ranges.threadSize;
+    const frames: StackFrame[] = [];
+    const savedSp = await (await ts.path('thread.sp')).readInt();
+    const frameType = this.kernel.model.typeId('struct inactive_task_frame');
+    const frameSize = BigInt(this.kernel.btf.sizeof(frameType));
+    const regs = this.ptRegsLayout();
+    try {
+      const saved = this.kernel.object(frameType, savedSp, `inactive_task_frame of task at ${hex(ts.address!)}`);
+      if (savedSp < stackLo || savedSp + frameSize > stackHi) throw new UnwindStop(`saved stack pointer ${hex(savedSp)} is outside the task's stack ${hex(stackLo)}-${hex(stackHi)}`);
+      let ip = await (await saved.member('ret_addr')).readInt();
+      let bp = await (await saved.member('bp')).readInt();
+      let sp = savedSp + frameSize;
+      let signal = this.ranges.retFromFork.includes(ip);
+      let regsAt: bigint | undefined;
+      let fullRegs = false;
+      for (;;) {
+        if (regsAt !== undefined && ((await this.readStackWord(regsAt + regs.cs, stackLo, stackHi)) & 3n) !== 0n) return { method: 'orc', frames }; // reached user mode: complete
+        if (frames.length >= MAX_FRAMES) return { method: 'orc', frames, note: `stopped after ${MAX_FRAMES} frames` };
+        if (!this.orcCovers(ip)) throw new UnwindStop(`${hex(ip)} is not kernel text (corrupt stack?)`);
+        frames.push(this.frame(ip));
+        const orc = this.orc.find(signal ? ip : ip - 1n);
+        if (!orc) throw new UnwindStop(`no ORC entry for ${hex(ip)}`);
+        if (orc.type === 'end') return { method: 'orc', frames };
+        if (orc.type === 'undefined' || orc.spReg === ORC_REG.UNDEFINED) throw new UnwindStop(`ORC entry for ${this.symbolizer.describe(ip).symbol} has no rule for the stack pointer`);
+        const prevSp = sp;
+        let newSp: bigint;
+        switch (orc.spReg) {
+          case ORC_REG.SP: newSp = sp + BigInt(orc.spOffset); break;
+          case ORC_REG.BP: newSp = bp + BigInt(orc.spOffset); break;
+          case ORC_REG.SP_INDIRECT: newSp = (await this.readStackWord(sp, stackLo, stackHi)) + BigInt(orc.spOffset); break;
+          case ORC_REG.BP_INDIRECT: newSp = await this.readStackWord(bp + BigInt(orc.spOffset), stackLo, stackHi); break;
+          case ORC_REG.R10: case ORC_REG.R13: case ORC_REG.DI: case ORC_REG.DX: {
+            if (regsAt === undefined || !fullRegs) throw new UnwindStop(`ORC rule at ${hex(ip)} needs a register that no saved pt_regs holds`);
+            const off = { [ORC_REG.R10]: regs.r10, [ORC_REG.R13]: regs.r13, [ORC_REG.DI]: regs.di, [ORC_REG.DX]: regs.dx }[orc.spReg]!;
+            newSp = await this.readStackWord(regsAt + off, stackLo, stackHi);
+            break;
+          }
+          default: throw new UnwindStop(`ORC entry for ${hex(ip)} has an unknown stack-pointer register ${orc.spReg}`);
+        }
+        let newIp: bigint;
+        if (orc.type === 'call') {
+          newIp = await this.readStackWord(newSp - 8n, stackLo, stackHi);
+          regsAt = undefined;
+          fullRegs = false;
+        } else if (orc.type === 'regs') {
+          regsAt = newSp;
+          fullRegs = true;
+          newIp = await this.readStackWord(regsAt + regs.ip, stackLo, stackHi);
+          newSp = await this.readStackWord(regsAt + regs.sp, stackLo, stackHi);
+        } else {
+          // regs_partial: only the hardware's iret frame (ip, cs, flags, sp, ss) is there.
+          regsAt = newSp - regs.ip;
+          fullRegs = false;
+          newIp = await this.readStackWord(regsAt + regs.ip, stackLo, stackHi);
+          newSp = await this.readStackWord(regsAt + regs.sp, stackLo, stackHi);
+        }
+        const cfa = orc.type === 'call' ? newSp : regsAt! + (orc.type === 'regs' ? 0n : regs.ip);
+        switch (orc.bpReg) {
+          case ORC_REG.UNDEFINED:
+            if (regsAt !== undefined && fullRegs) bp = await this.readStackWord(regsAt + regs.bp, stackLo, stackHi);
+            break;
+          case ORC_REG.PREV_SP: bp = await this.readStackWord(cfa + BigInt(orc.bpOffset), stackLo, stackHi); break;
+          case ORC_REG.BP: bp = await this.readStackWord(bp + BigInt(orc.bpOffset), stackLo, stackHi); break;
+          default: throw new UnwindStop(`ORC entry for ${hex(ip)} has an unknown frame-pointer register ${orc.bpReg}`);
+        }
+        signal = orc.signal;
+        ip = newIp;
+        sp = newSp;
+        // Bad ORC data or a corrupt stack must not loop: the stack only grows upwards while unwinding.
+        const user = regsAt !== undefined && ((await this.readStackWord(regsAt + regs.cs, stackLo, stackHi)) & 3n) !== 0n;
+        if (!user && sp <= prevSp) throw new UnwindStop(`stack pointer went from ${hex(prevSp)} to ${hex(sp)} (the wrong direction)`);
+      }
+    } catch (err) {
+      if (err instanceof UnwindStop || err instanceof ObjectError) return { method: 'orc', frames, note: `unwinding stopped: ${err.message}` };
+      throw err;
+    }
+  }
+
+  private orcCovers(ip: bigint): boolean {
+    return this.orc.find(ip) !== undefined;
+  }
+
+  private ptRegsCache: Record<'ip' | 'sp' | 'bp' | 'cs' | 'r10' | 'r13' | 'di' | 'dx', bigint> | undefined;
+  private ptRegsLayout(): Record<'ip' | 'sp' | 'bp' | 'cs' | 'r10' | 'r13' | 'di' | 'dx', bigint> {
+    if (this.ptRegsCache) return this.ptRegsCache;
+    const btf = this.kernel.btf;
+    const id = this.kernel.model.typeId('struct pt_regs');
+    const off = (name: string): bigint => {
+      const m = btf.findMember(id, name);
+      if (!m) throw new ObjectError(`struct pt_regs has no ${name} in the target's BTF`);
+      return BigInt(m.bitsOffset / 8);
+    };
+    this.ptRegsCache = { ip: off('ip'), sp: off('sp'), bp: off('bp'), cs: off('cs'), r10: off('r10'), r13: off('r13'), di: off('di'), dx: off('dx') };
+    return this.ptRegsCache;
+  }
+
+  /** Best effort for a task on a CPU: every word of its stack that is a kernel text address, top-most frame first. */
+  private async scan(stackLo: bigint): Promise<{ method: 'scan'; frames: StackFrame[]; note: string }> {
+    const note = 'task is running on a CPU: its registers are unknown, so these are text addresses found on its stack (best effort; may include stale frames)';
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.kernel.reader.read(stackLo, Number(this.ranges.threadSize));
+    } catch (err) {
+      return { method: 'scan', frames: [], note: `${note}; the stack is unreadable: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const frames: StackFrame[] = [];
+    for (let at = 0; at + 8 <= bytes.length && frames.length < MAX_FRAMES * 4; at += 8) {
+      const v = view.getBigUint64(at, true);
+      if (this.orc.find(v) && this.symbolizer.isText(v - 1n)) frames.push(this.frame(v));
+    }
+    return { method: 'scan', frames, note };
+  }
+}
+
+class UnwindStop extends Error {}
+
+/** Stack traces of the tasks with these pids (threads included). Unknown pids are an error naming them. */
+export async function stackTraces(model: KernelModel, pids: number[], options: { includeScheduler?: boolean } = {}): Promise<StackTrace[]> {
+  const { tasks } = await listTasks(model, { threads: true, idle: true });
+  const missing = pids.filter((p) => !tasks.some((t) => t.pid === p));
+  if (missing.length) throw new ObjectError(`no task with pid ${missing.join(', ')} on the target`);
+  const ctx = await StackContext.create(model);
+  const out: StackTrace[] = [];
+  for (const pid of pids) out.push(await ctx.trace(tasks.find((t) => t.pid === pid)!, options));
+  return out;
+}
+
+export interface BlockedGroup {
+  frames: StackFrame[];
+  note?: string;
+  tasks: { pid: number; comm: string }[];
+}
+
+/** Every task in uninterruptible sleep (D), grouped by identical stacks, largest group first. */
+export async function blockedTasks(model: KernelModel, options: { includeScheduler?: boolean } = {}): Promise<BlockedGroup[]> {
+  const { tasks } = await listTasks(model, { threads: true });
+  const ctx = await StackContext.create(model);
+  const groups = new Map<string, BlockedGroup>();
+  for (const t of tasks.filter((x) => x.state === 'D')) {
+    const trace = await ctx.trace(t, options);
+    const key = trace.frames.map((f) => f.symbol + (f.module ?? '')).join('|') + '#' + (trace.note ?? '');
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { frames: trace.frames, ...(trace.note ? { note: trace.note } : {}), tasks: [] }));
+    g.tasks.push({ pid: t.pid, comm: t.comm });
+  }
+  return [...groups.values()].sort((a, b) => b.tasks.length - a.tasks.length);
+}
+
+/** One frame as /proc/<pid>/stack prints it (without the `[<0>] ` prefix). */
+export function frameText(f: StackFrame): string {
+  return f.module ? `${f.symbol} [${f.module}]` : f.symbol;
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { bootGuest, Guest } from '../../testbed';
 import { connectTarget, TargetSession } from '../../src/rdma/connect';
 import { KernelModel } from '../../src/kernel/model';
-import { blockedTasks, frameText, stackTraces } from '../../src/kernel/stacks/stacks';
+import { frameText, StackContext, stackTraces } from '../../src/kernel/stacks/stacks';
 import type { ReadRequest, TargetMemory, AddressSpace } from '../../src/kernel/target';
 import { TargetReadError } from '../../src/kernel/target';
 import { grassJson, GuestAgent, startGuestAgent } from './agentHarness';
@@ -64,17 +64,14 @@ test('bt of sleeping tasks equals /proc/<pid>/stack frame by frame', async () =>
 test('a corrupted copy of a stack ends the trace with a note, not a hang', async () => {
   const m = await model();
   const [trace] = await stackTraces(m, [sleeperPid]);
-  // Overlay: every word of the sleeper's stack above its deepest frame reads as a pointer back
-  // into the stack (the saved frame stays intact, so the first frames still unwind).
-  const stackLo = trace.taskAddress; // placeholder replaced below
-  void stackLo;
-  const k = await import('../../src/kernel/objects/object');
-  const kernel = new k.Kernel(m);
-  const ts = kernel.object('struct task_struct', trace.taskAddress);
+  // Overlay: every word of the sleeper's stack above its saved inactive_task_frame reads as a
+  // pointer back into the stack (the saved frame stays intact, so the unwind starts normally).
+  const ctx = await StackContext.create(m);
+  const ts = ctx.kernel.object('struct task_struct', trace.taskAddress);
   const stack = await (await ts.member('stack')).readInt();
   const sp = await (await ts.path('thread.sp')).readInt();
-  const garbleFrom = sp + 56n; // past the inactive_task_frame
-  const garbleTo = stack + 16384n;
+  const garbleFrom = sp + BigInt(m.btf.sizeof(m.typeId('struct inactive_task_frame')));
+  const garbleTo = stack + ctx.threadSize;
   const garble = (address: bigint, bytes: Uint8Array): Uint8Array => {
     const out = Uint8Array.from(bytes);
     const view = new DataView(out.buffer);
@@ -108,7 +105,10 @@ test('after F4, bt --blocked shows the readers in grass_f4_read [grass_f4]', asy
   await guest.pause();
   let out;
   try {
-    out = await grassJson<{ groups: { frames: { symbol: string; module?: string }[]; tasks: { pid: number; comm: string }[] }[] }>(['bt', '--blocked', '--target', agent.target, '--key-file', agent.keyFile]);
+    out = await grassJson<{
+      groups: { frames: { symbol: string; module?: string }[]; tasks: { pid: number; comm: string }[] }[];
+      cpus: { cpu: number; comm: string; method: string; note?: string; frames: { symbol: string }[] }[];
+    }>(['bt', '--blocked', '--target', agent.target, '--key-file', agent.keyFile]);
   } finally {
     await guest.resume();
   }
@@ -119,5 +119,15 @@ test('after F4, bt --blocked shows the readers in grass_f4_read [grass_f4]', asy
   assert.ok(f4, big.frames.map((f) => f.symbol).join('\n'));
   assert.equal(f4.module, 'grass_f4');
   assert.deepEqual(big.frames.map((f) => (f.module ? `${f.symbol} [${f.module}]` : f.symbol)), truth);
-  void blockedTasks;
+  // Each CPU's current task: idle CPUs run swapper/N, on a CPU, so their stacks are scanned.
+  assert.equal(out.cpus.length, 2);
+  for (const c of out.cpus) {
+    if (c.method === 'scan') assert.match(c.note ?? '', /best effort/);
+  }
+  const idle = out.cpus.filter((c) => c.comm.startsWith('swapper/'));
+  assert.ok(idle.length > 0, `no CPU idle with 32 readers blocked: ${out.cpus.map((c) => c.comm).join(', ')}`);
+  for (const c of idle) {
+    assert.equal(c.method, 'scan');
+    assert.ok(c.frames.some((f) => f.symbol.startsWith('do_idle+')), `CPU ${c.cpu} idle, scan found: ${c.frames.map((f) => f.symbol).join(', ')}`);
+  }
 });

@@ -1,5 +1,5 @@
 // grass bt: kernel stack traces of tasks, unwound from memory with the kernel's ORC tables.
-import { blockedTasks, frameText, stackTraces, type StackFrame } from '../../kernel/stacks/stacks';
+import { blockedTasks, frameText, stackTraces, type StackFrame, type StackTrace } from '../../kernel/stacks/stacks';
 import type { CliCommand } from '../command';
 import { modelFromSession } from './kernel-target';
 import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
@@ -11,9 +11,9 @@ registers it saved when it was switched out, with the kernel's own ORC tables (v
 modules); frames print as /proc/PID/stack does: symbol+offset/size [module]. A task running on
 a CPU is marked "best effort": its stack is scanned for kernel text addresses. A trace that
 cannot be completed (corrupt stack) ends with a note.
---blocked: every task in D state, grouped by identical stacks.
+--blocked: every task in D state, grouped by identical stacks, then each CPU's current task.
 --json: {"traces":[{pid,comm,state,taskAddress,method,frames:[{address,symbol,module?,scheduler}],note?}]}
-        or with --blocked {"groups":[{frames,note?,tasks:[{pid,comm}]}]}.
+        or with --blocked {"groups":[{frames,note?,tasks:[{pid,comm}]}],"cpus":[{cpu,...trace}]}.
 
 ${targetFlagsUsage}
   --blocked          all tasks in uninterruptible sleep, grouped by stack
@@ -21,6 +21,13 @@ ${targetFlagsUsage}
 `;
 
 const frameJson = (f: StackFrame) => ({ ...f, address: hex(f.address) });
+const traceJson = <T extends StackTrace>(t: T) => ({ ...t, taskAddress: hex(t.taskAddress), frames: t.frames.map(frameJson) });
+
+function printTrace(t: StackTrace, prefix: string): void {
+  process.stdout.write(`${prefix}pid ${t.pid} (${t.comm}) state ${t.state}${t.method === 'scan' ? ' [on a CPU: best-effort scan]' : ''}\n`);
+  for (const f of t.frames) process.stdout.write(`  ${frameText(f)}\n`);
+  if (t.note) process.stdout.write(`  [${t.note}]\n`);
+}
 
 export const btCommand: CliCommand = {
   name: 'bt',
@@ -38,9 +45,9 @@ export const btCommand: CliCommand = {
     return withTarget('bt', flags, async (session) => {
       const model = await modelFromSession(session);
       if (values.blocked === true) {
-        const groups = await blockedTasks(model, options);
+        const { groups, cpus } = await blockedTasks(model, options);
         if (flags.json) {
-          printJson({ groups: groups.map((g) => ({ ...g, frames: g.frames.map(frameJson) })) });
+          printJson({ groups: groups.map((g) => ({ ...g, frames: g.frames.map(frameJson) })), cpus: cpus.map(traceJson) });
           return 0;
         }
         if (groups.length === 0) process.stdout.write('no task in D state\n');
@@ -50,18 +57,15 @@ export const btCommand: CliCommand = {
           if (g.note) process.stdout.write(`  [${g.note}]\n`);
           process.stdout.write('\n');
         }
+        for (const c of cpus) printTrace(c, `CPU ${c.cpu}: `);
         return 0;
       }
       const traces = await stackTraces(model, pids, options);
       if (flags.json) {
-        printJson({ traces: traces.map((t) => ({ ...t, taskAddress: hex(t.taskAddress), frames: t.frames.map(frameJson) })) });
+        printJson({ traces: traces.map(traceJson) });
         return 0;
       }
-      for (const t of traces) {
-        process.stdout.write(`pid ${t.pid} (${t.comm}) state ${t.state}${t.method === 'scan' ? ' [running: best-effort scan]' : ''}\n`);
-        for (const f of t.frames) process.stdout.write(`  ${frameText(f)}\n`);
-        if (t.note) process.stdout.write(`  [${t.note}]\n`);
-      }
+      for (const t of traces) printTrace(t, '');
       return 0;
     });
   },

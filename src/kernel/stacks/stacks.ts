@@ -302,9 +302,16 @@ export interface BlockedGroup {
   tasks: { pid: number; comm: string }[];
 }
 
-/** Every task in uninterruptible sleep (D), grouped by identical stacks, largest group first. */
-export async function blockedTasks(model: KernelModel, options: { includeScheduler?: boolean } = {}): Promise<BlockedGroup[]> {
-  const { tasks } = await listTasks(model, { threads: true });
+export interface BlockedReport {
+  /** Tasks in D, grouped by identical stacks, largest group first. */
+  groups: BlockedGroup[];
+  /** Each CPU's current task (rq->curr), its stack scanned (best effort) or unwound if it is switched out. */
+  cpus: ({ cpu: number } & StackTrace)[];
+}
+
+/** Every task in uninterruptible sleep (D), grouped by identical stacks, and each CPU's current task. */
+export async function blockedTasks(model: KernelModel, options: { includeScheduler?: boolean } = {}): Promise<BlockedReport> {
+  const { tasks } = await listTasks(model, { threads: true, idle: true });
   const ctx = await StackContext.create(model);
   const groups = new Map<string, BlockedGroup>();
   for (const t of tasks.filter((x) => x.state === 'D')) {
@@ -314,7 +321,16 @@ export async function blockedTasks(model: KernelModel, options: { includeSchedul
     if (!g) groups.set(key, (g = { frames: trace.frames, ...(trace.note ? { note: trace.note } : {}), tasks: [] }));
     g.tasks.push({ pid: t.pid, comm: t.comm });
   }
-  return [...groups.values()].sort((a, b) => b.tasks.length - a.tasks.length);
+  const cpus: BlockedReport['cpus'] = [];
+  const byAddress = new Map(tasks.map((t) => [t.taskAddress, t]));
+  const runqueues = ctx.kernel.variable('runqueues');
+  for (let cpu = 0; cpu < (await ctx.kernel.cpuCount()); cpu++) {
+    const curr = await (await (await ctx.kernel.perCpu(runqueues, cpu)).member('curr')).readInt();
+    const task = byAddress.get(curr);
+    if (!task) throw new ObjectError(`CPU ${cpu}: rq->curr ${hex(curr)} is no task of the target's task list`);
+    cpus.push({ cpu, ...(await ctx.trace(task, options)) });
+  }
+  return { groups: [...groups.values()].sort((a, b) => b.tasks.length - a.tasks.length), cpus };
 }
 
 /** One frame as /proc/<pid>/stack prints it (without the `[<0>] ` prefix). */

@@ -5,6 +5,7 @@
 // numberings it has had: before 6.4 (`end` bit; CALL=0, REGS=1, REGS_PARTIAL=2) and after
 // (`signal` bit; UNDEFINED=0, END_OF_STACK=1, CALL=2, REGS=3, REGS_PARTIAL=4).
 
+import type { Btf } from '../btf/btf';
 import type { Kernel } from '../objects/object';
 import { hex, ObjectError } from '../objects/object';
 import type { LoadedModule } from '../modules/modules';
@@ -33,13 +34,12 @@ interface BitField {
 }
 
 /** Decodes orc_entry records through the BTF layout. */
-class OrcLayout {
+export class OrcLayout {
   readonly size: number;
   readonly newNumbering: boolean;
   private readonly fields: Record<string, BitField | undefined> = {};
 
-  constructor(kernel: Kernel) {
-    const btf = kernel.btf;
+  constructor(btf: Btf) {
     const id = btf.findByName('orc_entry', 'struct');
     if (id === undefined) throw new ObjectError("the target's BTF has no struct orc_entry (kernel built without the ORC unwinder?)");
     this.size = btf.sizeof(id);
@@ -134,7 +134,7 @@ export class OrcUnwindTables {
   ) {}
 
   static async read(kernel: Kernel, modules: readonly LoadedModule[]): Promise<OrcUnwindTables> {
-    const layout = new OrcLayout(kernel);
+    const layout = new OrcLayout(kernel.btf);
     const sym = (name: string): bigint => kernel.symbols.address(name);
     const ipStart = sym('__start_orc_unwind_ip');
     const count = Number((sym('__stop_orc_unwind_ip') - ipStart) / 4n);

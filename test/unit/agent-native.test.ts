@@ -1,5 +1,5 @@
 // The agent's native unit tests (gpu/test: SHA-256/HMAC and CRC32 against OpenSSL and zlib,
-// memory sources, page walks, the process-list plugin, the protocol server) built and run by
+// memory sources, page walks, kallsyms decoding, the process-list plugin, the protocol server) built and run by
 // `make -C gpu test`; and the monitor code compiled for the GPU by nvcc where it is installed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ test('gpu native unit tests (make -C gpu test)', () => {
   const output = `${run.stdout}${run.stderr}`;
   assert.equal(run.status, 0, `make -C gpu test failed:\n${output}`);
   // Every suite reports its counts; none may be missing or report failures.
-  for (const suite of ['test_crypto', 'test_memory_source', 'test_translate', 'test_process_list', 'test_monitor']) {
+  for (const suite of ['test_crypto', 'test_memory_source', 'test_translate', 'test_kallsyms', 'test_process_list', 'test_monitor']) {
     assert.match(output, new RegExp(`${suite}: [1-9][0-9]* checks, 0 failed`), `${suite} did not report:\n${output}`);
   }
 });

@@ -4,6 +4,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { bootGuest, Guest } from '../../testbed';
 import { connectTarget, TargetSession } from '../../src/rdma/connect';
 import { KernelModel } from '../../src/kernel/model';
@@ -70,8 +73,17 @@ test('a struct defined only in a module decodes through its BTF (fw_cfg_sysfs_en
   const modModel = moduleTypeModel(model, fwcfg);
   const id = modModel.typeId('struct fw_cfg_sysfs_entry');
   // Layout truth: pahole on the module's .ko with vmlinux BTF as base.
-  const ko = execFileSync('find', [guest.kernelDir.modulesRoot, '-name', 'qemu_fw_cfg.ko*'], { encoding: 'utf8' }).trim().split('\n')[0];
+  let scratch: string | undefined;
+  let ko = execFileSync('find', [guest.kernelDir.modulesRoot, '-name', 'qemu_fw_cfg.ko*'], { encoding: 'utf8' }).trim().split('\n')[0];
+  if (/\.(xz|zst)$/.test(ko)) {
+    // Newer Debian kernels ship compressed modules; pahole reads the plain ELF.
+    scratch = mkdtempSync(path.join(tmpdir(), 'grass-ko-'));
+    const plain = path.join(scratch, 'qemu_fw_cfg.ko');
+    writeFileSync(plain, execFileSync(ko.endsWith('.xz') ? 'xz' : 'zstd', ['-dc', ko], { maxBuffer: 1 << 28 }));
+    ko = plain;
+  }
   const pahole = execFileSync('pahole', ['--btf_base', guest.kernelDir.btf, '-F', 'btf', '-C', 'fw_cfg_sysfs_entry', ko], { encoding: 'utf8' });
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
   assert.equal(modModel.btf.sizeof(id), Number(/size: (\d+)/.exec(pahole)![1]));
   for (const m of pahole.matchAll(/^\t\S.*?(\w+)(?:\[\d+\])?;\s+\/\*\s+(\d+)/gm)) {
     assert.equal(modModel.btf.findMember(id, m[1])!.bitsOffset / 8, Number(m[2]), `offset of ${m[1]}`);

@@ -130,9 +130,11 @@ export class StackContext {
     const sym = (n: string): bigint => model.symbols.address(n);
     const sched: [bigint, bigint][] = [[sym('__sched_text_start'), sym('__sched_text_end')]];
     if (model.symbols.get('__lock_text_start') && model.symbols.get('__lock_text_end')) sched.push([sym('__lock_text_start'), sym('__lock_text_end')]);
-    // THREAD_SIZE from the initial task's stack, which the linker script sizes to it.
-    const threadSize = model.symbols.get('__end_init_task') && model.symbols.get('__start_init_task') ? sym('__end_init_task') - sym('__start_init_task') : 0n;
-    if (threadSize <= 0n || threadSize > 1n << 20n) throw new ObjectError(`cannot tell the kernel stack size: __start_init_task/__end_init_task give ${threadSize}`);
+    // THREAD_SIZE from the initial task's stack, which the linker script sizes to it (its
+    // bounds were renamed from *_init_task to *_init_stack in 6.2).
+    const bounds = [['__start_init_task', '__end_init_task'], ['__start_init_stack', '__end_init_stack'], ['init_stack', '__end_init_stack']].find(([a, b]) => model.symbols.get(a) && model.symbols.get(b));
+    const threadSize = bounds ? sym(bounds[1]) - sym(bounds[0]) : 0n;
+    if (threadSize <= 0n || threadSize > 1n << 20n) throw new ObjectError(`cannot tell the kernel stack size: no __start_init_task/__end_init_task (or __start_init_stack/__end_init_stack) pair of symbols gives one${bounds ? ` (${bounds.join('..')} gives ${threadSize})` : ''}`);
     const retFromFork = ['ret_from_fork', 'ret_from_fork_asm'].filter((n) => model.symbols.get(n)).map(sym);
     return new StackContext(kernel, modules, orc, new StackSymbolizer(model, modules), { sched, text: [sym('_stext'), sym('_etext')], retFromFork, threadSize });
   }

@@ -177,12 +177,22 @@ export class Monitor {
   static async start(options: MonitorOptions): Promise<Monitor> {
     const m = new Monitor(options);
     await m.serveSocket();
-    if (options.listen) {
-      const a = parseTargetAddress(options.listen);
-      if (a.kind !== 'rdma') throw new Error(`--listen ${options.listen}: expected rdma://HOST[:PORT]`);
-      await m.listen(a.host, a.port);
+    try {
+      if (options.listen) {
+        const a = parseTargetAddress(options.listen);
+        if (a.kind !== 'rdma') throw new Error(`--listen ${options.listen}: expected rdma://HOST[:PORT]`);
+        await m.listen(a.host, a.port);
+      }
+      const agents = (options.connect ?? []).map((target) => {
+        const a = parseTargetAddress(target);
+        if (a.kind !== 'rdma') throw new Error(`--connect ${target}: expected rdma://HOST[:PORT]`);
+        return a;
+      });
+      for (const a of agents) void m.keepConnected(a.host, a.port);
+    } catch (err) {
+      await m.close();
+      throw err;
     }
-    for (const target of options.connect ?? []) void m.keepConnected(target);
     return m;
   }
 
@@ -217,15 +227,14 @@ export class Monitor {
   }
 
   /** Connects to a listening agent, and again whenever the session is lost. */
-  private async keepConnected(target: string): Promise<void> {
-    const a = parseTargetAddress(target);
-    if (a.kind !== 'rdma') throw new Error(`--connect ${target}: expected rdma://HOST[:PORT]`);
+  private async keepConnected(host: string, port: number): Promise<void> {
+    const target = `rdma://${host.includes(':') ? `[${host}]` : host}:${port}`;
     let reported = false;
+    let current: Session | undefined;
     while (!this.closed) {
-      const current = this.sessions.find((s) => s.status.direction === 'monitor-connected' && s.status.address.startsWith(`rdma://${a.host}`));
-      if (!current || current.status.state === 'gpu-nic-dead') {
+      if (!current || current.status.state === 'gpu-nic-dead' || !this.sessions.includes(current)) {
         try {
-          this.adopt(await VerbsTransport.connect(a.host, a.port, this.settings.verbs), 'monitor-connected');
+          current = this.adopt(await VerbsTransport.connect(host, port, this.settings.verbs), 'monitor-connected');
           reported = false;
         } catch (err) {
           if (!reported) this.log(`cannot connect to ${target}: ${(err as Error).message} (retrying)`);

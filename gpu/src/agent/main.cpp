@@ -16,6 +16,7 @@
 #include <string>
 
 #include "../../../llview-plugins/process-list/process_list_layout.h"
+#include "../../../llview-plugins/metrics/metrics_layout.h"
 #include "../backend/cpu_backend.h"
 #include "../discovery/btf_types.h"
 #include "../discovery/discovery.h"
@@ -29,12 +30,14 @@ const char kUsage[] =
     "usage: grass-agent --memory <qemu-ram:PATH[?map=F]|vmcore:PATH|pmem:PATH> [--memory-map F]\n"
     "                   [--kallsyms F] [--btf F] (--listen shm:PATH | --listen rdma://HOST[:PORT] --peer ADDR...\n"
     "                   | --connect rdma://MONITOR[:PORT]) [--name NAME] --key-file F [--allow-writes]\n"
+    "                   [--liveness-period-ms N]   (liveness republished at most every N ms; RDMA: 100)\n"
     "                   [--backend cpu] [--slots N] [--slot-data-bytes N] [--exit-with-parent]\n"
     "                   [--watch-pid PID]   (exit when that process, e.g. the guest's QEMU, exits)\n";
 
 struct Options {
   std::string memory, memory_map, kallsyms, btf, listen, key_file, backend = "cpu";
   grass::RdmaOptions rdma;  // --connect rdma://, or --listen rdma:// with --peer (docs/rdma.md)
+  uint32_t liveness_period_ms = 0;  // 0: every pass (shm), 100 ms over RDMA unless given
   grass::BufferOptions buffer;
   bool exit_with_parent = false;
   int watch_pid = 0;
@@ -68,6 +71,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--connect") o.listen = value(), o.rdma.connect_out = true;
     else if (a == "--peer") o.rdma.peers.push_back(value());
     else if (a == "--name") o.rdma.name = value();
+    else if (a == "--liveness-period-ms") o.liveness_period_ms = number();
     else if (a == "--key-file") o.key_file = value();
     else if (a == "--allow-writes") o.buffer.allow_writes = true;
     else if (a == "--backend") o.backend = value();
@@ -155,6 +159,9 @@ int main(int argc, char** argv) {
     grass::Target target = grass::discover(memory, o.kallsyms, o.btf);
     grass::BtfTypes btf(target.btf);
     grass_ps_layout ps = grass::resolve_process_list_layout(btf, target);
+    std::string metrics_unresolved;
+    grass_metrics_layout metrics = grass::resolve_metrics_layout(btf, target, &metrics_unresolved);
+    if (!metrics.resolved) fprintf(stderr, "grass-agent: warning: metrics plugin off: %s\n", metrics_unresolved.c_str());
 
     // Check the process list once on the host; a broken one is reported, not fatal (reads still work).
     grass_fault f{};
@@ -174,7 +181,9 @@ int main(int argc, char** argv) {
     grass::MonitorSetup setup = grass::prepare_monitor(buffer_data, o.buffer, key, instance, memory.phys(), target.paging, ps,
                                                        grass::build_description(target, memory));
     memset(key, 0, sizeof key);
-    if (over_rdma) setup.monitor->liveness_period_ns = 100000000;  // 100 ms: see grass_monitor
+    setup.monitor->metrics = metrics;
+    uint32_t liveness_ms = o.liveness_period_ms ? o.liveness_period_ms : over_rdma ? 100 : 0;
+    setup.monitor->liveness_period_ns = (uint64_t)liveness_ms * 1000000;  // see grass_monitor
     grass::CpuBackend backend(setup.monitor.get());
     backend.start();
     std::unique_ptr<grass::RdmaEndpoint> rdma;

@@ -32,6 +32,7 @@ const constants: Record<string, bigint | number> = {
   GRASS_OP_PROCESS_LIST: layout.Opcode.ProcessList,
   GRASS_OP_FETCH_RESULT: layout.Opcode.FetchResult,
   GRASS_OP_READ_BATCH: layout.Opcode.ReadBatch,
+  GRASS_OP_METRICS: layout.Opcode.Metrics,
   GRASS_SPACE_PHYSICAL: layout.Space.Physical,
   GRASS_SPACE_KERNEL: layout.Space.Kernel,
   GRASS_SPACE_USER: layout.Space.User,

@@ -35,6 +35,10 @@ enum grass_opcode {
                                   and padded to 8 bytes; an entry's length bytes are present
                                   whatever its status (zeros when not GRASS_OK), so every entry's
                                   place follows from the lengths alone */
+  GRASS_OP_METRICS = 9,        /* no args; reply: the metrics plugin's last 1 s window (monitor clock):
+                                  grass_metrics_sample of its start, its grass_metrics_cpu[cpu_count],
+                                  then the same for its end; GRASS_E_UNSUPPORTED when the plugin did not
+                                  resolve for this kernel (detail: 0) */
 };
 
 enum grass_space { GRASS_SPACE_PHYSICAL = 0, GRASS_SPACE_KERNEL = 1, GRASS_SPACE_USER = 2 };
@@ -142,6 +146,31 @@ struct grass_task_record {
   char state;
   uint8_t reserved0[3];
   char comm[16];
+};
+
+/* GRASS_OP_METRICS: one sample of the kernel's own counters, taken by the monitor. Counters are
+ * cumulative (as /proc shows them); rates and shares come from two samples' difference. */
+struct grass_metrics_sample {
+  uint64_t monitor_clock_ns;    /* the monitor's clock when taken; 0: no sample yet */
+  uint32_t status;              /* grass_status of the sample's reads */
+  uint32_t cpu_count;           /* grass_metrics_cpu records that follow */
+  uint64_t detail;              /* the address that failed when status != GRASS_OK */
+  uint64_t pswpin;              /* vm_event_states[PSWPIN] summed over CPUs (pages) */
+  uint64_t pswpout;             /* vm_event_states[PSWPOUT] summed over CPUs (pages) */
+  uint64_t free_pages;          /* vm_zone_stat[NR_FREE_PAGES] (MemFree, negatives as 0) */
+  uint64_t total_ram_pages;     /* _totalram_pages (MemTotal) */
+  uint64_t free_swap_pages;     /* nr_swap_pages (SwapFree) */
+  uint64_t total_swap_pages;    /* total_swap_pages (SwapTotal) */
+  uint64_t page_size;
+};
+
+/* Per CPU: kernel_cpustat's cumulative times (ns, as /proc/stat's cpuN lines before the USER_HZ
+ * conversion) and the CPU's runqueue counters. */
+struct grass_metrics_cpu {
+  uint64_t user_ns, nice_ns, system_ns, irq_ns, softirq_ns, idle_ns, iowait_ns, steal_ns;
+  uint64_t nr_switches;         /* rq->nr_switches (summed: /proc/stat ctxt) */
+  uint32_t nr_running;          /* rq->nr_running (summed: procs_running) */
+  uint32_t nr_iowait;           /* rq->nr_iowait (summed: procs_blocked) */
 };
 
 /* GRASS_OP_DESCRIBE result: this header, then the sections it points at (offsets from the

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "../../../llview-plugins/process-list/process_list_layout.h"
+#include "../../../llview-plugins/metrics/metrics_layout.h"
 #include "../backend/cpu_backend.h"
 #include "../discovery/btf_types.h"
 #include "../discovery/discovery.h"
@@ -158,6 +159,9 @@ int main(int argc, char** argv) {
     grass::Target target = grass::discover(memory, o.kallsyms, o.btf);
     grass::BtfTypes btf(target.btf);
     grass_ps_layout ps = grass::resolve_process_list_layout(btf, target);
+    std::string metrics_unresolved;
+    grass_metrics_layout metrics = grass::resolve_metrics_layout(btf, target, &metrics_unresolved);
+    if (!metrics.resolved) fprintf(stderr, "grass-agent: warning: metrics plugin off: %s\n", metrics_unresolved.c_str());
 
     // Check the process list once on the host; a broken one is reported, not fatal (reads still work).
     grass_fault f{};
@@ -177,6 +181,7 @@ int main(int argc, char** argv) {
     grass::MonitorSetup setup = grass::prepare_monitor(buffer_data, o.buffer, key, instance, memory.phys(), target.paging, ps,
                                                        grass::build_description(target, memory));
     memset(key, 0, sizeof key);
+    setup.monitor->metrics = metrics;
     uint32_t liveness_ms = o.liveness_period_ms ? o.liveness_period_ms : over_rdma ? 100 : 0;
     setup.monitor->liveness_period_ns = (uint64_t)liveness_ms * 1000000;  // see grass_monitor
     grass::CpuBackend backend(setup.monitor.get());

@@ -9,6 +9,7 @@
 #include "../crypto/sha256.h"
 #include "../translation/translate.h"
 #include "../../../llview-plugins/process-list/process_list.h"
+#include "../../../llview-plugins/metrics/metrics.h"
 
 #define GRASS_MAX_SLOTS 64u
 #define GRASS_TORN_REQUEST_NS 50000000ull  // a request whose seq never matches its mark: malformed after 50 ms
@@ -32,6 +33,7 @@ struct grass_monitor {
   grass_phys_map mem;
   grass_paging paging;
   grass_ps_layout ps;
+  grass_metrics_layout metrics;                      // resolved == 0: the metrics plugin is off
   grass_crc32_tables crc;
   grass_result_arena arenas[GRASS_MAX_SLOTS + 1];  // [slot_count] holds the description
   uint8_t* scratch;                                  // private copy of a request's data (slot_data_bytes)
@@ -47,6 +49,7 @@ struct grass_monitor {
   // for RDMA; keep it well under the 200 ms a remote waits between two liveness reads).
   uint64_t liveness_period_ns;
   uint64_t liveness_published_ns;
+  grass_metrics_state metrics_state;  // the metrics plugin's last two samples
 };
 
 GRASS_HD grass_buffer_header* grass_header(grass_monitor* mon) { return (grass_buffer_header*)mon->buffer; }
@@ -204,6 +207,17 @@ GRASS_HD_CALL void grass_op_process(grass_monitor* mon, uint32_t i, const grass_
   o->arena = arena;
 }
 
+GRASS_HD_CALL void grass_op_metrics(grass_monitor* mon, uint32_t i, grass_outcome* o) {
+  grass_result_arena* arena = &mon->arenas[i];
+  if (!mon->metrics.resolved) { o->status = GRASS_E_UNSUPPORTED; return; }
+  arena->id = 0;  // the arena is being overwritten
+  uint64_t bytes = grass_metrics_reply(&mon->metrics_state, mon->metrics.cpu_count, arena->data, arena->capacity);
+  if (!bytes) { o->status = GRASS_E_UNSUPPORTED; o->detail = mon->metrics.cpu_count; return; }
+  arena->id = grass_result_id(mon, i);
+  arena->bytes = bytes;
+  o->arena = arena;
+}
+
 GRASS_HD void grass_op_fetch(grass_monitor* mon, const grass_request* q, grass_outcome* o) {
   uint64_t id = q->args[0], offset = q->args[1];
   uint32_t index = (uint32_t)(id & 0xff);
@@ -247,6 +261,7 @@ GRASS_HD_CALL void grass_handle(grass_monitor* mon, uint32_t i, const grass_requ
         case GRASS_OP_PROCESS_COUNT: grass_op_process(mon, i, q, false, &o); break;
         case GRASS_OP_PROCESS_LIST: grass_op_process(mon, i, q, true, &o); break;
         case GRASS_OP_FETCH_RESULT: grass_op_fetch(mon, q, &o); break;
+        case GRASS_OP_METRICS: grass_op_metrics(mon, i, &o); break;
         default: o.status = GRASS_E_MALFORMED; o.detail = q->opcode; break;
       }
       if (o.status == GRASS_E_MALFORMED) refused = true;
@@ -300,6 +315,9 @@ GRASS_HD uint32_t grass_monitor_pass(grass_monitor* mon, uint64_t now_ns) {
   for (uint32_t i = 0; i < mon->slot_count; i++) answered += grass_serve_slot(mon, i, now_ns, true);
   for (uint32_t i = 0; i < mon->slot_count; i++) answered += grass_serve_slot(mon, i, now_ns, false);
   mon->passes++;
+  grass_fault metrics_fault = {0, 0};
+  grass_metrics_ctx metrics = {&mon->mem, &mon->paging, &mon->metrics, &metrics_fault};
+  grass_metrics_tick(&metrics, &mon->metrics_state, now_ns);
   if (mon->liveness_period_ns == 0 || mon->liveness_published_ns == 0 || now_ns - mon->liveness_published_ns >= mon->liveness_period_ns) {
     grass_publish_liveness(mon, now_ns);
     mon->liveness_published_ns = now_ns ? now_ns : 1;

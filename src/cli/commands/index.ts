@@ -6,6 +6,7 @@ import { decodeCommand } from './decode';
 import { describeCommand } from './describe';
 import { dmesgCommand } from './dmesg';
 import { heartbeatCommand } from './heartbeat';
+import { metricsCommand } from './metrics';
 import { modulesCommand } from './modules';
 import { monitorCommand } from './monitor';
 import { psCommand } from './ps';
@@ -14,4 +15,4 @@ import { reportCommand } from './report';
 import { testbedCommand } from './testbed';
 
 // Each verb registers here; keep the list sorted by name.
-export const commands: CliCommand[] = [agentCommand, btCommand, btfCommand, decodeCommand, describeCommand, dmesgCommand, heartbeatCommand, modulesCommand, monitorCommand, psCommand, readCommand, reportCommand, testbedCommand];
+export const commands: CliCommand[] = [agentCommand, btCommand, btfCommand, decodeCommand, describeCommand, dmesgCommand, heartbeatCommand, metricsCommand, modulesCommand, monitorCommand, psCommand, readCommand, reportCommand, testbedCommand];

@@ -19,6 +19,7 @@ export enum Opcode {
   ProcessList = 6,
   FetchResult = 7,
   ReadBatch = 8,
+  Metrics = 9,
 }
 
 export enum Space {
@@ -162,6 +163,34 @@ export const taskRecord = defineStruct('grass_task_record', [
   ['comm', 'char', 16],
 ]);
 
+export const metricsSample = defineStruct('grass_metrics_sample', [
+  ['monitor_clock_ns', 'u64'],
+  ['status', 'u32'],
+  ['cpu_count', 'u32'],
+  ['detail', 'u64'],
+  ['pswpin', 'u64'],
+  ['pswpout', 'u64'],
+  ['free_pages', 'u64'],
+  ['total_ram_pages', 'u64'],
+  ['free_swap_pages', 'u64'],
+  ['total_swap_pages', 'u64'],
+  ['page_size', 'u64'],
+]);
+
+export const metricsCpu = defineStruct('grass_metrics_cpu', [
+  ['user_ns', 'u64'],
+  ['nice_ns', 'u64'],
+  ['system_ns', 'u64'],
+  ['irq_ns', 'u64'],
+  ['softirq_ns', 'u64'],
+  ['idle_ns', 'u64'],
+  ['iowait_ns', 'u64'],
+  ['steal_ns', 'u64'],
+  ['nr_switches', 'u64'],
+  ['nr_running', 'u32'],
+  ['nr_iowait', 'u32'],
+]);
+
 export const descriptionHeader = defineStruct('grass_description_header', [
   ['version', 'u32'],
   ['paging_levels', 'u32'],
@@ -195,6 +224,8 @@ export const allStructs: readonly StructLayout[] = [
   slotHeader,
   readBatchEntry,
   taskRecord,
+  metricsSample,
+  metricsCpu,
   descriptionHeader,
   memoryRange,
 ];

@@ -1,0 +1,44 @@
+// grass metrics: the SHFH metrics of the monitor's last 1 s window (its own clock).
+import type { CliCommand } from '../command';
+import { fetchMetrics } from '../../detect/metrics';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+
+const usage = `usage: grass metrics --target ADDR [--key-file F] [--json]
+
+The agent's metrics plugin samples the kernel's counters once per second of the monitor's own
+clock; this prints the last window: per CPU usr (user+nice), sys (system+irq+softirq), iowait,
+idle and steal shares in percent; context switches and pswpout per second; run and blk task
+counts; free and total RAM and swap. --json prints
+{"windowSeconds","cpus":[{cpu,usr,sys,iowait,idle,steal}],"contextSwitchesPerSecond","run","blk",
+"pswpoutPerSecond","pswpinPerSecond","memFreeBytes","memTotalBytes","swapFreeBytes","swapTotalBytes"}.
+
+${targetFlagsUsage}`;
+
+export const metricsCommand: CliCommand = {
+  name: 'metrics',
+  summary: 'CPU shares, context switches, run/blk, swap-out and free memory of the target (1 s window)',
+  usage,
+  async run(argv) {
+    const { flags } = parseTargetArgs('metrics', argv, {});
+    return withTarget('metrics', flags, async (session) => {
+      const m = await fetchMetrics(session.client);
+      if (flags.json) {
+        printJson(m);
+        return 0;
+      }
+      const pct = (x: number): string => x.toFixed(1).padStart(6);
+      const mib = (b: number): string => `${(b / 1048576).toFixed(0)} MiB`;
+      const rows = m.cpus.map((c) => `${String(c.cpu).padStart(3)} ${pct(c.usr)} ${pct(c.sys)} ${pct(c.iowait)} ${pct(c.idle)} ${pct(c.steal)}`);
+      process.stdout.write(
+        [
+          `window ${m.windowSeconds.toFixed(3)} s (monitor clock)`,
+          'CPU   usr%   sys%  iowt%  idle% steal%',
+          ...rows,
+          `context switches ${m.contextSwitchesPerSecond.toFixed(0)}/s  run ${m.run}  blk ${m.blk}  pswpout ${m.pswpoutPerSecond.toFixed(0)}/s  pswpin ${m.pswpinPerSecond.toFixed(0)}/s`,
+          `memory free ${mib(m.memFreeBytes)} of ${mib(m.memTotalBytes)}  swap free ${mib(m.swapFreeBytes)} of ${mib(m.swapTotalBytes)}`,
+        ].join('\n') + '\n',
+      );
+      return 0;
+    });
+  },
+};

@@ -1,0 +1,147 @@
+// SHFH metrics from the agent's metrics plugin (GRASS_OP_METRICS): two samples of the kernel's
+// cumulative counters, taken by the monitor one period of its own clock apart, turned into
+// per-CPU shares and per-second rates here.
+import type { GrassClient } from '../rdma/client';
+import * as L from '../rdma/protocol/layout';
+
+export interface MetricsCpuCounters {
+  userNs: bigint; niceNs: bigint; systemNs: bigint; irqNs: bigint; softirqNs: bigint;
+  idleNs: bigint; iowaitNs: bigint; stealNs: bigint;
+  nrSwitches: bigint; nrRunning: number; nrIowait: number;
+}
+
+/** One sample as the monitor took it (cumulative counters, pages). */
+export interface MetricsSample {
+  monitorClockNs: bigint;
+  status: number;
+  detail: bigint;
+  pswpin: bigint; pswpout: bigint;
+  freePages: bigint; totalRamPages: bigint; freeSwapPages: bigint; totalSwapPages: bigint;
+  pageSize: bigint;
+  cpus: MetricsCpuCounters[];
+}
+
+/** Shares of one CPU's time in a window, in percent (sys = system + irq + softirq, usr = user + nice, as sar -u). */
+export interface CpuShares {
+  cpu: number;
+  usr: number;
+  sys: number;
+  iowait: number;
+  idle: number;
+  steal: number;
+}
+
+/** The SHFH metrics of one window (DESIGN §1), plus what the detectors need. */
+export interface MetricsWindow {
+  windowSeconds: number;
+  cpus: CpuShares[];
+  contextSwitchesPerSecond: number;
+  /** Runnable tasks (sum of rq->nr_running, /proc/stat procs_running) at the window's end. */
+  run: number;
+  /** Tasks in I/O wait (sum of rq->nr_iowait, procs_blocked) at the window's end. */
+  blk: number;
+  pswpoutPerSecond: number;
+  pswpinPerSecond: number;
+  memFreeBytes: number;
+  memTotalBytes: number;
+  swapFreeBytes: number;
+  swapTotalBytes: number;
+}
+
+function decodeSample(bytes: Uint8Array, at: number): { sample: MetricsSample; end: number } {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const f = L.metricsSample.fields;
+  if (at + L.metricsSample.size > bytes.length) throw new Error(`metrics reply of ${bytes.length} bytes ends inside a sample header at ${at}`);
+  const u64 = (o: number): bigint => v.getBigUint64(at + o, true);
+  const cpuCount = v.getUint32(at + f.cpu_count.offset, true);
+  const end = at + L.metricsSample.size + cpuCount * L.metricsCpu.size;
+  if (end > bytes.length) throw new Error(`metrics reply of ${bytes.length} bytes is too short for ${cpuCount} CPUs`);
+  const c = L.metricsCpu.fields;
+  const cpus: MetricsCpuCounters[] = [];
+  for (let i = 0; i < cpuCount; i++) {
+    const b = at + L.metricsSample.size + i * L.metricsCpu.size;
+    const cu = (o: number): bigint => v.getBigUint64(b + o, true);
+    cpus.push({
+      userNs: cu(c.user_ns.offset), niceNs: cu(c.nice_ns.offset), systemNs: cu(c.system_ns.offset), irqNs: cu(c.irq_ns.offset),
+      softirqNs: cu(c.softirq_ns.offset), idleNs: cu(c.idle_ns.offset), iowaitNs: cu(c.iowait_ns.offset), stealNs: cu(c.steal_ns.offset),
+      nrSwitches: cu(c.nr_switches.offset), nrRunning: v.getUint32(b + c.nr_running.offset, true), nrIowait: v.getUint32(b + c.nr_iowait.offset, true),
+    });
+  }
+  const sample: MetricsSample = {
+    monitorClockNs: u64(f.monitor_clock_ns.offset),
+    status: v.getUint32(at + f.status.offset, true),
+    detail: u64(f.detail.offset),
+    pswpin: u64(f.pswpin.offset), pswpout: u64(f.pswpout.offset),
+    freePages: u64(f.free_pages.offset), totalRamPages: u64(f.total_ram_pages.offset),
+    freeSwapPages: u64(f.free_swap_pages.offset), totalSwapPages: u64(f.total_swap_pages.offset),
+    pageSize: u64(f.page_size.offset),
+    cpus,
+  };
+  return { sample, end };
+}
+
+/** The reply's two samples: the window's start, then its end. */
+export function decodeMetricsReply(bytes: Uint8Array): [MetricsSample, MetricsSample] {
+  const first = decodeSample(bytes, 0);
+  const second = decodeSample(bytes, first.end);
+  if (second.end !== bytes.length) throw new Error(`metrics reply has ${bytes.length - second.end} bytes after its two samples`);
+  return [first.sample, second.sample];
+}
+
+function sampleError(s: MetricsSample, which: string): Error | undefined {
+  if (s.monitorClockNs === 0n) return undefined;
+  if (s.status !== L.Status.Ok) return new Error(`metrics: the ${which} sample failed: ${L.Status[s.status] ?? s.status} at 0x${s.detail.toString(16)}`);
+  return undefined;
+}
+
+/** Shares and rates between two samples of the same target. */
+export function metricsWindow(start: MetricsSample, end: MetricsSample): MetricsWindow {
+  const seconds = Number(end.monitorClockNs - start.monitorClockNs) / 1e9;
+  if (!(seconds > 0)) throw new Error('metrics: the two samples do not span a window of the monitor clock');
+  if (start.cpus.length !== end.cpus.length) throw new Error('metrics: the samples have different CPU counts');
+  const cpus = end.cpus.map((e, cpu): CpuShares => {
+    const s = start.cpus[cpu];
+    const d = (a: bigint, b: bigint): number => Math.max(0, Number(a - b));
+    const usr = d(e.userNs, s.userNs) + d(e.niceNs, s.niceNs);
+    const sys = d(e.systemNs, s.systemNs) + d(e.irqNs, s.irqNs) + d(e.softirqNs, s.softirqNs);
+    const iowait = d(e.iowaitNs, s.iowaitNs);
+    const idle = d(e.idleNs, s.idleNs);
+    const steal = d(e.stealNs, s.stealNs);
+    const total = usr + sys + iowait + idle + steal;
+    const pct = (x: number): number => (total > 0 ? (100 * x) / total : 0);
+    return { cpu, usr: pct(usr), sys: pct(sys), iowait: pct(iowait), idle: pct(idle), steal: pct(steal) };
+  });
+  const sum = (xs: MetricsCpuCounters[], pick: (c: MetricsCpuCounters) => bigint): bigint => xs.reduce((a, c) => a + pick(c), 0n);
+  const page = Number(end.pageSize);
+  return {
+    windowSeconds: seconds,
+    cpus,
+    contextSwitchesPerSecond: Number(sum(end.cpus, (c) => c.nrSwitches) - sum(start.cpus, (c) => c.nrSwitches)) / seconds,
+    run: end.cpus.reduce((a, c) => a + c.nrRunning, 0),
+    blk: end.cpus.reduce((a, c) => a + c.nrIowait, 0),
+    pswpoutPerSecond: Number(end.pswpout - start.pswpout) / seconds,
+    pswpinPerSecond: Number(end.pswpin - start.pswpin) / seconds,
+    memFreeBytes: Number(end.freePages) * page,
+    memTotalBytes: Number(end.totalRamPages) * page,
+    swapFreeBytes: Number(end.freeSwapPages) * page,
+    swapTotalBytes: Number(end.totalSwapPages) * page,
+  };
+}
+
+/** The monitor's last two samples; waits (up to ~3 s) while it has not taken two yet. */
+export async function fetchMetricsSamples(client: GrassClient): Promise<[MetricsSample, MetricsSample]> {
+  for (let attempt = 0; ; attempt++) {
+    const { data } = await client.call(L.Opcode.Metrics, []);
+    const [start, end] = decodeMetricsReply(data);
+    const failed = sampleError(end, 'newest') ?? sampleError(start, 'older');
+    if (failed) throw failed;
+    if (start.monitorClockNs !== 0n && end.monitorClockNs !== 0n) return [start, end];
+    if (attempt >= 3) throw new Error('metrics: the monitor has not taken two samples in 3 s (is its loop running?)');
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+export async function fetchMetrics(client: GrassClient): Promise<MetricsWindow> {
+  const [start, end] = await fetchMetricsSamples(client);
+  return metricsWindow(start, end);
+}

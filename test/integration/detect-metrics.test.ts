@@ -1,0 +1,126 @@
+// The metrics plugin against the guest's own /proc (testbed guest, 2 CPUs, 512 MiB, 64 MiB swap):
+// absolute counters with the guest paused (they must lie between the guest's readings just
+// before and just after), and a 1 s window's shares and rates during a steady load against
+// /proc/stat deltas around it.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bootGuest, Guest, GroundTruth } from '../../testbed';
+import { connectTarget, TargetSession } from '../../src/rdma/connect';
+import { fetchMetricsSamples, MetricsWindow } from '../../src/detect/metrics';
+import { grassJson, GuestAgent, startGuestAgent } from './agentHarness';
+
+const USER_HZ_NS = 10_000_000n; // /proc/stat prints clock ticks of USER_HZ = 100 (x86 ABI)
+const KIB = 1024n;
+
+let guest: Guest;
+let agent: GuestAgent;
+let session: TargetSession;
+let args: string[];
+
+before(async () => {
+  guest = await bootGuest({ memMiB: 512, cpus: 2, swapMiB: 64 });
+  agent = await startGuestAgent(guest);
+  args = ['--target', agent.target, '--key-file', agent.keyFile];
+  session = await connectTarget(agent.target, { keyFile: agent.keyFile });
+});
+
+after(async () => {
+  await session?.close();
+  await agent?.stop();
+  await guest?.down();
+});
+
+function between(name: string, value: bigint, low: bigint, high: bigint, slack = 0n): void {
+  assert.ok(value + slack >= low && value <= high + slack, `${name} = ${value} not within [${low}, ${high}] (slack ${slack})`);
+}
+
+test('paused guest: cumulative counters lie between the guest\'s own readings before and after', async () => {
+  const beforeTruth = await guest.truth();
+  await guest.pause();
+  let samples;
+  try {
+    await sleep(2300); // both samples of the monitor's window are taken while the guest is stopped
+    samples = await fetchMetricsSamples(session.client);
+  } finally {
+    await guest.resume();
+  }
+  const afterTruth = await guest.truth();
+  const [start, end] = samples;
+  assert.equal(end.cpus.length, beforeTruth.stat.cpus.length);
+  // Nothing moves in a stopped guest: both samples are identical.
+  assert.deepEqual(start.cpus, end.cpus);
+  assert.equal(start.pswpout, end.pswpout);
+  const ticks = (ns: bigint): bigint => ns / USER_HZ_NS;
+  for (const [cpu, c] of end.cpus.entries()) {
+    const b = beforeTruth.stat.cpus[cpu], a = afterTruth.stat.cpus[cpu];
+    between(`cpu${cpu} user`, ticks(c.userNs), BigInt(b.user), BigInt(a.user));
+    between(`cpu${cpu} system`, ticks(c.systemNs), BigInt(b.system), BigInt(a.system));
+    between(`cpu${cpu} softirq`, ticks(c.softirqNs), BigInt(b.softirq), BigInt(a.softirq));
+    between(`cpu${cpu} irq`, ticks(c.irqNs), BigInt(b.irq), BigInt(a.irq));
+    between(`cpu${cpu} nice`, ticks(c.niceNs), BigInt(b.nice), BigInt(a.nice));
+  }
+  const ctxt = end.cpus.reduce((s, c) => s + c.nrSwitches, 0n);
+  between('ctxt', ctxt, BigInt(beforeTruth.stat.contextSwitches), BigInt(afterTruth.stat.contextSwitches));
+  between('pswpout', end.pswpout, BigInt(beforeTruth.vmstat.pswpout), BigInt(afterTruth.vmstat.pswpout));
+  const page = end.pageSize;
+  const kib = (pages: bigint): bigint => (pages * page) / KIB;
+  assert.equal(kib(end.totalRamPages), BigInt(beforeTruth.meminfo.MemTotal));
+  assert.ok(end.totalSwapPages > 0n, 'the guest has swap');
+  assert.equal(kib(end.totalSwapPages), BigInt(beforeTruth.meminfo.SwapTotal));
+  const memLow = BigInt(Math.min(beforeTruth.meminfo.MemFree, afterTruth.meminfo.MemFree));
+  const memHigh = BigInt(Math.max(beforeTruth.meminfo.MemFree, afterTruth.meminfo.MemFree));
+  between('MemFree kB', kib(end.freePages), memLow, memHigh, 4096n); // the reading itself allocates (4 MiB slack)
+  const swapLow = BigInt(Math.min(beforeTruth.meminfo.SwapFree, afterTruth.meminfo.SwapFree));
+  const swapHigh = BigInt(Math.max(beforeTruth.meminfo.SwapFree, afterTruth.meminfo.SwapFree));
+  between('SwapFree kB', kib(end.freeSwapPages), swapLow, swapHigh);
+  // procs_running counts the reader itself; the paused guest was between two commands.
+  assert.ok(end.cpus.reduce((s, c) => s + c.nrRunning, 0) <= beforeTruth.stat.procsRunning + afterTruth.stat.procsRunning);
+});
+
+/** Shares of one CPU between two /proc/stat readings, in percent. */
+function procShares(b: GroundTruth, a: GroundTruth, cpu: number): { usr: number; sys: number; idle: number } {
+  const x = b.stat.cpus[cpu], y = a.stat.cpus[cpu];
+  const usr = y.user - x.user + y.nice - x.nice;
+  const sys = y.system - x.system + y.irq - x.irq + y.softirq - x.softirq;
+  const idle = y.idle - x.idle + y.iowait - x.iowait;
+  const total = usr + sys + idle + (y.steal - x.steal);
+  return { usr: (100 * usr) / total, sys: (100 * sys) / total, idle: (100 * idle) / total };
+}
+
+test('steady load: a 1 s window agrees with /proc/stat deltas (shares within 15 points, ctxt rate within 50 % + 100/s)', async () => {
+  // CPU 0 spins in user space, CPU 1 in a syscall-heavy loop; both steady for the whole run.
+  await guest.exec('taskset -c 0 sh -c "while :; do :; done" >/dev/null 2>&1 & taskset -c 1 dd if=/dev/zero of=/dev/null bs=1M >/dev/null 2>&1 & true');
+  try {
+    await sleep(2500);
+    const t0 = await guest.truth();
+    const windows: MetricsWindow[] = [];
+    for (let i = 0; i < 3; i++) {
+      windows.push(await grassJson<MetricsWindow>(['metrics', ...args, '--json']));
+      await sleep(1000);
+    }
+    const t1 = await guest.truth();
+    const seconds = t1.uptimeSeconds - t0.uptimeSeconds;
+    for (const cpu of [0, 1]) {
+      const truth = procShares(t0, t1, cpu);
+      for (const w of windows) {
+        const m = w.cpus[cpu];
+        const detail = `cpu${cpu}: metrics ${JSON.stringify(m)} vs /proc/stat ${JSON.stringify(truth)}`;
+        assert.ok(Math.abs(m.usr - truth.usr) <= 15, detail);
+        assert.ok(Math.abs(m.sys - truth.sys) <= 15, detail);
+        assert.ok(Math.abs(m.idle + m.iowait - truth.idle) <= 15, detail);
+        assert.ok(Math.abs(m.usr + m.sys + m.idle + m.iowait + m.steal - 100) < 0.01, detail);
+      }
+    }
+    assert.ok(windows.every((w) => w.cpus[0].usr > 80 && w.cpus[1].sys > 50), JSON.stringify(windows.map((w) => w.cpus)));
+    const ctxtRate = (t1.stat.contextSwitches - t0.stat.contextSwitches) / seconds;
+    for (const w of windows) {
+      assert.ok(Math.abs(w.contextSwitchesPerSecond - ctxtRate) <= 0.5 * ctxtRate + 100, `ctxt ${w.contextSwitchesPerSecond}/s vs /proc/stat ${ctxtRate}/s`);
+      assert.ok(w.windowSeconds >= 1 && w.windowSeconds < 1.5, `window ${w.windowSeconds} s`);
+      assert.ok(w.run >= 2, `run ${w.run} with two spinning tasks`);
+      assert.equal(w.memTotalBytes, t1.meminfo.MemTotal * 1024);
+    }
+  } finally {
+    await guest.exec('pkill -f "while :" ; pkill -x dd; true');
+  }
+});

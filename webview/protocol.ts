@@ -18,7 +18,10 @@ export type CommonWebviewMessage =
 export type MemoryInspectorHostMessage =
   | CommonHostMessage
   | { type: 'status'; connected: boolean; text: string }
-  | { type: 'readMemoryResult'; address: string; length: number; error: string };
+  /** The answer to `readMemory`: the bytes as hex from `resolved` (0x…), or why there are none. */
+  | { type: 'readMemoryResult'; address: string; length: number; resolved?: string; hex?: string; error?: string }
+  /** The host asks the page to read this (a command opened the panel at an address). */
+  | { type: 'goTo'; address: string; length: number };
 
 export type MemoryInspectorWebviewMessage =
   | CommonWebviewMessage

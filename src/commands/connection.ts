@@ -1,5 +1,6 @@
 // Connect, disconnect, heartbeat.
 import * as vscode from 'vscode';
+import { LiveSession, type HeartbeatState } from '../session/liveSession';
 import type { CommandDeps } from './deps';
 import { pickTarget } from './pickTarget';
 import { requireSession } from './sessions';
@@ -10,14 +11,25 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
     vscode.commands.registerCommand('grass.connect', async (arg?: unknown): Promise<boolean> => {
       const target = await pickTarget(deps.configured, arg, 'connect to');
       if (!target) return false;
-      if (!(await deps.keys.has(target.name))) {
+      const key = await deps.keys.get(target.name);
+      if (!key) {
         void vscode.window.showWarningMessage(`GRASS: no key stored for '${target.name}'. Run "GRASS: Set Target Key…" first.`);
         return false;
       }
-      const message = `cannot connect to '${target.name}' (${target.address}) from VS Code yet: the extension does not open sessions yet (the CLI does: grass heartbeat --target ADDRESS --key-file FILE).`;
-      deps.output.warn(message);
-      void vscode.window.showErrorMessage(`GRASS: ${message}`);
-      return false;
+      try {
+        const session = await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Notification, title: `GRASS: connecting to ${target.name}…` },
+          () => LiveSession.open(target, key),
+        );
+        deps.sessions.open(session);
+        deps.output.info(`connected to ${target.name} (${target.address})`);
+        return true;
+      } catch (err) {
+        const message = `cannot connect to '${target.name}' (${target.address}): ${(err as Error).message}`;
+        deps.output.error(message);
+        void vscode.window.showErrorMessage(`GRASS: ${message}`);
+        return false;
+      }
     }),
     vscode.commands.registerCommand('grass.disconnect', () => {
       const session = requireSession(deps.sessions, 'disconnect');
@@ -25,8 +37,31 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
       deps.output.info(`disconnected from ${session.target.name}`);
       deps.sessions.close();
     }),
-    vscode.commands.registerCommand('grass.heartbeat', () => {
-      requireSession(deps.sessions, 'send a heartbeat');
+    /** Resolves to the heartbeat's state (round trip, or which part failed). */
+    vscode.commands.registerCommand('grass.heartbeat', async (): Promise<HeartbeatState | undefined> => {
+      const session = requireSession(deps.sessions, 'send a heartbeat');
+      if (!session) return undefined;
+      const state = await session.heartbeat();
+      const text = describeHeartbeat(session.target.name, state);
+      deps.output.info(text);
+      if (state.kind === 'alive') void vscode.window.showInformationMessage(`GRASS: ${text}`);
+      else void vscode.window.showErrorMessage(`GRASS: ${text}`);
+      return state;
     }),
   ];
+}
+
+export function describeHeartbeat(target: string, state: HeartbeatState): string {
+  switch (state.kind) {
+    case 'pending':
+      return `${target}: waiting for the first heartbeat`;
+    case 'alive':
+      return `${target}: ${state.roundTripUs.toFixed(1)} µs round trip, liveness ${state.livenessCounter}`;
+    case 'monitorNotAnswering':
+      return `${target}: monitor not answering (${state.message})`;
+    case 'transportDead':
+      return `${target}: transport or agent dead (${state.message})`;
+    case 'error':
+      return `${target}: heartbeat failed (${state.message})`;
+  }
 }

@@ -3,6 +3,7 @@ import type * as vscode from 'vscode';
 import { registerConnectionCommands } from './connection';
 import type { CommandDeps } from './deps';
 import { registerMemoryCommands } from './memory';
+import { registerProcessCommands } from './processes';
 import { registerQueryCommands } from './queries';
 import { registerTargetCommands } from './targets';
 
@@ -12,5 +13,6 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     ...registerQueryCommands(deps),
     ...registerMemoryCommands(deps),
     ...registerTargetCommands(deps),
+    ...registerProcessCommands(deps),
   );
 }

@@ -1,13 +1,54 @@
-// Memory: read a range, decode a struct at an address, open the memory inspector panel.
+// Memory: read a range (memory inspector), decode a struct at an address (struct decoder view),
+// open the memory inspector panel.
 import * as vscode from 'vscode';
+import type { ValueNode } from '../kernel/objects/decode';
 import type { MemoryInspectorPanel } from '../views/memoryInspector';
 import type { CommandDeps } from './deps';
 import { requireSession } from './sessions';
 
+const DEFAULT_READ_BYTES = 256;
+
 export function registerMemoryCommands(deps: CommandDeps): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand('grass.readMemory', () => void requireSession(deps.sessions, 'read memory')),
-    vscode.commands.registerCommand('grass.decodeStruct', () => void requireSession(deps.sessions, 'decode a struct')),
+    /** Asks for an address, symbol or expression (or takes it as an argument) and shows it in
+     * the memory inspector. Resolves to the panel. */
+    vscode.commands.registerCommand('grass.readMemory', async (address?: unknown, length?: unknown): Promise<MemoryInspectorPanel | undefined> => {
+      if (!requireSession(deps.sessions, 'read memory')) return undefined;
+      const text =
+        typeof address === 'string'
+          ? address
+          : await vscode.window.showInputBox({
+              title: 'GRASS: read memory',
+              prompt: 'Kernel-virtual address (0x…), symbol or expression (init_task, init_task.comm, *init_task.mm)',
+              ignoreFocusOut: true,
+            });
+      if (!text) return undefined;
+      return deps.memoryInspector.openAt(text, typeof length === 'number' ? length : DEFAULT_READ_BYTES);
+    }),
+    /** Asks for `TYPE at ADDRESS` or an expression and decodes it into the Struct Decoder view.
+     * Resolves to the value tree. */
+    vscode.commands.registerCommand('grass.decodeStruct', async (expression?: unknown): Promise<ValueNode | undefined> => {
+      if (!requireSession(deps.sessions, 'decode a struct')) return undefined;
+      const text =
+        typeof expression === 'string'
+          ? expression
+          : await vscode.window.showInputBox({
+              title: 'GRASS: decode struct',
+              prompt: 'An object: init_task, *(struct task_struct *)0xffff…, per_cpu(runqueues, 1)',
+              ignoreFocusOut: true,
+            });
+      if (!text) return undefined;
+      try {
+        const node = await vscode.window.withProgress({ location: { viewId: 'grass.structDecoder' }, title: `decoding ${text}` }, () =>
+          deps.views.structDecoderProvider.decode(text),
+        );
+        await vscode.commands.executeCommand('grass.structDecoder.focus');
+        return node;
+      } catch (err) {
+        void vscode.window.showErrorMessage(`GRASS: cannot decode ${text}: ${(err as Error).message}`);
+        return undefined;
+      }
+    }),
     /** Resolves to the panel, so that callers (and tests) can talk to it. */
     vscode.commands.registerCommand('grass.openMemoryInspector', (): MemoryInspectorPanel => deps.memoryInspector.open()),
   ];

@@ -1,11 +1,9 @@
 // The session with the target the window is connected to, if any. Commands and views read it;
-// the connect command sets it once the protocol client (src/rdma) can open one.
+// the connect command opens it (src/session/liveSession.ts).
 import * as vscode from 'vscode';
-import type { TargetConfig } from '../settings/targets';
+import type { LiveSession } from '../session/liveSession';
 
-export interface TargetSession extends vscode.Disposable {
-  readonly target: TargetConfig;
-}
+export type TargetSession = LiveSession;
 
 export class Sessions implements vscode.Disposable {
   private session: TargetSession | undefined;
@@ -14,6 +12,13 @@ export class Sessions implements vscode.Disposable {
 
   get current(): TargetSession | undefined {
     return this.session;
+  }
+
+  /** Makes `session` the current one, closing the one before. */
+  open(session: TargetSession): void {
+    this.session?.dispose();
+    this.session = session;
+    this.changed.fire();
   }
 
   /** Closes the current session, if any. */

@@ -27,6 +27,22 @@ export function registerTargetCommands(deps: CommandDeps): vscode.Disposable[] {
       await deps.keys.set(target.name, hex);
       deps.output.info(`stored a key for ${target.name}`);
     }),
+    /** Stores the key from a key file (what `grass agent --key-file` was given). */
+    vscode.commands.registerCommand('grass.setTargetKeyFromFile', async (arg?: unknown, file?: unknown) => {
+      const target = await pickTarget(deps.configured, arg, 'set the key of');
+      if (!target) return;
+      const uri =
+        file instanceof vscode.Uri
+          ? file
+          : (await vscode.window.showOpenDialog({ title: `GRASS: key file for ${target.name}`, canSelectMany: false, openLabel: 'Use Key' }))?.[0];
+      if (!uri) return;
+      try {
+        await deps.keys.set(target.name, Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8'));
+        deps.output.info(`stored a key for ${target.name} from ${uri.fsPath}`);
+      } catch (err) {
+        void vscode.window.showErrorMessage(`GRASS: the key file ${uri.fsPath} cannot be used: ${(err as Error).message}`);
+      }
+    }),
     vscode.commands.registerCommand('grass.clearTargetKey', async (arg?: unknown) => {
       const target = await pickTarget(deps.configured, arg, 'forget the key of');
       if (!target) return;

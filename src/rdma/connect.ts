@@ -19,15 +19,22 @@ export interface TargetSession {
 export interface ConnectOptions extends ClientOptions {
   /** Key file; GRASS_KEY_FILE when absent. Not needed for offline images (a fresh key is made). */
   keyFile?: string;
+  /** The key itself (the extension keeps keys in secret storage, not in files); wins over keyFile. */
+  key?: Uint8Array;
+}
+
+function sessionKey(addressText: string, options: ConnectOptions): Uint8Array {
+  if (options.key) return options.key;
+  const keyFile = options.keyFile ?? process.env.GRASS_KEY_FILE;
+  if (!keyFile) throw new Error(`no key for ${addressText}: pass --key-file FILE or set GRASS_KEY_FILE`);
+  return readKeyFile(keyFile);
 }
 
 export async function connectTarget(addressText: string, options: ConnectOptions = {}): Promise<TargetSession> {
   const address = parseTargetAddress(addressText);
   switch (address.kind) {
     case 'shm': {
-      const keyFile = options.keyFile ?? process.env.GRASS_KEY_FILE;
-      if (!keyFile) throw new Error(`no key for ${addressText}: pass --key-file FILE or set GRASS_KEY_FILE`);
-      const key = readKeyFile(keyFile);
+      const key = sessionKey(addressText, options);
       const transport = await openShmTransport(address.path);
       try {
         const client = await GrassClient.attach(transport, key, options);
@@ -40,9 +47,7 @@ export async function connectTarget(addressText: string, options: ConnectOptions
     case 'rdma': {
       // Through the monitor when one runs (it holds the sessions; docs/rdma.md), else directly
       // to an agent listening at that address.
-      const keyFile = options.keyFile ?? process.env.GRASS_KEY_FILE;
-      if (!keyFile) throw new Error(`no key for ${addressText}: pass --key-file FILE or set GRASS_KEY_FILE`);
-      const key = readKeyFile(keyFile);
+      const key = sessionKey(addressText, options);
       const socket = defaultMonitorSocket();
       const transport = (await monitorRunning(socket))
         ? await attachThroughMonitor(socket, addressText)
@@ -59,7 +64,7 @@ export async function connectTarget(addressText: string, options: ConnectOptions
     case 'qemu-ram': {
       const agent = await startOfflineAgent(`${address.kind}:${address.path}`, address.kind === 'qemu-ram' ? address.memoryMap : undefined);
       try {
-        const inner = await connectTarget(agent.target, { ...options, keyFile: agent.keyFile });
+        const inner = await connectTarget(agent.target, { ...options, key: undefined, keyFile: agent.keyFile });
         return {
           address,
           client: inner.client,

@@ -1,16 +1,26 @@
-// Registers the GRASS views (package.json `contributes.views`): one file per view.
+// Registers the GRASS views (package.json `contributes.views`): one file per view, plus the
+// heartbeat status bar item and the kernel log documents.
 import * as vscode from 'vscode';
 import type { Sessions } from '../commands/sessions';
 import type { ConfiguredTargets } from '../settings/configuredTargets';
 import type { TargetKeys } from '../settings/keys';
 import { EmptyView } from './emptyView';
+import { KernelLogDocuments } from './kernelLog';
+import { ProcessesProvider, type ProcessItem } from './processes';
+import { HeartbeatStatusBar } from './statusBar';
+import { StructDecoderProvider, type DecodedItem } from './structDecoder';
 import { TargetsProvider, type TargetItem } from './targets';
 
 export interface GrassViews {
   targets: vscode.TreeView<TargetItem>;
   targetsProvider: TargetsProvider;
-  processes: vscode.TreeView<never>;
+  processes: vscode.TreeView<ProcessItem>;
+  processesProvider: ProcessesProvider;
+  structDecoder: vscode.TreeView<DecodedItem>;
+  structDecoderProvider: StructDecoderProvider;
   faults: vscode.TreeView<never>;
+  heartbeat: HeartbeatStatusBar;
+  kernelLog: KernelLogDocuments;
 }
 
 export function registerViews(
@@ -18,12 +28,30 @@ export function registerViews(
   deps: { configured: ConfiguredTargets; keys: TargetKeys; sessions: Sessions },
 ): GrassViews {
   const targetsProvider = new TargetsProvider(deps.configured, deps.keys, deps.sessions);
+  const processesProvider = new ProcessesProvider(deps.sessions);
+  const structDecoderProvider = new StructDecoderProvider(deps.sessions);
   const views: GrassViews = {
     targets: vscode.window.createTreeView('grass.targets', { treeDataProvider: targetsProvider, showCollapseAll: false }),
     targetsProvider,
-    processes: vscode.window.createTreeView('grass.processes', { treeDataProvider: new EmptyView() }),
+    processes: vscode.window.createTreeView('grass.processes', { treeDataProvider: processesProvider, showCollapseAll: true }),
+    processesProvider,
+    structDecoder: vscode.window.createTreeView('grass.structDecoder', { treeDataProvider: structDecoderProvider, showCollapseAll: true }),
+    structDecoderProvider,
     faults: vscode.window.createTreeView('grass.faults', { treeDataProvider: new EmptyView() }),
+    heartbeat: new HeartbeatStatusBar(deps.sessions),
+    kernelLog: new KernelLogDocuments(deps.sessions),
   };
-  context.subscriptions.push(targetsProvider, views.targets, views.processes, views.faults);
+  processesProvider.view = views.processes;
+  context.subscriptions.push(
+    targetsProvider,
+    views.targets,
+    processesProvider,
+    views.processes,
+    structDecoderProvider,
+    views.structDecoder,
+    views.faults,
+    views.heartbeat,
+    views.kernelLog,
+  );
   return views;
 }

@@ -7,7 +7,11 @@ import {
   type MemoryInspectorWebviewMessage,
 } from '../../webview/protocol';
 import type { Sessions } from '../commands/sessions';
+import { resolveKernelAddress } from '../session/addresses';
 import { WebviewHost } from './webviewHost';
+
+/** Largest range one read of the panel fetches. */
+export const MAX_INSPECTOR_READ = 64 * 1024;
 
 export type MemoryInspectorPanel = WebviewHost<MemoryInspectorHostMessage, MemoryInspectorWebviewMessage>;
 
@@ -40,14 +44,36 @@ export class MemoryInspector implements vscode.Disposable {
           this.sendStatus();
           break;
         case 'readMemory':
-          // Remote-analysis reads arrive with the protocol client; until a session exists
-          // the answer is that there is none.
-          void panel.post({ type: 'readMemoryResult', address: message.address, length: message.length, error: 'not connected to a target' });
+          void this.read(message.address, message.length).then((answer) => panel.post({ type: 'readMemoryResult', address: message.address, length: message.length, ...answer }));
           break;
       }
     });
     this.panel = panel;
     return panel;
+  }
+
+  /** Opens the panel and reads `length` bytes at `address` (a number, symbol or expression). */
+  async openAt(address: string, length: number): Promise<MemoryInspectorPanel> {
+    const panel = this.open();
+    await panel.whenReady(15_000);
+    await panel.post({ type: 'goTo', address, length });
+    return panel;
+  }
+
+  /** Kernel-virtual bytes at what `text` designates, as hex; or why there are none. */
+  private async read(text: string, length: number): Promise<{ resolved?: string; hex?: string; error?: string }> {
+    const session = this.sessions.current;
+    if (!session) return { error: 'not connected to a target' };
+    if (!Number.isInteger(length) || length <= 0 || length > MAX_INSPECTOR_READ) return { error: `length must be between 1 and ${MAX_INSPECTOR_READ} bytes` };
+    try {
+      const model = await session.model();
+      const { address } = await resolveKernelAddress(model, text);
+      const bytes = await session.client.read({ kind: 'kernel' }, address, length);
+      return { resolved: `0x${address.toString(16)}`, hex: Buffer.from(bytes).toString('hex') };
+    } catch (err) {
+      this.output.warn(`memory inspector: reading ${length} bytes at ${text}: ${(err as Error).message}`);
+      return { error: (err as Error).message };
+    }
   }
 
   private sendStatus(): void {

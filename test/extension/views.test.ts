@@ -66,7 +66,7 @@ describe('views', () => {
     }
   });
 
-  it('connect says plainly that it opens no session yet, and opens none', async () => {
+  it('connect to a target with no agent behind it fails plainly and opens no session', async () => {
     const { keys, sessions } = await api();
     const config = vscode.workspace.getConfiguration('grass');
     try {

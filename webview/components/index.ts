@@ -27,6 +27,7 @@ export function button(id: string, label: string, onClick: () => void): HTMLElem
 export interface TextField {
   element: HTMLElement;
   value(): string;
+  set(value: string): void;
 }
 
 export function textField(id: string, label: string, placeholder: string, initial = ''): TextField {
@@ -35,7 +36,7 @@ export function textField(id: string, label: string, placeholder: string, initia
   field.setAttribute('placeholder', placeholder);
   field.textContent = label;
   field.value = initial;
-  return { element: field, value: () => field.value };
+  return { element: field, value: () => field.value, set: (value) => (field.value = value) };
 }
 
 /** A line of text the page updates (status, errors); announced to screen readers. */
@@ -50,6 +51,15 @@ export function statusLine(id: string): { element: HTMLElement; set(text: string
       p.style.color = isError ? 'var(--vscode-errorForeground)' : '';
     },
   };
+}
+
+/** Preformatted text the page replaces (hex dumps). */
+export function preformatted(id: string): { element: HTMLElement; set(text: string): void } {
+  const pre = document.createElement('pre');
+  pre.id = id;
+  pre.style.fontFamily = 'var(--vscode-editor-font-family)';
+  pre.style.fontSize = 'var(--vscode-editor-font-size)';
+  return { element: pre, set: (text) => (pre.textContent = text) };
 }
 
 export function row(...children: HTMLElement[]): HTMLElement {

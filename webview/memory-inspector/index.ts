@@ -1,5 +1,5 @@
 // Memory inspector page: asks the host for a range of target memory and shows the answer.
-import { button, heading, registeredComponents, row, statusLine, textField } from '../components';
+import { button, heading, preformatted, registeredComponents, row, statusLine, textField } from '../components';
 import { connectToHost } from '../components/host';
 import type { MemoryInspectorHostMessage, MemoryInspectorWebviewMessage } from '../protocol';
 
@@ -9,6 +9,7 @@ const title = heading('Memory Inspector');
 const address = textField('address', 'Address', 'kernel virtual address or symbol, e.g. 0xffffffff81000000');
 const length = textField('length', 'Length', 'bytes', '256');
 const status = statusLine('status');
+const dump = preformatted('dump');
 
 function requestRead(): void {
   const bytes = Number(length.value());
@@ -19,7 +20,7 @@ function requestRead(): void {
   host.post({ type: 'readMemory', address: address.value().trim(), length: bytes });
 }
 
-document.body.append(title, row(address.element, length.element, button('read', 'Read', requestRead)), status.element);
+document.body.append(title, row(address.element, length.element, button('read', 'Read', requestRead)), status.element, dump.element);
 
 host.onMessage((message) => {
   switch (message.type) {
@@ -30,9 +31,33 @@ host.onMessage((message) => {
       status.set(message.text, !message.connected);
       break;
     case 'readMemoryResult':
-      status.set(`Reading ${message.length} bytes at ${message.address || '(no address)'} failed: ${message.error}`, true);
+      if (message.hex === undefined || message.resolved === undefined) {
+        status.set(`Reading ${message.length} bytes at ${message.address || '(no address)'} failed: ${message.error ?? 'no data'}`, true);
+        dump.set('');
+      } else {
+        const at = message.address === message.resolved ? message.resolved : `${message.address} (${message.resolved})`;
+        status.set(`${message.length} bytes at ${at}`);
+        dump.set(hexDump(BigInt(message.resolved), message.hex));
+      }
+      break;
+    case 'goTo':
+      address.set(message.address);
+      length.set(String(message.length));
+      requestRead();
       break;
   }
 });
+
+/** 16 bytes a line: address, hex (a gap after 8) and ASCII. */
+function hexDump(start: bigint, hex: string): string {
+  const lines: string[] = [];
+  for (let at = 0; at < hex.length / 2; at += 16) {
+    const bytes = (hex.slice(at * 2, at * 2 + 32).match(/../g) ?? []).map((b) => parseInt(b, 16));
+    const hexPart = bytes.map((b, i) => b.toString(16).padStart(2, '0') + (i === 7 ? ' ' : '')).join(' ');
+    const ascii = bytes.map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+    lines.push(`${(start + BigInt(at)).toString(16).padStart(16, '0')}  ${hexPart.padEnd(49)} |${ascii}|`);
+  }
+  return lines.join('\n');
+}
 
 host.post({ type: 'ready' });

@@ -1,0 +1,86 @@
+// An open session to one target: the protocol client (src/rdma), the kernel model built over it
+// on first use, and a heartbeat polled off the UI path whose state the status bar shows.
+import * as vscode from 'vscode';
+import { KernelModel } from '../kernel/model';
+import { GrassTimeoutError, type GrassClient } from '../rdma/client';
+import { connectTarget, type TargetSession as ProtocolSession } from '../rdma/connect';
+import { TransportError } from '../rdma/transport';
+import type { TargetConfig } from '../settings/targets';
+
+/** What the last heartbeat said: a round trip, or which part of the system failed. */
+export type HeartbeatState =
+  | { kind: 'pending' }
+  | { kind: 'alive'; roundTripUs: number; livenessCounter: bigint; at: Date }
+  | { kind: 'monitorNotAnswering'; message: string; at: Date }
+  | { kind: 'transportDead'; message: string; at: Date }
+  | { kind: 'error'; message: string; at: Date };
+
+export class LiveSession implements vscode.Disposable {
+  private modelPromise: Promise<KernelModel> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private disposed = false;
+  private readonly heartbeatChanged = new vscode.EventEmitter<HeartbeatState>();
+  readonly onDidHeartbeat = this.heartbeatChanged.event;
+  heartbeatState: HeartbeatState = { kind: 'pending' };
+
+  private constructor(
+    readonly target: TargetConfig,
+    private readonly protocol: ProtocolSession,
+  ) {}
+
+  /** Attaches to the target with the key from secret storage; starts the heartbeat polling. */
+  static async open(target: TargetConfig, key: Uint8Array): Promise<LiveSession> {
+    const protocol = await connectTarget(target.address, { key, timeoutMs: target.options.requestTimeoutMs });
+    const session = new LiveSession(target, protocol);
+    session.scheduleHeartbeat(0);
+    return session;
+  }
+
+  get client(): GrassClient {
+    return this.protocol.client;
+  }
+
+  /** The kernel model (BTF, symbols, reads), built once from the target's description. */
+  model(): Promise<KernelModel> {
+    this.modelPromise ??= this.client.describe().then((d) => KernelModel.fromDescription(d, this.client));
+    this.modelPromise.catch(() => (this.modelPromise = undefined));
+    return this.modelPromise;
+  }
+
+  /** One heartbeat now; its state is also published to the status bar. */
+  async heartbeat(): Promise<HeartbeatState> {
+    let state: HeartbeatState;
+    try {
+      const r = await this.client.heartbeat();
+      state = { kind: 'alive', roundTripUs: Number(r.roundTripNs) / 1000, livenessCounter: r.liveness.counter, at: new Date() };
+    } catch (err) {
+      const message = (err as Error).message;
+      if (err instanceof GrassTimeoutError) state = { kind: 'monitorNotAnswering', message, at: new Date() };
+      else if (err instanceof TransportError) state = { kind: 'transportDead', message, at: new Date() };
+      else state = { kind: 'error', message, at: new Date() };
+    }
+    if (!this.disposed) {
+      this.heartbeatState = state;
+      this.heartbeatChanged.fire(state);
+    }
+    return state;
+  }
+
+  // setTimeout after each answer (never setInterval): a slow or dead target never piles up
+  // heartbeats, and the extension host's event loop stays free between them.
+  private scheduleHeartbeat(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      void this.heartbeat().finally(() => {
+        if (!this.disposed) this.scheduleHeartbeat(this.target.options.heartbeatIntervalMs);
+      });
+    }, delayMs);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    clearTimeout(this.timer);
+    this.heartbeatChanged.dispose();
+    void this.protocol.close();
+  }
+}

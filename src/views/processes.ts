@@ -1,0 +1,172 @@
+// Processes view: the connected target's tasks read from its memory (remote-analysis mode,
+// src/kernel/tasks), thread-group leaders with their other threads as children. Ids are
+// stable across refreshes (target, tgid, pid) so expansion survives and `reveal` works.
+import * as vscode from 'vscode';
+import type { Sessions } from '../commands/sessions';
+import { listTasks, type TaskRecord } from '../kernel/tasks/tasks';
+
+export type ProcessItem = { kind: 'process'; id: string; task: TaskRecord; threads: ProcessItem[] } | { kind: 'thread'; id: string; task: TaskRecord; leader: ProcessItem };
+
+const STATE_NAMES: Record<string, [name: string, icon: string]> = {
+  R: ['running', 'play-circle'],
+  S: ['sleeping', 'watch'],
+  D: ['uninterruptible', 'lock'],
+  T: ['stopped', 'debug-pause'],
+  t: ['traced', 'debug-pause'],
+  Z: ['zombie', 'circle-slash'],
+  X: ['dead', 'close'],
+  P: ['parked', 'debug-stop'],
+  I: ['idle', 'circle-outline'],
+};
+
+export function stateName(state: string): string {
+  return STATE_NAMES[state]?.[0] ?? `state ${state}`;
+}
+
+function formatBytes(bytes: bigint): string {
+  const kib = Number(bytes) / 1024;
+  return kib < 1024 ? `${kib.toFixed(0)} KiB` : `${(kib / 1024).toFixed(1)} MiB`;
+}
+
+export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly subscriptions: vscode.Disposable[];
+  private processes: ProcessItem[] = [];
+  private byId = new Map<string, ProcessItem>();
+  private filterText = '';
+  /** Why the last listing failed, shown as the view's message. */
+  error: string | undefined;
+  private loading: Promise<void> | undefined;
+  view: vscode.TreeView<ProcessItem> | undefined;
+
+  constructor(private readonly sessions: Sessions) {
+    this.subscriptions = [sessions.onDidChange(() => void this.refresh())];
+  }
+
+  get filter(): string {
+    return this.filterText;
+  }
+
+  /** Shows only processes whose comm contains `text` or whose pid (or a thread's) is `text`. */
+  setFilter(text: string): void {
+    this.filterText = text.trim();
+    if (this.view) this.view.description = this.filterText ? `filter: ${this.filterText}` : undefined;
+    this.changed.fire();
+  }
+
+  /** Re-reads the task list from the target; resolves when the view has the new list. */
+  refresh(): Promise<void> {
+    this.loading = this.load();
+    return this.loading;
+  }
+
+  private async load(): Promise<void> {
+    const session = this.sessions.current;
+    if (!session) {
+      this.processes = [];
+      this.byId.clear();
+      this.error = undefined;
+      this.setMessage(undefined);
+      this.changed.fire();
+      return;
+    }
+    try {
+      const model = await session.model();
+      const { tasks } = await listTasks(model, { threads: true });
+      this.build(session.target.name, tasks);
+      this.error = undefined;
+      this.setMessage(undefined);
+    } catch (err) {
+      this.error = `cannot list the processes of ${session.target.name}: ${(err as Error).message}`;
+      this.setMessage(this.error);
+    }
+    this.changed.fire();
+  }
+
+  private setMessage(message: string | undefined): void {
+    if (this.view) this.view.message = message;
+  }
+
+  private build(target: string, tasks: TaskRecord[]): void {
+    const byId = new Map<string, ProcessItem>();
+    const leaders = new Map<number, ProcessItem & { kind: 'process' }>();
+    for (const task of tasks) {
+      if (task.pid !== task.tgid) continue;
+      const item: ProcessItem & { kind: 'process' } = { kind: 'process', id: `grass.process/${target}/${task.pid}`, task, threads: [] };
+      leaders.set(task.pid, item);
+      byId.set(item.id, item);
+    }
+    for (const task of tasks) {
+      if (task.pid === task.tgid) continue;
+      const leader = leaders.get(task.tgid);
+      if (!leader) continue; // the leader exited between reads; the next refresh settles it
+      const item: ProcessItem = { kind: 'thread', id: `grass.process/${target}/${task.tgid}/${task.pid}`, task, leader };
+      leader.threads.push(item);
+      byId.set(item.id, item);
+    }
+    this.processes = [...leaders.values()].sort((a, b) => a.task.pid - b.task.pid);
+    this.byId = byId;
+  }
+
+  /** Every process listed (before filtering), for commands and tests. */
+  async allProcesses(): Promise<ProcessItem[]> {
+    await this.loading;
+    return this.processes;
+  }
+
+  /** The item of a pid (a process or a thread), once the list is loaded. */
+  async findPid(pid: number): Promise<ProcessItem | undefined> {
+    await this.loading;
+    for (const p of this.processes) {
+      if (p.task.pid === pid) return p;
+      const thread = p.kind === 'process' ? p.threads.find((t) => t.task.pid === pid) : undefined;
+      if (thread) return thread;
+    }
+    return undefined;
+  }
+
+  private matches(item: ProcessItem): boolean {
+    const f = this.filterText;
+    if (!f) return true;
+    const hit = (t: TaskRecord) => t.comm.includes(f) || String(t.pid) === f;
+    return hit(item.task) || (item.kind === 'process' && item.threads.some((t) => hit(t.task)));
+  }
+
+  async getChildren(element?: ProcessItem): Promise<ProcessItem[]> {
+    if (!element) {
+      await this.loading;
+      return this.processes.filter((p) => this.matches(p));
+    }
+    return element.kind === 'process' ? element.threads : [];
+  }
+
+  getParent(element: ProcessItem): ProcessItem | undefined {
+    return element.kind === 'thread' ? this.byId.get(element.leader.id) : undefined;
+  }
+
+  getTreeItem(item: ProcessItem): vscode.TreeItem {
+    const t = item.task;
+    const hasThreads = item.kind === 'process' && item.threads.length > 0;
+    const tree = new vscode.TreeItem(`${t.pid} ${t.comm}`, hasThreads ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    tree.id = item.id;
+    const [name, icon] = STATE_NAMES[t.state] ?? [`state ${t.state}`, 'question'];
+    tree.description = `${name} · CPU ${t.cpu} · ${t.rssBytes > 0n ? formatBytes(t.rssBytes) : 'no mm'}${item.kind === 'process' && t.threads > 1 ? ` · ${t.threads} threads` : ''}`;
+    tree.iconPath = new vscode.ThemeIcon(icon);
+    tree.tooltip = new vscode.MarkdownString(
+      [
+        `**${t.comm}** pid ${t.pid}, tgid ${t.tgid}, parent ${t.ppid}`,
+        `state ${t.state} (${name}), last on CPU ${t.cpu}`,
+        `user ${(Number(t.utimeNs) / 1e9).toFixed(2)} s, system ${(Number(t.stimeNs) / 1e9).toFixed(2)} s, RSS ${formatBytes(t.rssBytes)}`,
+        `task_struct at \`0x${t.taskAddress.toString(16)}\``,
+      ].join('\n\n'),
+    );
+    tree.contextValue = item.kind === 'process' ? 'grass.process' : 'grass.thread';
+    return tree;
+  }
+
+  dispose(): void {
+    for (const s of this.subscriptions) s.dispose();
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,224 @@
+// The extension connected to a real target: a testbed guest with an agent (one for this file).
+// Every result the views and commands show is checked against the guest's own view of itself
+// (/proc through the serial console, /dev/kmsg, /proc/version), never against the code under test.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'mocha';
+import * as vscode from 'vscode';
+import type { GroundTruth } from '../../testbed';
+import type { GrassExtensionApi } from '../../src/extension';
+import type { TaskRecord } from '../../src/kernel/tasks/tasks';
+import type { ValueNode } from '../../src/kernel/objects/decode';
+import type { HeartbeatState } from '../../src/session/liveSession';
+import type { ProcessItem } from '../../src/views/processes';
+import type { DecodedItem } from '../../src/views/structDecoder';
+import { assertTasksMatchTruth, type PsTask } from '../integration/agentHarness';
+import { viewRows, webview } from '../harness/workbench';
+import { GuestTarget } from './support/guestTarget';
+
+const EXTENSION_ID = 'grass.grass-vscode';
+const TARGET = 'testbed';
+
+async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function psTask(t: TaskRecord): PsTask {
+  return { pid: t.pid, tgid: t.tgid, ppid: t.ppid, comm: t.comm, state: t.state, cpu: t.cpu, utimeNs: Number(t.utimeNs), stimeNs: Number(t.stimeNs), rssBytes: Number(t.rssBytes), threads: t.threads };
+}
+
+/** A heartbeat state for an assertion message (its liveness counter is a bigint). */
+function show(state: HeartbeatState | undefined): string {
+  return JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+function member(node: ValueNode, name: string): ValueNode {
+  const m = node.children?.find((c) => c.name === name);
+  assert.ok(m, `${node.name} has no member ${name}`);
+  return m;
+}
+
+describe('connected to a testbed guest', function () {
+  this.timeout(60_000);
+  let api: GrassExtensionApi;
+  let guest: GuestTarget;
+
+  before(async function () {
+    this.timeout(300_000);
+    const ext = vscode.extensions.getExtension<GrassExtensionApi>(EXTENSION_ID)!;
+    api = await ext.activate();
+    guest = await GuestTarget.start(ext.extensionPath);
+    await vscode.workspace
+      .getConfiguration('grass')
+      .update('targets', [{ name: TARGET, address: guest.target, options: { heartbeatIntervalMs: 500, requestTimeoutMs: 1500 } }], vscode.ConfigurationTarget.Global);
+    // The key as a user sets it: from the agent's key file, into secret storage.
+    await vscode.commands.executeCommand('grass.setTargetKeyFromFile', TARGET, vscode.Uri.file(guest.keyFile));
+    assert.equal(await api.keys.has(TARGET), true, 'the key file was not stored');
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    api?.sessions.close();
+    await api?.keys.delete(TARGET);
+    await vscode.workspace.getConfiguration('grass').update('targets', undefined, vscode.ConfigurationTarget.Global);
+    await guest?.stop();
+  });
+
+  it('connects; the Targets view, the status bar and the heartbeat command show the live session', async () => {
+    assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), true);
+    assert.equal(api.sessions.current?.target.name, TARGET);
+    const state = await vscode.commands.executeCommand<HeartbeatState>('grass.heartbeat');
+    assert.equal(state?.kind, 'alive', show(state));
+    if (state?.kind !== 'alive') return;
+    assert.ok(state.roundTripUs > 0 && state.roundTripUs < 1_500_000, `round trip ${state.roundTripUs} µs`);
+    // The polled heartbeat reaches the status bar, and the liveness counter moves (the agent is alive).
+    const text = await waitFor('the status bar heartbeat', () => (/^\$\(pulse\) testbed: \d+ µs$/.test(api.views.heartbeat.item.text) ? api.views.heartbeat.item.text : undefined));
+    assert.match(text, /µs/);
+    const later = await waitFor('a later liveness counter', async () => {
+      const s = await api.sessions.current!.heartbeat();
+      return s.kind === 'alive' && s.livenessCounter > state.livenessCounter ? s : undefined;
+    });
+    assert.equal(later.kind, 'alive');
+    await vscode.commands.executeCommand('grass.targets.focus');
+    await waitFor('the connected row', async () => (await viewRows('Targets')).find((r) => r.startsWith(TARGET) && r.includes('connected')));
+  });
+
+  it("the Processes tree equals the paused guest's own ps (leaders, threads as children), with stable ids", async function () {
+    this.timeout(180_000);
+    const provider = api.views.processesProvider;
+    const before: GroundTruth = await guest.request({ op: 'truth' });
+    await guest.request({ op: 'pause' });
+    let processes: ProcessItem[];
+    try {
+      await provider.refresh();
+      assert.equal(provider.error, undefined);
+      processes = await provider.getChildren();
+    } finally {
+      await guest.request({ op: 'resume' });
+    }
+    const after: GroundTruth = await guest.request({ op: 'truth' });
+    const leaders = processes.map((p) => p.task);
+    const threads = processes.flatMap((p) => [p.task, ...(p.kind === 'process' ? p.threads.map((t) => t.task) : [])]);
+    const compared = assertTasksMatchTruth(leaders.map(psTask), before, after, false);
+    assertTasksMatchTruth(threads.map(psTask), before, after, true);
+    assert.ok(compared >= before.tasks.filter((t) => t.pid === t.tgid).length / 2, `states compared for only ${compared} processes`);
+    // Threads are children of their leader, and know it (getParent).
+    for (const p of processes) {
+      if (p.kind !== 'process') continue;
+      for (const t of p.threads) {
+        assert.equal(t.task.tgid, p.task.pid);
+        assert.equal(provider.getParent(t)?.id, p.id);
+      }
+    }
+    // Labels `pid comm`, state described by name.
+    const init = processes.find((p) => p.task.pid === 1)!;
+    const item = provider.getTreeItem(init);
+    assert.equal(item.label, `1 ${before.tasks.find((t) => t.pid === 1)!.comm}`);
+    assert.match(String(item.description), /^(sleeping|running|idle|uninterruptible) · CPU \d+ · /);
+    // A refresh keeps ids (so expansion survives); reveal finds a process in the rendered tree.
+    const ids = new Set(processes.map((p) => p.id));
+    await provider.refresh();
+    const again = await provider.getChildren();
+    assert.ok(again.filter((p) => ids.has(p.id)).length >= processes.length - 3, 'ids changed across a refresh');
+    await vscode.commands.executeCommand('grass.processes.focus');
+    const kthreadd = (await provider.findPid(2))!;
+    await api.views.processes.reveal(kthreadd, { select: true });
+    await waitFor('the revealed row', async () => (await viewRows('Processes')).find((r) => r.startsWith(`2 ${before.tasks.find((t) => t.pid === 2)!.comm}`)));
+    // Filter by name and by pid.
+    await vscode.commands.executeCommand('grass.filterProcesses', 'kthreadd');
+    assert.deepEqual((await provider.getChildren()).map((p) => p.task.pid), [2]);
+    await vscode.commands.executeCommand('grass.filterProcesses', '1');
+    assert.ok((await provider.getChildren()).some((p) => p.task.pid === 1));
+    await vscode.commands.executeCommand('grass.filterProcesses', '');
+    assert.equal((await provider.getChildren()).length, again.length);
+  });
+
+  it("Show Process List returns the guest's tasks", async function () {
+    this.timeout(120_000);
+    const before: GroundTruth = await guest.request({ op: 'truth' });
+    await guest.request({ op: 'pause' });
+    let tasks: TaskRecord[] | undefined;
+    try {
+      tasks = await vscode.commands.executeCommand<TaskRecord[]>('grass.showProcessList');
+    } finally {
+      await guest.request({ op: 'resume' });
+    }
+    const after: GroundTruth = await guest.request({ op: 'truth' });
+    assert.ok(tasks);
+    assertTasksMatchTruth(tasks.map(psTask), before, after, true);
+  });
+
+  it('Read Memory shows linux_banner in the memory inspector as the guest prints /proc/version', async () => {
+    const version = (await guest.request<{ output: string }>({ op: 'exec', command: 'cat /proc/version' })).output;
+    const panel = await vscode.commands.executeCommand<{ dispose(): void }>('grass.readMemory', 'linux_banner', 64);
+    try {
+      const dump = await waitFor('the hex dump', async () => {
+        const text = (await webview.texts('#dump')).join('\n');
+        return text.split('\n').length >= 4 ? text : undefined;
+      });
+      // The ASCII column of the four 16-byte lines is the banner's first 64 bytes.
+      const ascii = dump
+        .split('\n')
+        .map((l) => /\|(.*)\|$/.exec(l)?.[1] ?? '')
+        .join('');
+      assert.equal(ascii, version.slice(0, 64).replace(/[^\x20-\x7e]/g, '.'));
+      assert.match((await webview.texts('#status')).join(), /^64 bytes at linux_banner \(0xffffffff[0-9a-f]+\)$/);
+      // A bad symbol is named in the answer.
+      await webview.fill('#address input', 'no_such_symbol_here');
+      await webview.click('#read');
+      await waitFor('the error', async () => (/no_such_symbol_here/.test((await webview.texts('#status')).join()) ? true : undefined));
+    } finally {
+      panel?.dispose();
+    }
+  });
+
+  it("Decode task_struct shows a task as the guest knows it, and follows real_parent to its parent", async () => {
+    const truth: GroundTruth = await guest.request({ op: 'truth' });
+    // A kernel thread: its parent is kthreadd (pid 2), so following real_parent lands there.
+    const child = truth.tasks.find((t) => t.ppid === 2 && t.pid === t.tgid)!;
+    const item = (await api.views.processesProvider.findPid(child.pid))!;
+    assert.ok(item, `pid ${child.pid} not in the tree`);
+    const node = await vscode.commands.executeCommand<ValueNode>('grass.process.decodeTask', item);
+    assert.ok(node);
+    assert.equal(member(node, 'pid').value, child.pid);
+    assert.equal(member(node, 'tgid').value, child.tgid);
+    assert.equal(member(node, 'comm').value, child.comm.slice(0, 15));
+    // In the Struct Decoder view: root → real_parent (a pointer) → the parent task.
+    const provider = api.views.structDecoderProvider;
+    const [root] = await provider.getChildren();
+    const realParent = (await provider.getChildren(root)).find((c) => c.node.name === 'real_parent') as DecodedItem;
+    assert.ok(realParent?.follow, 'real_parent cannot be followed');
+    const [parent] = await provider.getChildren(realParent);
+    assert.equal(member(parent.node, 'pid').value, 2);
+    assert.equal(member(parent.node, 'comm').value, truth.tasks.find((t) => t.pid === 2)!.comm);
+    assert.match(String(provider.getTreeItem(realParent).description), /^struct task_struct \* = 0xffff[0-9a-f]+/);
+  });
+
+  it("Show Kernel Log opens the guest's log and follows new records", async function () {
+    this.timeout(90_000);
+    const truth: GroundTruth = await guest.request({ op: 'truth' });
+    const doc = await vscode.commands.executeCommand<vscode.TextDocument>('grass.showKernelLog');
+    assert.ok(doc);
+    const text = doc.getText();
+    for (const record of truth.kmsg.slice(-5)) assert.ok(text.includes(record.text), `the log lacks ${JSON.stringify(record.text)}`);
+    const marker = `grass-ext-follow-${Date.now()}`;
+    await guest.request({ op: 'exec', command: `echo ${marker} > /dev/kmsg` });
+    await waitFor('the new record in the document', () => (doc.getText().includes(marker) ? true : undefined), 20_000);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
+  it('with the agent gone, the heartbeat says the monitor is not answering', async function () {
+    this.timeout(60_000);
+    await guest.request({ op: 'stopAgent' });
+    const state = await vscode.commands.executeCommand<HeartbeatState>('grass.heartbeat');
+    assert.ok(state?.kind === 'monitorNotAnswering' || state?.kind === 'transportDead', show(state));
+    await waitFor('the status bar failure', () => (/not answering|dead/.test(api.views.heartbeat.item.text) ? true : undefined));
+    await vscode.commands.executeCommand('grass.disconnect');
+    assert.equal(api.sessions.current, undefined);
+  });
+});

@@ -7,6 +7,7 @@ import { Btf } from '../btf/btf';
 import { KernelModel } from '../model';
 import { hex, Kernel, KObject, ObjectError } from '../objects/object';
 import { listForEachEntry } from '../objects/lists';
+import { SymbolTable } from '../symbols/symbols';
 import type { KernelSymbol } from '../target';
 
 export class ModuleError extends ObjectError {
@@ -285,13 +286,15 @@ export async function loadModules(model: KernelModel, options: { btf?: boolean }
   return out;
 }
 
-/** The module whose core text holds an address. */
-export function moduleAt(modules: readonly ModuleRecord[], address: bigint): ModuleRecord | undefined {
-  return modules.find((m) => address >= m.address && address < m.address + BigInt(m.textSize));
+/** The kernel model with every module's symbols added to vmlinux's (names resolve in both). */
+export function withModuleSymbols(model: KernelModel, modules: readonly LoadedModule[]): KernelModel {
+  const symbols = [...(model.description?.symbols ?? []), ...modules.flatMap((m) => m.symbols.filter((s) => s.type !== 'U'))];
+  return new KernelModel(model.btf, new SymbolTable(symbols), model.memory, model.description, { maxListLength: model.maxListLength, lineSize: model.lineSize });
 }
 
-/** A model whose types are the module's split BTF (its own types, then vmlinux's). */
-export function moduleTypeModel(model: KernelModel, module: LoadedModule): KernelModel {
+/** A model whose types are the module's split BTF (its own types, then vmlinux's), with module symbols. */
+export function moduleTypeModel(model: KernelModel, module: LoadedModule, modules: readonly LoadedModule[] = [module]): KernelModel {
   if (!module.btf) throw new ModuleError(`module ${module.name} has no BTF (built without CONFIG_DEBUG_INFO_BTF_MODULES, or its BTF is unreadable)`);
-  return new KernelModel(module.btf, model.symbols, model.memory, model.description, { maxListLength: model.maxListLength, lineSize: model.lineSize });
+  const symbols = withModuleSymbols(model, modules).symbols;
+  return new KernelModel(module.btf, symbols, model.memory, model.description, { maxListLength: model.maxListLength, lineSize: model.lineSize });
 }

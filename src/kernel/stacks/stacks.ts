@@ -154,6 +154,8 @@ export class StackContext {
     const ts = this.kernel.object('struct task_struct', task.taskAddress, `task ${task.pid}`);
     const base: Omit<StackTrace, 'method' | 'frames'> = { pid: task.pid, comm: task.comm, state: task.state, taskAddress: task.taskAddress };
     const stack = await (await ts.member('stack')).readInt();
+    // An exited task's stack may already be freed (task->stack NULL), as /proc then shows nothing.
+    if (stack === 0n) return { ...base, method: 'orc', frames: [], note: 'the task has no kernel stack (it has exited)' };
     const onCpu = await ts.member('on_cpu').then((o) => o.readInt()).catch(() => 0n);
     const raw = onCpu !== 0n ? await this.scan(stack) : await this.unwind(ts, stack);
     const frames = options.includeScheduler ? raw.frames : raw.frames.filter((f) => !f.scheduler);

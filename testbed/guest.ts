@@ -209,14 +209,21 @@ export function reapStaleGuests(): string[] {
     try {
       record = JSON.parse(fs.readFileSync(path.join(runDir, 'guest.json'), 'utf8')) as GuestRecord;
     } catch {
-      // A guest still booting has no guest.json yet; its booting.json names the owner.
-      let owner: number | undefined;
+      // A guest still booting has no guest.json yet; its booting.json names the booting process
+      // (persistent or not). A directory without either is left alone while it is new.
+      let booter: number | undefined;
       try {
-        owner = (JSON.parse(fs.readFileSync(path.join(runDir, 'booting.json'), 'utf8')) as { ownerPid: number }).ownerPid;
+        booter = (JSON.parse(fs.readFileSync(path.join(runDir, 'booting.json'), 'utf8')) as { ownerPid: number }).ownerPid;
       } catch {
-        owner = undefined;
+        booter = undefined;
       }
-      if (owner === undefined || !pidAlive(owner)) {
+      let age = 0;
+      try {
+        age = Date.now() - fs.statSync(runDir).mtimeMs;
+      } catch {
+        continue; // removed meanwhile
+      }
+      if (booter === undefined ? age > 60_000 : !pidAlive(booter)) {
         for (const pid of qemuPidsOf(runDir)) process.kill(pid, 'SIGKILL');
         removeGuestFiles({ runDir, ramFile: ramFileFor(id) });
         reaped.push(id);
@@ -505,7 +512,8 @@ export async function bootGuest(options: GuestOptions = {}): Promise<Guest> {
   const runDir = path.join(RUN_ROOT, id);
   fs.mkdirSync(runDir, { recursive: true });
   const persistent = options.persistent ?? false;
-  fs.writeFileSync(path.join(runDir, 'booting.json'), JSON.stringify({ ownerPid: persistent ? null : process.pid }));
+  // Until guest.json exists, the guest belongs to the process booting it (persistent or not).
+  fs.writeFileSync(path.join(runDir, 'booting.json'), JSON.stringify({ ownerPid: process.pid }));
   const ramFile = ramFileFor(id);
   const serialLog = path.join(runDir, 'console.log');
   const shellLog = path.join(runDir, 'shell.log');

@@ -12,12 +12,19 @@ import { elfSectionAddress, guestIomem, guestLeftovers, guestSymbols, kernelImag
 
 const REPO = path.resolve(__dirname, '../..');
 
-function cli(args: string[]): Promise<{ stdout: string; code: number }> {
+function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'testbed', ...args], { cwd: REPO }, (err, stdout) => {
-      resolve({ stdout, code: err ? Number((err as { code?: number }).code ?? 1) : 0 });
+    execFile(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'testbed', ...args], { cwd: REPO }, (err, stdout, stderr) => {
+      resolve({ stdout, stderr, code: err ? Number((err as { code?: number }).code ?? 1) : 0 });
     });
   });
+}
+
+/** Runs a CLI verb that must succeed. */
+async function cliOk(args: string[]): Promise<string> {
+  const r = await cli(args);
+  assert.equal(r.code, 0, `grass testbed ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
 }
 
 describe('testbed: default kernel, KASLR off', () => {
@@ -163,12 +170,38 @@ describe('testbed: default kernel, KASLR off', () => {
     const r = await cli(['run', guest.id, 'echo', 'from-cli;', 'exit', '4']);
     assert.equal(r.stdout, 'from-cli\n');
     assert.equal(r.code, 4);
-    const truth = JSON.parse((await cli(['truth', guest.id, '--json'])).stdout) as { tasks: { pid: number; comm: string }[] };
+    const truth = JSON.parse(await cliOk(['truth', guest.id, '--json'])) as { tasks: { pid: number; comm: string }[] };
     assert.equal(truth.tasks.find((t) => t.pid === 1)?.comm, 'init');
-    assert.equal((await cli(['pause', guest.id])).code, 0);
+    await cliOk(['pause', guest.id]);
     assert.equal(await guest.status(), 'paused');
     await guest.resume();
     assert.equal((await cli(['run', 'no-such-guest', 'true'])).code, 1);
+  });
+});
+
+describe('testbed: the CLI on its own guest', () => {
+  it('up --json, spawn, fault, dump, list, down: the guest outlives the command that started it', async () => {
+    const info = JSON.parse(await cliOk(['up', '--mem', '256', '--cpus', '1', '--json'])) as { id: string; ramFile: string; memoryMap: string; serial: string; qmp: string; kernel: { abi: string } };
+    const dumpFile = path.join(os.tmpdir(), `grass-testbed-cli-dump-${process.pid}.vmcore`);
+    try {
+      assert.ok(fs.existsSync(info.ramFile) && fs.existsSync(info.memoryMap) && fs.existsSync(info.qmp));
+      assert.equal((JSON.parse(fs.readFileSync(info.memoryMap, 'utf8')) as { ramFile: string }).ramFile, info.ramFile);
+      const spawned = JSON.parse(await cliOk(['spawn', info.id, '7', '--json'])) as { holderPid: number; created: number };
+      assert.equal(spawned.created, 7);
+      const oops = JSON.parse(await cliOk(['fault', info.id, 'oops', '--json'])) as { output: string };
+      assert.match(oops.output, /insmod rc=(?!0\b)\d+/);
+      await cliOk(['dump', info.id, dumpFile]);
+      assert.equal(fs.readFileSync(dumpFile).subarray(0, 4).toString('latin1'), '\x7fELF');
+      const listed = JSON.parse(await cliOk(['list', '--json'])) as { guests: { id: string }[] };
+      assert.ok(listed.guests.some((g) => g.id === info.id));
+      const ps = await cliOk(['run', info.id, `cat /proc/${spawned.holderPid}/task/*/children | wc -w`]);
+      assert.equal(ps.trim(), '7');
+    } finally {
+      fs.rmSync(dumpFile, { force: true });
+      await cliOk(['down', info.id]);
+    }
+    assert.ok(!fs.existsSync(info.ramFile));
+    assert.ok(!fs.existsSync(path.dirname(info.memoryMap)));
   });
 });
 

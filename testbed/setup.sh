@@ -49,7 +49,7 @@ resolve_image_package() {
   for depth in 1 2 3 4 5; do
     next="$(apt-cache depends "$pkg" 2>/dev/null | awk '$1 ~ /^\|?Depends:$/ && $2 ~ /^linux-image-/ {print $2; exit}')"
     if [ -z "$next" ]; then
-      [[ "$pkg" =~ ^linux-image-.*-dbg$ ]] && return 1
+      [[ "$pkg" =~ ^linux-image- && ! "$pkg" =~ -dbg$ ]] || return 1
       echo "$pkg"; return 0
     fi
     pkg="$next"

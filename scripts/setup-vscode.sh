@@ -63,6 +63,9 @@ JSON
   # builds native modules against it; nodedir stops node-gyp from downloading headers.
   (
     cd "$vscode_dir"
+    # Under `npm test` the outer npm exports npm_config_* (its user agent names Node 20, and
+    # code-server's postinstall reads the Node version from it): start from a clean npm env.
+    for var in $(compgen -e | grep -i '^npm_'); do unset "$var"; done
     PATH="$node_dir/bin:$PATH" npm_config_nodedir="$node_dir" \
       npm install --no-audit --no-fund --loglevel=error >&2
   )

@@ -110,7 +110,6 @@ class Session {
         this.status.failure = undefined;
         this.status.failedAt = undefined;
         const last = this.status.last;
-        last.at = new Date().toISOString();
         last.heartbeatUs = Number(hb.roundTripNs) / 1000;
         last.livenessCounter = hb.liveness.counter.toString();
         if (last.release === undefined) {
@@ -119,6 +118,7 @@ class Session {
           last.cpus = d.cpuCount;
         }
         if (this.polls++ % PROCESS_COUNT_EVERY === 0) last.processes = await this.client.processCount();
+        last.at = new Date().toISOString();
       } catch (err) {
         this.classify(err);
       }

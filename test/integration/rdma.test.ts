@@ -58,7 +58,7 @@ async function waitForState(state: string, withinMs: number, since?: string): Pr
   let last: Status[] = [];
   while (Date.now() < deadline) {
     last = await monitorStatus();
-    const t = last.find((s) => s.name === 'img' && s.state === state && (since === undefined || s.since !== since) && (state !== 'up' || s.last.at));
+    const t = last.find((s) => s.name === 'img' && s.state === state && (since === undefined || s.since !== since) && (state !== 'up' || s.last.processes !== undefined));
     if (t) return t;
     await new Promise((r) => setTimeout(r, 500));
   }

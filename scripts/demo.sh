@@ -23,7 +23,8 @@ The demo does not yet walk through a fault by itself. What you can run now:
                                    that kernel's processes, read through the agent
   bin/grass testbed down ID        stop it
 
-The VS Code extension (views Targets, Processes, Faults; the GRASS: commands; the memory
-inspector panel) runs in code-server in the tests. It does not connect to targets yet: its
-connect command says so; the CLI is where targets are read today.
+The VS Code extension runs in code-server in the tests (npm test; GRASS_TEST_ONLY=extension):
+connect with a key from secret storage, heartbeat in the status bar, the Processes tree, Read
+Memory, Decode Struct, the kernel log (docs/extension.md). Detections (the Faults view) are
+not there yet.
 TEXT

@@ -90,7 +90,7 @@ function procShares(b: GroundTruth, a: GroundTruth, cpu: number): { usr: number;
 
 test('steady load: a 1 s window agrees with /proc/stat deltas (shares within 15 points, ctxt rate within 50 % + 100/s)', async () => {
   // CPU 0 spins in user space, CPU 1 in a syscall-heavy loop; both steady for the whole run.
-  await guest.exec('taskset -c 0 sh -c "while :; do :; done" >/dev/null 2>&1 & taskset -c 1 dd if=/dev/zero of=/dev/null bs=1M >/dev/null 2>&1 & true');
+  const pids = (await guest.exec('taskset -c 0 sh -c "while :; do :; done" >/dev/null 2>&1 & echo $!; taskset -c 1 dd if=/dev/zero of=/dev/null bs=1M >/dev/null 2>&1 & echo $!')).trim().split(/\s+/);
   try {
     await sleep(2500);
     const t0 = await guest.truth();
@@ -121,6 +121,6 @@ test('steady load: a 1 s window agrees with /proc/stat deltas (shares within 15 
       assert.equal(w.memTotalBytes, t1.meminfo.MemTotal * 1024);
     }
   } finally {
-    await guest.exec('pkill -f "while :" ; pkill -x dd; true');
+    await guest.exec(`kill ${pids.join(' ')}; true`);
   }
 });

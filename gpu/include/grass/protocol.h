@@ -39,6 +39,8 @@ enum grass_opcode {
                                   grass_metrics_sample of its start, its grass_metrics_cpu[cpu_count],
                                   then the same for its end; GRASS_E_UNSUPPORTED when the plugin did not
                                   resolve for this kernel (detail: 0) */
+  GRASS_OP_DETECT = 10,        /* no args; reply: grass_detection[GRASS_DETECTORS], the detectors' latest
+                                  state (they run in the monitor on every metrics sample) */
 };
 
 enum grass_space { GRASS_SPACE_PHYSICAL = 0, GRASS_SPACE_KERNEL = 1, GRASS_SPACE_USER = 2 };
@@ -171,6 +173,34 @@ struct grass_metrics_cpu {
   uint64_t nr_switches;         /* rq->nr_switches (summed: /proc/stat ctxt) */
   uint32_t nr_running;          /* rq->nr_running (summed: procs_running) */
   uint32_t nr_iowait;           /* rq->nr_iowait (summed: procs_blocked) */
+};
+
+/* GRASS_OP_DETECT: one record per detector, in this order. */
+#define GRASS_DETECTORS 2u
+#define GRASS_DETECT_CPU_HIGH_LOAD 1u  /* every CPU >= 90 % busy for 5 s of the monitor clock */
+#define GRASS_DETECT_MEMORY_LEAK 2u    /* free RAM and free swap both < 30 % (no swap counts as none free) */
+#define GRASS_DETECT_CULPRITS 8u
+
+struct grass_detect_culprit {
+  int32_t pid;                  /* thread-group id */
+  uint32_t cpu_permille;        /* CPU time used over the condition's span / its length (1000 = one CPU) */
+  uint64_t rss_bytes;
+  char comm[16];
+};
+
+struct grass_detection {
+  uint32_t kind;                /* GRASS_DETECT_* */
+  uint32_t active;              /* 1: detected and the condition still holds */
+  uint64_t detected_ns;         /* monitor clock of the latest detection; 0: never detected */
+  uint64_t since_ns;            /* monitor clock since which the condition holds; 0: it does not */
+  uint64_t evaluated_ns;        /* monitor clock of the last evaluation */
+  uint32_t status;              /* grass_status of the last evaluation's reads */
+  uint32_t culprit_count;
+  uint64_t detail;              /* the address that failed when status != GRASS_OK */
+  /* Figures at detection. CPU high load: [0] least busy CPU's share (permille), [1] its CPU,
+   * [2] span (ns). Memory leak: [0] free RAM, [1] total RAM, [2] free swap, [3] total swap (bytes). */
+  uint64_t values[4];
+  struct grass_detect_culprit culprits[GRASS_DETECT_CULPRITS];  /* busiest / largest first */
 };
 
 /* GRASS_OP_DESCRIBE result: this header, then the sections it points at (offsets from the

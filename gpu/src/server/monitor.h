@@ -10,6 +10,7 @@
 #include "../translation/translate.h"
 #include "../../../llview-plugins/process-list/process_list.h"
 #include "../../../llview-plugins/metrics/metrics.h"
+#include "../../../llview-plugins/detect/detect.h"
 
 #define GRASS_MAX_SLOTS 64u
 #define GRASS_TORN_REQUEST_NS 50000000ull  // a request whose seq never matches its mark: malformed after 50 ms
@@ -50,6 +51,7 @@ struct grass_monitor {
   uint64_t liveness_period_ns;
   uint64_t liveness_published_ns;
   grass_metrics_state metrics_state;  // the metrics plugin's last two samples
+  grass_detect_state* detect;         // null: the detectors are off (they need the metrics plugin)
 };
 
 GRASS_HD grass_buffer_header* grass_header(grass_monitor* mon) { return (grass_buffer_header*)mon->buffer; }
@@ -218,6 +220,12 @@ GRASS_HD_CALL void grass_op_metrics(grass_monitor* mon, uint32_t i, grass_outcom
   o->arena = arena;
 }
 
+GRASS_HD void grass_op_detect(grass_monitor* mon, uint32_t i, grass_outcome* o) {
+  if (!mon->detect) { o->status = GRASS_E_UNSUPPORTED; return; }
+  grass_copy(grass_slot_data(mon, i), mon->detect->results, sizeof mon->detect->results);
+  o->inline_bytes = sizeof mon->detect->results;
+}
+
 GRASS_HD void grass_op_fetch(grass_monitor* mon, const grass_request* q, grass_outcome* o) {
   uint64_t id = q->args[0], offset = q->args[1];
   uint32_t index = (uint32_t)(id & 0xff);
@@ -262,6 +270,7 @@ GRASS_HD_CALL void grass_handle(grass_monitor* mon, uint32_t i, const grass_requ
         case GRASS_OP_PROCESS_LIST: grass_op_process(mon, i, q, true, &o); break;
         case GRASS_OP_FETCH_RESULT: grass_op_fetch(mon, q, &o); break;
         case GRASS_OP_METRICS: grass_op_metrics(mon, i, &o); break;
+        case GRASS_OP_DETECT: grass_op_detect(mon, i, &o); break;
         default: o.status = GRASS_E_MALFORMED; o.detail = q->opcode; break;
       }
       if (o.status == GRASS_E_MALFORMED) refused = true;
@@ -318,6 +327,10 @@ GRASS_HD uint32_t grass_monitor_pass(grass_monitor* mon, uint64_t now_ns) {
   grass_fault metrics_fault = {0, 0};
   grass_metrics_ctx metrics = {&mon->mem, &mon->paging, &mon->metrics, &metrics_fault};
   grass_metrics_tick(&metrics, &mon->metrics_state, now_ns);
+  if (mon->detect) {
+    grass_ps_ctx ps = {&mon->mem, &mon->paging, &mon->ps, &metrics_fault};
+    grass_detect_tick(&ps, mon->detect, &mon->metrics_state);
+  }
   if (mon->liveness_period_ns == 0 || mon->liveness_published_ns == 0 || now_ns - mon->liveness_published_ns >= mon->liveness_period_ns) {
     grass_publish_liveness(mon, now_ns);
     mon->liveness_published_ns = now_ns ? now_ns : 1;

@@ -4,6 +4,7 @@ import { btCommand } from './bt';
 import { btfCommand } from './btf';
 import { decodeCommand } from './decode';
 import { describeCommand } from './describe';
+import { detectCommand } from './detect';
 import { dmesgCommand } from './dmesg';
 import { heartbeatCommand } from './heartbeat';
 import { metricsCommand } from './metrics';
@@ -15,4 +16,4 @@ import { reportCommand } from './report';
 import { testbedCommand } from './testbed';
 
 // Each verb registers here; keep the list sorted by name.
-export const commands: CliCommand[] = [agentCommand, btCommand, btfCommand, decodeCommand, describeCommand, dmesgCommand, heartbeatCommand, metricsCommand, modulesCommand, monitorCommand, psCommand, readCommand, reportCommand, testbedCommand];
+export const commands: CliCommand[] = [agentCommand, btCommand, btfCommand, decodeCommand, describeCommand, detectCommand, dmesgCommand, heartbeatCommand, metricsCommand, modulesCommand, monitorCommand, psCommand, readCommand, reportCommand, testbedCommand];

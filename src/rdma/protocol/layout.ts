@@ -20,6 +20,7 @@ export enum Opcode {
   FetchResult = 7,
   ReadBatch = 8,
   Metrics = 9,
+  Detect = 10,
 }
 
 export enum Space {
@@ -43,6 +44,11 @@ export enum Status {
 
 export const PS_THREADS = 1;
 export const PS_IDLE = 2;
+
+export const DETECTORS = 2;
+export const DETECT_CPU_HIGH_LOAD = 1;
+export const DETECT_MEMORY_LEAK = 2;
+export const DETECT_CULPRITS = 8;
 
 export const AGENT_WRITES_ALLOWED = 1;
 export const AGENT_BACKEND_CUDA = 2;
@@ -191,6 +197,26 @@ export const metricsCpu = defineStruct('grass_metrics_cpu', [
   ['nr_iowait', 'u32'],
 ]);
 
+export const detectCulprit = defineStruct('grass_detect_culprit', [
+  ['pid', 'i32'],
+  ['cpu_permille', 'u32'],
+  ['rss_bytes', 'u64'],
+  ['comm', 'char', 16],
+]);
+
+export const detection = defineStruct('grass_detection', [
+  ['kind', 'u32'],
+  ['active', 'u32'],
+  ['detected_ns', 'u64'],
+  ['since_ns', 'u64'],
+  ['evaluated_ns', 'u64'],
+  ['status', 'u32'],
+  ['culprit_count', 'u32'],
+  ['detail', 'u64'],
+  ['values', 'u64', 4],
+  ['culprits', detectCulprit, DETECT_CULPRITS],
+]);
+
 export const descriptionHeader = defineStruct('grass_description_header', [
   ['version', 'u32'],
   ['paging_levels', 'u32'],
@@ -226,6 +252,8 @@ export const allStructs: readonly StructLayout[] = [
   taskRecord,
   metricsSample,
   metricsCpu,
+  detectCulprit,
+  detection,
   descriptionHeader,
   memoryRange,
 ];

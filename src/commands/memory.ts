@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import type { ValueNode } from '../kernel/objects/decode';
 import type { MemoryInspectorPanel } from '../views/memoryInspector';
+import { valueText, type DecodedItem } from '../views/structDecoder';
 import type { CommandDeps } from './deps';
 import { requireSession } from './sessions';
 
@@ -49,6 +50,14 @@ export function registerMemoryCommands(deps: CommandDeps): vscode.Disposable[] {
         return undefined;
       }
     }),
+    // The Struct Decoder view's context menu.
+    vscode.commands.registerCommand('grass.decoded.openMemory', (item: DecodedItem) =>
+      item.node.address ? vscode.commands.executeCommand('grass.readMemory', item.node.address, Math.max(1, Math.min(item.node.size, 4096))) : undefined,
+    ),
+    vscode.commands.registerCommand('grass.decoded.copyValue', (item: DecodedItem) =>
+      vscode.env.clipboard.writeText(typeof item.node.value === 'string' || item.node.pointer ? String(item.node.pointer?.address ?? item.node.value) : valueText(item.node).replace(/^ = /, '')),
+    ),
+    vscode.commands.registerCommand('grass.decoded.copyAddress', (item: DecodedItem) => (item.node.address ? vscode.env.clipboard.writeText(item.node.address) : undefined)),
     /** Resolves to the panel, so that callers (and tests) can talk to it. */
     vscode.commands.registerCommand('grass.openMemoryInspector', (): MemoryInspectorPanel => deps.memoryInspector.open()),
   ];

@@ -39,9 +39,28 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
   error: string | undefined;
   private loading: Promise<void> | undefined;
   view: vscode.TreeView<ProcessItem> | undefined;
+  private autoRefresh: NodeJS.Timeout | undefined;
 
   constructor(private readonly sessions: Sessions) {
-    this.subscriptions = [sessions.onDidChange(() => void this.refresh())];
+    this.subscriptions = [
+      sessions.onDidChange(() => void this.refresh()),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('grass.processes.refreshIntervalSeconds')) this.scheduleAutoRefresh();
+      }),
+    ];
+    this.scheduleAutoRefresh();
+  }
+
+  // `grass.processes.refreshIntervalSeconds` (0: only on demand). The next refresh is scheduled
+  // after the last one ended, and skipped while the view is hidden or no target is connected.
+  private scheduleAutoRefresh(): void {
+    clearTimeout(this.autoRefresh);
+    const seconds = vscode.workspace.getConfiguration('grass').get<number>('processes.refreshIntervalSeconds', 0);
+    if (!(seconds > 0)) return;
+    this.autoRefresh = setTimeout(() => {
+      const wanted = this.sessions.current !== undefined && this.view?.visible === true;
+      void (wanted ? this.refresh() : Promise.resolve()).finally(() => this.scheduleAutoRefresh());
+    }, seconds * 1000);
   }
 
   get filter(): string {
@@ -166,6 +185,7 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
   }
 
   dispose(): void {
+    clearTimeout(this.autoRefresh);
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();
   }

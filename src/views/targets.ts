@@ -1,24 +1,50 @@
 // Targets view: the targets configured in `grass.targets`, whether a key is stored for each,
-// and which one is connected.
+// which one is connected and what its heartbeat says (alive, monitor not answering, transport
+// or agent dead).
 import * as vscode from 'vscode';
 import type { Sessions } from '../commands/sessions';
 import type { ConfiguredTargets } from '../settings/configuredTargets';
 import type { TargetKeys } from '../settings/keys';
 import type { TargetConfig } from '../settings/targets';
+import type { HeartbeatState } from '../session/liveSession';
 
-export type TargetItem = { kind: 'target'; target: TargetConfig; hasKey: boolean; connected: boolean } | { kind: 'error'; message: string };
+const HEARTBEAT_TEXT: Record<HeartbeatState['kind'], string> = {
+  pending: 'connected',
+  alive: 'connected',
+  monitorNotAnswering: 'connected · monitor not answering',
+  transportDead: 'connected · transport or agent dead',
+  error: 'connected · heartbeat failing',
+};
+
+export type TargetItem =
+  | { kind: 'target'; target: TargetConfig; hasKey: boolean; connected: boolean; heartbeat?: HeartbeatState['kind'] }
+  | { kind: 'error'; message: string };
 
 export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscriptions: vscode.Disposable[];
+  private heartbeatWatch: vscode.Disposable | undefined;
+  private heartbeatKind: HeartbeatState['kind'] | undefined;
 
   constructor(
     private readonly configured: ConfiguredTargets,
     private readonly keys: TargetKeys,
     private readonly sessions: Sessions,
   ) {
-    this.subscriptions = [configured.onDidChange(() => this.refresh()), sessions.onDidChange(() => this.refresh()), keys.onDidChange(() => this.refresh())];
+    this.subscriptions = [configured.onDidChange(() => this.refresh()), sessions.onDidChange(() => this.watchHeartbeat()), keys.onDidChange(() => this.refresh())];
+  }
+
+  // Re-rendered when the heartbeat's kind changes, not on every beat.
+  private watchHeartbeat(): void {
+    this.heartbeatWatch?.dispose();
+    this.heartbeatKind = this.sessions.current?.heartbeatState.kind;
+    this.heartbeatWatch = this.sessions.current?.onDidHeartbeat((state) => {
+      if (state.kind === this.heartbeatKind) return;
+      this.heartbeatKind = state.kind;
+      this.refresh();
+    });
+    this.refresh();
   }
 
   refresh(): void {
@@ -31,7 +57,13 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
     if (error) return [{ kind: 'error', message: error }];
     const connected = this.sessions.current?.target.name;
     return Promise.all(
-      targets.map(async (target) => ({ kind: 'target' as const, target, hasKey: await this.keys.has(target.name), connected: target.name === connected })),
+      targets.map(async (target) => ({
+        kind: 'target' as const,
+        target,
+        hasKey: await this.keys.has(target.name),
+        connected: target.name === connected,
+        heartbeat: target.name === connected ? this.sessions.current?.heartbeatState.kind : undefined,
+      })),
     );
   }
 
@@ -43,19 +75,21 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
       tree.iconPath = new vscode.ThemeIcon('error');
       return tree;
     }
-    const { target, hasKey, connected } = item;
+    const { target, hasKey, connected, heartbeat } = item;
+    const failing = heartbeat === 'monitorNotAnswering' || heartbeat === 'transportDead' || heartbeat === 'error';
     const tree = new vscode.TreeItem(target.name, vscode.TreeItemCollapsibleState.None);
     tree.id = `grass.target/${target.name}`;
-    tree.description = `${target.address}${connected ? ' · connected' : ''}${hasKey ? '' : ' · no key'}`;
+    tree.description = `${target.address}${connected ? ` · ${HEARTBEAT_TEXT[heartbeat ?? 'pending']}` : ''}${hasKey ? '' : ' · no key'}`;
     tree.tooltip = new vscode.MarkdownString(
       `**${target.name}**\n\n\`${target.address}\`\n\n${connected ? 'Connected.' : 'Not connected.'} ${hasKey ? 'Key stored in secret storage.' : 'No key stored: run "GRASS: Set Target Key…".'}`,
     );
-    tree.iconPath = new vscode.ThemeIcon(connected ? 'vm-running' : 'vm-outline');
+    tree.iconPath = new vscode.ThemeIcon(failing ? 'vm-active' : connected ? 'vm-running' : 'vm-outline', failing ? new vscode.ThemeColor('errorForeground') : undefined);
     tree.contextValue = 'grass.target';
     return tree;
   }
 
   dispose(): void {
+    this.heartbeatWatch?.dispose();
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();
   }

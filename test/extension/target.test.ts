@@ -91,22 +91,34 @@ describe('connected to a testbed guest', function () {
   it("the Processes tree equals the paused guest's own ps (leaders, threads as children), with stable ids", async function () {
     this.timeout(180_000);
     const provider = api.views.processesProvider;
-    const before: GroundTruth = await guest.request({ op: 'truth' });
-    await guest.request({ op: 'pause' });
-    let processes: ProcessItem[];
-    try {
-      await provider.refresh();
-      assert.equal(provider.error, undefined);
-      processes = await provider.getChildren();
-    } finally {
-      await guest.request({ op: 'resume' });
+    // The guest's truth is read while it runs, just before and after the paused listing; a
+    // task that changed state in between and back (an RCU kthread woken by the reading itself)
+    // can still differ, so a mismatch gets two more tries at a fresh snapshot.
+    let processes: ProcessItem[] = [];
+    let before: GroundTruth | undefined;
+    for (let attempt = 1; ; attempt++) {
+      before = await guest.request<GroundTruth>({ op: 'truth' });
+      await guest.request({ op: 'pause' });
+      try {
+        await provider.refresh();
+        assert.equal(provider.error, undefined);
+        processes = await provider.getChildren();
+      } finally {
+        await guest.request({ op: 'resume' });
+      }
+      const after: GroundTruth = await guest.request({ op: 'truth' });
+      const leaders = processes.map((p) => p.task);
+      const threads = processes.flatMap((p) => [p.task, ...(p.kind === 'process' ? p.threads.map((t) => t.task) : [])]);
+      try {
+        const compared = assertTasksMatchTruth(leaders.map(psTask), before, after, false);
+        assertTasksMatchTruth(threads.map(psTask), before, after, true);
+        assert.ok(compared >= before.tasks.filter((t) => t.pid === t.tgid).length / 2, `states compared for only ${compared} processes`);
+        break;
+      } catch (err) {
+        if (attempt === 3) throw err;
+        console.log(`processes vs truth, attempt ${attempt}: ${(err as Error).message.split('\n')[0]}; again`);
+      }
     }
-    const after: GroundTruth = await guest.request({ op: 'truth' });
-    const leaders = processes.map((p) => p.task);
-    const threads = processes.flatMap((p) => [p.task, ...(p.kind === 'process' ? p.threads.map((t) => t.task) : [])]);
-    const compared = assertTasksMatchTruth(leaders.map(psTask), before, after, false);
-    assertTasksMatchTruth(threads.map(psTask), before, after, true);
-    assert.ok(compared >= before.tasks.filter((t) => t.pid === t.tgid).length / 2, `states compared for only ${compared} processes`);
     // Threads are children of their leader, and know it (getParent).
     for (const p of processes) {
       if (p.kind !== 'process') continue;
@@ -140,17 +152,26 @@ describe('connected to a testbed guest', function () {
 
   it("Show Process List returns the guest's tasks", async function () {
     this.timeout(120_000);
-    const before: GroundTruth = await guest.request({ op: 'truth' });
-    await guest.request({ op: 'pause' });
-    let tasks: TaskRecord[] | undefined;
-    try {
-      tasks = await vscode.commands.executeCommand<TaskRecord[]>('grass.showProcessList');
-    } finally {
-      await guest.request({ op: 'resume' });
+    for (let attempt = 1; ; attempt++) {
+      const before: GroundTruth = await guest.request({ op: 'truth' });
+      await guest.request({ op: 'pause' });
+      let tasks: TaskRecord[] | undefined;
+      try {
+        tasks = await vscode.commands.executeCommand<TaskRecord[]>('grass.showProcessList');
+      } finally {
+        await guest.request({ op: 'resume' });
+      }
+      const after: GroundTruth = await guest.request({ op: 'truth' });
+      assert.ok(tasks);
+      try {
+        assertTasksMatchTruth(tasks.map(psTask), before, after, true);
+        return;
+      } catch (err) {
+        // As above: a state can flip and back while the truth is read.
+        if (attempt === 3) throw err;
+        console.log(`process list vs truth, attempt ${attempt}: ${(err as Error).message.split('\n')[0]}; again`);
+      }
     }
-    const after: GroundTruth = await guest.request({ op: 'truth' });
-    assert.ok(tasks);
-    assertTasksMatchTruth(tasks.map(psTask), before, after, true);
   });
 
   it('Read Memory shows linux_banner in the memory inspector as the guest prints /proc/version', async () => {
@@ -197,6 +218,10 @@ describe('connected to a testbed guest', function () {
     assert.equal(member(parent.node, 'pid').value, 2);
     assert.equal(member(parent.node, 'comm').value, truth.tasks.find((t) => t.pid === 2)!.comm);
     assert.match(String(provider.getTreeItem(realParent).description), /^struct task_struct \* = 0xffff[0-9a-f]+/);
+    // Copy Value of the followed parent's comm, as the context menu does.
+    const parentComm = (await provider.getChildren(parent)).find((c) => c.node.name === 'comm')!;
+    await vscode.commands.executeCommand('grass.decoded.copyValue', parentComm);
+    assert.equal(await vscode.env.clipboard.readText(), truth.tasks.find((t) => t.pid === 2)!.comm);
   });
 
   it("Show Kernel Log opens the guest's log and follows new records", async function () {
@@ -212,12 +237,37 @@ describe('connected to a testbed guest', function () {
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 
+  it('after the guest kernel panics, the heartbeat, the tree, the decoder and the log still answer', async function () {
+    this.timeout(120_000);
+    const truth: GroundTruth = await guest.request({ op: 'truth' });
+    const { console } = await guest.request<{ console: string }>({ op: 'panic' }, 90_000);
+    assert.match(console, /Kernel panic - not syncing: sysrq triggered crash/);
+    const state = await vscode.commands.executeCommand<HeartbeatState>('grass.heartbeat');
+    assert.equal(state?.kind, 'alive', show(state));
+    const provider = api.views.processesProvider;
+    await provider.refresh();
+    assert.equal(provider.error, undefined);
+    for (const pid of [1, 2]) {
+      const listed = await provider.findPid(pid);
+      assert.equal(listed?.task.comm, truth.tasks.find((t) => t.pid === pid)!.comm, `pid ${pid} after the panic`);
+    }
+    const init = await vscode.commands.executeCommand<ValueNode>('grass.decodeStruct', 'init_task');
+    assert.equal(member(init!, 'pid').value, 0);
+    // The log's last words: what the guest's console printed (the document is opened afresh).
+    const doc = await vscode.commands.executeCommand<vscode.TextDocument>('grass.showKernelLog');
+    await waitFor('the panic in the log document', () => (doc?.getText().includes('Kernel panic - not syncing: sysrq triggered crash') ? true : undefined), 20_000);
+    assert.match(console, /sysrq: Trigger a crash/);
+    assert.match(doc!.getText(), /sysrq: Trigger a crash/);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
   it('with the agent gone, the heartbeat says the monitor is not answering', async function () {
     this.timeout(60_000);
     await guest.request({ op: 'stopAgent' });
     const state = await vscode.commands.executeCommand<HeartbeatState>('grass.heartbeat');
     assert.ok(state?.kind === 'monitorNotAnswering' || state?.kind === 'transportDead', show(state));
     await waitFor('the status bar failure', () => (/not answering|dead/.test(api.views.heartbeat.item.text) ? true : undefined));
+    await waitFor('the Targets view failure', async () => (await viewRows('Targets')).find((r) => r.startsWith(TARGET) && /monitor not answering|transport or agent dead/.test(r)));
     await vscode.commands.executeCommand('grass.disconnect');
     assert.equal(api.sessions.current, undefined);
   });

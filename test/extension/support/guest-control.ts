@@ -4,6 +4,8 @@
 // one JSON request a line on stdin with one JSON line on stdout:
 //   {"op":"truth"} -> the guest's ground truth   {"op":"exec","command":"…"} -> {"output"}
 //   {"op":"pause"} / {"op":"resume"} / {"op":"stopAgent"} -> {}
+//   {"op":"panic"} -> {"console"}: echo c > /proc/sysrq-trigger; answers once QEMU reports the
+//   guest panicked, with the guest's serial console text
 // On end of stdin (the test ended, or its extension host died) it stops the agent and the guest.
 import { createInterface } from 'node:readline';
 import { bootGuest, type Guest } from '../../../testbed';
@@ -50,6 +52,16 @@ async function main(): Promise<void> {
           await guest.resume();
           reply({});
           break;
+        case 'panic': {
+          await guest.fault('panic');
+          const deadline = Date.now() + 60_000;
+          while ((await guest.status()) !== 'guest-panicked') {
+            if (Date.now() > deadline) throw new Error(`the guest did not panic; console ends: ${guest.console().slice(-1000)}`);
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          reply({ console: guest.console() });
+          break;
+        }
         case 'stopAgent':
           await agent.stop();
           reply({});

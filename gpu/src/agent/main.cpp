@@ -17,7 +17,7 @@
 
 #include "../../../llview-plugins/process-list/process_list_layout.h"
 #include "../../../llview-plugins/metrics/metrics_layout.h"
-#include "../backend/cpu_backend.h"
+#include "../backend/backend.h"
 #include "../discovery/btf_types.h"
 #include "../discovery/discovery.h"
 #include "../memory/memory_source.h"
@@ -31,7 +31,7 @@ const char kUsage[] =
     "                   [--kallsyms F] [--btf F] (--listen shm:PATH | --listen rdma://HOST[:PORT] --peer ADDR...\n"
     "                   | --connect rdma://MONITOR[:PORT]) [--name NAME] --key-file F [--allow-writes]\n"
     "                   [--liveness-period-ms N]   (liveness republished at most every N ms; RDMA: 100)\n"
-    "                   [--backend cpu] [--slots N] [--slot-data-bytes N] [--exit-with-parent]\n"
+    "                   [--backend cpu|cuda] [--slots N] [--slot-data-bytes N] [--exit-with-parent]\n"
     "                   [--watch-pid PID]   (exit when that process, e.g. the guest's QEMU, exits)\n";
 
 struct Options {
@@ -85,8 +85,11 @@ Options parse_args(int argc, char** argv) {
   if (o.memory.empty()) usage_error("--memory is required");
   if (o.key_file.empty()) usage_error("--key-file is required");
   if (o.listen.empty()) usage_error("--listen or --connect is required");
-  if (o.backend == "cuda") usage_error("--backend cuda: not in this build yet (use --backend cpu)");
-  if (o.backend != "cpu") usage_error("--backend " + o.backend + ": expected cpu or cuda");
+#ifndef GRASS_WITH_CUDA
+  if (o.backend == "cuda") usage_error("--backend cuda: only build/grass-agent-cuda has it (make cuda-agent)");
+#endif
+  if (o.backend == "cuda" && o.listen.rfind("shm:", 0) != 0) usage_error("--backend cuda serves shm only (through its NIC stand-in; docs/gpu.md)");
+  if (o.backend != "cpu" && o.backend != "cuda") usage_error("--backend " + o.backend + ": expected cpu or cuda");
   if (o.listen.rfind("rdma://", 0) == 0) {
     try {
       o.rdma.address = grass::parse_rdma_address(o.listen);
@@ -194,7 +197,7 @@ int main(int argc, char** argv) {
     }
     uint32_t liveness_ms = o.liveness_period_ms ? o.liveness_period_ms : over_rdma ? 100 : 0;
     setup.monitor->liveness_period_ns = (uint64_t)liveness_ms * 1000000;  // see grass_monitor
-    grass::CpuBackend backend(setup.monitor.get());
+    grass::Backend backend(o.backend, setup.monitor.get(), buffer_data, grass::buffer_bytes(o.buffer));
     backend.start();
     std::unique_ptr<grass::RdmaEndpoint> rdma;
     if (over_rdma) {
@@ -206,11 +209,11 @@ int main(int argc, char** argv) {
     std::string page_sizes = "[";
     for (uint64_t size : target.direct_map_pages) page_sizes += (page_sizes.size() > 1 ? "," : "") + std::to_string(size);
     page_sizes += "]";
-    printf("{\"ready\":true,\"target\":%s,\"backend\":\"cpu\",\"memory\":%s,\"discovery\":%s,\"release\":%s,"
+    printf("{\"ready\":true,\"target\":%s,\"backend\":%s,\"memory\":%s,\"discovery\":%s,\"release\":%s,"
            "\"kaslrOffset\":\"%s\",\"physBase\":\"%s\",\"pageOffsetBase\":\"%s\",\"pageTableRoot\":\"%s\",\"pagingLevels\":%u,"
            "\"directMapPageSizes\":%s,\"cpus\":%u,\"symbols\":{\"source\":%s,\"count\":%zu},\"btf\":{\"source\":%s,\"bytes\":%zu},"
            "\"processes\":%s,\"slots\":%u,\"slotDataBytes\":%u,\"writesAllowed\":%s,\"pid\":%d}\n",
-           json_string(o.listen).c_str(), json_string(memory.describe()).c_str(), json_string(target.method).c_str(),
+           json_string(o.listen).c_str(), json_string(o.backend).c_str(), json_string(memory.describe()).c_str(), json_string(target.method).c_str(),
            json_string(target.release).c_str(), grass::hex(target.kaslr_offset).c_str(), grass::hex(target.phys_base).c_str(),
            grass::hex(target.paging.page_offset_base).c_str(), grass::hex(target.paging.root_phys).c_str(), target.paging.levels,
            page_sizes.c_str(), target.cpu_count, json_string(target.symbols_source).c_str(), target.symbols.size(),

@@ -1,0 +1,285 @@
+// The cuda backend (cuda_backend.h). Orderings, made explicit:
+// - monitor side: the same monitor code as the cpu backend; grass_fence() is
+//   __threadfence_system() and marks are volatile (uncached) loads and stores, so a request is
+//   read only after its mark and a reply's data and reply are visible before its mark.
+// - NIC stand-in: on one stream (copies of a stream run one after another) it writes a
+//   request's data, then the request, then its mark into device memory, and reads a reply's mark,
+//   then (once the mark is new) the reply and its data. A real NIC's writes would arrive over
+//   PCIe through GPUDirect RDMA, whose ordering against the kernel's polling this stand-in
+//   cannot show (a copy engine is not a NIC; docs/gpu.md).
+#include "cuda_backend.h"
+
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <time.h>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+namespace grass {
+
+namespace {
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string("cuda backend: ") + what + ": " + cudaGetErrorString(e));
+}
+#define CU(x) check((x), #x)
+
+__device__ uint64_t device_clock_ns() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+// The persistent kernel: thread 0 of block 0 runs monitor passes until *stop (mapped host memory).
+__global__ void persistent_monitor(grass_monitor* mon, const volatile uint32_t* stop) {
+  if (threadIdx.x != 0 || blockIdx.x != 0) return;
+  while (*stop == 0) grass_monitor_pass(mon, device_clock_ns());
+}
+
+uint64_t host_clock_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+constexpr uint64_t kSpinAfterRequestNs = 20000000;  // like the cpu backend: spin 20 ms after a request
+constexpr long kIdleNapNs = 50000;                  // then nap 50 us between sweeps
+constexpr uint64_t kLivenessMirrorNs = 1000000;     // the header's liveness block copied back each 1 ms
+
+}  // namespace
+
+struct CudaBackend::State {
+  grass_monitor* host_mon;
+  uint8_t* shm;
+  uint64_t bytes;
+  uint32_t slots;
+  grass_monitor* d_mon = nullptr;
+  uint8_t* d_buffer = nullptr;
+  std::vector<void*> device_allocations;
+  std::vector<void*> registered;
+  uint32_t* stop_flag = nullptr;  // mapped host memory
+  uint32_t* d_stop_flag = nullptr;
+  cudaStream_t kernel_stream = nullptr, nic_stream = nullptr;
+  // Pinned staging for the stand-in: the forwarded marks, the polled reply marks, a reply, the header.
+  uint64_t* pin_request_mark = nullptr;
+  uint64_t* pin_reply_mark = nullptr;
+  grass_reply* pin_reply = nullptr;
+  grass_buffer_header* pin_header = nullptr;
+  std::atomic<bool> stopping{false};
+  std::thread nic;
+  bool running = false;
+  cudaDeviceProp prop{};
+
+  void* device_alloc(uint64_t n) {
+    void* p = nullptr;
+    CU(cudaMalloc(&p, n ? n : 1));
+    CU(cudaMemset(p, 0, n ? n : 1));
+    device_allocations.push_back(p);
+    return p;
+  }
+  grass_slot_header* shm_slot(uint32_t i) { return (grass_slot_header*)(shm + GRASS_HEADER_BYTES + (uint64_t)i * host_mon->slot_bytes); }
+  grass_slot_header* dev_slot(uint32_t i) { return (grass_slot_header*)(d_buffer + GRASS_HEADER_BYTES + (uint64_t)i * host_mon->slot_bytes); }
+  void nic_loop();
+  void mirror_header(uint64_t* last_liveness, uint64_t* last_background);
+};
+
+CudaBackend::CudaBackend(grass_monitor* monitor, uint8_t* shm_buffer, uint64_t buffer_bytes) : s_(new State) {
+  State& s = *s_;
+  s.host_mon = monitor;
+  s.shm = shm_buffer;
+  s.bytes = buffer_bytes;
+  s.slots = monitor->slot_count;
+  int count = 0;
+  CU(cudaGetDeviceCount(&count));
+  CU(cudaGetDeviceProperties(&s.prop, 0));
+  CU(cudaSetDeviceFlags(cudaDeviceMapHost));
+  CU(cudaDeviceSetLimit(cudaLimitStackSize, 32768));  // the monitor's frames (HMAC, walks) live on the stack
+
+  grass_monitor dm = *monitor;
+  // Target memory: the memory source's mapping, registered as mapped host memory (read-only
+  // when the source is). Ranges of one mapping are registered once.
+  for (uint32_t r = 0; r < dm.mem.count; r++) {
+    grass_phys_range* range = &dm.mem.ranges[r];
+    void* dptr = nullptr;
+    if (cudaHostGetDevicePointer(&dptr, range->base, 0) != cudaSuccess) {
+      cudaGetLastError();
+      unsigned flags = cudaHostRegisterMapped | (dm.mem.writable ? 0 : cudaHostRegisterReadOnly);
+      CU(cudaHostRegister(range->base, range->length, flags));
+      s.registered.push_back(range->base);
+      CU(cudaHostGetDevicePointer(&dptr, range->base, 0));
+    }
+    range->base = (uint8_t*)dptr;
+  }
+  // Result arenas and scratch in device memory; the description (built on the host) copied in.
+  for (uint32_t i = 0; i < s.slots; i++) dm.arenas[i].data = (uint8_t*)s.device_alloc(dm.arenas[i].capacity);
+  grass_result_arena* desc = &dm.arenas[s.slots];
+  uint8_t* d_desc = (uint8_t*)s.device_alloc(desc->bytes);
+  CU(cudaMemcpy(d_desc, desc->data, desc->bytes, cudaMemcpyHostToDevice));
+  desc->data = d_desc;
+  dm.scratch = (uint8_t*)s.device_alloc(dm.slot_data_bytes);
+#ifdef GRASS_PLUGIN_DETECT_H
+  if (dm.detect) {  // the detectors' walk buffers, in device memory
+    grass_detect_state dd = *dm.detect;
+    dd.tasks = (grass_task_record*)s.device_alloc(dd.task_capacity * sizeof(grass_task_record));
+    dd.base_pid = (int32_t*)s.device_alloc(dd.task_capacity * sizeof(int32_t));
+    dd.base_cpu_ns = (uint64_t*)s.device_alloc(2 * dd.task_capacity * sizeof(uint64_t));
+    grass_detect_state* d_detect = (grass_detect_state*)s.device_alloc(sizeof dd);
+    CU(cudaMemcpy(d_detect, &dd, sizeof dd, cudaMemcpyHostToDevice));
+    dm.detect = d_detect;
+  }
+#endif
+  // The GRASS buffer in device memory, starting as the host laid it out; the clients' shm copy
+  // is registered so the stand-in's copies are DMA, as a NIC's would be.
+  ((grass_buffer_header*)s.shm)->flags |= GRASS_AGENT_BACKEND_CUDA;
+  s.d_buffer = (uint8_t*)s.device_alloc(s.bytes);
+  CU(cudaMemcpy(s.d_buffer, s.shm, s.bytes, cudaMemcpyHostToDevice));
+  CU(cudaHostRegister(s.shm, s.bytes, cudaHostRegisterDefault));
+  s.registered.push_back(s.shm);
+  dm.buffer = s.d_buffer;
+  s.d_mon = (grass_monitor*)s.device_alloc(sizeof dm);
+  CU(cudaMemcpy(s.d_mon, &dm, sizeof dm, cudaMemcpyHostToDevice));
+
+  CU(cudaHostAlloc((void**)&s.stop_flag, sizeof(uint32_t), cudaHostAllocMapped));
+  CU(cudaHostGetDevicePointer((void**)&s.d_stop_flag, s.stop_flag, 0));
+  CU(cudaHostAlloc((void**)&s.pin_request_mark, s.slots * sizeof(uint64_t), cudaHostAllocDefault));
+  CU(cudaHostAlloc((void**)&s.pin_reply_mark, s.slots * sizeof(uint64_t), cudaHostAllocDefault));
+  CU(cudaHostAlloc((void**)&s.pin_reply, s.slots * sizeof(grass_reply), cudaHostAllocDefault));
+  CU(cudaHostAlloc((void**)&s.pin_header, sizeof(grass_buffer_header), cudaHostAllocDefault));
+  CU(cudaStreamCreateWithFlags(&s.kernel_stream, cudaStreamNonBlocking));
+  CU(cudaStreamCreateWithFlags(&s.nic_stream, cudaStreamNonBlocking));
+}
+
+CudaBackend::~CudaBackend() {
+  stop();
+  State& s = *s_;
+  cudaStreamDestroy(s.nic_stream);
+  cudaStreamDestroy(s.kernel_stream);
+  for (void* p : s.device_allocations) cudaFree(p);
+  for (void* p : s.registered) cudaHostUnregister(p);
+  cudaFreeHost(s.stop_flag);
+  cudaFreeHost(s.pin_request_mark);
+  cudaFreeHost(s.pin_reply_mark);
+  cudaFreeHost(s.pin_reply);
+  cudaFreeHost(s.pin_header);
+}
+
+const char* CudaBackend::device_name() const { return s_->prop.name; }
+
+void CudaBackend::start() {
+  State& s = *s_;
+  if (s.running) return;
+  *(volatile uint32_t*)s.stop_flag = 0;
+  persistent_monitor<<<1, 32, 0, s.kernel_stream>>>(s.d_mon, s.d_stop_flag);
+  CU(cudaGetLastError());
+  s.stopping = false;
+  s.nic = std::thread([&s] { s.nic_loop(); });
+  s.running = true;
+}
+
+void CudaBackend::stop() {
+  State& s = *s_;
+  if (!s.running) return;
+  s.stopping = true;
+  if (s.nic.joinable()) s.nic.join();
+  *(volatile uint32_t*)s.stop_flag = 1;
+  cudaStreamSynchronize(s.kernel_stream);
+  s.running = false;
+}
+
+// Copies the header's liveness and background blocks (each seqlocked by its version) back to
+// the clients' buffer when the monitor republished them, keeping each seqlock's protocol there.
+void CudaBackend::State::mirror_header(uint64_t* last_liveness, uint64_t* last_background) {
+  CU(cudaMemcpyAsync(pin_header, d_buffer, sizeof(grass_buffer_header), cudaMemcpyDeviceToHost, nic_stream));
+  CU(cudaStreamSynchronize(nic_stream));
+  grass_buffer_header* d = pin_header;
+  grass_buffer_header* h = (grass_buffer_header*)shm;
+  uint64_t v = d->liveness_version;
+  if (v % 2 == 0 && v != *last_liveness) {
+    __atomic_store_n(&h->liveness_version, v - 1, __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    h->liveness_counter = d->liveness_counter;
+    h->monitor_clock_ns = d->monitor_clock_ns;
+    h->requests_served = d->requests_served;
+    h->requests_refused = d->requests_refused;
+    __atomic_store_n(&h->liveness_version, v, __ATOMIC_RELEASE);
+    *last_liveness = v;
+  }
+  uint64_t b = d->background_version;
+  if (b % 2 == 0 && b != *last_background && d->background_offset + d->background_capacity <= bytes) {
+    __atomic_store_n(&h->background_version, b - 1, __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    CU(cudaMemcpyAsync(shm + d->background_offset, d_buffer + d->background_offset, d->background_bytes, cudaMemcpyDeviceToHost, nic_stream));
+    CU(cudaStreamSynchronize(nic_stream));
+    h->background_bytes = d->background_bytes;
+    h->background_crc32 = d->background_crc32;
+    __atomic_store_n(&h->background_version, b, __ATOMIC_RELEASE);
+    *last_background = b;
+  }
+}
+
+void CudaBackend::State::nic_loop() {
+  std::vector<uint64_t> forwarded(slots, 0), answered(slots, 0);
+  for (uint32_t i = 0; i < slots; i++) forwarded[i] = answered[i] = __atomic_load_n(&shm_slot(i)->request_mark, __ATOMIC_ACQUIRE);
+  uint64_t last_request = 0, last_mirror = 0, last_liveness = 0, last_background = 0;
+  const uint32_t data_bytes = host_mon->slot_data_bytes;
+  while (!stopping.load(std::memory_order_relaxed)) {
+    uint64_t now = host_clock_ns();
+    bool outstanding = false, moved = false;
+    // The remote's writes: request data, request, then its mark (one stream: in that order).
+    for (uint32_t i = 0; i < slots; i++) {
+      grass_slot_header* h = shm_slot(i);
+      uint64_t mark = __atomic_load_n(&h->request_mark, __ATOMIC_ACQUIRE);
+      if (mark != forwarded[i]) {
+        uint32_t n = h->request.data_bytes < data_bytes ? h->request.data_bytes : data_bytes;
+        grass_slot_header* d = dev_slot(i);
+        if (n) CU(cudaMemcpyAsync((uint8_t*)d + GRASS_SLOT_DATA_OFFSET, (uint8_t*)h + GRASS_SLOT_DATA_OFFSET, n, cudaMemcpyHostToDevice, nic_stream));
+        CU(cudaMemcpyAsync(&d->request, &h->request, sizeof(grass_request), cudaMemcpyHostToDevice, nic_stream));
+        pin_request_mark[i] = mark;
+        CU(cudaMemcpyAsync(&d->request_mark, &pin_request_mark[i], 8, cudaMemcpyHostToDevice, nic_stream));
+        forwarded[i] = mark;
+        moved = true;
+      }
+      if (forwarded[i] != answered[i]) {
+        outstanding = true;
+        CU(cudaMemcpyAsync(&pin_reply_mark[i], &dev_slot(i)->reply_mark, 8, cudaMemcpyDeviceToHost, nic_stream));
+      }
+    }
+    if (outstanding) {
+      CU(cudaStreamSynchronize(nic_stream));
+      // The remote's reads of a new reply: its mark first, then the reply and the data it names.
+      for (uint32_t i = 0; i < slots; i++) {
+        if (forwarded[i] == answered[i] || pin_reply_mark[i] == answered[i] || pin_reply_mark[i] == 0) continue;
+        grass_slot_header* d = dev_slot(i);
+        grass_slot_header* h = shm_slot(i);
+        CU(cudaMemcpyAsync(&pin_reply[i], &d->reply, sizeof(grass_reply), cudaMemcpyDeviceToHost, nic_stream));
+        CU(cudaStreamSynchronize(nic_stream));
+        uint32_t n = pin_reply[i].data_bytes < data_bytes ? pin_reply[i].data_bytes : data_bytes;
+        if (n) {
+          CU(cudaMemcpyAsync((uint8_t*)h + GRASS_SLOT_DATA_OFFSET, (uint8_t*)d + GRASS_SLOT_DATA_OFFSET, n, cudaMemcpyDeviceToHost, nic_stream));
+          CU(cudaStreamSynchronize(nic_stream));
+        }
+        memcpy(&h->reply, &pin_reply[i], sizeof(grass_reply));
+        __atomic_store_n(&h->reply_mark, pin_reply_mark[i], __ATOMIC_RELEASE);
+        answered[i] = pin_reply_mark[i];
+        moved = true;
+      }
+    } else if (moved) {
+      CU(cudaStreamSynchronize(nic_stream));
+    }
+    if (moved || outstanding) last_request = now;
+    if (moved || now - last_mirror > kLivenessMirrorNs) {
+      mirror_header(&last_liveness, &last_background);
+      last_mirror = now;
+    }
+    if (!outstanding && now - last_request > kSpinAfterRequestNs) {
+      timespec nap = {0, kIdleNapNs};
+      nanosleep(&nap, nullptr);
+    }
+  }
+}
+
+}  // namespace grass

@@ -4,8 +4,9 @@ import * as vscode from 'vscode';
 import type { ValueNode } from '../kernel/objects/decode';
 import type { MemoryInspectorPanel } from '../views/memoryInspector';
 import { valueText, type DecodedItem } from '../views/structDecoder';
+import { structAtAddress, structTypeNames } from '../session/addresses';
 import type { CommandDeps } from './deps';
-import { requireSession } from './sessions';
+import { requireSession, type TargetSession } from './sessions';
 
 const DEFAULT_READ_BYTES = 256;
 
@@ -26,18 +27,19 @@ export function registerMemoryCommands(deps: CommandDeps): vscode.Disposable[] {
       if (!text) return undefined;
       return deps.memoryInspector.openAt(text, typeof length === 'number' ? length : DEFAULT_READ_BYTES);
     }),
-    /** Asks for `TYPE at ADDRESS` or an expression and decodes it into the Struct Decoder view.
-     * Resolves to the value tree. */
-    vscode.commands.registerCommand('grass.decodeStruct', async (expression?: unknown): Promise<ValueNode | undefined> => {
-      if (!requireSession(deps.sessions, 'decode a struct')) return undefined;
-      const text =
-        typeof expression === 'string'
-          ? expression
-          : await vscode.window.showInputBox({
-              title: 'GRASS: decode struct',
-              prompt: 'An object: init_task, *(struct task_struct *)0xffff…, per_cpu(runqueues, 1)',
-              ignoreFocusOut: true,
-            });
+    /** Decodes an object into the Struct Decoder view: arguments (expression) or (address,
+     * struct type), else asked for: an expression, or an address and then a struct type picked
+     * from the target's BTF. Resolves to the value tree. */
+    vscode.commands.registerCommand('grass.decodeStruct', async (first?: unknown, structType?: unknown): Promise<ValueNode | undefined> => {
+      const session = requireSession(deps.sessions, 'decode a struct');
+      if (!session) return undefined;
+      let text: string | undefined;
+      try {
+        text = await decodeInput(session, first, structType);
+      } catch (err) {
+        void vscode.window.showErrorMessage(`GRASS: cannot decode: ${(err as Error).message}`);
+        return undefined;
+      }
       if (!text) return undefined;
       try {
         const node = await vscode.window.withProgress({ location: { viewId: 'grass.structDecoder' }, title: `decoding ${text}` }, () =>
@@ -61,4 +63,23 @@ export function registerMemoryCommands(deps: CommandDeps): vscode.Disposable[] {
     /** Resolves to the panel, so that callers (and tests) can talk to it. */
     vscode.commands.registerCommand('grass.openMemoryInspector', (): MemoryInspectorPanel => deps.memoryInspector.open()),
   ];
+}
+
+const NUMBER = /^(0x[0-9a-fA-F]+|\d+)$/;
+
+/** The expression to decode, from the command's arguments or asked for. */
+async function decodeInput(session: TargetSession, first: unknown, structType: unknown): Promise<string | undefined> {
+  if (typeof first === 'string' && typeof structType === 'string') return structAtAddress(structType, first);
+  const text =
+    typeof first === 'string'
+      ? first
+      : await vscode.window.showInputBox({
+          title: 'GRASS: decode struct',
+          prompt: 'An address (then pick its struct type), or an object: init_task, *(struct task_struct *)0xffff…, per_cpu(runqueues, 1)',
+          ignoreFocusOut: true,
+        });
+  if (!text || !NUMBER.test(text.trim())) return text;
+  const names = structTypeNames((await session.model()).btf);
+  const picked = await vscode.window.showQuickPick(names, { title: `GRASS: struct at ${text.trim()}`, placeHolder: 'struct type (from the target\'s BTF)' });
+  return picked && structAtAddress(picked, text);
 }

@@ -209,7 +209,10 @@ describe('connected to a testbed guest', function () {
     assert.equal(member(node, 'pid').value, child.pid);
     assert.equal(member(node, 'tgid').value, child.tgid);
     assert.equal(member(node, 'comm').value, child.comm.slice(0, 15));
-    // In the Struct Decoder view: root → real_parent (a pointer) → the parent task.
+    // The same task as an address plus a struct type (what the command asks for by hand).
+    const byType = await vscode.commands.executeCommand<ValueNode>('grass.decodeStruct', `0x${item.task.taskAddress.toString(16)}`, 'task_struct');
+    assert.equal(member(byType!, 'pid').value, child.pid);
+    // In the Struct Decoder view (showing the last decode): root → real_parent (a pointer) → the parent task.
     const provider = api.views.structDecoderProvider;
     const [root] = await provider.getChildren();
     const realParent = (await provider.getChildren(root)).find((c) => c.node.name === 'real_parent') as DecodedItem;

@@ -149,7 +149,9 @@ function pidAlive(pid: number): boolean {
 /** True if `pid` is the QEMU of the guest in runDir (guards against pid reuse). */
 function isQemuOf(pid: number, runDir: string): boolean {
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(runDir);
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    // setpriv execs QEMU; an agent started on the guest names the run directory too.
+    return /^(qemu-system-|setpriv$)/.test(path.basename(argv[0])) && argv.some((a) => a.includes(runDir));
   } catch {
     return false;
   }

@@ -30,12 +30,41 @@ GRASS_HD void grass_fence() {
 GRASS_HD uint64_t grass_load_mark(const uint64_t* p) { return *(const volatile uint64_t*)p; }
 GRASS_HD void grass_store_mark(uint64_t* p, uint64_t v) { *(volatile uint64_t*)p = v; }
 
+#ifdef __CUDACC__
+// A large aligned copy handed to the other warps of the monitor's block, when its kernel keeps
+// them (cuda_backend.cu's persistent kernel sets grass_copy_helpers to its block's mailbox; each
+// translation unit has its own, null elsewhere). The poster waits for every helper's share.
+struct grass_copy_job {
+  const uint8_t* src;
+  uint8_t* dst;
+  uint64_t words;        // 8-byte words to copy
+  uint32_t generation;   // bumped by the poster for each job
+  uint32_t done;         // helpers that finished the current job
+  uint32_t helpers;      // helper threads (the block's threads past the first warp)
+};
+static __device__ grass_copy_job* grass_copy_helpers = 0;
+#define GRASS_PARALLEL_COPY_MIN 4096u
+#endif
+
 // Copy out of target memory or into the buffer. On the device: 8-byte words when both ends allow
-// it; on the host: the C library's memcpy.
+// it (spread over the helper warps when large); on the host: the C library's memcpy.
 GRASS_HD void grass_copy(void* dst, const void* src, uint64_t n) {
 #ifdef __CUDA_ARCH__
   uint8_t* d = (uint8_t*)dst;
   const uint8_t* s = (const uint8_t*)src;
+  grass_copy_job* job = grass_copy_helpers;
+  if (job && n >= GRASS_PARALLEL_COPY_MIN && (((uintptr_t)d | (uintptr_t)s) & 7) == 0) {
+    uint64_t words = n / 8;
+    job->src = s;
+    job->dst = d;
+    job->words = words;
+    job->done = 0;
+    __threadfence_block();
+    atomicAdd(&job->generation, 1u);
+    while (atomicAdd(&job->done, 0u) != job->helpers) {}
+    __threadfence();
+    d += words * 8, s += words * 8, n -= words * 8;
+  }
   if ((((uintptr_t)d | (uintptr_t)s) & 7) == 0) {
     for (; n >= 8; n -= 8, d += 8, s += 8) *(uint64_t*)d = *(const volatile uint64_t*)s;
   }

@@ -34,10 +34,42 @@ __device__ uint64_t device_clock_ns() {
   return t;
 }
 
-// The persistent kernel: thread 0 of block 0 runs monitor passes until *stop (mapped host memory).
+// The persistent kernel, one block: thread 0 runs monitor passes until *stop (mapped host
+// memory); the warps after the first take shares of its large copies (grass_copy_helpers), so
+// reads of mapped target memory are issued in parallel rather than one dependent load at a time.
+constexpr int kMonitorThreads = 256;
+
 __global__ void persistent_monitor(grass_monitor* mon, const volatile uint32_t* stop) {
-  if (threadIdx.x != 0 || blockIdx.x != 0) return;
-  while (*stop == 0) grass_monitor_pass(mon, device_clock_ns());
+  __shared__ grass_copy_job job;
+  if (threadIdx.x == 0) {
+    job = {0, 0, 0, 0, 0, blockDim.x - 32};
+    grass_copy_helpers = &job;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    while (*stop == 0) grass_monitor_pass(mon, device_clock_ns());
+    job.dst = 0;  // a job with no destination: the helpers leave
+    job.words = 0;
+    __threadfence_block();
+    atomicAdd(&job.generation, 1u);
+    return;
+  }
+  if (threadIdx.x < 32) return;
+  volatile grass_copy_job* vj = &job;
+  uint32_t seen = 0, me = threadIdx.x - 32, helpers = blockDim.x - 32;
+  for (;;) {
+    uint32_t g;
+    while ((g = atomicAdd(&job.generation, 0u)) == seen) {}
+    seen = g;
+    __threadfence_block();
+    if (vj->dst == 0) return;
+    const volatile uint64_t* s = (const volatile uint64_t*)vj->src;
+    uint64_t* d = (uint64_t*)vj->dst;
+    uint64_t words = vj->words;
+    for (uint64_t w = me; w < words; w += helpers) d[w] = s[w];
+    __threadfence();
+    atomicAdd(&job.done, 1u);
+  }
 }
 
 uint64_t host_clock_ns() {
@@ -173,7 +205,7 @@ void CudaBackend::start() {
   State& s = *s_;
   if (s.running) return;
   *(volatile uint32_t*)s.stop_flag = 0;
-  persistent_monitor<<<1, 32, 0, s.kernel_stream>>>(s.d_mon, s.d_stop_flag);
+  persistent_monitor<<<1, kMonitorThreads, 0, s.kernel_stream>>>(s.d_mon, s.d_stop_flag);
   CU(cudaGetLastError());
   s.stopping = false;
   s.nic = std::thread([&s] { s.nic_loop(); });
@@ -271,7 +303,7 @@ void CudaBackend::State::nic_loop() {
       CU(cudaStreamSynchronize(nic_stream));
     }
     if (moved || outstanding) last_request = now;
-    if (moved || now - last_mirror > kLivenessMirrorNs) {
+    if (now - last_mirror > kLivenessMirrorNs) {  // not per reply: each copy back costs a round trip
       mirror_header(&last_liveness, &last_background);
       last_mirror = now;
     }

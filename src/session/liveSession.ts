@@ -31,6 +31,14 @@ export class LiveSession implements vscode.Disposable {
   /** Attaches to the target with the key from secret storage; starts the heartbeat polling. */
   static async open(target: TargetConfig, key: Uint8Array): Promise<LiveSession> {
     const protocol = await connectTarget(target.address, { key, timeoutMs: target.options.requestTimeoutMs });
+    try {
+      // Attaching checks no key; the first authenticated request does (a wrong key is refused
+      // with "bad authenticator"). Its answer is needed for the kernel model anyway.
+      await protocol.client.describe();
+    } catch (err) {
+      await protocol.close();
+      throw err;
+    }
     const session = new LiveSession(target, protocol);
     session.scheduleHeartbeat(0);
     return session;

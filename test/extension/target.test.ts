@@ -69,6 +69,16 @@ describe('connected to a testbed guest', function () {
     await guest?.stop();
   });
 
+  it('connecting with a key the agent does not share fails plainly and opens no session', async () => {
+    await api.keys.set(TARGET, '5a'.repeat(32));
+    try {
+      assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), false);
+      assert.equal(api.sessions.current, undefined);
+    } finally {
+      await vscode.commands.executeCommand('grass.setTargetKeyFromFile', TARGET, vscode.Uri.file(guest.keyFile));
+    }
+  });
+
   it('connects; the Targets view, the status bar and the heartbeat command show the live session', async () => {
     assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), true);
     assert.equal(api.sessions.current?.target.name, TARGET);
@@ -189,6 +199,14 @@ describe('connected to a testbed guest', function () {
         .join('');
       assert.equal(ascii, version.slice(0, 64).replace(/[^\x20-\x7e]/g, '.'));
       assert.match((await webview.texts('#status')).join(), /^64 bytes at linux_banner \(0xffffffff[0-9a-f]+\)$/);
+      // 8-byte groups: little-endian numbers, so the banner's first 8 bytes reversed.
+      await webview.click('#group-8');
+      const firstWord = Buffer.from(version.slice(0, 8), 'latin1').reverse().toString('hex');
+      const line = await waitFor('8-byte groups', async () => {
+        const first = (await webview.texts('#dump')).join('\n').split('\n')[0];
+        return /^[0-9a-f]{16} {2}[0-9a-f]{16} [0-9a-f]{16}\s+\|/.test(first) ? first : undefined;
+      });
+      assert.equal(line.split(/\s+/)[1], firstWord);
       // A bad symbol is named in the answer.
       await webview.fill('#address input', 'no_such_symbol_here');
       await webview.click('#read');

@@ -10,6 +10,14 @@ const address = textField('address', 'Address', 'kernel virtual address or symbo
 const length = textField('length', 'Length', 'bytes', '256');
 const status = statusLine('status');
 const dump = preformatted('dump');
+/** Bytes per group in the dump: 1, or 2/4/8 shown as little-endian numbers (x86-64 targets). */
+let groupBytes = 1;
+let shown: { start: bigint; hex: string } | undefined;
+
+function setGroup(bytes: number): void {
+  groupBytes = bytes;
+  if (shown) dump.set(hexDump(shown.start, shown.hex));
+}
 
 function requestRead(): void {
   const bytes = Number(length.value());
@@ -20,7 +28,13 @@ function requestRead(): void {
   host.post({ type: 'readMemory', address: address.value().trim(), length: bytes });
 }
 
-document.body.append(title, row(address.element, length.element, button('read', 'Read', requestRead)), status.element, dump.element);
+document.body.append(
+  title,
+  row(address.element, length.element, button('read', 'Read', requestRead)),
+  row(...[1, 2, 4, 8].map((n) => button(`group-${n}`, `${n}-byte`, () => setGroup(n)))),
+  status.element,
+  dump.element,
+);
 
 host.onMessage((message) => {
   switch (message.type) {
@@ -33,11 +47,13 @@ host.onMessage((message) => {
     case 'readMemoryResult':
       if (message.hex === undefined || message.resolved === undefined) {
         status.set(`Reading ${message.length} bytes at ${message.address || '(no address)'} failed: ${message.error ?? 'no data'}`, true);
+        shown = undefined;
         dump.set('');
       } else {
         const at = message.address === message.resolved ? message.resolved : `${message.address} (${message.resolved})`;
         status.set(`${message.length} bytes at ${at}`);
-        dump.set(hexDump(BigInt(message.resolved), message.hex));
+        shown = { start: BigInt(message.resolved), hex: message.hex };
+        dump.set(hexDump(shown.start, shown.hex));
       }
       break;
     case 'goTo':
@@ -48,12 +64,18 @@ host.onMessage((message) => {
   }
 });
 
-/** 16 bytes a line: address, hex (a gap after 8) and ASCII. */
+/** 16 bytes a line: address, hex in groups of `groupBytes` (a gap after 8 bytes) and ASCII. */
 function hexDump(start: bigint, hex: string): string {
   const lines: string[] = [];
   for (let at = 0; at < hex.length / 2; at += 16) {
     const bytes = (hex.slice(at * 2, at * 2 + 32).match(/../g) ?? []).map((b) => parseInt(b, 16));
-    const hexPart = bytes.map((b, i) => b.toString(16).padStart(2, '0') + (i === 7 ? ' ' : '')).join(' ');
+    const groups: string[] = [];
+    for (let g = 0; g < bytes.length; g += groupBytes) {
+      // Little-endian: the group's last byte is the number's most significant.
+      const group = bytes.slice(g, g + groupBytes).reverse().map((b) => b.toString(16).padStart(2, '0')).join('');
+      groups.push(group + (g + groupBytes === 8 && groupBytes < 8 ? ' ' : ''));
+    }
+    const hexPart = groups.join(' ');
     const ascii = bytes.map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
     lines.push(`${(start + BigInt(at)).toString(16).padStart(16, '0')}  ${hexPart.padEnd(49)} |${ascii}|`);
   }

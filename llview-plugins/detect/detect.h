@@ -7,6 +7,7 @@
 #include "grass/protocol.h"
 #include "../metrics/metrics.h"
 #include "../process-list/process_list.h"
+#include "../../gpu/src/crypto/crc32.h"
 
 #define GRASS_DETECT_BUSY_PERMILLE 900u          // CPU high load: every CPU at least 90 % busy
 #define GRASS_DETECT_BUSY_SPAN_NS 5000000000ull  // ... for 5 s
@@ -149,11 +150,11 @@ GRASS_HD_CALL void grass_detect_memory_leak(const grass_ps_ctx* ps, grass_detect
   grass_detect_top(st, count, score, d);
 }
 
-// Runs the detectors once per new metrics sample.
-GRASS_HD_CALL void grass_detect_tick(const grass_ps_ctx* ps, grass_detect_state* st, const grass_metrics_state* m) {
+// Runs the detectors once per new metrics sample; true when it did.
+GRASS_HD_CALL bool grass_detect_tick(const grass_ps_ctx* ps, grass_detect_state* st, const grass_metrics_state* m) {
   const grass_metrics_sample* end = &m->samples[m->latest];
   const grass_metrics_sample* start = &m->samples[m->latest ^ 1u];
-  if (end->monitor_clock_ns == 0 || end->monitor_clock_ns == st->evaluated_sample_ns) return;
+  if (end->monitor_clock_ns == 0 || end->monitor_clock_ns == st->evaluated_sample_ns) return false;
   st->evaluated_sample_ns = end->monitor_clock_ns;
   for (uint32_t k = 0; k < GRASS_DETECTORS; k++) {
     st->results[k].kind = k + 1;
@@ -163,10 +164,28 @@ GRASS_HD_CALL void grass_detect_tick(const grass_ps_ctx* ps, grass_detect_state*
   }
   if (end->status != GRASS_OK || start->monitor_clock_ns == 0 || start->status != GRASS_OK) {
     for (uint32_t k = 0; k < GRASS_DETECTORS; k++) { st->results[k].status = end->status; st->results[k].detail = end->detail; }
-    return;
+    return true;
   }
   grass_detect_cpu_high_load(ps, st, start, m->cpus[m->latest ^ 1u], end, m->cpus[m->latest]);
   grass_detect_memory_leak(ps, st, end);
+  return true;
+}
+
+// Background mode: the results into the header's background area, seqlocked by
+// background_version (odd while written), so a remote reads them with no request.
+GRASS_HD_CALL void grass_detect_publish(uint8_t* buffer, const grass_crc32_tables* crc, const grass_detect_state* st) {
+  grass_buffer_header* h = (grass_buffer_header*)buffer;
+  uint64_t v = grass_load_mark(&h->background_version);
+  grass_store_mark(&h->background_version, v + 1);
+  grass_fence();
+  grass_copy(buffer + GRASS_BACKGROUND_OFFSET, st->results, sizeof st->results);
+  h->background_offset = GRASS_BACKGROUND_OFFSET;
+  h->background_capacity = GRASS_HEADER_BYTES - GRASS_BACKGROUND_OFFSET;
+  h->background_bytes = sizeof st->results;
+  h->background_crc32 = grass_crc32(crc, st->results, sizeof st->results);
+  grass_fence();
+  grass_store_mark(&h->background_version, v + 2);
+  grass_fence();
 }
 
 #endif

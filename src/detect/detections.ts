@@ -2,7 +2,7 @@
 // the monitor evaluated it on its own clock.
 import type { GrassClient } from '../rdma/client';
 import * as L from '../rdma/protocol/layout';
-import { cString } from '../rdma/protocol/codec';
+import { cString, dataCrc32 } from '../rdma/protocol/codec';
 
 export type DetectorName = 'cpu-high-load' | 'memory-leak';
 
@@ -79,4 +79,30 @@ export function decodeDetections(bytes: Uint8Array): Detection[] {
 export async function fetchDetections(client: GrassClient): Promise<Detection[]> {
   const { data } = await client.call(L.Opcode.Detect, []);
   return decodeDetections(data);
+}
+
+/**
+ * Background mode: the results the monitor republishes in the header's background area after
+ * every evaluation, read with no request (seqlock: version, block, version; CRC checked), so
+ * they can be read while the monitor's request handling is stuck or slow.
+ */
+export async function readBackgroundDetections(client: GrassClient, timeoutMs = 3000): Promise<Detection[]> {
+  const h = L.bufferHeader.fields;
+  const transport = client.transport;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const version = await transport.readWord(h.background_version.offset);
+    if (version === 0n) throw new Error(`${transport.name}: no background results yet (the detectors run after the monitor's first two metrics samples)`);
+    if (version % 2n === 0n) {
+      const fields = await transport.read(h.background_offset.offset, h.reserved0.offset - h.background_offset.offset);
+      const v = new DataView(fields.buffer, fields.byteOffset, fields.byteLength);
+      const offset = Number(v.getBigUint64(0, true));
+      const bytes = v.getUint32(h.background_bytes.offset - h.background_offset.offset, true);
+      const crc = v.getUint32(h.background_crc32.offset - h.background_offset.offset, true);
+      const area = await transport.read(offset, bytes);
+      if ((await transport.readWord(h.background_version.offset)) === version && dataCrc32(area) === crc) return decodeDetections(area);
+    }
+    if (Date.now() > deadline) throw new Error(`${transport.name}: the background area changed during every read for ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
 }

@@ -38,6 +38,7 @@ const constants: Record<string, bigint | number> = {
   GRASS_DETECT_CPU_HIGH_LOAD: layout.DETECT_CPU_HIGH_LOAD,
   GRASS_DETECT_MEMORY_LEAK: layout.DETECT_MEMORY_LEAK,
   GRASS_DETECT_CULPRITS: layout.DETECT_CULPRITS,
+  GRASS_BACKGROUND_OFFSET: layout.BACKGROUND_OFFSET,
   GRASS_SPACE_PHYSICAL: layout.Space.Physical,
   GRASS_SPACE_KERNEL: layout.Space.Kernel,
   GRASS_SPACE_USER: layout.Space.User,

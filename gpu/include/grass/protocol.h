@@ -180,6 +180,10 @@ struct grass_metrics_cpu {
 #define GRASS_DETECT_CPU_HIGH_LOAD 1u  /* every CPU >= 90 % busy for 5 s of the monitor clock */
 #define GRASS_DETECT_MEMORY_LEAK 2u    /* free RAM and free swap both < 30 % (no swap counts as none free) */
 #define GRASS_DETECT_CULPRITS 8u
+/* Background results: the monitor republishes grass_detection[GRASS_DETECTORS] after every evaluation
+ * at this offset of the header page (background_offset), with background_bytes and
+ * background_crc32, all under background_version (odd while being written); read with no request. */
+#define GRASS_BACKGROUND_OFFSET 1024u
 
 struct grass_detect_culprit {
   int32_t pid;                  /* thread-group id */

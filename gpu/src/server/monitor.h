@@ -329,7 +329,7 @@ GRASS_HD uint32_t grass_monitor_pass(grass_monitor* mon, uint64_t now_ns) {
   grass_metrics_tick(&metrics, &mon->metrics_state, now_ns);
   if (mon->detect) {
     grass_ps_ctx ps = {&mon->mem, &mon->paging, &mon->ps, &metrics_fault};
-    grass_detect_tick(&ps, mon->detect, &mon->metrics_state);
+    if (grass_detect_tick(&ps, mon->detect, &mon->metrics_state)) grass_detect_publish(mon->buffer, &mon->crc, mon->detect);
   }
   if (mon->liveness_period_ns == 0 || mon->liveness_published_ns == 0 || now_ns - mon->liveness_published_ns >= mon->liveness_period_ns) {
     grass_publish_liveness(mon, now_ns);

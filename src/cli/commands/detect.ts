@@ -1,9 +1,9 @@
 // grass detect: the agent's CPU-high-load and memory-leak detectors, as last evaluated.
 import type { CliCommand } from '../command';
-import { Detection, fetchDetections } from '../../detect/detections';
+import { Detection, fetchDetections, readBackgroundDetections } from '../../detect/detections';
 import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
 
-const usage = `usage: grass detect --target ADDR [--key-file F] [--json]
+const usage = `usage: grass detect --target ADDR [--key-file F] [--background] [--json]
 
 The monitor runs its detectors on every 1 s metrics window of its own clock: cpu-high-load
 (every CPU >= 90 % busy for 5 s; culprits: the thread groups that used the most CPU since) and
@@ -11,7 +11,8 @@ memory-leak (free RAM and free swap both under 30 %, no swap counting as none fr
 the largest resident sets). Prints the active detections (or "no detection"); exit status 0
 either way. --json prints {"detections":[{detector,active,detectedAt,holdsSince,evaluatedAt,
 error,figures,culprits:[{pid,comm,cpuPercent,rssBytes}]}]} for every detector (times in
-seconds of the monitor's clock).
+seconds of the monitor's clock). --background reads the results the monitor republishes in the
+buffer header's background area after each evaluation, with no request (seqlocked, CRC-checked).
 
 ${targetFlagsUsage}`;
 
@@ -33,9 +34,9 @@ export const detectCommand: CliCommand = {
   summary: 'CPU-high-load and memory-leak detections of the agent\'s monitor',
   usage,
   async run(argv) {
-    const { flags } = parseTargetArgs('detect', argv, {});
+    const { flags, values } = parseTargetArgs('detect', argv, { background: { type: 'boolean', default: false } });
     return withTarget('detect', flags, async (session) => {
-      const detections = await fetchDetections(session.client);
+      const detections = values.background === true ? await readBackgroundDetections(session.client, flags.timeoutMs) : await fetchDetections(session.client);
       if (flags.json) {
         printJson({ detections });
         return 0;

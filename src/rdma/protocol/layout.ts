@@ -49,6 +49,7 @@ export const DETECTORS = 2;
 export const DETECT_CPU_HIGH_LOAD = 1;
 export const DETECT_MEMORY_LEAK = 2;
 export const DETECT_CULPRITS = 8;
+export const BACKGROUND_OFFSET = 1024;
 
 export const AGENT_WRITES_ALLOWED = 1;
 export const AGENT_BACKEND_CUDA = 2;

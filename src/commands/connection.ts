@@ -1,6 +1,6 @@
 // Connect, disconnect, heartbeat.
 import * as vscode from 'vscode';
-import { LiveSession, type HeartbeatState } from '../session/liveSession';
+import { describeHeartbeat, LiveSession, type HeartbeatState } from '../session/liveSession';
 import type { CommandDeps } from './deps';
 import { pickTarget } from './pickTarget';
 import { requireSession } from './sessions';
@@ -49,19 +49,4 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
       return state;
     }),
   ];
-}
-
-export function describeHeartbeat(target: string, state: HeartbeatState): string {
-  switch (state.kind) {
-    case 'pending':
-      return `${target}: waiting for the first heartbeat`;
-    case 'alive':
-      return `${target}: ${state.roundTripUs.toFixed(1)} µs round trip, liveness ${state.livenessCounter}`;
-    case 'monitorNotAnswering':
-      return `${target}: monitor not answering (${state.message})`;
-    case 'transportDead':
-      return `${target}: transport or agent dead (${state.message})`;
-    case 'error':
-      return `${target}: heartbeat failed (${state.message})`;
-  }
 }

@@ -15,6 +15,22 @@ export type HeartbeatState =
   | { kind: 'transportDead'; message: string; at: Date }
   | { kind: 'error'; message: string; at: Date };
 
+/** One line for the output channel and tooltips: the round trip, or which part failed. */
+export function describeHeartbeat(target: string, state: HeartbeatState): string {
+  switch (state.kind) {
+    case 'pending':
+      return `${target}: waiting for the first heartbeat`;
+    case 'alive':
+      return `${target}: ${state.roundTripUs.toFixed(1)} µs round trip, liveness ${state.livenessCounter}`;
+    case 'monitorNotAnswering':
+      return `${target}: monitor not answering (${state.message})`;
+    case 'transportDead':
+      return `${target}: transport or agent dead (${state.message})`;
+    case 'error':
+      return `${target}: heartbeat failed (${state.message})`;
+  }
+}
+
 export class LiveSession implements vscode.Disposable {
   private modelPromise: Promise<KernelModel> | undefined;
   private timer: NodeJS.Timeout | undefined;

@@ -1,9 +1,8 @@
 // Status bar: the connected target's heartbeat (round trip in µs, or which part failed).
 // The session polls; this only renders what each poll reported. Click: a heartbeat now.
 import * as vscode from 'vscode';
-import { describeHeartbeat } from '../commands/connection';
 import type { Sessions } from '../commands/sessions';
-import type { HeartbeatState } from '../session/liveSession';
+import { describeHeartbeat, type HeartbeatState } from '../session/liveSession';
 
 export class HeartbeatStatusBar implements vscode.Disposable {
   readonly item = vscode.window.createStatusBarItem('grass.heartbeat', vscode.StatusBarAlignment.Left, 50);

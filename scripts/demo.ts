@@ -218,13 +218,13 @@ key file ${keyFile}
     const url = await startCodeServer(target);
     say(`VS Code (code-server, GRASS extension installed, target "demo" in the workspace's grass.targets):
   ${url}
-  In the GRASS view: run "GRASS: Set Target Key…" for "demo" and paste the key file's contents
-  (cat ${keyFile}), then connect.`);
+  Run "GRASS: Set Target Key from Key File…" for "demo" with ${keyFile}
+  (or "GRASS: Set Target Key…" with its contents), then "GRASS: Connect to Target…".`);
   } catch (err) {
     say(`VS Code could not be started here (${err instanceof Error ? err.message : String(err)}). By hand:
   npm run package; then in VS Code: Extensions → Install from VSIX (.cache/package/*.vsix);
   add {"name": "demo", "address": "${target}"} to the grass.targets setting; run
-  "GRASS: Set Target Key…" with the contents of ${keyFile}; connect.`);
+  "GRASS: Set Target Key from Key File…" with ${keyFile}; "GRASS: Connect to Target…".`);
   }
   say('\nCtrl-C stops the guest, the agent and code-server.');
   process.off('SIGINT', onInterrupt);

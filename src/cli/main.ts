@@ -27,6 +27,12 @@ async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
+// `grass bt | head`: a reader that stops early is not an error of ours.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -101,7 +101,12 @@ export async function bootRdmaGuest(options: RdmaGuestOptions = {}): Promise<Rdm
     memMiB: options.memMiB ?? 1024,
     cpus: options.cpus ?? 2,
     initramfs,
-    qemuArgs: ['-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'],
+    qemuArgs: [
+      '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+      // The project again, mounted at its own path after the guest's /tmp and /run: a checkout
+      // under /tmp (CI clones anywhere) would otherwise be hidden by the guest's tmpfs.
+      '-virtfs', `local,path=${repo},mount_tag=project,security_model=none,readonly=on,multidevs=remap`,
+    ],
   });
   const device = 'rxe0';
   try {
@@ -111,6 +116,7 @@ export async function bootRdmaGuest(options: RdmaGuestOptions = {}): Promise<Rdm
       `mount --bind /proc ${HOST_ROOT}/proc && mount --bind /sys ${HOST_ROOT}/sys && mount --bind /dev ${HOST_ROOT}/dev`,
       `mount -t devpts devpts ${HOST_ROOT}/dev/pts; mkdir -p /dev/shm && mount -t tmpfs shm ${HOST_ROOT}/dev/shm`,
       `mount -t tmpfs tmp ${HOST_ROOT}/tmp && mount -t tmpfs run ${HOST_ROOT}/run`,
+      `mkdir -p ${HOST_ROOT}${repo} && mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 project ${HOST_ROOT}${repo}`,
       ...RXE_MODULES.map((m) => `modprobe ${m}`),
       'ip link set lo up && ip link add grass0 type dummy',
       `ip addr add ${RDMA_ADDRESS}/24 dev grass0 && ip link set grass0 up`,

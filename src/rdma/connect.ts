@@ -5,6 +5,7 @@ import { ClientOptions, GrassClient } from './client';
 import { readKeyFile } from './key';
 import { startOfflineAgent } from './local-agent';
 import { openShmTransport } from './shm';
+import type { Transport } from './transport';
 import { VerbsTransport } from './verbs/transport';
 import { attachThroughMonitor, monitorRunning } from '../monitor/remote';
 import { defaultMonitorSocket } from '../monitor/wire';
@@ -30,19 +31,23 @@ function sessionKey(addressText: string, options: ConnectOptions): Uint8Array {
   return readKeyFile(keyFile);
 }
 
+/** Attaches a client over an open transport; the transport is closed if that fails. */
+async function attachOver(address: TargetAddress, transport: Transport, key: Uint8Array, options: ConnectOptions): Promise<TargetSession> {
+  try {
+    const client = await GrassClient.attach(transport, key, options);
+    return { address, client, close: () => client.close() };
+  } catch (err) {
+    await transport.close();
+    throw err;
+  }
+}
+
 export async function connectTarget(addressText: string, options: ConnectOptions = {}): Promise<TargetSession> {
   const address = parseTargetAddress(addressText);
   switch (address.kind) {
     case 'shm': {
       const key = sessionKey(addressText, options);
-      const transport = await openShmTransport(address.path);
-      try {
-        const client = await GrassClient.attach(transport, key, options);
-        return { address, client, close: () => client.close() };
-      } catch (err) {
-        await transport.close();
-        throw err;
-      }
+      return attachOver(address, await openShmTransport(address.path), key, options);
     }
     case 'rdma': {
       // Through the monitor when one runs (it holds the sessions; docs/rdma.md), else directly
@@ -52,13 +57,7 @@ export async function connectTarget(addressText: string, options: ConnectOptions
       const transport = (await monitorRunning(socket))
         ? await attachThroughMonitor(socket, addressText)
         : await VerbsTransport.connect(address.host, address.port, { opTimeoutMs: options.timeoutMs });
-      try {
-        const client = await GrassClient.attach(transport, key, options);
-        return { address, client, close: () => client.close() };
-      } catch (err) {
-        await transport.close();
-        throw err;
-      }
+      return attachOver(address, transport, key, options);
     }
     case 'vmcore':
     case 'qemu-ram': {

@@ -94,6 +94,9 @@ test('steady load: a 1 s window agrees with /proc/stat deltas (shares within 15 
   try {
     await sleep(2500);
     const t0 = await guest.truth();
+    // The monitor's window is the last whole second: let it pass beyond truth()'s own burst of
+    // processes in the guest, so every window lies inside [t0, t1] and sees only the steady load.
+    await sleep(1500);
     const windows: MetricsWindow[] = [];
     for (let i = 0; i < 3; i++) {
       windows.push(await grassJson<MetricsWindow>(['metrics', ...args, '--json']));

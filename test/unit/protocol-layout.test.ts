@@ -34,6 +34,8 @@ const constants: Record<string, bigint | number> = {
   GRASS_OP_READ_BATCH: layout.Opcode.ReadBatch,
   GRASS_OP_METRICS: layout.Opcode.Metrics,
   GRASS_OP_DETECT: layout.Opcode.Detect,
+  GRASS_OP_BULK_READ: layout.Opcode.BulkRead,
+  GRASS_BULK_PAGE_BYTES: layout.BULK_PAGE_BYTES,
   GRASS_DETECTORS: layout.DETECTORS,
   GRASS_DETECT_CPU_HIGH_LOAD: layout.DETECT_CPU_HIGH_LOAD,
   GRASS_DETECT_MEMORY_LEAK: layout.DETECT_MEMORY_LEAK,

@@ -41,7 +41,16 @@ enum grass_opcode {
                                   resolve for this kernel (detail: 0) */
   GRASS_OP_DETECT = 10,        /* no args; reply: grass_detection[GRASS_DETECTORS], the detectors' latest
                                   state (they run in the monitor on every metrics sample) */
+  GRASS_OP_BULK_READ = 11,     /* args: physical address, length (both multiples of GRASS_BULK_PAGE_BYTES,
+                                  length at most 8 * GRASS_BULK_PAGE_BYTES * slot_data_bytes). Data area:
+                                  empty (every page) or a bitmap, bit k (LSB first) selecting page k of
+                                  the range. Reply, always one chunk in the slot (never an arena, so each
+                                  slot is one transfer in flight): the selected pages back to back, their
+                                  CRC32 in data_crc32; GRASS_E_MALFORMED when they exceed the data area,
+                                  GRASS_E_OUT_OF_RANGE (detail: the page) for a page outside memory */
 };
+
+#define GRASS_BULK_PAGE_BYTES 4096u
 
 enum grass_space { GRASS_SPACE_PHYSICAL = 0, GRASS_SPACE_KERNEL = 1, GRASS_SPACE_USER = 2 };
 

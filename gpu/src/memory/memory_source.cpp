@@ -90,7 +90,19 @@ std::vector<FileRange> elf_core_layout(const uint8_t* file, uint64_t bytes, cons
     out.push_back({ph.p_paddr, ph.p_filesz, ph.p_offset});
   }
   if (out.empty()) throw error(name + ": no PT_LOAD segment with data");
-  return out;
+  // A segment whose physical range lies inside another's is a second virtual view of the same
+  // memory (the kernel-text segment of kdump's /proc/vmcore and of grass save-vmcore): keep one.
+  std::vector<FileRange> physical;
+  for (size_t i = 0; i < out.size(); i++) {
+    bool alias = false;
+    for (size_t j = 0; j < out.size() && !alias; j++) {
+      const FileRange &a = out[i], &b = out[j];
+      bool inside = a.phys_start >= b.phys_start && a.phys_start + a.length <= b.phys_start + b.length;
+      alias = j != i && inside && (a.length < b.length || j < i);
+    }
+    if (!alias) physical.push_back(out[i]);
+  }
+  return physical;
 }
 
 void MemorySource::map_file(const std::string& path, bool writable) {

@@ -236,6 +236,8 @@ GRASS_HD void grass_op_fetch(grass_monitor* mon, const grass_request* q, grass_o
   o->offset = offset;
 }
 
+#include "bulk.h"
+
 // Authenticates, checks freshness, runs and answers one request whose mark has appeared.
 GRASS_HD_CALL void grass_handle(grass_monitor* mon, uint32_t i, const grass_request* q, uint64_t mark) {
   grass_outcome o = {GRASS_OK, 0, 0, 0, 0};
@@ -271,6 +273,7 @@ GRASS_HD_CALL void grass_handle(grass_monitor* mon, uint32_t i, const grass_requ
         case GRASS_OP_FETCH_RESULT: grass_op_fetch(mon, q, &o); break;
         case GRASS_OP_METRICS: grass_op_metrics(mon, i, &o); break;
         case GRASS_OP_DETECT: grass_op_detect(mon, i, &o); break;
+        case GRASS_OP_BULK_READ: grass_op_bulk_read(mon, i, q, &o); break;
         default: o.status = GRASS_E_MALFORMED; o.detail = q->opcode; break;
       }
       if (o.status == GRASS_E_MALFORMED) refused = true;

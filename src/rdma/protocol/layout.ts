@@ -21,6 +21,7 @@ export enum Opcode {
   ReadBatch = 8,
   Metrics = 9,
   Detect = 10,
+  BulkRead = 11,
 }
 
 export enum Space {
@@ -50,6 +51,8 @@ export const DETECT_CPU_HIGH_LOAD = 1;
 export const DETECT_MEMORY_LEAK = 2;
 export const DETECT_CULPRITS = 8;
 export const BACKGROUND_OFFSET = 1024;
+
+export const BULK_PAGE_BYTES = 4096;
 
 export const AGENT_WRITES_ALLOWED = 1;
 export const AGENT_BACKEND_CUDA = 2;

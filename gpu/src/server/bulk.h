@@ -1,0 +1,50 @@
+// GRASS_OP_BULK_READ: physical pages streamed through the slot's data area for bulk transfer
+// (grass save-vmcore). Each reply is one chunk in the slot itself, so a remote with N slots has
+// N transfers in flight and each costs one round trip; the remote chooses the pages (the
+// kernel-only filter reads the target's struct page array beforehand) and the agent copies
+// only those. Included by monitor.h.
+#ifndef GRASS_SERVER_BULK_H
+#define GRASS_SERVER_BULK_H
+
+// Copies the selected pages of [addr, addr + len) to dst (capacity bytes), runs of adjacent
+// pages in one copy. bitmap == 0: every page.
+GRASS_HD_CALL void grass_op_bulk_read(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) {
+  uint64_t addr = q->args[0], len = q->args[1];
+  const uint64_t page = GRASS_BULK_PAGE_BYTES;
+  uint64_t pages = len / page;
+  const uint8_t* bitmap = q->data_bytes ? mon->scratch : 0;
+  if (len == 0 || addr % page || len % page || pages > 8ull * mon->slot_data_bytes ||
+      (bitmap && q->data_bytes < (pages + 7) / 8) || addr + len < addr) {
+    o->status = GRASS_E_MALFORMED;
+    o->detail = len;
+    return;
+  }
+  uint8_t* dst = grass_slot_data(mon, i);
+  uint64_t at = 0;
+  for (uint64_t k = 0; k < pages;) {
+    if (bitmap && !(bitmap[k / 8] >> (k % 8) & 1)) { k++; continue; }
+    uint64_t run = 1;
+    while (k + run < pages && (!bitmap || (bitmap[(k + run) / 8] >> ((k + run) % 8) & 1))) run++;
+    if (at + run * page > mon->slot_data_bytes) { o->status = GRASS_E_MALFORMED; o->detail = len; return; }
+    // A run may cross from one memory range into the next: copy range by range.
+    for (uint64_t done = 0; done < run * page;) {
+      uint64_t phys = addr + k * page + done, piece = run * page - done;
+      const uint8_t* src = 0;
+      for (uint32_t r = 0; r < mon->mem.count && !src; r++) {
+        const grass_phys_range* pr = &mon->mem.ranges[r];
+        if (phys >= pr->phys_start && phys - pr->phys_start < pr->length) {
+          src = pr->base + (phys - pr->phys_start);
+          if (piece > pr->length - (phys - pr->phys_start)) piece = pr->length - (phys - pr->phys_start);
+        }
+      }
+      if (!src) { o->status = GRASS_E_OUT_OF_RANGE; o->detail = phys; return; }
+      grass_copy(dst + at + done, src, piece);
+      done += piece;
+    }
+    at += run * page;
+    k += run;
+  }
+  o->inline_bytes = at;
+}
+
+#endif

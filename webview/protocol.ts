@@ -1,5 +1,6 @@
 // Messages between the extension host and its webviews. Imported by both sides, so it holds
-// types and checks only: no DOM and no `vscode`.
+// types and checks only: no DOM and no `vscode`. Addresses travel as `0x…` strings (bigint
+// does not survive postMessage's structured clone in every host), bytes as hex strings.
 
 /** Every webview answers `ping` with `pong` (the host uses it to know the page is live). */
 export type CommonHostMessage = { type: 'ping'; id: number };
@@ -14,32 +15,185 @@ export type CommonWebviewMessage =
       components: string[];
     };
 
-// Memory inspector (webview/memory-inspector/).
+/** Where an inspector reads: the target's physical memory, kernel-virtual, or a process's user addresses. */
+export type InspectorSpace = { kind: 'physical' } | { kind: 'kernel' } | { kind: 'user'; pid: number };
+
+export type GroupBytes = 1 | 2 | 4 | 8;
+
+/** Bytes the inspector fetches per request: one 4 KiB page, aligned, so a failure means an unmapped page. */
+export const INSPECTOR_PAGE_BYTES = 4096;
+/** The largest range one inspector scrolls over (rows are real DOM heights: 16 MiB = 1 M rows). */
+export const INSPECTOR_MAX_SPAN = 16 * 1024 * 1024;
+
+/** What an inspector panel is showing; kept by the page (setState) and restored on reload. */
+export interface InspectorState {
+  space: InspectorSpace;
+  /** What the user typed to get here (a number, symbol or expression). */
+  addressText: string;
+  /** First byte of the scrollable range, 0x…, page-aligned. */
+  base: string;
+  /** Bytes in the scrollable range. */
+  span: number;
+  /** The address the view was scrolled to, 0x…. */
+  focus: string;
+  groupBytes: GroupBytes;
+  littleEndian: boolean;
+  /** 0: off. */
+  autoRefreshMs: number;
+}
+
+/** A word in a page that points into a kernel symbol (`name+0x10`). */
+export interface SymbolAnnotation {
+  /** Byte offset of the 8-byte word in the page. */
+  offset: number;
+  symbol: string;
+}
+
 export type MemoryInspectorHostMessage =
   | CommonHostMessage
   | { type: 'status'; connected: boolean; text: string }
-  /** The answer to `readMemory`: the bytes as hex from `resolved` (0x…), or why there are none. */
-  | { type: 'readMemoryResult'; address: string; length: number; resolved?: string; hex?: string; error?: string }
-  /** The host asks the page to read this (a command opened the panel at an address). */
-  | { type: 'goTo'; address: string; length: number };
+  /** The host asks the page to show this (a command opened the panel at an address). */
+  | { type: 'goTo'; addressText: string; space: InspectorSpace }
+  /** The answer to `resolve`. */
+  | { type: 'resolved'; requestId: number; address?: string; size?: number; typeName?: string; error?: string }
+  /** The answer to `readPage`: the page's bytes, or why there are none. */
+  | { type: 'page'; requestId: number; address: string; hex?: string; error?: string; annotations: SymbolAnnotation[] }
+  /** Something the page should say (a range saved, a decode refused). */
+  | { type: 'notice'; text: string; isError: boolean };
 
 export type MemoryInspectorWebviewMessage =
   | CommonWebviewMessage
-  | { type: 'readMemory'; address: string; length: number };
+  /** Turn what the user typed (number, symbol, expression) into an address in `space`. */
+  | { type: 'resolve'; requestId: number; text: string; space: InspectorSpace }
+  | { type: 'readPage'; requestId: number; space: InspectorSpace; address: string }
+  /** The selection's start, to decode as a struct the user picks (kernel-virtual only). */
+  | { type: 'decodeAsStruct'; space: InspectorSpace; address: string }
+  | { type: 'saveRange'; space: InspectorSpace; address: string; length: number }
+  /** The panel's title follows what it shows. */
+  | { type: 'title'; text: string };
 
-const WEBVIEW_MESSAGE_TYPES = new Set(['ready', 'pong', 'readMemory']);
+/** A decoded value as the struct decoder shows it (the JSON of src/kernel/objects/decode.ts's ValueNode). */
+export interface DecodedValue {
+  name: string;
+  type: string;
+  kind: string;
+  offset: number;
+  size: number;
+  bitOffset?: number;
+  bitSize?: number;
+  address?: string;
+  value?: number | string | boolean | null;
+  hex?: string;
+  numeric?: string;
+  pointer?: { address: string; isNull: boolean; symbol?: string; target: string };
+  length?: number;
+  omitted?: number;
+  children?: DecodedValue[];
+  error?: string;
+}
 
-/** Checks the shape of a message that came from a webview before the host acts on it. */
-export function isMemoryInspectorWebviewMessage(value: unknown): value is MemoryInspectorWebviewMessage {
+export type StructDecoderHostMessage =
+  | CommonHostMessage
+  | { type: 'status'; connected: boolean; text: string }
+  /** The object the panel shows, decoded from `expression`. */
+  | { type: 'decoded'; expression: string; root?: DecodedValue; error?: string }
+  /** The answer to `follow`/`followList`: what a pointer or list entry leads to. */
+  | { type: 'followed'; requestId: number; expression?: string; node?: DecodedValue; error?: string };
+
+export type StructDecoderWebviewMessage =
+  | CommonWebviewMessage
+  /** Decode what a non-null pointer points at (`*(struct x *)0x…`). */
+  | { type: 'follow'; requestId: number; expression: string }
+  /**
+   * Follow a `list_head` into the struct containing the entry it points at. `pointer`: the
+   * list_head's next (or prev); `ownerType`/`member`: the struct holding this list_head and its
+   * member name (the default guess: a list of siblings of the same type).
+   */
+  | { type: 'followList'; requestId: number; pointer: string; headAddress: string; ownerType?: string; member?: string }
+  | { type: 'copy'; text: string }
+  | { type: 'openMemory'; address: string; size: number }
+  /** Decode a new expression in this panel. */
+  | { type: 'decode'; expression: string };
+
+const is = (m: Record<string, unknown>, key: string, type: 'string' | 'number' | 'boolean'): boolean => typeof m[key] === type;
+
+function isSpace(value: unknown): value is InspectorSpace {
   if (typeof value !== 'object' || value === null) return false;
-  const m = value as Record<string, unknown>;
-  if (typeof m.type !== 'string' || !WEBVIEW_MESSAGE_TYPES.has(m.type)) return false;
+  const s = value as Record<string, unknown>;
+  if (s.kind === 'kernel' || s.kind === 'physical') return true;
+  return s.kind === 'user' && Number.isInteger(s.pid) && (s.pid as number) > 0;
+}
+
+function isCommon(m: Record<string, unknown>): boolean | undefined {
+  if (m.type === 'ready') return true;
+  if (m.type === 'pong') return is(m, 'id', 'number') && is(m, 'heading', 'string') && Array.isArray(m.components);
+  return undefined;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>).type === 'string' ? (value as Record<string, unknown>) : undefined;
+}
+
+/** Checks the shape of a message from a memory inspector page before the host acts on it. */
+export function isMemoryInspectorWebviewMessage(value: unknown): value is MemoryInspectorWebviewMessage {
+  const m = asRecord(value);
+  if (!m) return false;
+  const common = isCommon(m);
+  if (common !== undefined) return common;
   switch (m.type) {
-    case 'pong':
-      return typeof m.id === 'number' && typeof m.heading === 'string' && Array.isArray(m.components);
-    case 'readMemory':
-      return typeof m.address === 'string' && typeof m.length === 'number';
+    case 'resolve':
+      return is(m, 'requestId', 'number') && is(m, 'text', 'string') && isSpace(m.space);
+    case 'readPage':
+      return is(m, 'requestId', 'number') && is(m, 'address', 'string') && isSpace(m.space);
+    case 'decodeAsStruct':
+      return is(m, 'address', 'string') && isSpace(m.space);
+    case 'saveRange':
+      return is(m, 'address', 'string') && is(m, 'length', 'number') && isSpace(m.space);
+    case 'title':
+      return is(m, 'text', 'string');
     default:
-      return true;
+      return false;
   }
+}
+
+/** Checks the shape of a message from a struct decoder page before the host acts on it. */
+export function isStructDecoderWebviewMessage(value: unknown): value is StructDecoderWebviewMessage {
+  const m = asRecord(value);
+  if (!m) return false;
+  const common = isCommon(m);
+  if (common !== undefined) return common;
+  switch (m.type) {
+    case 'follow':
+      return is(m, 'requestId', 'number') && is(m, 'expression', 'string');
+    case 'followList':
+      return (
+        is(m, 'requestId', 'number') &&
+        is(m, 'pointer', 'string') &&
+        is(m, 'headAddress', 'string') &&
+        (m.ownerType === undefined || is(m, 'ownerType', 'string')) &&
+        (m.member === undefined || is(m, 'member', 'string'))
+      );
+    case 'copy':
+      return is(m, 'text', 'string');
+    case 'openMemory':
+      return is(m, 'address', 'string') && is(m, 'size', 'number');
+    case 'decode':
+      return is(m, 'expression', 'string');
+    default:
+      return false;
+  }
+}
+
+/** `0x…` for an address; throws on anything else (messages carry addresses only this way). */
+export function parseHexAddress(text: string): bigint {
+  if (!/^0x[0-9a-fA-F]{1,16}$/.test(text)) throw new Error(`'${text}' is not an address (0x followed by at most 16 hex digits)`);
+  return BigInt(text);
+}
+
+export function hexAddress(value: bigint): string {
+  return `0x${value.toString(16)}`;
+}
+
+export function describeInspectorSpace(space: InspectorSpace): string {
+  return space.kind === 'user' ? `pid ${space.pid} user` : space.kind === 'kernel' ? 'kernel-virtual' : 'physical';
 }

@@ -8,13 +8,11 @@ import { structAtAddress, structTypeNames } from '../session/addresses';
 import type { CommandDeps } from './deps';
 import { requireSession, type TargetSession } from './sessions';
 
-const DEFAULT_READ_BYTES = 256;
-
 export function registerMemoryCommands(deps: CommandDeps): vscode.Disposable[] {
   return [
     /** Asks for an address, symbol or expression (or takes it as an argument) and shows it in
      * the memory inspector. Resolves to the panel. */
-    vscode.commands.registerCommand('grass.readMemory', async (address?: unknown, length?: unknown): Promise<MemoryInspectorPanel | undefined> => {
+    vscode.commands.registerCommand('grass.readMemory', async (address?: unknown): Promise<MemoryInspectorPanel | undefined> => {
       if (!requireSession(deps.sessions, 'read memory')) return undefined;
       const text =
         typeof address === 'string'
@@ -25,7 +23,7 @@ export function registerMemoryCommands(deps: CommandDeps): vscode.Disposable[] {
               ignoreFocusOut: true,
             });
       if (!text) return undefined;
-      return deps.memoryInspector.openAt(text, typeof length === 'number' ? length : DEFAULT_READ_BYTES);
+      return deps.memoryInspector.openAt(text);
     }),
     /** Decodes an object into the Struct Decoder view: arguments (expression) or (address,
      * struct type), else asked for: an expression, or an address and then a struct type picked
@@ -54,7 +52,7 @@ export function registerMemoryCommands(deps: CommandDeps): vscode.Disposable[] {
     }),
     // The Struct Decoder view's context menu.
     vscode.commands.registerCommand('grass.decoded.openMemory', (item: DecodedItem) =>
-      item.node.address ? vscode.commands.executeCommand('grass.readMemory', item.node.address, Math.max(1, Math.min(item.node.size, 4096))) : undefined,
+      item.node.address ? vscode.commands.executeCommand('grass.readMemory', item.node.address) : undefined,
     ),
     vscode.commands.registerCommand('grass.decoded.copyValue', (item: DecodedItem) =>
       vscode.env.clipboard.writeText(typeof item.node.value === 'string' || item.node.pointer ? String(item.node.pointer?.address ?? item.node.value) : valueText(item.node).replace(/^ = /, '')),

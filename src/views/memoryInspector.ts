@@ -1,85 +1,188 @@
-// The memory inspector panel (one per window). Reads go through the target session; with no
-// session the page is told so plainly.
+// Memory inspector panels (as many as the user opens; restored after a reload by a
+// WebviewPanelSerializer). The page asks for 4 KiB pages of one address space as it scrolls;
+// the host reads them through the session's kernel model (the agent translates physical,
+// kernel-virtual and user addresses), and marks 8-byte words that point into kernel symbols.
+import { writeFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import {
+  describeInspectorSpace,
+  hexAddress,
+  INSPECTOR_MAX_SPAN,
+  INSPECTOR_PAGE_BYTES,
   isMemoryInspectorWebviewMessage,
+  parseHexAddress,
+  type InspectorSpace,
   type MemoryInspectorHostMessage,
   type MemoryInspectorWebviewMessage,
+  type SymbolAnnotation,
 } from '../../webview/protocol';
 import type { Sessions } from '../commands/sessions';
-import { resolveKernelAddress } from '../session/addresses';
+import type { KernelModel } from '../kernel/model';
+import { resolveKernelAddress, structAtAddress, structTypeNames } from '../session/addresses';
+import { StructDecoderPanels } from './structDecoderPanel';
 import { WebviewHost } from './webviewHost';
 
-/** Largest range one read of the panel fetches. */
-export const MAX_INSPECTOR_READ = 64 * 1024;
+export const MEMORY_INSPECTOR_VIEW_TYPE = 'grass.memoryInspector';
+/** Bytes read per request when saving a range. */
+const SAVE_CHUNK = 64 * 1024;
+/** x86-64 kernel addresses: the upper half of the canonical address space. */
+const KERNEL_HALF = 0xffff800000000000n;
 
 export type MemoryInspectorPanel = WebviewHost<MemoryInspectorHostMessage, MemoryInspectorWebviewMessage>;
 
 export class MemoryInspector implements vscode.Disposable {
-  private panel: MemoryInspectorPanel | undefined;
-  private readonly sessionWatch: vscode.Disposable;
+  private readonly panels = new Set<MemoryInspectorPanel>();
+  private readonly subscriptions: vscode.Disposable[];
+  /** Struct decoder panels: where "decode as struct…" opens, and which opens members here. */
+  readonly structDecoder: StructDecoderPanels;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly sessions: Sessions,
     private readonly output: vscode.LogOutputChannel,
   ) {
-    this.sessionWatch = sessions.onDidChange(() => this.sendStatus());
+    this.structDecoder = new StructDecoderPanels(extensionUri, sessions, output, (address) => this.openAt(address));
+    this.subscriptions = [
+      this.structDecoder,
+      sessions.onDidChange(() => {
+        for (const panel of this.panels) this.sendStatus(panel);
+      }),
+      vscode.window.registerWebviewPanelSerializer(MEMORY_INSPECTOR_VIEW_TYPE, {
+        // The page restores what it showed from its own saved state; the host only rewires it.
+        deserializeWebviewPanel: async (panel) => void this.adopt(panel),
+      }),
+    ];
   }
 
-  /** Opens the panel, or reveals it when it is open already. */
+  /** Opens a new inspector panel. */
   open(): MemoryInspectorPanel {
-    if (this.panel && !this.panel.isDisposed) {
-      this.panel.panel.reveal();
-      return this.panel;
-    }
-    const panel: MemoryInspectorPanel = new WebviewHost(
-      this.extensionUri,
-      { viewType: 'grass.memoryInspector', title: 'GRASS Memory Inspector', bundle: 'memory-inspector', isMessage: isMemoryInspectorWebviewMessage },
-      this.output,
-    );
-    panel.onMessage((message) => {
-      switch (message.type) {
-        case 'ready':
-          this.sendStatus();
-          break;
-        case 'readMemory':
-          void this.read(message.address, message.length).then((answer) => panel.post({ type: 'readMemoryResult', address: message.address, length: message.length, ...answer }));
-          break;
-      }
-    });
-    this.panel = panel;
-    return panel;
+    return this.adopt(undefined);
   }
 
-  /** Opens the panel and reads `length` bytes at `address` (a number, symbol or expression). */
-  async openAt(address: string, length: number): Promise<MemoryInspectorPanel> {
+  /** Opens a new panel at what `addressText` designates (a number, symbol or expression). */
+  async openAt(addressText: string, space: InspectorSpace = { kind: 'kernel' }): Promise<MemoryInspectorPanel> {
     const panel = this.open();
     await panel.whenReady(15_000);
-    await panel.post({ type: 'goTo', address, length });
+    await panel.post({ type: 'goTo', addressText, space });
     return panel;
   }
 
-  /** Kernel-virtual bytes at what `text` designates, as hex; or why there are none. */
-  private async read(text: string, length: number): Promise<{ resolved?: string; hex?: string; error?: string }> {
+  /** Open panels (tests and the bench talk to them). */
+  get openPanels(): MemoryInspectorPanel[] {
+    return [...this.panels].filter((p) => !p.isDisposed);
+  }
+
+  private adopt(restored: vscode.WebviewPanel | undefined): MemoryInspectorPanel {
+    const panel: MemoryInspectorPanel = new WebviewHost(
+      this.extensionUri,
+      { viewType: MEMORY_INSPECTOR_VIEW_TYPE, title: 'GRASS Memory Inspector', bundle: 'memory-inspector', isMessage: isMemoryInspectorWebviewMessage },
+      this.output,
+      restored,
+    );
+    this.panels.add(panel);
+    panel.onDidDispose(() => this.panels.delete(panel));
+    panel.onMessage((message) => void this.handle(panel, message));
+    return panel;
+  }
+
+  private async handle(panel: MemoryInspectorPanel, message: MemoryInspectorWebviewMessage): Promise<void> {
+    switch (message.type) {
+      case 'ready':
+        this.sendStatus(panel);
+        break;
+      case 'title':
+        panel.panel.title = message.text;
+        break;
+      case 'resolve':
+        await panel.post({ type: 'resolved', requestId: message.requestId, ...(await this.resolve(message.text, message.space)) });
+        break;
+      case 'readPage':
+        await panel.post({ type: 'page', requestId: message.requestId, address: message.address, ...(await this.readPage(message.space, message.address)) });
+        break;
+      case 'decodeAsStruct':
+        await this.decodeAsStruct(panel, message.space, message.address);
+        break;
+      case 'saveRange':
+        await this.saveRange(panel, message.space, message.address, message.length);
+        break;
+    }
+  }
+
+  private async model(): Promise<KernelModel> {
     const session = this.sessions.current;
-    if (!session) return { error: 'not connected to a target' };
-    if (!Number.isInteger(length) || length <= 0 || length > MAX_INSPECTOR_READ) return { error: `length must be between 1 and ${MAX_INSPECTOR_READ} bytes` };
+    if (!session) throw new Error('not connected to a target');
+    return session.model();
+  }
+
+  /** An address in `space` for what the user typed; symbols and expressions are kernel-virtual. */
+  private async resolve(text: string, space: InspectorSpace): Promise<{ address?: string; size?: number; typeName?: string; error?: string }> {
     try {
-      const model = await session.model();
-      const { address } = await resolveKernelAddress(model, text);
-      const bytes = await session.client.read({ kind: 'kernel' }, address, length);
-      return { resolved: `0x${address.toString(16)}`, hex: Buffer.from(bytes).toString('hex') };
+      const model = await this.model();
+      if (space.kind !== 'kernel') {
+        if (!/^\s*(0x[0-9a-fA-F]+|\d+)\s*$/.test(text)) {
+          throw new Error(`in ${describeInspectorSpace(space)} memory only a number is an address: symbols and expressions are kernel-virtual`);
+        }
+        return { address: hexAddress(BigInt(text.trim())) };
+      }
+      const resolved = await resolveKernelAddress(model, text);
+      return { address: hexAddress(resolved.address), size: resolved.size, typeName: resolved.type };
     } catch (err) {
-      this.output.warn(`memory inspector: reading ${length} bytes at ${text}: ${(err as Error).message}`);
       return { error: (err as Error).message };
     }
   }
 
-  private sendStatus(): void {
-    if (!this.panel || this.panel.isDisposed) return;
+  /** One aligned page of `space`, with the symbols its pointer-like words point into. */
+  private async readPage(space: InspectorSpace, addressText: string): Promise<{ hex?: string; error?: string; annotations: SymbolAnnotation[] }> {
+    try {
+      const address = parseHexAddress(addressText);
+      if (address % BigInt(INSPECTOR_PAGE_BYTES) !== 0n) throw new Error(`page address ${addressText} is not ${INSPECTOR_PAGE_BYTES}-byte aligned`);
+      const model = await this.model();
+      const bytes = await model.memory.read(space, address, INSPECTOR_PAGE_BYTES);
+      return { hex: Buffer.from(bytes).toString('hex'), annotations: symbolAnnotations(model, bytes) };
+    } catch (err) {
+      return { error: (err as Error).message, annotations: [] };
+    }
+  }
+
+  private async decodeAsStruct(panel: MemoryInspectorPanel, space: InspectorSpace, addressText: string): Promise<void> {
+    if (space.kind !== 'kernel') {
+      await panel.post({ type: 'notice', text: `Decoding reads kernel-virtual addresses; this panel shows ${describeInspectorSpace(space)} memory.`, isError: true });
+      return;
+    }
+    try {
+      const names = structTypeNames((await this.model()).btf);
+      const picked = await vscode.window.showQuickPick(names, { title: `GRASS: decode ${addressText} as`, placeHolder: "struct type (from the target's BTF)" });
+      if (picked) await this.structDecoder.open(structAtAddress(picked, addressText));
+    } catch (err) {
+      await panel.post({ type: 'notice', text: `Cannot decode at ${addressText}: ${(err as Error).message}`, isError: true });
+    }
+  }
+
+  private async saveRange(panel: MemoryInspectorPanel, space: InspectorSpace, addressText: string, length: number): Promise<void> {
+    try {
+      if (!Number.isInteger(length) || length <= 0 || length > INSPECTOR_MAX_SPAN) throw new Error(`a saved range holds 1 to ${INSPECTOR_MAX_SPAN} bytes, not ${length}`);
+      const address = parseHexAddress(addressText);
+      const target = await vscode.window.showSaveDialog({
+        title: `GRASS: save ${length} bytes of ${describeInspectorSpace(space)} memory at ${addressText}`,
+        defaultUri: vscode.Uri.file(`${addressText}-${length}.bin`),
+      });
+      if (!target) return;
+      const model = await this.model();
+      const bytes = Buffer.alloc(length);
+      for (let done = 0; done < length; done += SAVE_CHUNK) {
+        const n = Math.min(SAVE_CHUNK, length - done);
+        bytes.set(await model.memory.read(space, address + BigInt(done), n), done);
+      }
+      await writeFile(target.fsPath, bytes);
+      await panel.post({ type: 'notice', text: `Saved ${length} bytes at ${addressText} to ${target.fsPath}`, isError: false });
+    } catch (err) {
+      await panel.post({ type: 'notice', text: `Saving ${length} bytes at ${addressText} failed: ${(err as Error).message}`, isError: true });
+    }
+  }
+
+  private sendStatus(panel: MemoryInspectorPanel): void {
     const session = this.sessions.current;
-    void this.panel.post(
+    void panel.post(
       session
         ? { type: 'status', connected: true, text: `Connected to ${session.target.name} (${session.target.address}).` }
         : { type: 'status', connected: false, text: 'Not connected to a target. Run "GRASS: Connect to Target…" first.' },
@@ -87,7 +190,20 @@ export class MemoryInspector implements vscode.Disposable {
   }
 
   dispose(): void {
-    this.sessionWatch.dispose();
-    this.panel?.dispose();
+    for (const s of this.subscriptions) s.dispose();
+    for (const panel of this.panels) panel.dispose();
   }
+}
+
+/** Aligned 8-byte words whose value lies in a kernel symbol (`name+0x10`). */
+export function symbolAnnotations(model: KernelModel, page: Uint8Array): SymbolAnnotation[] {
+  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
+  const out: SymbolAnnotation[] = [];
+  for (let offset = 0; offset + 8 <= page.length; offset += 8) {
+    const value = view.getBigUint64(offset, true);
+    if (value < KERNEL_HALF) continue;
+    const symbol = model.symbols.describe(value);
+    if (symbol) out.push({ offset, symbol });
+  }
+  return out;
 }

@@ -1,6 +1,7 @@
 // The extension host's side of a webview panel: loads one webview bundle
-// (dist/webview/<name>.js) under a strict Content-Security-Policy with a per-page nonce and
-// carries typed messages both ways. Every webview answers `ping` with `pong`.
+// (dist/webview/<name>.js, through asWebviewUri) under a strict Content-Security-Policy with a
+// per-page nonce and carries typed messages both ways. Every webview answers `ping` with
+// `pong`. A panel VS Code restored after a reload (WebviewPanelSerializer) is adopted as is.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { CommonHostMessage, CommonWebviewMessage } from '../../webview/protocol';
@@ -24,20 +25,24 @@ export class WebviewHost<ToWebview extends { type: string }, FromWebview extends
   private readonly ready: Promise<void>;
   private disposed = false;
 
+  private readonly subscriptions: vscode.Disposable[] = [];
+
+  /** `restored`: a panel VS Code recreated after a reload; else a new one is opened. */
   constructor(
     extensionUri: vscode.Uri,
     private readonly options: WebviewHostOptions<FromWebview>,
     output: vscode.LogOutputChannel,
+    restored?: vscode.WebviewPanel,
   ) {
     const bundleRoot = vscode.Uri.joinPath(extensionUri, 'dist', 'webview');
-    this.panel = vscode.window.createWebviewPanel(options.viewType, options.title, vscode.ViewColumn.Active, {
-      enableScripts: true,
-      localResourceRoots: [bundleRoot],
-      retainContextWhenHidden: true,
-    });
+    const webviewOptions = { enableScripts: true, localResourceRoots: [bundleRoot] };
+    this.panel =
+      restored ??
+      vscode.window.createWebviewPanel(options.viewType, options.title, vscode.ViewColumn.Active, { ...webviewOptions, retainContextWhenHidden: true });
+    this.panel.webview.options = webviewOptions;
     let markReady: () => void = () => undefined;
     this.ready = new Promise((resolve) => (markReady = resolve));
-    this.panel.webview.onDidReceiveMessage((raw: unknown) => {
+    this.subscriptions.push(this.panel.webview.onDidReceiveMessage((raw: unknown) => {
       if (!options.isMessage(raw)) {
         output.warn(`${options.title}: ignored a malformed message from the webview: ${JSON.stringify(raw)?.slice(0, 200)}`);
         return;
@@ -49,8 +54,11 @@ export class WebviewHost<ToWebview extends { type: string }, FromWebview extends
         this.pending.delete(message.id);
       }
       for (const handler of this.handlers) handler(message);
+    }));
+    this.panel.onDidDispose(() => {
+      this.disposed = true;
+      for (const s of this.subscriptions) s.dispose();
     });
-    this.panel.onDidDispose(() => (this.disposed = true));
     this.panel.webview.html = this.html(vscode.Uri.joinPath(bundleRoot, `${options.bundle}.js`));
   }
 
@@ -78,6 +86,11 @@ export class WebviewHost<ToWebview extends { type: string }, FromWebview extends
     } finally {
       this.pending.delete(id);
     }
+  }
+
+  /** Runs when the panel closes (by the user or dispose()). */
+  onDidDispose(listener: () => void): void {
+    this.panel.onDidDispose(listener);
   }
 
   get isDisposed(): boolean {

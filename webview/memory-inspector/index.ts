@@ -1,40 +1,422 @@
-// Memory inspector page: asks the host for a range of target memory and shows the answer.
-import { button, heading, preformatted, registeredComponents, row, statusLine, textField } from '../components';
+// Memory inspector page: a hex + ASCII view scrolling over a range far larger than what is
+// fetched. Only the rows on screen exist in the DOM; the 4 KiB pages under them are asked of
+// the host when they first show and kept in a bounded cache. Refresh (by hand or on a timer)
+// fetches the visible pages again and marks the bytes that changed.
+import { addStyles, button, checkbox, dropdown, heading, registeredComponents, row, statusLine, textField, toggleButton } from '../components';
 import { connectToHost } from '../components/host';
-import type { MemoryInspectorHostMessage, MemoryInspectorWebviewMessage } from '../protocol';
+import {
+  describeInspectorSpace,
+  hexAddress,
+  INSPECTOR_MAX_SPAN,
+  INSPECTOR_PAGE_BYTES,
+  type GroupBytes,
+  type InspectorSpace,
+  type InspectorState,
+  type MemoryInspectorHostMessage,
+  type MemoryInspectorWebviewMessage,
+  type SymbolAnnotation,
+} from '../protocol';
 
-const host = connectToHost<MemoryInspectorHostMessage, MemoryInspectorWebviewMessage>();
+const host = connectToHost<MemoryInspectorHostMessage, MemoryInspectorWebviewMessage, InspectorState>();
+
+const BYTES_PER_ROW = 16;
+const ROW_HEIGHT = 18;
+/** Pages kept in the cache (4 KiB each): 2 MiB of target memory at most. */
+const CACHE_PAGES = 512;
+const ADDRESS_LIMIT = 1n << 64n;
+const PAGE = BigInt(INSPECTOR_PAGE_BYTES);
+
+addStyles(`
+  html, body { height: 100%; margin: 0; }
+  body { display: flex; flex-direction: column; padding: 0 12px; box-sizing: border-box; }
+  h1 { font-size: 1.2em; margin: 8px 0 4px; }
+  #rows { flex: 1; overflow-y: auto; position: relative; font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size);
+          border-top: 1px solid var(--vscode-panel-border, transparent); user-select: none; }
+  #rows-window { position: absolute; left: 0; right: 0; }
+  .row { height: ${ROW_HEIGHT}px; line-height: ${ROW_HEIGHT}px; white-space: pre; }
+  .addr { color: var(--vscode-editorLineNumber-foreground); }
+  .group { margin-right: 0.6em; }
+  .group.mid { margin-right: 1.4em; }
+  .byte.changed { background: var(--vscode-diffEditor-insertedTextBackground, rgba(155,185,85,.3)); color: var(--vscode-editorWarning-foreground); font-weight: bold; }
+  .byte.selected, .ascii .selected { background: var(--vscode-editor-selectionBackground); }
+  .byte.unreadable { color: var(--vscode-disabledForeground); }
+  .ascii { margin-left: 0.6em; color: var(--vscode-textPreformat-foreground, inherit); }
+  .ann { margin-left: 1em; color: var(--vscode-textLink-foreground); }
+  #selection { margin: 2px 0; }
+`);
+
+const saved = host.savedState();
+const state: InspectorState = saved ?? {
+  space: { kind: 'kernel' },
+  addressText: '',
+  base: '0x0',
+  span: 1024 * 1024,
+  focus: '0x0',
+  groupBytes: 1,
+  littleEndian: true,
+  autoRefreshMs: 0,
+};
+/** Nothing is shown until the user (or the host) went to an address. */
+let located = saved !== undefined && saved.addressText !== '';
+
+interface CachedPage {
+  bytes?: Uint8Array;
+  error?: string;
+  annotations: SymbolAnnotation[];
+  /** Offsets in the page whose byte differed at the last refresh. */
+  changed: Set<number>;
+}
+/** Pages by `space|address`; Map keeps insertion order, which serves as the LRU order. */
+const cache = new Map<string, CachedPage>();
+const inFlight = new Map<number, { key: string; refresh: boolean }>();
+const requested = new Set<string>();
+let nextRequestId = 1;
+let selection: { anchor: bigint; end: bigint } | undefined;
+let refreshTimer: ReturnType<typeof setInterval> | undefined;
+
+const spaceKey = (space: InspectorSpace): string => (space.kind === 'user' ? `user:${space.pid}` : space.kind);
+const pageKey = (page: bigint): string => `${spaceKey(state.space)}|${page.toString(16)}`;
+const base = (): bigint => BigInt(state.base);
+
+// ---- controls --------------------------------------------------------------------------------
 
 const title = heading('Memory Inspector');
-const address = textField('address', 'Address', 'kernel virtual address or symbol, e.g. 0xffffffff81000000');
-const length = textField('length', 'Length', 'bytes', '256');
+const spaceChoice = dropdown<'kernel' | 'physical' | 'user'>(
+  'space',
+  'Address space',
+  [
+    { value: 'kernel', label: 'kernel virtual' },
+    { value: 'physical', label: 'physical' },
+    { value: 'user', label: 'process (user)' },
+  ],
+  () => showPidField(),
+);
+const pid = textField('pid', 'PID', 'pid', state.space.kind === 'user' ? String(state.space.pid) : '', 8);
+const address = textField('address', 'Address', 'address, symbol or expression: 0xffff…, init_task, &init_task.comm', state.addressText, 40);
+const spanChoice = dropdown<string>(
+  'span',
+  'Range',
+  [64 * 1024, 1024 * 1024, INSPECTOR_MAX_SPAN].map((n) => ({ value: String(n), label: n >= 1 << 20 ? `${n >> 20} MiB` : `${n >> 10} KiB` })),
+  (value) => {
+    state.span = Number(value);
+    if (located) goTo(BigInt(state.focus));
+  },
+);
+const groups = ([1, 2, 4, 8] as GroupBytes[]).map((n) => ({ n, toggle: toggleButton(`group-${n}`, `${n}`, () => setGroup(n)) }));
+const endian = toggleButton('endian', 'little-endian', () => {
+  state.littleEndian = !state.littleEndian;
+  showSettings();
+  render();
+});
+const autoRefresh = dropdown<string>(
+  'auto-refresh',
+  'Auto-refresh',
+  [
+    { value: '0', label: 'off' },
+    { value: '1000', label: 'every 1 s' },
+    { value: '5000', label: 'every 5 s' },
+  ],
+  (value) => setAutoRefresh(Number(value)),
+);
+let showSymbols = true;
+const annotate = checkbox('annotate', 'symbols', (checked) => {
+  showSymbols = checked;
+  render();
+});
+annotate.set(true);
 const status = statusLine('status');
-const dump = preformatted('dump');
-/** Bytes per group in the dump: 1, or 2/4/8 shown as little-endian numbers (x86-64 targets). */
-let groupBytes = 1;
-let shown: { start: bigint; hex: string } | undefined;
-
-function setGroup(bytes: number): void {
-  groupBytes = bytes;
-  if (shown) dump.set(hexDump(shown.start, shown.hex));
-}
-
-function requestRead(): void {
-  const bytes = Number(length.value());
-  if (!Number.isInteger(bytes) || bytes <= 0) {
-    status.set(`Length must be a positive whole number of bytes, not '${length.value()}'.`, true);
-    return;
-  }
-  host.post({ type: 'readMemory', address: address.value().trim(), length: bytes });
-}
+const selectionLine = statusLine('selection');
+const rows = document.createElement('div');
+rows.id = 'rows';
+rows.tabIndex = 0;
+const spacer = document.createElement('div');
+const rowsWindow = document.createElement('div');
+rowsWindow.id = 'rows-window';
+rows.append(spacer, rowsWindow);
 
 document.body.append(
   title,
-  row(address.element, length.element, button('read', 'Read', requestRead)),
-  row(...[1, 2, 4, 8].map((n) => button(`group-${n}`, `${n}-byte`, () => setGroup(n)))),
+  row(spaceChoice.element, pid.element, address.element, button('go', 'Go', requestGoTo), spanChoice.element),
+  row(
+    ...groups.map((g) => g.toggle.element),
+    endian.element,
+    button('refresh', 'Refresh', () => refreshVisible(), { secondary: true }),
+    autoRefresh.element,
+    annotate.element,
+    button('decode', 'Decode as struct…', decodeSelection, { secondary: true, title: 'Decode the selected address as a struct (kernel-virtual)' }),
+    button('save', 'Save range…', saveSelection, { secondary: true, title: 'Save the selected bytes to a file' }),
+  ),
   status.element,
-  dump.element,
+  selectionLine.element,
+  rows,
 );
+address.onEnter(requestGoTo);
+pid.onEnter(requestGoTo);
+
+function showPidField(): void {
+  pid.element.style.display = spaceChoice.value() === 'user' ? '' : 'none';
+}
+
+function showSettings(): void {
+  spaceChoice.set(state.space.kind);
+  showPidField();
+  spanChoice.set(String(state.span));
+  for (const g of groups) g.toggle.set(g.n === state.groupBytes);
+  endian.set(state.littleEndian);
+  endian.element.textContent = state.littleEndian ? 'little-endian' : 'big-endian';
+  autoRefresh.set(String(state.autoRefreshMs));
+}
+
+function setGroup(n: GroupBytes): void {
+  state.groupBytes = n;
+  showSettings();
+  save();
+  render();
+}
+
+function setAutoRefresh(ms: number): void {
+  state.autoRefreshMs = ms;
+  if (refreshTimer) clearInterval(refreshTimer);
+  refreshTimer = ms > 0 ? setInterval(() => refreshVisible(), ms) : undefined;
+  save();
+}
+
+function save(): void {
+  host.saveState(state);
+}
+
+/** The space the controls name, or why it is not one. */
+function chosenSpace(): InspectorSpace | string {
+  const kind = spaceChoice.value();
+  if (kind !== 'user') return { kind };
+  const n = Number(pid.value().trim());
+  return Number.isInteger(n) && n > 0 ? { kind: 'user', pid: n } : `a process's addresses need its pid (a whole number above 0), not '${pid.value()}'`;
+}
+
+const pendingResolves = new Map<number, { text: string; space: InspectorSpace }>();
+
+function requestGoTo(): void {
+  const space = chosenSpace();
+  if (typeof space === 'string') return status.set(space, true);
+  const text = address.value().trim();
+  if (text === '') return status.set('Type an address, a symbol or an expression first.', true);
+  const requestId = nextRequestId++;
+  pendingResolves.set(requestId, { text, space });
+  status.set(`Resolving ${text}…`);
+  host.post({ type: 'resolve', requestId, text, space });
+}
+
+/** Shows `span` bytes around `target` and scrolls its row to the top. */
+function goTo(target: bigint): void {
+  const span = BigInt(state.span);
+  let start = (target / PAGE) * PAGE - span / 2n;
+  if (start < 0n) start = 0n;
+  if (start + span > ADDRESS_LIMIT) start = ADDRESS_LIMIT - span;
+  state.base = hexAddress(start);
+  state.focus = hexAddress(target);
+  located = true;
+  selection = undefined;
+  save();
+  spacer.style.height = `${(state.span / BYTES_PER_ROW) * ROW_HEIGHT}px`;
+  rows.scrollTop = Number((target - start) / BigInt(BYTES_PER_ROW)) * ROW_HEIGHT;
+  render();
+}
+
+// ---- pages -----------------------------------------------------------------------------------
+
+function requestPage(page: bigint, refresh: boolean): void {
+  const key = pageKey(page);
+  if (requested.has(key)) return;
+  requested.add(key);
+  const requestId = nextRequestId++;
+  inFlight.set(requestId, { key, refresh });
+  host.post({ type: 'readPage', requestId, space: state.space, address: hexAddress(page) });
+}
+
+function storePage(message: Extract<MemoryInspectorHostMessage, { type: 'page' }>): void {
+  const request = inFlight.get(message.requestId);
+  if (!request) return;
+  inFlight.delete(message.requestId);
+  requested.delete(request.key);
+  const previous = cache.get(request.key);
+  const bytes = message.hex !== undefined ? hexBytes(message.hex) : undefined;
+  const changed = new Set<number>();
+  if (request.refresh && previous?.bytes && bytes) {
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] !== previous.bytes[i]) changed.add(i);
+  }
+  cache.delete(request.key);
+  cache.set(request.key, { bytes, error: message.error, annotations: message.annotations, changed });
+  while (cache.size > CACHE_PAGES) cache.delete(cache.keys().next().value!);
+  scheduleRender();
+}
+
+function visibleRows(): { first: number; count: number } {
+  const total = state.span / BYTES_PER_ROW;
+  const first = Math.max(0, Math.floor(rows.scrollTop / ROW_HEIGHT) - 4);
+  const count = Math.min(total - first, Math.ceil(rows.clientHeight / ROW_HEIGHT) + 8);
+  return { first, count: Math.max(0, count) };
+}
+
+function visiblePages(): bigint[] {
+  const { first, count } = visibleRows();
+  if (count === 0) return [];
+  const start = base() + BigInt(first * BYTES_PER_ROW);
+  const end = start + BigInt(count * BYTES_PER_ROW);
+  const pages: bigint[] = [];
+  for (let p = (start / PAGE) * PAGE; p < end; p += PAGE) pages.push(p);
+  return pages;
+}
+
+function refreshVisible(): void {
+  if (!located) return;
+  for (const page of visiblePages()) requestPage(page, true);
+}
+
+// ---- rendering -------------------------------------------------------------------------------
+
+let renderQueued = false;
+function scheduleRender(): void {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    render();
+  });
+}
+
+function render(): void {
+  if (!located) return;
+  const { first, count } = visibleRows();
+  rowsWindow.style.top = `${first * ROW_HEIGHT}px`;
+  const fragment = document.createDocumentFragment();
+  let missing = false;
+  for (let r = first; r < first + count; r++) {
+    const at = base() + BigInt(r * BYTES_PER_ROW);
+    const page = (at / PAGE) * PAGE;
+    const cached = cache.get(pageKey(page));
+    if (!cached) {
+      requestPage(page, false);
+      missing = true;
+    }
+    fragment.append(renderRow(at, cached, Number(at - page)));
+  }
+  rowsWindow.replaceChildren(fragment);
+  // Where the view is scrolled to is what a reload restores.
+  state.focus = hexAddress(base() + BigInt(Math.floor(rows.scrollTop / ROW_HEIGHT) * BYTES_PER_ROW));
+  save();
+  const shownStart = base() + BigInt(first * BYTES_PER_ROW);
+  status.set(
+    `${describeInspectorSpace(state.space)} ${hexAddress(shownStart)}–${hexAddress(shownStart + BigInt(count * BYTES_PER_ROW))} of ${hexAddress(base())}+${(state.span / 1024).toFixed(0)} KiB` +
+      `${missing ? ' (loading…)' : ''}; ${cache.size} pages cached`,
+  );
+  showSelection();
+}
+
+function renderRow(at: bigint, page: CachedPage | undefined, offsetInPage: number): HTMLElement {
+  const line = document.createElement('div');
+  line.className = 'row';
+  line.dataset.address = hexAddress(at);
+  const addr = document.createElement('span');
+  addr.className = 'addr';
+  addr.textContent = at.toString(16).padStart(16, '0') + '  ';
+  const hexPart = document.createElement('span');
+  hexPart.className = 'hex';
+  const ascii = document.createElement('span');
+  ascii.className = 'ascii';
+  const g = state.groupBytes;
+  for (let group = 0; group < BYTES_PER_ROW; group += g) {
+    const span = document.createElement('span');
+    span.className = group + g === 8 ? 'group mid' : 'group';
+    // Within a group the most significant byte comes first: the last one for little-endian.
+    for (let k = 0; k < g; k++) {
+      const i = group + (state.littleEndian && g > 1 ? g - 1 - k : k);
+      span.append(byteCell(at + BigInt(i), page, offsetInPage + i));
+    }
+    hexPart.append(span);
+  }
+  for (let i = 0; i < BYTES_PER_ROW; i++) ascii.append(asciiCell(at + BigInt(i), page, offsetInPage + i));
+  line.append(addr, hexPart, ascii);
+  const notes = showSymbols && page ? page.annotations.filter((a) => a.offset >= offsetInPage && a.offset < offsetInPage + BYTES_PER_ROW) : [];
+  if (notes.length > 0) {
+    const ann = document.createElement('span');
+    ann.className = 'ann';
+    ann.textContent = notes.map((a) => `+${a.offset - offsetInPage}: ${a.symbol}`).join('  ');
+    line.append(ann);
+  } else if (page?.error && offsetInPage === 0) {
+    const ann = document.createElement('span');
+    ann.className = 'ann grass-error';
+    ann.textContent = page.error;
+    line.append(ann);
+  }
+  return line;
+}
+
+function isSelected(at: bigint): boolean {
+  if (!selection) return false;
+  const [lo, hi] = selection.anchor <= selection.end ? [selection.anchor, selection.end] : [selection.end, selection.anchor];
+  return at >= lo && at <= hi;
+}
+
+function byteCell(at: bigint, page: CachedPage | undefined, offset: number): HTMLElement {
+  const cell = document.createElement('span');
+  cell.className = 'byte';
+  cell.dataset.address = hexAddress(at);
+  const value = page?.bytes?.[offset];
+  cell.textContent = value === undefined ? (page ? '??' : '  ') : value.toString(16).padStart(2, '0');
+  if (page && value === undefined) cell.classList.add('unreadable');
+  if (page?.changed.has(offset)) cell.classList.add('changed');
+  if (isSelected(at)) cell.classList.add('selected');
+  return cell;
+}
+
+function asciiCell(at: bigint, page: CachedPage | undefined, offset: number): HTMLElement {
+  const cell = document.createElement('span');
+  const value = page?.bytes?.[offset];
+  cell.textContent = value === undefined ? ' ' : value >= 0x20 && value < 0x7f ? String.fromCharCode(value) : '.';
+  if (page?.changed.has(offset)) cell.classList.add('changed');
+  if (isSelected(at)) cell.classList.add('selected');
+  return cell;
+}
+
+// ---- selection, decode, save -----------------------------------------------------------------
+
+rows.addEventListener('mousedown', (event) => {
+  const target = (event.target as HTMLElement).closest<HTMLElement>('.byte');
+  if (!target?.dataset.address) return;
+  const at = BigInt(target.dataset.address);
+  selection = event.shiftKey && selection ? { anchor: selection.anchor, end: at } : { anchor: at, end: at };
+  render();
+});
+
+function selectedRange(): { start: bigint; length: number } | undefined {
+  if (!selection) return undefined;
+  const [lo, hi] = selection.anchor <= selection.end ? [selection.anchor, selection.end] : [selection.end, selection.anchor];
+  return { start: lo, length: Number(hi - lo) + 1 };
+}
+
+function showSelection(): void {
+  const range = selectedRange();
+  selectionLine.set(range ? `Selected ${hexAddress(range.start)}, ${range.length} byte${range.length === 1 ? '' : 's'}` : 'Click a byte to select it; shift-click to extend.');
+}
+
+function decodeSelection(): void {
+  const start = selectedRange()?.start ?? (located ? BigInt(state.focus) : undefined);
+  if (start === undefined) return status.set('Go to an address first.', true);
+  host.post({ type: 'decodeAsStruct', space: state.space, address: hexAddress(start) });
+}
+
+function saveSelection(): void {
+  const range = selectedRange();
+  if (!range) return status.set('Select the bytes to save first (click a byte, shift-click the last one).', true);
+  host.post({ type: 'saveRange', space: state.space, address: hexAddress(range.start), length: range.length });
+}
+
+rows.addEventListener('scroll', () => {
+  scheduleRender();
+});
+new ResizeObserver(() => scheduleRender()).observe(rows);
+
+// ---- messages from the host ------------------------------------------------------------------
 
 host.onMessage((message) => {
   switch (message.type) {
@@ -42,44 +424,64 @@ host.onMessage((message) => {
       host.post({ type: 'pong', id: message.id, heading: title.textContent ?? '', components: registeredComponents() });
       break;
     case 'status':
-      status.set(message.text, !message.connected);
-      break;
-    case 'readMemoryResult':
-      if (message.hex === undefined || message.resolved === undefined) {
-        status.set(`Reading ${message.length} bytes at ${message.address || '(no address)'} failed: ${message.error ?? 'no data'}`, true);
-        shown = undefined;
-        dump.set('');
-      } else {
-        const at = message.address === message.resolved ? message.resolved : `${message.address} (${message.resolved})`;
-        status.set(`${message.length} bytes at ${at}`);
-        shown = { start: BigInt(message.resolved), hex: message.hex };
-        dump.set(hexDump(shown.start, shown.hex));
-      }
+      if (!message.connected) status.set(message.text, true);
+      else if (located) {
+        // A new session: what is cached came from the old one.
+        cache.clear();
+        render();
+      } else status.set(message.text);
       break;
     case 'goTo':
-      address.set(message.address);
-      length.set(String(message.length));
-      requestRead();
+      spaceChoice.set(message.space.kind);
+      if (message.space.kind === 'user') pid.set(String(message.space.pid));
+      showPidField();
+      address.set(message.addressText);
+      requestGoTo();
+      break;
+    case 'resolved': {
+      const asked = pendingResolves.get(message.requestId);
+      pendingResolves.delete(message.requestId);
+      if (!asked) break;
+      if (message.address === undefined) {
+        status.set(`Cannot go to ${asked.text}: ${message.error ?? 'no address'}`, true);
+        break;
+      }
+      if (spaceKey(asked.space) !== spaceKey(state.space)) cache.clear();
+      state.space = asked.space;
+      state.addressText = asked.text;
+      const at = BigInt(message.address);
+      const what = message.typeName ? ` (${message.typeName}, ${message.size} bytes)` : '';
+      host.post({ type: 'title', text: `Memory: ${asked.text} (${describeInspectorSpace(asked.space)})` });
+      goTo(at);
+      selectionLine.set(`${asked.text} = ${message.address}${what}`);
+      break;
+    }
+    case 'page':
+      storePage(message);
+      break;
+    case 'notice':
+      status.set(message.text, message.isError);
       break;
   }
 });
 
-/** 16 bytes a line: address, hex in groups of `groupBytes` (a gap after 8 bytes) and ASCII. */
-function hexDump(start: bigint, hex: string): string {
-  const lines: string[] = [];
-  for (let at = 0; at < hex.length / 2; at += 16) {
-    const bytes = (hex.slice(at * 2, at * 2 + 32).match(/../g) ?? []).map((b) => parseInt(b, 16));
-    const groups: string[] = [];
-    for (let g = 0; g < bytes.length; g += groupBytes) {
-      // Little-endian: the group's last byte is the number's most significant.
-      const group = bytes.slice(g, g + groupBytes).reverse().map((b) => b.toString(16).padStart(2, '0')).join('');
-      groups.push(group + (g + groupBytes === 8 && groupBytes < 8 ? ' ' : ''));
-    }
-    const hexPart = groups.join(' ');
-    const ascii = bytes.map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
-    lines.push(`${(start + BigInt(at)).toString(16).padStart(16, '0')}  ${hexPart.padEnd(49)} |${ascii}|`);
-  }
-  return lines.join('\n');
+function hexBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
 }
 
+showSettings();
+if (state.autoRefreshMs > 0) setAutoRefresh(state.autoRefreshMs);
+if (located) {
+  host.post({ type: 'title', text: `Memory: ${state.addressText} (${describeInspectorSpace(state.space)})` });
+  const keep = BigInt(state.focus);
+  spacer.style.height = `${(state.span / BYTES_PER_ROW) * ROW_HEIGHT}px`;
+  requestAnimationFrame(() => {
+    rows.scrollTop = Number((keep - base()) / BigInt(BYTES_PER_ROW)) * ROW_HEIGHT;
+    render();
+  });
+} else {
+  status.set('Type an address, symbol or expression and press Go.');
+}
 host.post({ type: 'ready' });

@@ -143,7 +143,12 @@ GRASS_HD_CALL void grass_op_read_batch(grass_monitor* mon, uint32_t i, const gra
   uint64_t n = q->args[0];
   grass_result_arena* arena = &mon->arenas[i];
   const grass_read_batch_entry* e = (const grass_read_batch_entry*)mon->scratch;
-  if (n == 0 || n * sizeof(grass_read_batch_entry) != q->data_bytes) { o->status = GRASS_E_MALFORMED; o->detail = n; return; }
+  // n compared by division: n * sizeof can wrap (n = 2^61 + 1 gives 24) and walk e[] off scratch.
+  if (n == 0 || q->data_bytes % sizeof(grass_read_batch_entry) || n != q->data_bytes / sizeof(grass_read_batch_entry)) {
+    o->status = GRASS_E_MALFORMED;
+    o->detail = n;
+    return;
+  }
   uint64_t total = 0;
   for (uint64_t k = 0; k < n; k++) {
     if (!grass_valid_space(e[k].space)) { o->status = GRASS_E_MALFORMED; o->detail = k; return; }

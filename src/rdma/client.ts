@@ -50,6 +50,19 @@ export class GrassProtocolError extends Error {
   }
 }
 
+/**
+ * Another remote wrote a request to the same slot (a transport without slot claims, such as two
+ * monitors on one agent over RDMA): our reply mark was overtaken, or the reply answers the other
+ * remote's request with the same seq (its request tag is not ours). Our request was not served;
+ * the client moves past the slot's marks and asks again.
+ */
+export class SlotCollisionError extends GrassProtocolError {
+  constructor(message: string) {
+    super(`${message}: another client is using this slot`);
+    this.name = 'SlotCollisionError';
+  }
+}
+
 export function opName(opcode: L.Opcode): string {
   return (L.Opcode[opcode] ?? `opcode ${opcode}`).replace(/[A-Z]/g, (c, i: number) => (i ? '_' : '') + c).toUpperCase();
 }
@@ -92,6 +105,8 @@ const IMMEDIATE_POLL_MS = 5;
 const CLAIM_LINGER_MS = 2;
 /** Times a request is asked again after a replay refusal or a result lost mid-fetch. */
 const RESTARTS = 2;
+/** Times a request is asked again after colliding with another remote's on its slot. */
+const COLLISION_RESTARTS = 8;
 
 export interface HeartbeatResult {
   roundTripNs: bigint;
@@ -334,11 +349,19 @@ export class GrassClient implements TargetMemory {
     if (this.closed) throw new Error('GRASS client used after close');
     const slot = await this.acquire(urgent);
     try {
-      for (let restart = 0; ; restart++) {
+      for (let restarts = 0, collisions = 0; ; ) {
         try {
           return await this.collect(slot, opcode, args, data ?? new Uint8Array(0));
         } catch (err) {
-          if (!(err instanceof GrassStatusError) || restart >= RESTARTS) throw err;
+          if (err instanceof SlotCollisionError && collisions < COLLISION_RESTARTS) {
+            collisions++;
+            // Both remotes resync to the same marks: a random gap keeps them from colliding again.
+            await this.resync(slot);
+            slot.nextSeq += BigInt(1 + Math.floor(Math.random() * 64));
+            continue;
+          }
+          if (!(err instanceof GrassStatusError) || restarts >= RESTARTS) throw err;
+          restarts++;
           if (err.status === L.Status.Replay) {
             // Another client used this slot (a transport without claims): the agent's detail is
             // the slot's last accepted seq; go past it and ask again.
@@ -391,7 +414,7 @@ export class GrassClient implements TargetMemory {
 
     await this.awaitReplyMark(slot, seq, opcode);
     slot.unanswered = undefined;
-    return this.readReply(slot, seq, opcode);
+    return this.readReply(slot, seq, codec.requestTag(request), opcode);
   }
 
   private async awaitReplyMark(slot: Slot, seq: bigint, opcode: L.Opcode): Promise<void> {
@@ -401,10 +424,16 @@ export class GrassClient implements TargetMemory {
     for (;;) {
       const mark = await this.transport.readWord(markOffset);
       if (mark === seq) return;
-      if (mark > seq) {
-        throw new GrassProtocolError(`slot ${slot.index}: reply mark ${mark} is past our request ${seq}: another client is using this slot`);
-      }
+      if (mark > seq) throw new SlotCollisionError(`slot ${slot.index}: reply mark ${mark} is past our request ${seq}`);
       const now = Date.now();
+      if (now - start >= IMMEDIATE_POLL_MS) {
+        // Past the first few ms: check that no other remote overwrote our request's mark (an
+        // older seq written after ours would leave ours unanswered until the timeout).
+        const requestMark = await this.transport.readWord(slot.base + L.slotOffsets.requestMark);
+        if (requestMark !== seq && (await this.transport.readWord(markOffset)) !== seq) {
+          throw new SlotCollisionError(`slot ${slot.index}: our request mark ${seq} was overwritten with ${requestMark}`);
+        }
+      }
       if (now >= deadline) {
         slot.unanswered = seq;
         throw await this.diagnoseTimeout(slot, opcode, now - start);
@@ -434,8 +463,11 @@ export class GrassClient implements TargetMemory {
     }
   }
 
-  /** Reads the reply and its data; a torn read (seq or CRC mismatch) is read again. */
-  private async readReply(slot: Slot, seq: bigint, opcode: L.Opcode): Promise<Result> {
+  /**
+   * Reads the reply and its data; a torn read (seq or CRC mismatch) is read again. A reply to
+   * another remote's request (a later seq, or our seq with another request tag) is a collision.
+   */
+  private async readReply(slot: Slot, seq: bigint, tag: number, opcode: L.Opcode): Promise<Result> {
     const replyOffset = slot.base + L.slotOffsets.reply;
     // Reply header through the first page of data in one read: small replies need no second read.
     const inline = Math.min(this.header.slotDataBytes, 4096 - L.GRASS_SLOT_DATA_OFFSET);
@@ -444,9 +476,13 @@ export class GrassClient implements TargetMemory {
     for (let attempt = 0; attempt < TORN_READ_RETRIES; attempt++) {
       const head = await this.transport.read(replyOffset, headSpan + inline);
       const reply = codec.decodeReply(head);
+      if (reply.seq > seq) throw new SlotCollisionError(`slot ${slot.index}: reply to seq ${reply.seq} where ours (${seq}) was expected`);
       if (reply.seq !== seq) {
         problem = `reply header holds seq ${reply.seq}, its mark ${seq}`;
         continue;
+      }
+      if (reply.requestTag !== tag) {
+        throw new SlotCollisionError(`slot ${slot.index}: the reply to seq ${seq} answers a request tagged 0x${reply.requestTag.toString(16)}, ours is 0x${tag.toString(16)}`);
       }
       if (reply.status !== L.Status.Ok) throw new GrassStatusError(opcode, reply.status, reply.detail);
       if (reply.dataBytes > this.header.slotDataBytes) {

@@ -66,6 +66,7 @@ async function answerOnce(t: Transport, slot: number, data: Uint8Array, crc: num
       reply.writeUInt32LE(data.length, L.reply.fields.data_bytes.offset);
       reply.writeBigUInt64LE(BigInt(data.length), L.reply.fields.total_bytes.offset);
       reply.writeUInt32LE(crc, L.reply.fields.data_crc32.offset);
+      reply.writeUInt32LE(codec.requestTag(await t.read(base + L.slotOffsets.request, L.request.size)), L.reply.fields.request_tag.offset);
       await t.write(base + L.slotOffsets.data, data);
       await t.write(base + L.slotOffsets.reply, reply);
       await t.writeWord(base + L.slotOffsets.replyMark, mark);

@@ -120,7 +120,8 @@ struct grass_reply {
   uint64_t offset;              /* where this chunk starts in the result */
   uint64_t detail;              /* status detail, e.g. the address that failed */
   uint32_t data_crc32;          /* CRC32 (IEEE) of this chunk's data */
-  uint32_t reserved0;
+  uint32_t request_tag;         /* the first 4 bytes of the answered request's mac: two remotes that
+                                   wrote the same seq to one slot each tell whose request was served */
 };
 
 /* One slot: request, its mark, reply, its mark, then the data area (request data on the way

@@ -73,8 +73,10 @@ struct grass_outcome {
   uint64_t offset;            // chunk start within the arena's result
 };
 
-// Writes the chunk (if any), then the reply, then its mark, each separated by a fence.
-GRASS_HD_CALL void grass_send_reply(grass_monitor* mon, uint32_t i, uint64_t seq, const grass_outcome* o) {
+// Writes the chunk (if any), then the reply, then its mark, each separated by a fence. tag: the
+// request's first 4 mac bytes, so that a remote whose request with the same seq was overwritten
+// by another's knows the reply is not its own.
+GRASS_HD_CALL void grass_send_reply(grass_monitor* mon, uint32_t i, uint64_t seq, uint32_t tag, const grass_outcome* o) {
   grass_slot_header* h = grass_slot(mon, i);
   uint8_t* data = grass_slot_data(mon, i);
   uint64_t chunk = o->inline_bytes, total = o->inline_bytes, id = 0;
@@ -94,7 +96,7 @@ GRASS_HD_CALL void grass_send_reply(grass_monitor* mon, uint32_t i, uint64_t seq
   r.offset = o->arena ? o->offset : 0;
   r.detail = o->detail;
   r.data_crc32 = grass_crc32(&mon->crc, data, chunk);
-  r.reserved0 = 0;
+  r.request_tag = tag;
   grass_fence();
   grass_copy(&h->reply, &r, sizeof r);
   grass_fence();
@@ -286,7 +288,9 @@ GRASS_HD_CALL void grass_handle(grass_monitor* mon, uint32_t i, const grass_requ
   }
   if (o.status != GRASS_OK) { o.inline_bytes = 0; o.arena = 0; }
   if (refused) mon->refused++; else mon->served++;
-  grass_send_reply(mon, i, mark, &o);
+  uint32_t tag;
+  grass_copy(&tag, q->mac, 4);
+  grass_send_reply(mon, i, mark, tag, &o);
 }
 
 // Bumps the liveness counter and the counters under the seqlock.

@@ -38,6 +38,7 @@ export interface Reply {
   offset: bigint;
   detail: bigint;
   dataCrc32: number;
+  requestTag: number;
 }
 
 export interface TaskRecord {
@@ -120,6 +121,11 @@ export function requestMac(key: Uint8Array, instance: bigint, slotIndex: number,
     .digest();
 }
 
+/** What the agent echoes in reply.request_tag: the first 4 bytes of the signed request's mac (LE). */
+export function requestTag(signedRequestBytes: Uint8Array): number {
+  return view(signedRequestBytes).getUint32(L.request.fields.mac.offset, true);
+}
+
 /** Encodes a request and signs it: the bytes to write at the slot's request offset. */
 export function signedRequest(key: Uint8Array, instance: bigint, slotIndex: number, fields: RequestFields, data: Uint8Array): Uint8Array {
   if (data.length !== fields.dataBytes) throw new Error(`request data is ${data.length} bytes but data_bytes says ${fields.dataBytes}`);
@@ -140,6 +146,7 @@ export function decodeReply(bytes: Uint8Array): Reply {
     offset: v.getBigUint64(f.offset.offset, true),
     detail: v.getBigUint64(f.detail.offset, true),
     dataCrc32: v.getUint32(f.data_crc32.offset, true),
+    requestTag: v.getUint32(f.request_tag.offset, true),
   };
 }
 

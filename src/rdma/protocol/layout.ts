@@ -134,7 +134,7 @@ export const reply = defineStruct('grass_reply', [
   ['offset', 'u64'],
   ['detail', 'u64'],
   ['data_crc32', 'u32'],
-  ['reserved0', 'u32'],
+  ['request_tag', 'u32'],
 ]);
 
 // The header pads each half of a slot header to a 64-byte boundary with this same expression

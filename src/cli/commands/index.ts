@@ -13,7 +13,8 @@ import { monitorCommand } from './monitor';
 import { psCommand } from './ps';
 import { readCommand } from './read';
 import { reportCommand } from './report';
+import { saveVmcoreCommand } from './save-vmcore';
 import { testbedCommand } from './testbed';
 
 // Each verb registers here; keep the list sorted by name.
-export const commands: CliCommand[] = [agentCommand, btCommand, btfCommand, decodeCommand, describeCommand, detectCommand, dmesgCommand, heartbeatCommand, metricsCommand, modulesCommand, monitorCommand, psCommand, readCommand, reportCommand, testbedCommand];
+export const commands: CliCommand[] = [agentCommand, btCommand, btfCommand, decodeCommand, describeCommand, detectCommand, dmesgCommand, heartbeatCommand, metricsCommand, modulesCommand, monitorCommand, psCommand, readCommand, reportCommand, saveVmcoreCommand, testbedCommand];

@@ -1,17 +1,28 @@
 #!/bin/bash
 # Prepares .devimg (git-ignored; carried to the device machine) for gpu/device/run.sh: the agents
-# (cpu build and cuda build), the C++ client, the floor program, the libraries the device image
-# may lack, and a testbed guest's RAM image at rest (gpu/device/capture-image.ts).
+# (cpu build and cuda build, stripped), the C++ client, the floor program, the libraries the device
+# image may lack, the revision they were built from, and testbed guests' RAM images
+# (gpu/device/capture-image.ts: at rest, after a sysrq panic, in an F1 hang), xz-compressed so
+# that everything travels within the 64 MiB a device call carries. Everything is built from the
+# committed revision (git archive of HEAD's gpu/ and llview-plugins/ into .devimg/src, which travels too and which the
+# device run's own nvcc steps compile), not from the shared working tree's uncommitted edits.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-make -C gpu all cuda-agent
-mkdir -p .devimg/lib
-cp gpu/build/grass-agent gpu/build/grass-agent-cuda .devimg/
-g++ -O2 -std=c++17 -Igpu/include -pthread gpu/device/grass_probe.cpp -o .devimg/grass_probe
-nvcc -O2 -gencode arch=compute_90,code=sm_90 gpu/device/floor.cu -o .devimg/floor
+rm -rf .devimg/src && mkdir -p .devimg/src .devimg/lib
+git archive HEAD gpu llview-plugins | tar -x -C .devimg/src
+S=.devimg/src/gpu
+make -C $S all cuda-agent
+strip -o .devimg/grass-agent $S/build/grass-agent
+strip -o .devimg/grass-agent-cuda $S/build/grass-agent-cuda
+g++ -O2 -std=c++17 -I$S/include -pthread $S/device/grass_probe.cpp -o .devimg/grass_probe
+nvcc -O2 -gencode arch=compute_90,code=sm_90 $S/device/floor.cu -o .devimg/floor
+rm -rf $S/build
 for l in libbpf.so.1 libelf.so.1 libnl-3.so.200 libnl-route-3.so.200 libibverbs.so.1 librdmacm.so.1; do
   cp -L "$(ldconfig -p | awk -v l=$l '$1 == l {print $NF; exit}')" .devimg/lib/
 done
-[ -f .devimg/guest.ram.zst ] || node --import tsx gpu/device/capture-image.ts
-[ -f .devimg/guest.ram.xz ] || { zstd -d -c .devimg/guest.ram.zst | xz -T2 -6 > .devimg/guest.ram.xz; }
+git rev-parse --short=12 HEAD > .devimg/revision
+for state in rest panic f1; do
+  [ -f .devimg/img-$state.ram.xz ] || node --import tsx gpu/device/capture-image.ts --state $state
+done
+rm -f .devimg/guest.ram.zst .devimg/guest.ram.xz .devimg/guest.map.json  # the single image of earlier runs
 du -sh .devimg

@@ -1,17 +1,19 @@
 #!/bin/bash
 # The cuda backend's device run (issue 10): run from the repository root on a `device` machine,
 # with .devimg carried (gpu/device/prepare.sh makes it here: the agents and clients built here,
-# the libraries the machine may lack, a testbed guest's RAM image captured at rest).
+# the libraries the machine may lack, testbed guests' RAM images at rest and in fault states).
 # Writes $OUT/gpu-results.json and logs. Steps: nvcc compiles the monitor there (cuda-check);
-# the monitor's selftest on the GPU; the cpu and cuda agents on the same image answer the same
-# requests (compared byte for byte); 100 000 heartbeats, process list and reads through each;
+# the monitor's selftest on the GPU; on every image the cpu and cuda agents answer the same
+# requests (compared byte for byte); on the image at rest, 100 000 heartbeats, process lists and
+# reads through each, and the cuda agent's GPU-side reaction times (its watcher warp's record);
 # the stand-in's floor (bare cudaMemcpyAsync round trip) and cudaMemcpy bandwidth.
 set -u
 OUT=${OUT:-/tmp/grass-device-out}
 mkdir -p "$OUT"
 IMG=.devimg
 W=/tmp/grass-devimg
-mkdir -p $W /tmp/grass-lib
+R=$W/results  # every intermediate file; $OUT gets the JSON, the logs and one archive of these
+rm -rf $R; mkdir -p $R /tmp/grass-lib
 LOG=$OUT/run.log
 exec > >(tee -a "$LOG") 2>&1
 # Carried libraries only where the machine lacks them.
@@ -20,53 +22,92 @@ export LD_LIBRARY_PATH=/tmp/grass-lib
 nvidia-smi -L; nvcc --version | tail -1; echo "node: $(command -v node || echo none)"
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 
-t0=$(date +%s)
-make -C gpu cuda-check > $OUT/build.log 2>&1 && CHECK=ok || CHECK=failed
-make -C gpu cuda-selftest >> $OUT/build.log 2>&1 && SELFTEST=ok || SELFTEST=failed
-tail -3 $OUT/build.log
-echo "build $CHECK selftest $SELFTEST ($(( $(date +%s) - t0 )) s)"
-
-# The RAM image in /dev/shm (tmpfs, as the testbed's guests keep theirs), its map pointed at it.
-RAM=/dev/shm/grass-devimg-guest.ram
-if command -v zstd >/dev/null; then zstd -q -d -f $IMG/guest.ram.zst -o $RAM
-else python3 -c "import lzma,shutil; shutil.copyfileobj(lzma.open('$IMG/guest.ram.xz'), open('$RAM','wb'), 1<<24)"; fi
-python3 -c "import json; m=json.load(open('$IMG/guest.map.json')); m['ramFile']='$RAM'; json.dump(m, open('$W/guest.map.json','w'))"
+BACKENDS=${GRASS_DEVICE_BACKENDS:-cpu cuda}  # "cpu" alone checks the images on a machine without a GPU
+CHECK=skipped SELFTEST=skipped
+case " $BACKENDS " in *" cuda "*)
+  t0=$(date +%s)
+  # The sources the carried agents were built from (prepare.sh), not the travelling working tree.
+  make -C $IMG/src/gpu cuda-check > $OUT/build.log 2>&1 && CHECK=ok || CHECK=failed
+  make -C $IMG/src/gpu cuda-selftest >> $OUT/build.log 2>&1 && SELFTEST=ok || SELFTEST=failed
+  tail -3 $OUT/build.log
+  echo "build $CHECK selftest $SELFTEST ($(( $(date +%s) - t0 )) s)";;
+esac
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $W/key
 
-run_backend() {  # $1: cpu|cuda; $2: the agent binary
-  local shm=/dev/shm/grass-device-$1
-  $2 --memory qemu-ram:$RAM --memory-map $W/guest.map.json --listen shm:$shm --key-file $W/key --backend $1 \
-    > $OUT/ready-$1.json 2> $OUT/agent-$1.err &
-  local pid=$!
-  for i in $(seq 1 300); do [ -s $OUT/ready-$1.json ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-  cat $OUT/ready-$1.json $OUT/agent-$1.err
-  if [ -s $OUT/ready-$1.json ]; then
-    local pob=$(python3 -c "import json;print(json.load(open('$OUT/ready-$1.json'))['pageOffsetBase'])")
-    timeout 120 $IMG/grass_probe $shm $W/key dump $W/$1.dump $pob; echo "dump $1 rc=$?"
-    timeout 300 $IMG/grass_probe $shm $W/key bench 100000 > $OUT/bench-$1.json; echo "bench $1 rc=$?"; cat $OUT/bench-$1.json
-  fi
-  kill $pid 2>/dev/null; wait $pid 2>/dev/null
+# One RAM image (.devimg/img-NAME.ram.xz) in /dev/shm (tmpfs, as the testbed's guests keep theirs),
+# its map pointed at it.
+unpack() {  # $1: image name
+  RAM=/dev/shm/grass-devimg-$1.ram
+  if command -v xz >/dev/null; then xz -d -c -T4 $IMG/img-$1.ram.xz > $RAM
+  else python3 -c "import lzma,shutil; shutil.copyfileobj(lzma.open('$IMG/img-$1.ram.xz'), open('$RAM','wb'), 1<<24)"; fi
+  python3 -c "import json; m=json.load(open('$IMG/img-$1.map.json')); m['ramFile']='$RAM'; json.dump(m, open('$W/$1.map.json','w'))"
 }
-run_backend cpu $IMG/grass-agent
-run_backend cuda $IMG/grass-agent-cuda
-if [ -s $W/cpu.dump ] && cmp $W/cpu.dump $W/cuda.dump; then SAME=true; else SAME=false; fi
-grep -a "^[A-Za-z0-9-]* lost=" $W/cuda.dump > $OUT/replies-cuda.txt 2>/dev/null
-grep -a "^[A-Za-z0-9-]* lost=" $W/cpu.dump > $OUT/replies-cpu.txt 2>/dev/null
-timeout 120 $IMG/floor > $OUT/floor.json; echo "floor rc=$?"; cat $OUT/floor.json
 
-python3 - "$OUT" "$CARD" "$CHECK" "$SELFTEST" "$SAME" <<'PY'
-import json, sys, os
-out, card, check, selftest, same = sys.argv[1:6]
+# $1: cpu|cuda; $2: the agent binary; $3: image name; $4: "bench" to measure as well as dump.
+run_backend() {
+  local shm=/dev/shm/grass-device-$1 tag=$1-$3
+  GRASS_CUDA_REACTION_FILE=$R/reaction-$tag.json \
+  $2 --memory qemu-ram:$RAM --memory-map $W/$3.map.json --listen shm:$shm --key-file $W/key --backend $1 \
+    > $R/ready-$tag.json 2> $R/agent-$tag.err &
+  local pid=$!
+  for i in $(seq 1 300); do [ -s $R/ready-$tag.json ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  head -c 300 $R/ready-$tag.json; echo; cat $R/agent-$tag.err
+  if [ -s $R/ready-$tag.json ]; then
+    local pob=$(python3 -c "import json;print(json.load(open('$R/ready-$tag.json'))['pageOffsetBase'])")
+    timeout 120 $IMG/grass_probe $shm $W/key dump $W/$tag.dump $pob; echo "dump $tag rc=$?"
+    grep -a "^[A-Za-z0-9-]* lost=" $W/$tag.dump > $R/replies-$tag.txt
+    if [ "${4:-}" = bench ]; then
+      timeout 300 $IMG/grass_probe $shm $W/key bench 100000 > $R/bench-$1.json; echo "bench $1 rc=$?"; cat $R/bench-$1.json
+    fi
+  fi
+  kill $pid 2>/dev/null; wait $pid 2>/dev/null  # SIGTERM: the cuda agent writes its reaction record on stop
+}
+
+IMAGES=$(ls $IMG/img-*.ram.xz | sed 's|.*/img-||; s|\.ram\.xz$||' | sort)
+echo "images: $IMAGES"
+for img in $IMAGES; do
+  unpack $img
+  mode=; [ $img = rest ] && mode=bench  # the measurements run on the image at rest
+  for b in $BACKENDS; do
+    bin=$IMG/grass-agent; [ $b = cuda ] && bin=$IMG/grass-agent-cuda
+    run_backend $b $bin $img $mode
+  done
+  if [ -s $W/cpu-$img.dump ] && cmp $W/cpu-$img.dump $W/cuda-$img.dump; then echo "$img: same" > $R/same-$img
+  else echo "$img: DIFFERENT" > $R/same-$img; fi
+  cat $R/same-$img
+  rm -f $RAM
+done
+case " $BACKENDS " in *" cuda "*) timeout 120 $IMG/floor > $R/floor.json; echo "floor rc=$?"; cat $R/floor.json;; esac
+
+python3 - "$R" "$CARD" "$CHECK" "$SELFTEST" "$IMG" $IMAGES <<'PY'
+import json, sys, os, subprocess
+out, card, check, selftest, img = sys.argv[1:6]
+images = sys.argv[6:]
 def load(name):
     try: return json.load(open(os.path.join(out, name)))
     except Exception as e: return {"error": str(e)}
 def lines(name):
     try: return open(os.path.join(out, name)).read().splitlines()
     except Exception: return []
-r = {"card": card, "cudaCheck": check, "cudaSelftest": selftest,
-     "sameReplies": same == "true", "replies": lines("replies-cuda.txt"), "repliesCpu": lines("replies-cpu.txt"),
-     "readyCuda": load("ready-cuda.json"), "cuda": load("bench-cuda.json"), "cpu": load("bench-cpu.json"), "floor": load("floor.json")}
+def first_line(cmd):
+    try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip().splitlines()[0]
+    except Exception: return None
+checked = []
+for name in images:
+    cuda, cpu = lines(f"replies-cuda-{name}.txt"), lines(f"replies-cpu-{name}.txt")
+    ready = load(f"ready-cpu-{name}.json")
+    checked.append({"image": name, "release": ready.get("release"), "sameReplies": bool(cpu) and lines(f"same-{name}") == [f"{name}: same"],
+                    "requests": len(cpu), "replies": cuda, "repliesCpu": cpu})
+r = {"card": card,
+     "driver": first_line("nvidia-smi --query-gpu=driver_version --format=csv,noheader"),
+     "cudaRelease": first_line("nvcc --version | tail -1"),
+     "revision": open(os.path.join(img, "revision")).read().strip() if os.path.exists(os.path.join(img, "revision")) else None,
+     "cudaCheck": check, "cudaSelftest": selftest,
+     "sameReplies": bool(checked) and all(c["sameReplies"] for c in checked), "images": checked,
+     "readyCuda": load("ready-cuda-rest.json"), "cuda": load("bench-cuda.json"), "cpu": load("bench-cpu.json"),
+     "floor": load("floor.json"), "reaction": load("reaction-cuda-rest.json")}
 json.dump(r, open(os.path.join(out, "gpu-results.json"), "w"), indent=1)
-print(json.dumps(r)[:3000])
+print(json.dumps({k: r[k] for k in ("card", "sameReplies", "cuda", "floor", "reaction")})[:4000])
 PY
-rm -f $RAM
+cp $R/gpu-results.json $OUT/
+tar -C $R -czf $OUT/intermediates.tar.gz .

@@ -9,7 +9,10 @@
 //   cannot show (a copy engine is not a NIC; docs/gpu.md).
 #include "cuda_backend.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -30,24 +33,87 @@ void check(cudaError_t e, const char* what) {
 
 __device__ uint64_t device_clock_ns() {
   uint64_t t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
   return t;
 }
 
-// The persistent kernel, one block: thread 0 runs monitor passes until *stop (mapped host
-// memory); the warps after the first take shares of its large copies (grass_copy_helpers), so
-// reads of mapped target memory are issued in parallel rather than one dependent load at a time.
-constexpr int kMonitorThreads = 256;
+__device__ uint64_t device_cycles() { return (uint64_t)clock64(); }
 
-__global__ void persistent_monitor(grass_monitor* mon, const volatile uint32_t* stop) {
+// The GPU-side reaction time, measured beside the monitor: the watcher warp's lane i polls slot
+// i's request_mark and reply_mark in the device buffer and records, on the GPU's clocks, when a
+// new request mark appeared and when the matching reply mark did (GRASS_CUDA_REACTION_FILE).
+struct reaction_entry {
+  uint64_t request_ns, reply_ns;          // %globaltimer
+  uint64_t request_cycles, reply_cycles;  // clock64 of the watcher's SM
+  uint32_t slot, opcode;
+};
+struct reaction_ring {
+  uint64_t count;        // entries recorded (the ring keeps the first kReactionCapacity)
+  uint64_t replaced;     // requests whose mark was overwritten before their reply mark came
+  uint64_t timer_step_ns;  // the smallest step seen between two %globaltimer reads
+  uint64_t calibration_ns, calibration_cycles;  // clock64 against %globaltimer over 10 ms
+};
+constexpr uint32_t kReactionCapacity = 1u << 18;
+
+// The persistent kernel, one block of 256 threads: thread 0 runs monitor passes until *stop
+// (mapped host memory); warp 1 is the reaction-time watcher; warps 2-7 take shares of thread
+// 0's large copies (grass_copy_helpers), so reads of mapped target memory are issued in parallel
+// rather than one dependent load at a time. __launch_bounds__ lets the compiler give each thread
+// up to 65536/256 registers (a 288-thread block did not fit the monitor's register count).
+constexpr int kMonitorThreads = 256;
+constexpr int kFirstHelper = 64;
+
+__device__ void watch_reactions(uint8_t* buffer, uint32_t slots, uint64_t slot_bytes, reaction_ring* ring,
+                                reaction_entry* entries, const volatile int* quit) {
+  uint32_t lane = threadIdx.x & 31;
+  if (lane == 0) {  // the timer's step, for reading the figures' resolution
+    uint64_t step = ~0ull, t = device_clock_ns();
+    for (int seen = 0; seen < 16;) {
+      uint64_t u = device_clock_ns();
+      if (u != t) { step = u - t < step ? u - t : step; t = u; seen++; }
+    }
+    ring->timer_step_ns = step;
+    uint64_t t0 = device_clock_ns(), c0 = device_cycles(), t1;
+    while ((t1 = device_clock_ns()) - t0 < 10000000) {}
+    ring->calibration_cycles = device_cycles() - c0;
+    ring->calibration_ns = t1 - t0;
+  }
+  grass_slot_header* s = (grass_slot_header*)(buffer + GRASS_HEADER_BYTES + (uint64_t)lane * slot_bytes);
+  bool mine = lane < slots;
+  uint64_t seen = mine ? grass_load_mark(&s->request_mark) : 0, pending = 0;
+  uint64_t t_req = 0, c_req = 0;
+  uint32_t opcode = 0;
+  while (*quit == 0) {
+    if (!mine) continue;
+    uint64_t m = grass_load_mark(&s->request_mark);
+    if (m != seen) {
+      uint64_t t = device_clock_ns(), c = device_cycles();
+      if (pending) atomicAdd((unsigned long long*)&ring->replaced, 1ull);
+      seen = pending = m, t_req = t, c_req = c;
+      opcode = ((volatile grass_request*)&s->request)->opcode;
+    }
+    if (pending && grass_load_mark(&s->reply_mark) == pending) {
+      uint64_t t = device_clock_ns(), c = device_cycles();
+      uint64_t i = atomicAdd((unsigned long long*)&ring->count, 1ull);
+      if (i < kReactionCapacity) entries[i] = {t_req, t, c_req, c, lane, opcode};
+      pending = 0;
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kMonitorThreads, 1)
+persistent_monitor(grass_monitor* mon, const volatile uint32_t* stop, reaction_ring* ring, reaction_entry* entries) {
   __shared__ grass_copy_job job;
+  __shared__ volatile int quit;
   if (threadIdx.x == 0) {
-    job = {0, 0, 0, 0, 0, blockDim.x - 32};
+    job = {0, 0, 0, 0, 0, blockDim.x - kFirstHelper};
     grass_copy_helpers = &job;
+    quit = 0;
   }
   __syncthreads();
   if (threadIdx.x == 0) {
     while (*stop == 0) grass_monitor_pass(mon, device_clock_ns());
+    quit = 1;  // the watcher leaves
     job.dst = 0;  // a job with no destination: the helpers leave
     job.words = 0;
     __threadfence_block();
@@ -55,8 +121,12 @@ __global__ void persistent_monitor(grass_monitor* mon, const volatile uint32_t* 
     return;
   }
   if (threadIdx.x < 32) return;
+  if (threadIdx.x < kFirstHelper) {
+    watch_reactions(mon->buffer, mon->slot_count, mon->slot_bytes, ring, entries, &quit);
+    return;
+  }
   volatile grass_copy_job* vj = &job;
-  uint32_t seen = 0, me = threadIdx.x - 32, helpers = blockDim.x - 32;
+  uint32_t seen = 0, me = threadIdx.x - kFirstHelper, helpers = blockDim.x - kFirstHelper;
   for (;;) {
     uint32_t g;
     while ((g = atomicAdd(&job.generation, 0u)) == seen) {}
@@ -95,6 +165,8 @@ struct CudaBackend::State {
   std::vector<void*> registered;
   uint32_t* stop_flag = nullptr;  // mapped host memory
   uint32_t* d_stop_flag = nullptr;
+  reaction_ring* d_ring = nullptr;
+  reaction_entry* d_entries = nullptr;
   cudaStream_t kernel_stream = nullptr, nic_stream = nullptr;
   // Pinned staging for the stand-in: the forwarded marks, the polled reply marks, a reply, the header.
   uint64_t* pin_request_mark = nullptr;
@@ -116,6 +188,7 @@ struct CudaBackend::State {
   grass_slot_header* shm_slot(uint32_t i) { return (grass_slot_header*)(shm + GRASS_HEADER_BYTES + (uint64_t)i * host_mon->slot_bytes); }
   grass_slot_header* dev_slot(uint32_t i) { return (grass_slot_header*)(d_buffer + GRASS_HEADER_BYTES + (uint64_t)i * host_mon->slot_bytes); }
   void nic_loop();
+  void write_reactions(const char* file);
   void mirror_header(uint64_t* last_liveness, uint64_t* last_background);
 };
 
@@ -175,6 +248,8 @@ CudaBackend::CudaBackend(grass_monitor* monitor, uint8_t* shm_buffer, uint64_t b
   s.d_mon = (grass_monitor*)s.device_alloc(sizeof dm);
   CU(cudaMemcpy(s.d_mon, &dm, sizeof dm, cudaMemcpyHostToDevice));
 
+  s.d_ring = (reaction_ring*)s.device_alloc(sizeof(reaction_ring));
+  s.d_entries = (reaction_entry*)s.device_alloc(kReactionCapacity * sizeof(reaction_entry));
   CU(cudaHostAlloc((void**)&s.stop_flag, sizeof(uint32_t), cudaHostAllocMapped));
   CU(cudaHostGetDevicePointer((void**)&s.d_stop_flag, s.stop_flag, 0));
   CU(cudaHostAlloc((void**)&s.pin_request_mark, s.slots * sizeof(uint64_t), cudaHostAllocDefault));
@@ -205,7 +280,7 @@ void CudaBackend::start() {
   State& s = *s_;
   if (s.running) return;
   *(volatile uint32_t*)s.stop_flag = 0;
-  persistent_monitor<<<1, kMonitorThreads, 0, s.kernel_stream>>>(s.d_mon, s.d_stop_flag);
+  persistent_monitor<<<1, kMonitorThreads, 0, s.kernel_stream>>>(s.d_mon, s.d_stop_flag, s.d_ring, s.d_entries);
   CU(cudaGetLastError());
   s.stopping = false;
   s.nic = std::thread([&s] { s.nic_loop(); });
@@ -220,6 +295,42 @@ void CudaBackend::stop() {
   *(volatile uint32_t*)s.stop_flag = 1;
   cudaStreamSynchronize(s.kernel_stream);
   s.running = false;
+  if (const char* file = getenv("GRASS_CUDA_REACTION_FILE")) s.write_reactions(file);
+}
+
+// The watcher's record as JSON, per opcode: reaction times (request mark seen to reply mark
+// seen) on %globaltimer and on the SM's cycle counter, min/median/p99/max in microseconds.
+void CudaBackend::State::write_reactions(const char* file) {
+  reaction_ring ring;
+  CU(cudaMemcpy(&ring, d_ring, sizeof ring, cudaMemcpyDeviceToHost));
+  uint64_t n = std::min<uint64_t>(ring.count, kReactionCapacity);
+  std::vector<reaction_entry> e(n);
+  if (n) CU(cudaMemcpy(e.data(), d_entries, n * sizeof(reaction_entry), cudaMemcpyDeviceToHost));
+  FILE* f = fopen(file, "w");
+  if (!f) { fprintf(stderr, "grass-agent: cannot write %s\n", file); return; }
+  double cycles_per_us = ring.calibration_ns ? ring.calibration_cycles * 1000.0 / ring.calibration_ns : 1;
+  fprintf(f, "{\"recorded\":%llu,\"kept\":%llu,\"replaced\":%llu,\"timerStepNs\":%llu,\"smClockMHz\":%.0f,\"byOpcode\":{",
+          (unsigned long long)ring.count, (unsigned long long)n, (unsigned long long)ring.replaced,
+          (unsigned long long)ring.timer_step_ns, cycles_per_us);
+  bool first = true;
+  for (uint32_t op = 0; op < 64; op++) {
+    std::vector<double> ns, cyc;
+    for (const reaction_entry& r : e)
+      if (r.opcode == op) ns.push_back((r.reply_ns - r.request_ns) / 1000.0), cyc.push_back((r.reply_cycles - r.request_cycles) / cycles_per_us);
+    if (ns.empty()) continue;
+    auto stats = [](std::vector<double>& v) {
+      std::sort(v.begin(), v.end());
+      char b[160];
+      snprintf(b, sizeof b, "{\"min\":%.3f,\"median\":%.3f,\"p99\":%.3f,\"max\":%.3f}", v[0], v[v.size() / 2],
+               v[std::min(v.size() - 1, v.size() * 99 / 100)], v.back());
+      return std::string(b);
+    };
+    fprintf(f, "%s\"%u\":{\"n\":%zu,\"globaltimerUs\":%s,\"clock64Us\":%s}", first ? "" : ",", op, ns.size(),
+            stats(ns).c_str(), stats(cyc).c_str());
+    first = false;
+  }
+  fprintf(f, "}}\n");
+  fclose(f);
 }
 
 // Copies the header's liveness and background blocks (each seqlocked by its version) back to

@@ -1,7 +1,9 @@
 // Activation: creates the shared pieces and wires views and commands to them. Nothing else.
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
+import { registerDebugAdapter } from './debug/adapter';
 import { Sessions } from './commands/sessions';
+import { defaultMonitorSocket } from './monitor/wire';
 import { ConfiguredTargets } from './settings/configuredTargets';
 import { TargetKeys } from './settings/keys';
 import { registerViews, type GrassViews } from './views';
@@ -12,6 +14,8 @@ export interface GrassExtensionApi {
   views: GrassViews;
   keys: TargetKeys;
   sessions: Sessions;
+  /** Pids of the `grass monitor`s this extension host started; they outlive it by design. */
+  monitorsStarted: number[];
 }
 
 export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
@@ -23,9 +27,21 @@ export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
   context.subscriptions.push(output, configured, sessions, memoryInspector);
 
   const views = registerViews(context, { configured, keys, sessions });
-  registerCommands(context, { output, configured, keys, sessions, views, memoryInspector });
+  const monitorsStarted: number[] = [];
+  const monitorLaunch = () => ({
+    socketPath: vscode.workspace.getConfiguration('grass').get<string>('monitor.socketPath') || defaultMonitorSocket(),
+    cliPath: context.asAbsolutePath('dist/cli.js'),
+  });
+  registerCommands(context, { output, configured, keys, sessions, views, memoryInspector, monitorLaunch, monitorsStarted });
+  context.subscriptions.push(
+    registerDebugAdapter(async (target, connect) => {
+      const current = sessions.current;
+      if (current && (target === undefined || current.target.name === target)) return current;
+      return connect && (await vscode.commands.executeCommand<boolean>('grass.connect', target)) ? sessions.current : undefined;
+    }),
+  );
   output.info(`GRASS ${context.extension.packageJSON.version} activated (${vscode.env.remoteName ? `remote: ${vscode.env.remoteName}` : 'local'})`);
-  return { views, keys, sessions };
+  return { views, keys, sessions, monitorsStarted };
 }
 
 export function deactivate(): void {

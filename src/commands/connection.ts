@@ -19,10 +19,14 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
       try {
         const session = await vscode.window.withProgress(
           { location: vscode.ProgressLocation.Notification, title: `GRASS: connecting to ${target.name}…` },
-          () => LiveSession.open(target, key),
+          () => LiveSession.open(target, key, deps.monitorLaunch()),
         );
         deps.sessions.open(session);
-        deps.output.info(`connected to ${target.name} (${target.address})`);
+        const held = session.heldBy;
+        if (held?.startedPid) deps.monitorsStarted.push(held.startedPid);
+        deps.output.info(
+          `connected to ${target.name} (${target.address})${held ? `, held by the monitor at ${held.socketPath}${held.startedPid ? ` (started now, pid ${held.startedPid})` : ''}` : ''}`,
+        );
         return true;
       } catch (err) {
         const message = `cannot connect to '${target.name}' (${target.address}): ${(err as Error).message}`;

@@ -4,6 +4,7 @@ import type { ConfiguredTargets } from '../settings/configuredTargets';
 import type { TargetKeys } from '../settings/keys';
 import type { GrassViews } from '../views';
 import type { MemoryInspector } from '../views/memoryInspector';
+import type { MonitorLaunch } from '../session/monitorProcess';
 import type { Sessions } from './sessions';
 
 export interface CommandDeps {
@@ -13,4 +14,8 @@ export interface CommandDeps {
   sessions: Sessions;
   views: GrassViews;
   memoryInspector: MemoryInspector;
+  /** Where the sessions' monitor is (setting grass.monitor.socketPath) and how to start one. */
+  monitorLaunch(): Omit<MonitorLaunch, 'key'>;
+  /** Pids of the monitors this extension host started (they outlive it; tests stop them). */
+  monitorsStarted: number[];
 }

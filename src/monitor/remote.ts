@@ -73,6 +73,16 @@ export async function monitorTargets(socketPath: string): Promise<TargetStatus[]
   }
 }
 
+/** Asks the monitor to hold `target` (rdma:// or shm:) from now on; resolves to its status. */
+export async function holdThroughMonitor(socketPath: string, target: string): Promise<TargetStatus> {
+  const c = await MonitorConnection.open(socketPath);
+  try {
+    return await c.call<TargetStatus>({ op: 'hold', target });
+  } finally {
+    c.close();
+  }
+}
+
 /** True when a monitor answers at socketPath. */
 export async function monitorRunning(socketPath: string): Promise<boolean> {
   try {

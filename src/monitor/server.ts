@@ -1,6 +1,7 @@
 // `grass monitor`: the long-lived process that holds the RDMA sessions of many targets
 // (DESIGN §3.4). Agents connect to it at start (--listen) or it connects to listening agents
-// (--connect); it polls each session with heartbeats, keeps the last good data, classifies
+// (--connect, or a client's `hold` request; shm: agents on this host are held the same way);
+// it polls each session with heartbeats, keeps the last good data, classifies
 // failures (no reply while RDMA works: monitor dead; RDMA error or dropped connection: GPU/NIC
 // or network dead) and serves the CLI and the extension over a local socket (./wire). Clients
 // come and go; sessions stay.
@@ -8,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseTargetAddress } from '../rdma/address';
+import { openShmTransport } from '../rdma/shm';
 import { GrassClient, GrassTimeoutError } from '../rdma/client';
 import { Transport, TransportError } from '../rdma/transport';
 import { VerbsListener } from '../rdma/verbs/listener';
@@ -19,7 +21,7 @@ export interface MonitorOptions {
   key: Uint8Array;
   /** rdma://HOST[:PORT] to accept agents on. */
   listen?: string;
-  /** Listening agents to connect to. */
+  /** Listening agents to connect to (rdma://), or agents' shared memory on this host (shm:). */
   connect?: string[];
   pollMs?: number;
   /** Request timeout of the monitor's own heartbeats, and of each RDMA operation. */
@@ -65,32 +67,43 @@ class ClaimingTransport implements Transport {
 
 const PROCESS_COUNT_EVERY = 5;
 
+/** How a held session is named: by the agent (RDMA hello) or by its address (shm). */
+interface SessionIdentity {
+  name: string;
+  address: string;
+  /** What `attach` also accepts: the RDMA peer's host, or the shm path. */
+  host: string;
+}
+
+function verbsIdentity(transport: VerbsTransport): SessionIdentity {
+  return { name: transport.hello.name || transport.peer, address: `rdma://${transport.peer}`, host: transport.peer.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') };
+}
+
 class Session {
   readonly claims = new Claims();
   readonly status: TargetStatus;
+  readonly host: string;
   private client?: GrassClient;
   private stopped = false;
   private polls = 0;
 
   constructor(
-    readonly transport: VerbsTransport,
+    readonly transport: Transport,
+    identity: SessionIdentity,
     direction: TargetStatus['direction'],
     private readonly monitor: Monitor,
   ) {
+    this.host = identity.host;
     this.status = {
-      name: transport.hello.name || transport.peer,
-      address: `rdma://${transport.peer}`,
+      name: identity.name,
+      address: identity.address,
       direction,
       state: 'up',
       since: new Date().toISOString(),
       bufferBytes: transport.size,
       last: {},
     };
-    transport.onBroken((err) => this.linkDead(err.message));
-  }
-
-  get host(): string {
-    return this.transport.peer.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    if (transport instanceof VerbsTransport) transport.onBroken((err) => this.linkDead(err.message));
   }
 
   /** Heartbeats every pollMs until the link dies (a dead monitor loop may come back). */
@@ -160,6 +173,8 @@ class Session {
 
 export class Monitor {
   private readonly sessions: Session[] = [];
+  /** rdma:// targets the monitor keeps connecting to. */
+  private readonly connecting = new Set<string>();
   private listener?: VerbsListener;
   private server?: net.Server;
   private closed = false;
@@ -183,12 +198,7 @@ export class Monitor {
         if (a.kind !== 'rdma') throw new Error(`--listen ${options.listen}: expected rdma://HOST[:PORT]`);
         await m.listen(a.host, a.port);
       }
-      const agents = (options.connect ?? []).map((target) => {
-        const a = parseTargetAddress(target);
-        if (a.kind !== 'rdma') throw new Error(`--connect ${target}: expected rdma://HOST[:PORT]`);
-        return a;
-      });
-      for (const a of agents) void m.keepConnected(a.host, a.port);
+      for (const target of options.connect ?? []) await m.hold(target, false);
     } catch (err) {
       await m.close();
       throw err;
@@ -206,7 +216,7 @@ export class Monitor {
         await this.listen(host, port).catch(() => undefined); // the device is not back yet
       }
     };
-    this.listener = await VerbsListener.listen(host, port, this.settings.verbs, (t) => this.adopt(t, 'agent-connected'),
+    this.listener = await VerbsListener.listen(host, port, this.settings.verbs, (t) => this.adopt(t, verbsIdentity(t), 'agent-connected'),
       (err) => this.log(`refused a connection: ${err.message}`), (err) => void relisten(err.message));
     this.log(`accepting agents on ${this.listener.address}`);
   }
@@ -215,8 +225,31 @@ export class Monitor {
     return this.sessions.map((s) => s.status);
   }
 
-  private adopt(transport: VerbsTransport, direction: TargetStatus['direction']): Session {
-    const session = new Session(transport, direction, this);
+  /**
+   * Starts holding a target (`--connect`, or a client's `hold`): rdma:// connects to a listening
+   * agent and keeps reconnecting after a loss (waitMs: how long to wait for the first session);
+   * shm: opens an agent's shared memory on this host. A target already held is left as it is.
+   */
+  async hold(target: string, wait = true, waitMs = 10_000): Promise<TargetStatus | undefined> {
+    const a = parseTargetAddress(target);
+    if (a.kind === 'shm') {
+      const held = this.sessions.find((s) => s.status.address === target);
+      if (held) return held.status;
+      return this.adopt(await openShmTransport(a.path), { name: target, address: target, host: a.path }, 'monitor-connected').status;
+    }
+    if (a.kind !== 'rdma') throw new Error(`cannot hold ${target}: expected rdma://HOST[:PORT] or shm:PATH`);
+    const find = () => this.sessions.find((s) => s.host === a.host && s.status.state !== 'gpu-nic-dead');
+    if (!this.connecting.has(target)) {
+      this.connecting.add(target);
+      void this.keepConnected(a.host, a.port);
+    }
+    const deadline = Date.now() + waitMs;
+    while (wait && !find() && Date.now() < deadline) await sleep(100);
+    return find()?.status;
+  }
+
+  private adopt(transport: Transport, identity: SessionIdentity, direction: TargetStatus['direction']): Session {
+    const session = new Session(transport, identity, direction, this);
     // An agent that restarted replaces its old session (same name).
     const old = this.sessions.findIndex((s) => s.status.name === session.status.name);
     if (old >= 0) void this.sessions.splice(old, 1)[0].stop();
@@ -234,7 +267,8 @@ export class Monitor {
     while (!this.closed) {
       if (!current || current.status.state === 'gpu-nic-dead' || !this.sessions.includes(current)) {
         try {
-          current = this.adopt(await VerbsTransport.connect(host, port, this.settings.verbs), 'monitor-connected');
+          const transport = await VerbsTransport.connect(host, port, this.settings.verbs);
+          current = this.adopt(transport, verbsIdentity(transport), 'monitor-connected');
           reported = false;
         } catch (err) {
           if (!reported) this.log(`cannot connect to ${target}: ${(err as Error).message} (retrying)`);
@@ -279,6 +313,11 @@ export class Monitor {
     const send = (reply: MonitorReply) => socket.write(JSON.stringify(reply) + '\n');
     const handle = async (req: MonitorRequest): Promise<unknown> => {
       if (req.op === 'targets') return this.targets();
+      if (req.op === 'hold') {
+        const status = await this.hold(req.target);
+        if (!status) throw new Error(`no session to ${req.target} yet (the monitor keeps trying)`);
+        return status;
+      }
       if (req.op === 'attach') {
         session = this.find(req.target);
         if (session.status.state === 'gpu-nic-dead') throw new TransportError(session.transport.name, session.status.failure ?? 'session lost');

@@ -9,6 +9,8 @@ import path from 'node:path';
 export type MonitorRequest =
   | { id: number; op: 'targets' }
   | { id: number; op: 'attach'; target: string }
+  /** Start holding a target (rdma:// or shm:); answers its TargetStatus. */
+  | { id: number; op: 'hold'; target: string }
   | { id: number; op: 'read'; offset: number; length: number }
   | { id: number; op: 'write'; offset: number; data: string }
   | { id: number; op: 'readWord'; offset: number }

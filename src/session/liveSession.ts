@@ -1,11 +1,24 @@
 // An open session to one target: the protocol client (src/rdma), the kernel model built over it
-// on first use, and a heartbeat polled off the UI path whose state the status bar shows.
+// on first use, and a heartbeat polled off the UI path whose state the status bar shows. Live
+// targets (rdma://, shm:) are held by `grass monitor` (./monitorProcess), which the session
+// attaches to; closing the session, the window or the extension host leaves the monitor's
+// session to the target in place.
 import * as vscode from 'vscode';
 import { KernelModel } from '../kernel/model';
-import { GrassTimeoutError, type GrassClient } from '../rdma/client';
+import { monitorTargets, attachThroughMonitor } from '../monitor/remote';
+import type { TargetStatus } from '../monitor/wire';
+import { GrassClient, GrassTimeoutError } from '../rdma/client';
 import { connectTarget, type TargetSession as ProtocolSession } from '../rdma/connect';
 import { TransportError } from '../rdma/transport';
 import type { TargetConfig } from '../settings/targets';
+import { ensureMonitorHolds, type MonitorLaunch } from './monitorProcess';
+
+/** The monitor a session is held by. */
+export interface HeldBy {
+  socketPath: string;
+  /** The monitor's pid when this session started it. */
+  startedPid?: number;
+}
 
 /** What the last heartbeat said: a round trip, or which part of the system failed. */
 export type HeartbeatState =
@@ -42,11 +55,34 @@ export class LiveSession implements vscode.Disposable {
   private constructor(
     readonly target: TargetConfig,
     private readonly protocol: ProtocolSession,
+    readonly heldBy: HeldBy | undefined,
   ) {}
 
-  /** Attaches to the target with the key from secret storage; starts the heartbeat polling. */
-  static async open(target: TargetConfig, key: Uint8Array): Promise<LiveSession> {
-    const protocol = await connectTarget(target.address, { key, timeoutMs: target.options.requestTimeoutMs });
+  /**
+   * Attaches to the target with the key from secret storage; starts the heartbeat polling. With
+   * `monitor`, a live target is reached through the monitor at its socket (started when none
+   * runs, told to hold the target when it does not yet); offline images are opened directly.
+   */
+  static async open(target: TargetConfig, key: Uint8Array, monitor?: Omit<MonitorLaunch, 'key'>): Promise<LiveSession> {
+    const timeoutMs = target.options.requestTimeoutMs;
+    const live = target.parsed.kind === 'shm' || target.parsed.kind === 'rdma';
+    let heldBy: HeldBy | undefined;
+    let protocol: ProtocolSession;
+    if (monitor && live) {
+      const held = await ensureMonitorHolds({ ...monitor, key }, target.address);
+      heldBy = { socketPath: monitor.socketPath, startedPid: held.startedPid };
+      const transport = await attachThroughMonitor(monitor.socketPath, held.status.name);
+      let client: GrassClient;
+      try {
+        client = await GrassClient.attach(transport, key, { timeoutMs });
+      } catch (err) {
+        await transport.close();
+        throw err;
+      }
+      protocol = { address: target.parsed, client, close: () => client.close() };
+    } else {
+      protocol = await connectTarget(target.address, { key, timeoutMs });
+    }
     try {
       // Attaching checks no key; the first authenticated request does (a wrong key is refused
       // with "bad authenticator"). Its answer is needed for the kernel model anyway.
@@ -55,9 +91,16 @@ export class LiveSession implements vscode.Disposable {
       await protocol.close();
       throw err;
     }
-    const session = new LiveSession(target, protocol);
+    const session = new LiveSession(target, protocol, heldBy);
     session.scheduleHeartbeat(0);
     return session;
+  }
+
+  /** What the monitor holding this session knows of it (state, failure, since); undefined when not held. */
+  async monitorStatus(): Promise<TargetStatus | undefined> {
+    if (!this.heldBy) return undefined;
+    const targets = await monitorTargets(this.heldBy.socketPath);
+    return targets.find((t) => t.address === this.target.address || t.name === this.target.address || `rdma://${t.name}` === this.target.address);
   }
 
   get client(): GrassClient {

@@ -2,6 +2,9 @@
 // Every result the views and commands show is checked against the guest's own view of itself
 // (/proc through the serial console, /dev/kmsg, /proc/version), never against the code under test.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import type { GroundTruth } from '../../testbed';
@@ -13,7 +16,7 @@ import type { ProcessItem } from '../../src/views/processes';
 import type { DecodedItem } from '../../src/views/structDecoder';
 import { assertTasksMatchTruth, type PsTask } from '../integration/agentHarness';
 import { viewRows, webview } from '../harness/workbench';
-import { GuestTarget } from './support/guestTarget';
+import { GuestTarget, stopMonitors } from './support/guestTarget';
 
 const EXTENSION_ID = 'grass.grass-vscode';
 const TARGET = 'testbed';
@@ -47,12 +50,16 @@ describe('connected to a testbed guest', function () {
   this.timeout(60_000);
   let api: GrassExtensionApi;
   let guest: GuestTarget;
+  let scratch: string | undefined;
 
   before(async function () {
     this.timeout(300_000);
     const ext = vscode.extensions.getExtension<GrassExtensionApi>(EXTENSION_ID)!;
     api = await ext.activate();
     guest = await GuestTarget.start(ext.extensionPath);
+    // The session is held by a grass monitor the extension starts: one of this file's own.
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'grass-target-test-'));
+    await vscode.workspace.getConfiguration('grass').update('monitor.socketPath', path.join(scratch, 'monitor.sock'), vscode.ConfigurationTarget.Global);
     await vscode.workspace
       .getConfiguration('grass')
       .update('targets', [{ name: TARGET, address: guest.target, options: { heartbeatIntervalMs: 500, requestTimeoutMs: 1500 } }], vscode.ConfigurationTarget.Global);
@@ -66,7 +73,10 @@ describe('connected to a testbed guest', function () {
     api?.sessions.close();
     await api?.keys.delete(TARGET);
     await vscode.workspace.getConfiguration('grass').update('targets', undefined, vscode.ConfigurationTarget.Global);
+    await vscode.workspace.getConfiguration('grass').update('monitor.socketPath', undefined, vscode.ConfigurationTarget.Global);
+    stopMonitors(api);
     await guest?.stop();
+    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
   });
 
   it('connecting with a key the agent does not share fails plainly and opens no session', async () => {

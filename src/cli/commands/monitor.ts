@@ -9,12 +9,13 @@ import { Monitor } from '../../monitor/server';
 import { defaultMonitorSocket } from '../../monitor/wire';
 import { printJson } from './targetFlags';
 
-const usage = `usage: grass monitor [--listen rdma://HOST[:PORT]] [--connect rdma://AGENT[:PORT]]...
+const usage = `usage: grass monitor [--listen rdma://HOST[:PORT]] [--connect rdma://AGENT[:PORT]|shm:PATH]...
                      [--socket PATH] [--key-file F] [--poll-ms N] [--timeout-ms N]
        grass monitor status [--socket PATH] [--json]
 
 Holds RDMA sessions to targets: agents connect to --listen at their start (the paper's
-direction), or the monitor connects to agents listening at --connect (again after a loss). Each
+direction), or the monitor connects to agents listening at --connect (again after a loss); an
+agent's shared memory on this host (shm:PATH) is held the same way. Each
 session is polled with heartbeats; the last good data is kept; failures are classified:
   monitor-dead   no reply while RDMA works (the target's monitor loop stopped)
   gpu-nic-dead   RDMA error or dropped connection (the agent's GPU/NIC or the network)

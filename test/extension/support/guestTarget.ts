@@ -3,6 +3,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 
+/** Stops the grass monitors the extension started (they outlive the extension host by design). */
+export function stopMonitors(api: { monitorsStarted: number[] } | undefined): void {
+  for (const pid of api?.monitorsStarted.splice(0) ?? []) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 export class GuestTarget {
   private readonly waiting: ((line: string) => void)[] = [];
 

@@ -1,0 +1,182 @@
+// Sessions held by `grass monitor`, the `grass` debug adapter and the Faults view, against a
+// testbed guest with an agent (one for this file). Truth: the guest itself (/proc through its
+// console), the `grass` CLI reading the same agent directly (not through the extension or the
+// monitor), and /proc of the monitor process.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'mocha';
+import * as vscode from 'vscode';
+import type { GroundTruth } from '../../testbed';
+import type { GrassExtensionApi } from '../../src/extension';
+import type { TargetStatus } from '../../src/monitor/wire';
+import type { HeartbeatState } from '../../src/session/liveSession';
+import { GuestTarget, stopMonitors } from './support/guestTarget';
+
+const EXTENSION_ID = 'grass.grass-vscode';
+const TARGET = 'held';
+const run = promisify(execFile);
+
+async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Session id and process group of a process, from /proc/PID/stat (fields 5 and 6). */
+function sessionAndGroup(pid: number): { pgid: number; sid: number } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { pgid: Number(fields[2]), sid: Number(fields[3]) };
+}
+
+describe('sessions held by grass monitor; the grass debug adapter', function () {
+  this.timeout(60_000);
+  let api: GrassExtensionApi;
+  let guest: GuestTarget;
+  let extensionPath: string;
+  let scratch: string;
+  let socketPath: string;
+  let debugSession: vscode.DebugSession;
+
+  /** The `grass` CLI of this checkout, straight to the agent (no extension, no monitor). */
+  async function grass<T>(...args: string[]): Promise<T> {
+    const r = await run(process.execPath, [path.join(extensionPath, 'dist/cli.js'), ...args, '--target', guest.target, '--key-file', guest.keyFile, '--json'], {
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', GRASS_MONITOR_SOCKET: path.join(scratch, 'none.sock') },
+      maxBuffer: 1 << 24,
+    });
+    return JSON.parse(r.stdout) as T;
+  }
+
+  async function monitorTargets(): Promise<TargetStatus[]> {
+    const r = await run(process.execPath, [path.join(extensionPath, 'dist/cli.js'), 'monitor', 'status', '--socket', socketPath, '--json'], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
+    return (JSON.parse(r.stdout) as { targets: TargetStatus[] }).targets;
+  }
+
+  async function dapRead(session: vscode.DebugSession, memoryReference: string, count: number, offset = 0): Promise<{ address: string; data: Buffer; unreadableBytes: number }> {
+    const r = (await session.customRequest('readMemory', { memoryReference, count, offset })) as { address: string; data?: string; unreadableBytes?: number };
+    return { address: r.address, data: Buffer.from(r.data ?? '', 'base64'), unreadableBytes: r.unreadableBytes ?? 0 };
+  }
+
+  async function startDebugging(): Promise<vscode.DebugSession> {
+    const started = new Promise<vscode.DebugSession>((resolve) => {
+      const sub = vscode.debug.onDidStartDebugSession((s) => {
+        if (s.type !== 'grass') return;
+        sub.dispose();
+        resolve(s);
+      });
+    });
+    assert.equal(await vscode.debug.startDebugging(undefined, { type: 'grass', request: 'attach', name: 'target memory', target: TARGET }), true);
+    return started;
+  }
+
+  before(async function () {
+    this.timeout(300_000);
+    const ext = vscode.extensions.getExtension<GrassExtensionApi>(EXTENSION_ID)!;
+    api = await ext.activate();
+    extensionPath = ext.extensionPath;
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'grass-held-'));
+    socketPath = path.join(scratch, 'monitor.sock');
+    guest = await GuestTarget.start(extensionPath);
+    const config = vscode.workspace.getConfiguration('grass');
+    await config.update('monitor.socketPath', socketPath, vscode.ConfigurationTarget.Global);
+    await config.update('targets', [{ name: TARGET, address: guest.target, options: { heartbeatIntervalMs: 500, requestTimeoutMs: 1500 } }], vscode.ConfigurationTarget.Global);
+    await vscode.commands.executeCommand('grass.setTargetKeyFromFile', TARGET, vscode.Uri.file(guest.keyFile));
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    await vscode.debug.stopDebugging();
+    api?.sessions.close();
+    stopMonitors(api);
+    await api?.keys.delete(TARGET);
+    const config = vscode.workspace.getConfiguration('grass');
+    await config.update('targets', undefined, vscode.ConfigurationTarget.Global);
+    await config.update('monitor.socketPath', undefined, vscode.ConfigurationTarget.Global);
+    await guest?.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('connecting starts a detached grass monitor that holds the session; a new extension-side session finds it held', async () => {
+    assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), true);
+    const first = api.sessions.current!;
+    const pid = first.heldBy?.startedPid;
+    assert.ok(pid, 'no monitor was started');
+    assert.deepEqual(api.monitorsStarted, [pid]);
+    // Its own session and process group: the extension host's end does not take it along.
+    const monitor = sessionAndGroup(pid);
+    const host = sessionAndGroup(process.pid);
+    assert.equal(monitor.sid, pid, 'the monitor does not lead its own session');
+    assert.notEqual(monitor.pgid, host.pgid);
+    const [held] = await waitFor('the monitor polling the target', async () => {
+      const t = await monitorTargets();
+      return t.length === 1 && t[0].last.livenessCounter !== undefined ? t : undefined;
+    });
+    assert.equal(held.address, guest.target);
+    assert.equal(held.state, 'up');
+    // What the extension host keeps is dropped (as a restart or reload drops it); connecting
+    // again attaches to the same monitor and the same held session.
+    api.sessions.close();
+    assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), true);
+    assert.equal(api.sessions.current!.heldBy?.startedPid, undefined, 'a second monitor was started');
+    assert.equal((await monitorTargets())[0].since, held.since, 'the held session was replaced');
+    const state = await vscode.commands.executeCommand<HeartbeatState>('grass.heartbeat');
+    assert.equal(state?.kind, 'alive');
+  });
+
+  it("DAP readMemory through the grass debug adapter equals grass read of the same range (paused guest)", async function () {
+    this.timeout(120_000);
+    const session = (debugSession = await startDebugging());
+    await guest.request({ op: 'pause' });
+    try {
+      const cli = await grass<{ address: string; hex: string }>('read', 'init_task', '8192');
+      const dap = await dapRead(session, 'init_task', 8192);
+      assert.equal(dap.address, cli.address);
+      assert.equal(dap.unreadableBytes, 0);
+      assert.equal(dap.data.toString('hex'), cli.hex);
+      // An offset into the same range, and an expression's address from evaluate.
+      const part = await dapRead(session, cli.address, 64, 100);
+      assert.equal(part.data.toString('hex'), cli.hex.slice(200, 328));
+    } finally {
+      await guest.request({ op: 'resume' });
+    }
+    const comm = (await session.customRequest('evaluate', { expression: 'init_task.comm', context: 'repl' })) as { memoryReference: string };
+    const truth: GroundTruth = await guest.request({ op: 'truth' });
+    const idle = truth.tasks.find((t) => t.pid === 0)?.comm ?? 'swapper/0';
+    assert.equal((await dapRead(session, comm.memoryReference, 16)).data.toString('latin1').replace(/\0.*$/s, ''), idle.replace(/\/\d+$/, '/0'));
+    // Unreadable memory is reported as such (kernel address 0 maps nothing), not as zeros.
+    const none = await dapRead(session, '0x0', 16);
+    assert.equal(none.data.length, 0);
+    assert.equal(none.unreadableBytes, 16);
+    // The agent runs without --allow-writes: writeMemory is refused with the reason.
+    await assert.rejects(Promise.resolve(session.customRequest('writeMemory', { memoryReference: comm.memoryReference, data: 'AA==' })), /writes are refused/);
+  });
+
+  it('after the guest panics, the held session, the debug adapter and a fresh extension-side session still answer', async function () {
+    this.timeout(150_000);
+    const truth: GroundTruth = await guest.request({ op: 'truth' });
+    const { console } = await guest.request<{ console: string }>({ op: 'panic' }, 90_000);
+    assert.match(console, /Kernel panic - not syncing/);
+    const session = debugSession;
+    const cli = await grass<{ hex: string }>('read', 'init_task', '4096');
+    assert.equal((await dapRead(session, 'init_task', 4096)).data.toString('hex'), cli.hex);
+    // The extension host's side starts over (as after a restart); the monitor still holds the target.
+    api.sessions.close();
+    assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), true);
+    assert.equal(api.sessions.current!.heldBy?.startedPid, undefined);
+    assert.equal((await vscode.commands.executeCommand<HeartbeatState>('grass.heartbeat'))?.kind, 'alive');
+    const provider = api.views.processesProvider;
+    await provider.refresh();
+    assert.equal(provider.error, undefined);
+    for (const pid of [1, 2]) assert.equal((await provider.findPid(pid))?.task.comm, truth.tasks.find((t) => t.pid === pid)!.comm);
+    const [held] = await monitorTargets();
+    assert.equal(held.state, 'up');
+  });
+});

@@ -5,6 +5,7 @@ import type { CommandDeps } from './deps';
 import { registerMemoryCommands } from './memory';
 import { registerProcessCommands } from './processes';
 import { registerQueryCommands } from './queries';
+import { registerSaveVmcoreCommand } from './saveVmcore';
 import { registerTargetCommands } from './targets';
 
 export function registerCommands(context: vscode.ExtensionContext, deps: CommandDeps): void {
@@ -14,5 +15,6 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     ...registerMemoryCommands(deps),
     ...registerTargetCommands(deps),
     ...registerProcessCommands(deps),
+    registerSaveVmcoreCommand(deps),
   );
 }

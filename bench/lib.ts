@@ -122,8 +122,13 @@ export function formatValue(value: number): string {
   return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
 }
 
+/** Two decimals, or two significant digits for ratios far under 1 (a read at 0.0021× its floor). */
+export function formatRatio(ratio: number): string {
+  return ratio >= 0.1 ? ratio.toFixed(2) : ratio.toPrecision(2);
+}
+
 export function table(figures: Figure[]): string {
-  const rows = figures.map((f) => [f.id, f.label, f.unit, formatValue(f.min), formatValue(f.median), f.values.length.toString(), f.versus ? `${f.versus.ratio.toFixed(2)}× ${f.versus.id}` : '']);
+  const rows = figures.map((f) => [f.id, f.label, f.unit, formatValue(f.min), formatValue(f.median), f.values.length.toString(), f.versus ? `${formatRatio(f.versus.ratio)}× ${f.versus.id}` : '']);
   const head = ['figure', 'what', 'unit', 'min', 'median', 'runs', 'vs (median ratio)'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i >= 3 && i <= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();

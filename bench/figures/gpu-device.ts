@@ -1,7 +1,7 @@
 // The cuda backend's figures, measured on a GPU machine by gpu/device/run.sh (no GPU here) and
-// committed as bench/results/gpu-<card>.json: recorded as they were measured (one device run per
-// file, so each figure is that run's summary of many requests, not repeated runs), one group per
-// card, each figure next to its floor (the bare cudaMemcpyAsync round trip; cudaMemcpy).
+// committed as bench/results/gpu-<card>.json: recorded as they were measured, one value per
+// device run (each run's own median over its many requests), figures per card, each next to its
+// floor (the bare cudaMemcpyAsync round trip; cudaMemcpy).
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FigureGroup } from '../lib';
@@ -27,41 +27,48 @@ export interface DeviceRun {
   floor: { roundTripUs: { median: number; min: number; p99: number }; memcpyDtoH1MiB_MBps: number; memcpyDtoH64MiB_MBps?: number };
 }
 
-/** The committed device runs, by tag (the file name's card part). */
-export function deviceRuns(): { tag: string; run: DeviceRun }[] {
-  return readdirSync(resultsDir).filter((f) => /^gpu-.*\.json$/.test(f)).sort()
-    .map((file) => ({ tag: file.replace(/^gpu-|\.json$/g, ''), run: JSON.parse(readFileSync(path.join(resultsDir, file), 'utf8')) as DeviceRun }));
+/** The committed device runs, by tag (the file name's card part): a file holds one run or {runs: [...]}. */
+export function deviceRuns(): { tag: string; runs: DeviceRun[] }[] {
+  return readdirSync(resultsDir).filter((f) => /^gpu-.*\.json$/.test(f)).sort().map((file) => {
+    const parsed = JSON.parse(readFileSync(path.join(resultsDir, file), 'utf8')) as DeviceRun | { runs: DeviceRun[] };
+    return { tag: file.replace(/^gpu-|\.json$/g, ''), runs: 'runs' in parsed ? parsed.runs : [parsed] };
+  });
 }
 
-const OPCODES: Record<string, string> = { '1': 'heartbeat', '6': 'process list (first chunk)', '3': 'read' };
+const REACTIONS: [opcode: string, name: string, what: string][] = [
+  ['1', 'reaction-heartbeat', 'heartbeat'], ['6', 'reaction-process-list', 'process list'], ['3', 'reaction-read', 'read of 1 MiB'],
+];
 
 export const group: FigureGroup = {
   name: 'gpu-device',
-  description: 'cuda backend on a GPU (recorded from bench/results/gpu-*.json, made by gpu/device/run.sh)',
+  description: 'cuda backend on a GPU (recorded from bench/results/gpu-*.json, made by gpu/device/run.sh; one value per device run)',
   async run(bench) {
-    const runs = deviceRuns();
-    if (runs.length === 0) throw new Error(`no gpu-*.json in ${resultsDir}: run gpu/device/run.sh on a GPU machine`);
-    for (const { tag, run: r } of runs) {
-      const card = `${r.card}${r.driver ? `, driver ${r.driver}` : ''}${r.revision ? `, ${r.revision}` : ''}`;
-      const images = r.images ? r.images.map((i) => `${i.image} ${i.sameReplies ? 'same' : 'DIFFERENT'} (${i.requests})`).join(', ') : 'image at rest';
-      const q = (x: Quantiles) => `min ${x.min}, p99 ${x.p99}, max ${x.max}`;
-      bench.record(`${tag}.floor-round-trip`, 'bare cudaMemcpyAsync round trip (floor)', 'µs', [r.floor.roundTripUs.median], { note: card });
-      bench.record(`${tag}.heartbeat`, 'heartbeat through the NIC stand-in (median)', 'µs', [r.cuda.heartbeatUs.median], {
+    const files = deviceRuns();
+    if (files.length === 0) throw new Error(`no gpu-*.json in ${resultsDir}: run gpu/device/run.sh on a GPU machine`);
+    for (const { tag, runs } of files) {
+      const r = runs[0];
+      const card = `${r.card}${r.driver ? `, driver ${r.driver}` : ''}${r.revision ? `, built from ${r.revision}` : ''}; ${runs.length} device run(s)`;
+      const each = (f: (x: DeviceRun) => number) => runs.map(f);
+      const images = runs.flatMap((x) => x.images ?? [{ image: 'rest', sameReplies: x.sameReplies, requests: 0 }]);
+      const differing = images.filter((i) => !i.sameReplies).map((i) => i.image);
+      const checks = `${differing.length ? `DIFFERENT on ${differing.join(', ')}` : 'identical'} (images ${[...new Set(images.map((i) => i.image))].join(', ')}, every run)`;
+      const lost = runs.reduce((n, x) => n + x.cuda.lost + x.cuda.stale, 0), beats = runs.reduce((n, x) => n + x.cuda.heartbeats, 0);
+      bench.record(`${tag}.floor-round-trip`, 'bare cudaMemcpyAsync round trip (floor)', 'µs', each((x) => x.floor.roundTripUs.median), { note: card });
+      bench.record(`${tag}.heartbeat`, 'heartbeat through the NIC stand-in (median)', 'µs', each((x) => x.cuda.heartbeatUs.median), {
         versus: `${tag}.floor-round-trip`,
-        note: `${q(r.cuda.heartbeatUs)}; ${r.cuda.lost} lost, ${r.cuda.stale} stale of ${r.cuda.heartbeats}; replies identical to the cpu backend: ${images}`,
+        note: `p99 ${each((x) => x.cuda.heartbeatUs.p99).join('/')}; ${lost} lost or stale of ${beats}; replies vs the cpu backend's: ${checks}`,
       });
-      bench.record(`${tag}.heartbeat-cpu-backend`, 'heartbeat, cpu backend on the same machine (median)', 'µs', [r.cpu.heartbeatUs.median], { note: q(r.cpu.heartbeatUs) });
-      if (r.reaction) {
-        for (const [op, what] of Object.entries(OPCODES)) {
-          const x = r.reaction.byOpcode[op];
-          if (!x) continue;
-          bench.record(`${tag}.reaction-${op === '1' ? 'heartbeat' : op === '6' ? 'process-list' : 'read'}`, `GPU-side reaction, request mark to reply mark: ${what} (median, %globaltimer)`, 'µs',
-            [x.globaltimerUs.median], { note: `${x.n} requests; ${q(x.globaltimerUs)}; clock64: median ${x.clock64Us.median}; timer step ${r.reaction.timerStepNs} ns` });
-        }
+      bench.record(`${tag}.heartbeat-cpu-backend`, 'heartbeat, cpu backend on the same machine (median)', 'µs', each((x) => x.cpu.heartbeatUs.median));
+      for (const [op, name, what] of REACTIONS) {
+        if (!runs.every((x) => x.reaction?.byOpcode[op])) continue;
+        const q = (x: DeviceRun) => x.reaction!.byOpcode[op];
+        bench.record(`${tag}.${name}`, `GPU-side reaction, request mark to reply mark: ${what} (median, %globaltimer)`, 'µs', each((x) => q(x).globaltimerUs.median), {
+          note: `p99 ${each((x) => q(x).globaltimerUs.p99).join('/')}; clock64 median ${each((x) => q(x).clock64Us.median).join('/')}; timer step ${r.reaction!.timerStepNs} ns`,
+        });
       }
-      bench.record(`${tag}.process-list`, `process list, ${r.cuda.processList.tasks} tasks (median)`, 'µs', [r.cuda.processList.medianUs], { note: `p99 ${r.cuda.processList.p99Us}` });
-      bench.record(`${tag}.memcpy`, 'cudaMemcpy device to host, 1 MiB', 'MB/s', [r.floor.memcpyDtoH1MiB_MBps], { note: card });
-      bench.record(`${tag}.read`, `physical reads of ${r.cuda.read.chunkBytes >> 20} MiB`, 'MB/s', [r.cuda.read.MBps], { versus: `${tag}.memcpy`, note: card });
+      bench.record(`${tag}.process-list`, `process list, ${r.cuda.processList.tasks} tasks (median)`, 'µs', each((x) => x.cuda.processList.medianUs), { note: `cpu backend: ${each((x) => x.cpu.processList.medianUs).join('/')} µs` });
+      bench.record(`${tag}.memcpy`, 'cudaMemcpy device to host, 1 MiB', 'MB/s', each((x) => x.floor.memcpyDtoH1MiB_MBps));
+      bench.record(`${tag}.read`, `physical reads of ${r.cuda.read.chunkBytes >> 20} MiB`, 'MB/s', each((x) => x.cuda.read.MBps), { versus: `${tag}.memcpy` });
     }
   },
 };

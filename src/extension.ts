@@ -26,7 +26,7 @@ export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
   const memoryInspector = new MemoryInspector(context.extensionUri, sessions, output);
   context.subscriptions.push(output, configured, sessions, memoryInspector);
 
-  const views = registerViews(context, { configured, keys, sessions });
+  const views = registerViews(context, { configured, keys, sessions, output });
   const monitorsStarted: number[] = [];
   const monitorLaunch = () => ({
     socketPath: vscode.workspace.getConfiguration('grass').get<string>('monitor.socketPath') || defaultMonitorSocket(),

@@ -1,22 +1,59 @@
-// Queries answered from the target: process list, kernel log; detection and SHFH metrics wait
-// for the detection plugins.
+// Queries answered from the target: process list, kernel log, detection results, SHFH metrics.
 import * as vscode from 'vscode';
+import { fetchDetections, type Detection } from '../detect/detections';
+import { fetchMetrics, type MetricsWindow } from '../detect/metrics';
 import { listTasks, type TaskRecord } from '../kernel/tasks/tasks';
+import { detectionTitle } from '../views/faults';
 import type { CommandDeps } from './deps';
 import { requireSession } from './sessions';
 
-const notYet: [command: string, what: string][] = [
-  ['grass.runDetection', 'run detection'],
-  ['grass.showShfhMetrics', 'show SHFH metrics'],
-];
-
 export function registerQueryCommands(deps: CommandDeps): vscode.Disposable[] {
   return [
-    ...notYet.map(([command, what]) =>
-      vscode.commands.registerCommand(command, () => {
-        if (requireSession(deps.sessions, what)) void vscode.window.showInformationMessage(`GRASS: cannot ${what} yet: the detection plugins do not exist yet.`);
-      }),
-    ),
+    /** Asks the agent for its detectors' state now (a DETECT request), prints it to the output
+     * channel and refreshes the Faults view; resolves to the detections. */
+    vscode.commands.registerCommand('grass.runDetection', async (): Promise<Detection[] | undefined> => {
+      const session = requireSession(deps.sessions, 'run detection');
+      if (!session) return undefined;
+      try {
+        const detections = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'GRASS: detection' }, () => fetchDetections(session.client));
+        const lines = detections.map(
+          (d) =>
+            `  ${detectionTitle(d)}: ${d.error ? `could not evaluate (${d.error})` : d.active ? `DETECTED; culprits ${d.culprits.map((c) => `${c.pid} ${c.comm}`).join(', ') || 'none'}` : 'not detected'}`,
+        );
+        deps.output.info(`detection on ${session.target.name}:\n${lines.join('\n')}`);
+        deps.output.show(true);
+        await deps.views.faultsProvider.poll();
+        return detections;
+      } catch (err) {
+        void vscode.window.showErrorMessage(`GRASS: cannot run detection on ${session.target.name}: ${(err as Error).message}`);
+        return undefined;
+      }
+    }),
+    /** The SHFH metrics of the agent's latest window (per CPU shares, rates, memory), to the output channel. */
+    vscode.commands.registerCommand('grass.showShfhMetrics', async (): Promise<MetricsWindow | undefined> => {
+      const session = requireSession(deps.sessions, 'show SHFH metrics');
+      if (!session) return undefined;
+      try {
+        const window = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'GRASS: metrics' }, () => fetchMetrics(session.client));
+        deps.output.info(`SHFH metrics of ${session.target.name} (${window.windowSeconds.toFixed(2)} s window):\n${JSON.stringify(window, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}`);
+        deps.output.show(true);
+        return window;
+      } catch (err) {
+        void vscode.window.showErrorMessage(`GRASS: cannot read the metrics of ${session.target.name}: ${(err as Error).message}`);
+        return undefined;
+      }
+    }),
+    vscode.commands.registerCommand('grass.refreshFaults', () => deps.views.faultsProvider.poll()),
+    /** Reveals a culprit pid in the Processes tree; resolves to its item. */
+    vscode.commands.registerCommand('grass.faults.revealCulprit', async (pid: unknown) => {
+      const item = typeof pid === 'number' ? await deps.views.processesProvider.findPid(pid) : undefined;
+      if (!item) {
+        void vscode.window.showInformationMessage(`GRASS: pid ${String(pid)} is not in the Processes tree (refresh it).`);
+        return undefined;
+      }
+      await deps.views.processes.reveal(item, { select: true, focus: true });
+      return item;
+    }),
     /** Prints the task list (threads too) to the output channel; resolves to it. */
     vscode.commands.registerCommand('grass.showProcessList', async (): Promise<TaskRecord[] | undefined> => {
       const session = requireSession(deps.sessions, 'show the process list');

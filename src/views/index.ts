@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import type { Sessions } from '../commands/sessions';
 import type { ConfiguredTargets } from '../settings/configuredTargets';
 import type { TargetKeys } from '../settings/keys';
-import { EmptyView } from './emptyView';
+import { FaultsProvider, type FaultItem } from './faults';
 import { KernelLogDocuments } from './kernelLog';
 import { ProcessesProvider, type ProcessItem } from './processes';
 import { HeartbeatStatusBar } from './statusBar';
@@ -18,18 +18,20 @@ export interface GrassViews {
   processesProvider: ProcessesProvider;
   structDecoder: vscode.TreeView<DecodedItem>;
   structDecoderProvider: StructDecoderProvider;
-  faults: vscode.TreeView<never>;
+  faults: vscode.TreeView<FaultItem>;
+  faultsProvider: FaultsProvider;
   heartbeat: HeartbeatStatusBar;
   kernelLog: KernelLogDocuments;
 }
 
 export function registerViews(
   context: vscode.ExtensionContext,
-  deps: { configured: ConfiguredTargets; keys: TargetKeys; sessions: Sessions },
+  deps: { configured: ConfiguredTargets; keys: TargetKeys; sessions: Sessions; output: vscode.LogOutputChannel },
 ): GrassViews {
   const targetsProvider = new TargetsProvider(deps.configured, deps.keys, deps.sessions);
   const processesProvider = new ProcessesProvider(deps.sessions);
   const structDecoderProvider = new StructDecoderProvider(deps.sessions);
+  const faultsProvider = new FaultsProvider(deps.sessions, deps.output);
   const views: GrassViews = {
     targets: vscode.window.createTreeView('grass.targets', { treeDataProvider: targetsProvider, showCollapseAll: false }),
     targetsProvider,
@@ -37,11 +39,14 @@ export function registerViews(
     processesProvider,
     structDecoder: vscode.window.createTreeView('grass.structDecoder', { treeDataProvider: structDecoderProvider, showCollapseAll: true }),
     structDecoderProvider,
-    faults: vscode.window.createTreeView('grass.faults', { treeDataProvider: new EmptyView() }),
+    faults: vscode.window.createTreeView('grass.faults', { treeDataProvider: faultsProvider }),
+    faultsProvider,
     heartbeat: new HeartbeatStatusBar(deps.sessions),
     kernelLog: new KernelLogDocuments(deps.sessions),
   };
   processesProvider.view = views.processes;
+  faultsProvider.view = views.faults;
+  const culpritWatch = faultsProvider.onDidChangeCulprits((marks) => processesProvider.setCulprits(marks));
   context.subscriptions.push(
     targetsProvider,
     views.targets,
@@ -49,7 +54,9 @@ export function registerViews(
     views.processes,
     structDecoderProvider,
     views.structDecoder,
+    faultsProvider,
     views.faults,
+    culpritWatch,
     views.heartbeat,
     views.kernelLog,
   );

@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import type { Sessions } from '../commands/sessions';
 import { listTasks, type TaskRecord } from '../kernel/tasks/tasks';
+import type { CulpritMarks } from './faults';
 
 export type ProcessItem = { kind: 'process'; id: string; task: TaskRecord; threads: ProcessItem[] } | { kind: 'thread'; id: string; task: TaskRecord; leader: ProcessItem };
 
@@ -40,6 +41,7 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
   private loading: Promise<void> | undefined;
   view: vscode.TreeView<ProcessItem> | undefined;
   private autoRefresh: NodeJS.Timeout | undefined;
+  private culprits: CulpritMarks = new Map();
 
   constructor(private readonly sessions: Sessions) {
     this.subscriptions = [
@@ -61,6 +63,17 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
       const wanted = this.sessions.current !== undefined && this.view?.visible === true;
       void (wanted ? this.refresh() : Promise.resolve()).finally(() => this.scheduleAutoRefresh());
     }, seconds * 1000);
+  }
+
+  /** Marks the pids the Faults view blames (active detections); the rows re-render. */
+  setCulprits(marks: CulpritMarks): void {
+    this.culprits = marks;
+    this.changed.fire();
+  }
+
+  /** What the Faults view blames a pid for, if anything. */
+  culpritOf(pid: number): string | undefined {
+    return this.culprits.get(pid);
   }
 
   get filter(): string {
@@ -171,13 +184,16 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     tree.id = item.id;
     const [name, icon] = STATE_NAMES[t.state] ?? [`state ${t.state}`, 'question'];
     tree.description = `${name} · CPU ${t.cpu} · ${t.rssBytes > 0n ? formatBytes(t.rssBytes) : 'no mm'}${item.kind === 'process' && t.threads > 1 ? ` · ${t.threads} threads` : ''}`;
-    tree.iconPath = new vscode.ThemeIcon(icon);
+    const blamed = this.culprits.get(t.pid);
+    tree.iconPath = blamed ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('errorForeground')) : new vscode.ThemeIcon(icon);
+    if (blamed) tree.description = `culprit: ${blamed} · ${String(tree.description)}`;
     tree.tooltip = new vscode.MarkdownString(
       [
         `**${t.comm}** pid ${t.pid}, tgid ${t.tgid}, parent ${t.ppid}`,
         `state ${t.state} (${name}), last on CPU ${t.cpu}`,
         `user ${(Number(t.utimeNs) / 1e9).toFixed(2)} s, system ${(Number(t.stimeNs) / 1e9).toFixed(2)} s, RSS ${formatBytes(t.rssBytes)}`,
         `task_struct at \`0x${t.taskAddress.toString(16)}\``,
+        ...(blamed ? [`**culprit** of ${blamed} (Faults view)`] : []),
       ].join('\n\n'),
     );
     tree.contextValue = item.kind === 'process' ? 'grass.process' : 'grass.thread';

@@ -159,6 +159,52 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     await assert.rejects(Promise.resolve(session.customRequest('writeMemory', { memoryReference: comm.memoryReference, data: 'AA==' })), /writes are refused/);
   });
 
+  it('a CPU-high-load fault in the guest appears in the Faults view with a notification; its culprits are marked in the Processes tree', async function () {
+    this.timeout(150_000);
+    const config = vscode.workspace.getConfiguration('grass');
+    await config.update('faults.pollIntervalSeconds', 0.5, vscode.ConfigurationTarget.Global);
+    const faults = api.views.faultsProvider;
+    const notifiedBefore = faults.notified.length;
+    const yesPids = async (): Promise<number[]> => {
+      const { output } = await guest.request<{ output: string }>({
+        op: 'exec',
+        command: 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = yes ] && echo ${p#/proc/}; done; true',
+      });
+      return output.trim().split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
+    };
+    await guest.request({ op: 'exec', command: 'for i in $(seq $(nproc)); do yes >/dev/null & done' });
+    try {
+      const detection = await waitFor('cpu-high-load in the Faults view', () => faults.current.find((d) => d.detector === 'cpu-high-load' && d.active), 90_000);
+      const pids = await yesPids();
+      assert.equal(pids.length, 2, 'the guest has 2 CPUs: 2 yes');
+      assert.deepEqual(detection.culprits.slice(0, 2).map((c) => c.pid).sort((a, b) => a - b), pids, JSON.stringify(detection.culprits));
+      // The view: the detection first, described as detected, its culprits and evidence as children.
+      const [top] = faults.getChildren();
+      assert.equal(top.kind === 'detection' && top.detection.detector, 'cpu-high-load');
+      assert.match(String(faults.getTreeItem(top).description), /^detected · \d+ culprits?$/);
+      const details = faults.getChildren(top).map((i) => faults.getTreeItem(i));
+      for (const pid of pids) assert.ok(details.some((d) => d.label === `culprit ${pid} yes`), `culprit ${pid} not listed`);
+      assert.ok(details.some((d) => d.label === 'since' && /^holds for \d+ s/.test(String(d.description))));
+      assert.ok(details.some((d) => d.label === 'leastBusyCpuPercent' && Number(d.description) >= 90));
+      // One notification for it, naming the culprits.
+      const notes = faults.notified.slice(notifiedBefore).filter((t) => t.includes('cpu-high-load detected'));
+      assert.equal(notes.length, 1, JSON.stringify(faults.notified));
+      assert.ok(pids.every((pid) => notes[0].includes(`${pid} yes`)), notes[0]);
+      // The Processes tree marks the culprits, and only them.
+      const processes = api.views.processesProvider;
+      await processes.refresh();
+      for (const pid of pids) {
+        const item = await processes.findPid(pid);
+        assert.ok(item, `yes ${pid} not in the tree`);
+        assert.match(String(processes.getTreeItem(item).description), /^culprit: cpu-high-load · /);
+      }
+      assert.doesNotMatch(String(processes.getTreeItem((await processes.findPid(1))!).description), /culprit/);
+    } finally {
+      await guest.request({ op: 'exec', command: `kill ${(await yesPids()).join(' ')} 2>/dev/null; true` });
+      await config.update('faults.pollIntervalSeconds', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
   it('after the guest panics, the held session, the debug adapter and a fresh extension-side session still answer', async function () {
     this.timeout(150_000);
     const truth: GroundTruth = await guest.request({ op: 'truth' });

@@ -231,7 +231,11 @@ export class GrassClient implements TargetMemory {
     return codec.decodeTaskRecords(data);
   }
 
-  /** Reads split into pieces that fit a slot's data area, issued on as many slots as are free. */
+  /**
+   * Reads split into pieces that fit a slot's data area, issued on as many slots as requests
+   * other than urgent ones may use. The first failure stops the pieces not yet sent, so a dead
+   * agent fails a large read within one timeout, not one per round of pieces.
+   */
   async read(space: AddressSpace, address: bigint, length: number): Promise<Uint8Array> {
     if (!Number.isSafeInteger(length) || length < 0) throw new TargetReadError(space, address, length, 'bad length');
     if (length === 0) return new Uint8Array(0);
@@ -244,19 +248,23 @@ export class GrassClient implements TargetMemory {
       }
     }
     const out = new Uint8Array(length);
-    const pieces: Promise<void>[] = [];
-    for (let done = 0; done < length; done += piece) {
-      const n = Math.min(piece, length - done);
-      const at = done;
-      pieces.push(
-        this.readPiece(space, address + BigInt(at), n).then((bytes) => {
-          out.set(bytes, at);
-        }),
-      );
-    }
-    const settled = await Promise.allSettled(pieces);
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw this.asReadError(failed.reason, space, address, length);
+    let next = 0;
+    let failure: { reason: unknown } | undefined;
+    const worker = async (): Promise<void> => {
+      while (!failure && next < length) {
+        const at = next;
+        const n = Math.min(piece, length - at);
+        next += n;
+        try {
+          out.set(await this.readPiece(space, address + BigInt(at), n), at);
+        } catch (reason) {
+          failure ??= { reason };
+        }
+      }
+    };
+    const workers = Math.min(Math.max(1, this.slots.length - 1), Math.ceil(length / piece));
+    await Promise.all(Array.from({ length: workers }, worker));
+    if (failure) throw this.asReadError(failure.reason, space, address, length);
     return out;
   }
 

@@ -102,6 +102,8 @@ interface Result {
 
 const TORN_READ_RETRIES = 16;
 const IMMEDIATE_POLL_MS = 5;
+/** How often a waiting request asks the transport whether the agent process is gone. */
+const AGENT_CHECK_MS = 100;
 const CLAIM_LINGER_MS = 2;
 /** Times a request is asked again after a replay refusal or a result lost mid-fetch. */
 const RESTARTS = 2;
@@ -429,6 +431,7 @@ export class GrassClient implements TargetMemory {
     const markOffset = slot.base + L.slotOffsets.replyMark;
     const start = Date.now();
     const deadline = start + this.timeoutMs;
+    let agentCheckedAt = start;
     for (;;) {
       const mark = await this.transport.readWord(markOffset);
       if (mark === seq) return;
@@ -440,6 +443,14 @@ export class GrassClient implements TargetMemory {
         const requestMark = await this.transport.readWord(slot.base + L.slotOffsets.requestMark);
         if (requestMark !== seq && (await this.transport.readWord(markOffset)) !== seq) {
           throw new SlotCollisionError(`slot ${slot.index}: our request mark ${seq} was overwritten with ${requestMark}`);
+        }
+        // A dead agent is known at once where the transport can tell (shm: its lock is gone).
+        if (now - agentCheckedAt >= AGENT_CHECK_MS) {
+          agentCheckedAt = now;
+          if (await this.transport.agentGone?.()) {
+            slot.unanswered = seq;
+            throw await this.diagnoseTimeout(slot, opcode, now - start);
+          }
         }
       }
       if (now >= deadline) {
@@ -457,6 +468,9 @@ export class GrassClient implements TargetMemory {
     try {
       if (await this.transport.replaced?.()) {
         return new TransportError(this.transport.name, `${what}: the buffer was replaced or removed (agent restarted or stopped?); attach again`);
+      }
+      if (await this.transport.agentGone?.()) {
+        return new TransportError(this.transport.name, `${what}: the agent process is gone (it no longer holds its lock on the buffer)`);
       }
       const first = await this.liveness();
       await sleep(Math.min(200, this.timeoutMs));

@@ -58,7 +58,9 @@ function loadLibc(): Libc {
 
 /** Linux x86-64 ABI values this file uses; test/unit/protocol-shm.test.ts checks them against the C headers. */
 export const libcAbi = {
+  F_OFD_GETLK: 36,
   F_OFD_SETLK: 37,
+  F_RDLCK: 0,
   F_WRLCK: 1,
   F_UNLCK: 2,
   EAGAIN: 11,
@@ -69,7 +71,7 @@ export const libcAbi = {
   /** struct flock: l_whence stays 0 (SEEK_SET), l_pid 0 as OFD locks require. */
   flock: { size: 32, l_type: 0, l_whence: 2, l_start: 8, l_len: 16, l_pid: 24 },
 } as const;
-const { F_OFD_SETLK, F_WRLCK, F_UNLCK, EAGAIN, EACCES, PROT_READ, PROT_WRITE, MAP_SHARED } = libcAbi;
+const { F_OFD_GETLK, F_OFD_SETLK, F_WRLCK, F_UNLCK, EAGAIN, EACCES, PROT_READ, PROT_WRITE, MAP_SHARED } = libcAbi;
 
 function ofdLock(transport: string, fd: number, offset: number, type: number): boolean {
   const lock = Buffer.alloc(libcAbi.flock.size);
@@ -80,6 +82,22 @@ function ofdLock(transport: string, fd: number, offset: number, type: number): b
   const errno = koffi.errno();
   if (type === F_WRLCK && (errno === EAGAIN || errno === EACCES)) return false;
   throw new TransportError(transport, `fcntl(F_OFD_SETLK) at offset ${offset} failed (errno ${errno})`);
+}
+
+/**
+ * The agent holds a read lock (F_OFD_SETLK, F_RDLCK) on the buffer's first 8 bytes for as long as
+ * its process lives (gpu/src/server/buffer_setup.cpp); clients never lock there. False when no
+ * process holds a lock that would conflict with a write lock on them: the agent is gone.
+ */
+function agentHoldsBuffer(transport: string, fd: number): boolean {
+  const lock = Buffer.alloc(libcAbi.flock.size);
+  lock.writeInt16LE(F_WRLCK, libcAbi.flock.l_type);
+  lock.writeBigInt64LE(0n, libcAbi.flock.l_start);
+  lock.writeBigInt64LE(8n, libcAbi.flock.l_len);
+  if (loadLibc().fcntl(fd, F_OFD_GETLK, 'void *', lock) !== 0) {
+    throw new TransportError(transport, `fcntl(F_OFD_GETLK) failed (errno ${koffi.errno()})`);
+  }
+  return lock.readInt16LE(libcAbi.flock.l_type) !== F_UNLCK;
 }
 
 /** True when the file at `path` is no longer the one open as `fd` (removed or recreated). */
@@ -171,6 +189,11 @@ class MmapTransport implements Transport {
     return fileReplaced(this.path, this.fd);
   }
 
+  async agentGone(): Promise<boolean> {
+    this.live();
+    return !agentHoldsBuffer(this.name, this.fd);
+  }
+
   async close(): Promise<void> {
     if (!this.bytes) return;
     // Drop the views before unmapping: any later access must fail in JS, not fault.
@@ -252,6 +275,11 @@ class PreadTransport implements Transport {
   async replaced(): Promise<boolean> {
     this.check();
     return fileReplaced(this.path, this.fd);
+  }
+
+  async agentGone(): Promise<boolean> {
+    this.check();
+    return !agentHoldsBuffer(this.name, this.fd);
   }
 
   async close(): Promise<void> {

@@ -31,6 +31,11 @@ export interface Transport {
    * (shm: another file at the path, as when the agent was restarted). Clients must attach again.
    */
   replaced?(): Promise<boolean>;
+  /**
+   * Whether the agent process that serves the buffer is gone (shm: nobody holds the agent's
+   * read lock on the buffer's first word), as opposed to alive but not answering.
+   */
+  agentGone?(): Promise<boolean>;
 }
 
 /** The transport itself failed (buffer gone, connection broken): the agent or the link is dead. */

@@ -45,9 +45,13 @@ function headerBytes(overrides: Partial<Record<keyof typeof L.bufferHeader.field
 async function withBuffer(contents: Buffer, fn: (path: string) => Promise<void>): Promise<void> {
   const path = `/dev/shm/grass-unit-client-${process.pid}-${Math.random().toString(16).slice(2)}`;
   writeFileSync(path, contents);
+  // Plays the agent's part of holding the buffer's first word (an absent lock means "agent gone").
+  const agent = await openShmTransport(path);
+  await agent.tryClaim!(0);
   try {
     await fn(path);
   } finally {
+    await agent.close();
     rmSync(path, { force: true });
   }
 }

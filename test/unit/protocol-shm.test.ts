@@ -99,7 +99,7 @@ test('the libc constants and struct flock layout used by the shm transport match
   const dir = mkdtempSync(join(tmpdir(), 'grass-libc-'));
   try {
     const fields = ['l_type', 'l_whence', 'l_start', 'l_len', 'l_pid'] as const;
-    const constants = ['F_OFD_SETLK', 'F_WRLCK', 'F_UNLCK', 'EAGAIN', 'EACCES', 'PROT_READ', 'PROT_WRITE', 'MAP_SHARED'] as const;
+    const constants = ['F_OFD_GETLK', 'F_OFD_SETLK', 'F_RDLCK', 'F_WRLCK', 'F_UNLCK', 'EAGAIN', 'EACCES', 'PROT_READ', 'PROT_WRITE', 'MAP_SHARED'] as const;
     const source = [
       '#define _GNU_SOURCE',
       '#include <errno.h>',

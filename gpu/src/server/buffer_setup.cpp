@@ -60,18 +60,27 @@ ShmBuffer::ShmBuffer(const std::string& path, uint64_t bytes) : path_(path), byt
     unlink(path.c_str());
     throw std::runtime_error("cannot size the buffer file " + path + ": " + strerror(e));
   }
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
+  // A read lock on the first word, held while this process lives (the kernel drops it when the
+  // process dies): clients tell a dead agent from a stuck one with F_OFD_GETLK (src/rdma/shm.ts).
+  struct flock alive = {};
+  alive.l_type = F_RDLCK;
+  alive.l_whence = SEEK_SET;
+  alive.l_len = 8;
+  void* p = fcntl(fd, F_OFD_SETLK, &alive) == 0 ? mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
   if (p == MAP_FAILED) {
+    int e = errno;
+    close(fd);
     unlink(path.c_str());
-    throw std::runtime_error("cannot map the buffer file " + path + ": " + strerror(errno));
+    throw std::runtime_error("cannot lock or map the buffer file " + path + ": " + strerror(e));
   }
+  fd_ = fd;
   data_ = (uint8_t*)p;
 }
 
 ShmBuffer::~ShmBuffer() {
   munmap(data_, bytes_);
   unlink(path_.c_str());
+  close(fd_);
 }
 
 MonitorSetup prepare_monitor(uint8_t* buffer, const BufferOptions& o, const uint8_t key[32], uint64_t instance,

@@ -36,6 +36,7 @@ class ShmBuffer {
   std::string path_;
   uint8_t* data_ = nullptr;
   uint64_t bytes_ = 0;
+  int fd_ = -1;  // kept open: it holds the agent's lock on the buffer
 };
 
 uint64_t buffer_bytes(const BufferOptions& o);

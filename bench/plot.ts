@@ -1,7 +1,7 @@
 // A run's figures as one SVG: a panel per unit (µs, MB/s, …), one row per figure, a bar to the
 // median and a tick at the min, on a log scale (figures span microseconds to seconds).
 import type { Figure, Machine } from './lib';
-import { formatValue } from './lib';
+import { formatRatio, formatValue } from './lib';
 
 const ROW = 18;
 const LABEL_WIDTH = 430;
@@ -30,7 +30,7 @@ export function renderSvg(run: { date: string; revision: string; machine: Machin
       parts.push(`<text x="${x(decade)}" y="${y + figures.length * ROW + 12}" font-size="10" text-anchor="middle">${formatValue(decade)}</text>`);
     }
     for (const f of figures) {
-      const label = f.versus ? `${f.label} (${f.versus.ratio.toFixed(2)}× ${f.versus.id})` : f.label;
+      const label = f.versus ? `${f.label} (${formatRatio(f.versus.ratio)}× ${f.versus.id})` : f.label;
       parts.push(`<text x="${LABEL_WIDTH - 6}" y="${y + 13}" font-size="11" text-anchor="end">${escape(label.length > 72 ? label.slice(0, 71) + '…' : label)}</text>`);
       parts.push(`<rect x="${LABEL_WIDTH}" y="${y + 3}" width="${Math.max(1, x(f.median) - LABEL_WIDTH)}" height="${ROW - 6}" fill="${f.versus ? '#d9822b' : '#4a7fb5'}"/>`);
       parts.push(`<line x1="${x(f.min)}" y1="${y + 1}" x2="${x(f.min)}" y2="${y + ROW - 1}" stroke="#000" stroke-width="2"/>`);

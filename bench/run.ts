@@ -4,7 +4,8 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Bench, Figure, FigureGroup, gitRevision, machine, table } from './lib';
+import { Bench, Figure, FigureGroup, formatRatio, formatValue, gitRevision, machine, table } from './lib';
+import { paperRows, paperTable } from './paper';
 import { renderSvg } from './plot';
 
 const root = path.resolve(__dirname, '..');
@@ -36,8 +37,10 @@ async function main(): Promise<number> {
     figures.push(...bench.figures);
   }
 
-  const run = { date: new Date().toISOString(), revision: gitRevision(root), machine: machine(), figures, skipped };
-  const localDir = path.join(root, 'bench', 'results', 'local');
+  const resultsDir = path.join(root, 'bench', 'results');
+  const paper = paperRows(figures, resultsDir);
+  const run = { date: new Date().toISOString(), revision: gitRevision(root), machine: machine(), figures, skipped, paper };
+  const localDir = path.join(resultsDir, 'local');
   mkdirSync(localDir, { recursive: true });
   const file = path.join(localDir, `${run.date.replace(/[:.]/g, '-')}-${run.revision}.json`);
   writeFileSync(file, JSON.stringify(run, null, 2) + '\n');
@@ -45,6 +48,7 @@ async function main(): Promise<number> {
   if (values.save) {
     writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), JSON.stringify(run, null, 2) + '\n');
     writeFileSync(path.join(root, 'bench', 'results', 'latest.svg'), renderSvg(run));
+    writeFileSync(path.join(root, 'bench', 'results', 'latest.md'), markdown(run));
   }
 
   const m = run.machine;
@@ -53,8 +57,31 @@ async function main(): Promise<number> {
   const notes = figures.filter((f) => f.note);
   if (notes.length) process.stdout.write('\n' + notes.map((f) => `${f.id}: ${f.note}`).join('\n') + '\n');
   for (const s of skipped) process.stdout.write(`\nnot measured: ${s.group}: ${s.reason}\n`);
+  process.stdout.write(`\nAgainst the paper (DESIGN.md §1):\n\n${paperTable(paper)}\n`);
   process.stderr.write(`bench: results in ${path.relative(root, file)} (and .svg)${values.save ? ', bench/results/latest.json and latest.svg' : ''}\n`);
   return skipped.length ? 1 : 0;
+}
+
+/** The run as Markdown (bench/results/latest.md with --save): what the README's performance section quotes. */
+function markdown(run: { date: string; revision: string; machine: ReturnType<typeof machine>; figures: Figure[]; skipped: { group: string; reason: string }[]; paper: ReturnType<typeof paperRows> }): string {
+  const m = run.machine;
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  const rows = run.figures.map((f) => `| \`${f.id}\` | ${cell(f.label)} | ${f.unit} | ${formatValue(f.min)} | ${formatValue(f.median)} | ${f.values.length} | ${f.versus ? `${formatRatio(f.versus.ratio)}× \`${f.versus.id}\`` : ''} |`);
+  return [
+    `Revision \`${run.revision}\`, ${run.date}; ${m.cpu} × ${m.cpus}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${m.kernel}, node ${m.node}, load ${m.loadAverage.toFixed(1)} at start.`,
+    '',
+    '| figure | what | unit | min | median | runs | vs (median ratio) |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    ...run.figures.filter((f) => f.note).map((f) => `- \`${f.id}\`: ${cell(f.note!)}`),
+    ...run.skipped.map((s) => `- not measured: ${s.group}: ${s.reason}`),
+    '',
+    '### Against the paper',
+    '',
+    paperTable(run.paper),
+    '',
+  ].join('\n');
 }
 
 main().then(

@@ -1,33 +1,13 @@
 // Processes view: the connected target's tasks read from its memory (remote-analysis mode,
-// src/kernel/tasks), thread-group leaders with their other threads as children. Ids are
-// stable across refreshes (target, tgid, pid) so expansion survives and `reveal` works.
+// src/kernel/tasks), thread-group leaders with their other threads as children (./processTree).
+// Ids are stable across refreshes (target, tgid, pid) so expansion survives and `reveal` works.
 import * as vscode from 'vscode';
 import type { Sessions } from '../commands/sessions';
 import { listTasks, type TaskRecord } from '../kernel/tasks/tasks';
 import type { CulpritMarks } from './faults';
+import { buildProcessTree, processRow, type ProcessItem } from './processTree';
 
-export type ProcessItem = { kind: 'process'; id: string; task: TaskRecord; threads: ProcessItem[] } | { kind: 'thread'; id: string; task: TaskRecord; leader: ProcessItem };
-
-const STATE_NAMES: Record<string, [name: string, icon: string]> = {
-  R: ['running', 'play-circle'],
-  S: ['sleeping', 'watch'],
-  D: ['uninterruptible', 'lock'],
-  T: ['stopped', 'debug-pause'],
-  t: ['traced', 'debug-pause'],
-  Z: ['zombie', 'circle-slash'],
-  X: ['dead', 'close'],
-  P: ['parked', 'debug-stop'],
-  I: ['idle', 'circle-outline'],
-};
-
-export function stateName(state: string): string {
-  return STATE_NAMES[state]?.[0] ?? `state ${state}`;
-}
-
-function formatBytes(bytes: bigint): string {
-  const kib = Number(bytes) / 1024;
-  return kib < 1024 ? `${kib.toFixed(0)} KiB` : `${(kib / 1024).toFixed(1)} MiB`;
-}
+export type { ProcessItem } from './processTree';
 
 export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
@@ -121,24 +101,7 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
   }
 
   private build(target: string, tasks: TaskRecord[]): void {
-    const byId = new Map<string, ProcessItem>();
-    const leaders = new Map<number, ProcessItem & { kind: 'process' }>();
-    for (const task of tasks) {
-      if (task.pid !== task.tgid) continue;
-      const item: ProcessItem & { kind: 'process' } = { kind: 'process', id: `grass.process/${target}/${task.pid}`, task, threads: [] };
-      leaders.set(task.pid, item);
-      byId.set(item.id, item);
-    }
-    for (const task of tasks) {
-      if (task.pid === task.tgid) continue;
-      const leader = leaders.get(task.tgid);
-      if (!leader) continue; // the leader exited between reads; the next refresh settles it
-      const item: ProcessItem = { kind: 'thread', id: `grass.process/${target}/${task.tgid}/${task.pid}`, task, leader };
-      leader.threads.push(item);
-      byId.set(item.id, item);
-    }
-    this.processes = [...leaders.values()].sort((a, b) => a.task.pid - b.task.pid);
-    this.byId = byId;
+    ({ processes: this.processes, byId: this.byId } = buildProcessTree(target, tasks));
   }
 
   /** Every process listed (before filtering), for commands and tests. */
@@ -178,24 +141,12 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
   }
 
   getTreeItem(item: ProcessItem): vscode.TreeItem {
-    const t = item.task;
-    const hasThreads = item.kind === 'process' && item.threads.length > 0;
-    const tree = new vscode.TreeItem(`${t.pid} ${t.comm}`, hasThreads ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    const row = processRow(item, this.culprits.get(item.task.pid));
+    const tree = new vscode.TreeItem(row.label, row.hasChildren ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
     tree.id = item.id;
-    const [name, icon] = STATE_NAMES[t.state] ?? [`state ${t.state}`, 'question'];
-    tree.description = `${name} · CPU ${t.cpu} · ${t.rssBytes > 0n ? formatBytes(t.rssBytes) : 'no mm'}${item.kind === 'process' && t.threads > 1 ? ` · ${t.threads} threads` : ''}`;
-    const blamed = this.culprits.get(t.pid);
-    tree.iconPath = blamed ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('errorForeground')) : new vscode.ThemeIcon(icon);
-    if (blamed) tree.description = `culprit: ${blamed} · ${String(tree.description)}`;
-    tree.tooltip = new vscode.MarkdownString(
-      [
-        `**${t.comm}** pid ${t.pid}, tgid ${t.tgid}, parent ${t.ppid}`,
-        `state ${t.state} (${name}), last on CPU ${t.cpu}`,
-        `user ${(Number(t.utimeNs) / 1e9).toFixed(2)} s, system ${(Number(t.stimeNs) / 1e9).toFixed(2)} s, RSS ${formatBytes(t.rssBytes)}`,
-        `task_struct at \`0x${t.taskAddress.toString(16)}\``,
-        ...(blamed ? [`**culprit** of ${blamed} (Faults view)`] : []),
-      ].join('\n\n'),
-    );
+    tree.description = row.description;
+    tree.iconPath = row.culprit ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('errorForeground')) : new vscode.ThemeIcon(row.icon);
+    tree.tooltip = new vscode.MarkdownString(row.tooltip.join('\n\n'));
     tree.contextValue = item.kind === 'process' ? 'grass.process' : 'grass.thread';
     return tree;
   }

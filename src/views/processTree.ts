@@ -1,0 +1,84 @@
+// The Processes view's model, without VS Code: thread-group leaders with their other threads as
+// children, ids stable across refreshes (target, tgid, pid), and what each row shows. The view
+// (./processes) renders it; the ui-tree bench measures it.
+import type { TaskRecord } from '../kernel/tasks/tasks';
+
+export type ProcessItem = { kind: 'process'; id: string; task: TaskRecord; threads: ProcessItem[] } | { kind: 'thread'; id: string; task: TaskRecord; leader: ProcessItem };
+
+export interface ProcessTree {
+  /** Leaders, by pid. */
+  processes: ProcessItem[];
+  byId: Map<string, ProcessItem>;
+}
+
+/** What one row shows: label `pid comm`, description state · CPU · RSS, a codicon by state. */
+export interface ProcessRow {
+  label: string;
+  description: string;
+  icon: string;
+  /** The Faults view blames this task (an active detection names it). */
+  culprit?: string;
+  tooltip: string[];
+  hasChildren: boolean;
+}
+
+const STATE_NAMES: Record<string, [name: string, icon: string]> = {
+  R: ['running', 'play-circle'],
+  S: ['sleeping', 'watch'],
+  D: ['uninterruptible', 'lock'],
+  T: ['stopped', 'debug-pause'],
+  t: ['traced', 'debug-pause'],
+  Z: ['zombie', 'circle-slash'],
+  X: ['dead', 'close'],
+  P: ['parked', 'debug-stop'],
+  I: ['idle', 'circle-outline'],
+};
+
+export function stateName(state: string): string {
+  return STATE_NAMES[state]?.[0] ?? `state ${state}`;
+}
+
+function formatBytes(bytes: bigint): string {
+  const kib = Number(bytes) / 1024;
+  return kib < 1024 ? `${kib.toFixed(0)} KiB` : `${(kib / 1024).toFixed(1)} MiB`;
+}
+
+export function buildProcessTree(target: string, tasks: TaskRecord[]): ProcessTree {
+  const byId = new Map<string, ProcessItem>();
+  const leaders = new Map<number, ProcessItem & { kind: 'process' }>();
+  for (const task of tasks) {
+    if (task.pid !== task.tgid) continue;
+    const item: ProcessItem & { kind: 'process' } = { kind: 'process', id: `grass.process/${target}/${task.pid}`, task, threads: [] };
+    leaders.set(task.pid, item);
+    byId.set(item.id, item);
+  }
+  for (const task of tasks) {
+    if (task.pid === task.tgid) continue;
+    const leader = leaders.get(task.tgid);
+    if (!leader) continue; // the leader exited between reads; the next refresh settles it
+    const item: ProcessItem = { kind: 'thread', id: `grass.process/${target}/${task.tgid}/${task.pid}`, task, leader };
+    leader.threads.push(item);
+    byId.set(item.id, item);
+  }
+  return { processes: [...leaders.values()].sort((a, b) => a.task.pid - b.task.pid), byId };
+}
+
+export function processRow(item: ProcessItem, culprit?: string): ProcessRow {
+  const t = item.task;
+  const [name, icon] = STATE_NAMES[t.state] ?? [`state ${t.state}`, 'question'];
+  const description = `${name} · CPU ${t.cpu} · ${t.rssBytes > 0n ? formatBytes(t.rssBytes) : 'no mm'}${item.kind === 'process' && t.threads > 1 ? ` · ${t.threads} threads` : ''}`;
+  return {
+    label: `${t.pid} ${t.comm}`,
+    description: culprit ? `culprit: ${culprit} · ${description}` : description,
+    icon,
+    culprit,
+    tooltip: [
+      `**${t.comm}** pid ${t.pid}, tgid ${t.tgid}, parent ${t.ppid}`,
+      `state ${t.state} (${name}), last on CPU ${t.cpu}`,
+      `user ${(Number(t.utimeNs) / 1e9).toFixed(2)} s, system ${(Number(t.stimeNs) / 1e9).toFixed(2)} s, RSS ${formatBytes(t.rssBytes)}`,
+      `task_struct at \`0x${t.taskAddress.toString(16)}\``,
+      ...(culprit ? [`**culprit** of ${culprit} (Faults view)`] : []),
+    ],
+    hasChildren: item.kind === 'process' && item.threads.length > 0,
+  };
+}

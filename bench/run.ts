@@ -25,21 +25,25 @@ async function main(): Promise<number> {
 
   const figures: Figure[] = [];
   const skipped: { group: string; reason: string }[] = [];
+  const seconds: Record<string, number> = {};  // each group's wall time: the whole run must stay short
   for (const g of groups.filter((g) => !only || only.includes(g.name))) {
     process.stderr.write(`bench: ${g.name}: ${g.description}\n`);
     const bench = new Bench(g.name);
+    const started = Date.now();
     try {
       await g.run(bench);
     } catch (err) {
       skipped.push({ group: g.name, reason: err instanceof Error ? err.message : String(err) });
       process.stderr.write(`bench: ${g.name} did not complete: ${skipped[skipped.length - 1].reason}\n`);
     }
+    seconds[g.name] = Math.round((Date.now() - started) / 100) / 10;
+    process.stderr.write(`bench: ${g.name}: ${seconds[g.name]} s\n`);
     figures.push(...bench.figures);
   }
 
   const resultsDir = path.join(root, 'bench', 'results');
   const paper = paperRows(figures, resultsDir);
-  const run = { date: new Date().toISOString(), revision: gitRevision(root), machine: machine(), figures, skipped, paper };
+  const run = { date: new Date().toISOString(), revision: gitRevision(root), machine: machine(), figures, skipped, paper, seconds };
   const localDir = path.join(resultsDir, 'local');
   mkdirSync(localDir, { recursive: true });
   const file = path.join(localDir, `${run.date.replace(/[:.]/g, '-')}-${run.revision}.json`);
@@ -63,12 +67,13 @@ async function main(): Promise<number> {
 }
 
 /** The run as Markdown (bench/results/latest.md with --save): what the README's performance section quotes. */
-function markdown(run: { date: string; revision: string; machine: ReturnType<typeof machine>; figures: Figure[]; skipped: { group: string; reason: string }[]; paper: ReturnType<typeof paperRows> }): string {
+function markdown(run: { date: string; revision: string; machine: ReturnType<typeof machine>; figures: Figure[]; skipped: { group: string; reason: string }[]; paper: ReturnType<typeof paperRows>; seconds: Record<string, number> }): string {
   const m = run.machine;
   const cell = (s: string) => s.replace(/\|/g, '\\|');
   const rows = run.figures.map((f) => `| \`${f.id}\` | ${cell(f.label)} | ${f.unit} | ${formatValue(f.min)} | ${formatValue(f.median)} | ${f.values.length} | ${f.versus ? `${formatRatio(f.versus.ratio)}× \`${f.versus.id}\`` : ''} |`);
   return [
-    `Revision \`${run.revision}\`, ${run.date}; ${m.cpu} × ${m.cpus}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${m.kernel}, node ${m.node}, load ${m.loadAverage.toFixed(1)} at start.`,
+    `Revision \`${run.revision}\`, ${run.date}; ${m.cpu} × ${m.cpus}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${m.kernel}, node ${m.node}, load ${m.loadAverage.toFixed(1)} at start; ` +
+      `groups' wall time: ${Object.entries(run.seconds).map(([g, s]) => `${g} ${s} s`).join(', ')}.`,
     '',
     '| figure | what | unit | min | median | runs | vs (median ratio) |',
     '|---|---|---|---|---|---|---|',

@@ -285,7 +285,7 @@ std::vector<Symbol> decode_kallsyms(const grass_phys_map& m, const grass_paging&
   uint64_t table_va = vmcoreinfo_symbol(vi, "kallsyms_token_table"), index_va = vmcoreinfo_symbol(vi, "kallsyms_token_index");
   uint64_t offsets_va = vmcoreinfo_symbol(vi, "kallsyms_offsets"), base_va = vmcoreinfo_symbol(vi, "kallsyms_relative_base");
   uint32_t num = read_kernel_value<uint32_t>(m, pg, num_va, "kallsyms_num_syms");
-  if (num == 0 || num > (1u << 23)) throw error("kallsyms_num_syms = " + std::to_string(num) + " is implausible");
+  if (num == 0 || num > (1u << 23)) throw error("kallsyms_num_syms at " + hex(num_va) + " = " + std::to_string(num) + " is implausible");
   uint16_t token_index[256];
   read_kernel(m, pg, index_va, token_index, sizeof token_index, "kallsyms_token_index");
   uint32_t table_bytes = 0;
@@ -297,7 +297,7 @@ std::vector<Symbol> decode_kallsyms(const grass_phys_map& m, const grass_paging&
   for (int i = 0; i < 256; i++) {
     const char* s = table.data() + token_index[i];
     size_t n = strnlen(s, table.data() + table_bytes - s);
-    if (s + n >= table.data() + table_bytes) throw error("kallsyms_token_table: token " + std::to_string(i) + " is not terminated");
+    if (s + n >= table.data() + table_bytes) throw error("kallsyms_token_table at " + hex(table_va) + ": token " + std::to_string(i) + " is not terminated");
     tokens[i].assign(s, n);
   }
   std::vector<int32_t> offsets(num);
@@ -307,12 +307,19 @@ std::vector<Symbol> decode_kallsyms(const grass_phys_map& m, const grass_paging&
   std::vector<Symbol> syms(num);
   KernelByteReader names(m, pg);
   uint64_t at = names_va;
+  // A corrupt table must not yield names that break the published symbol text (one
+  // "ADDR TYPE NAME" line each) nor make the walk long: KSYM_NAME_LEN (512) bounds every name.
+  const uint32_t max_name = 512;
   for (uint32_t i = 0; i < num; i++) {
+    uint64_t entry = at;
     uint32_t len = names.at(at++);
     if (len & 0x80) len = (len & 0x7f) | ((uint32_t)names.at(at++) << 7);  // "big" symbol names (6.1+)
+    if (len > max_name) throw error("kallsyms_names: entry " + std::to_string(i) + " at " + hex(entry) + " is " + std::to_string(len) + " tokens long (corrupt table)");
     std::string s;
-    for (uint32_t k = 0; k < len; k++) s += tokens[names.at(at++)];
-    if (s.empty()) throw error("kallsyms_names: empty entry " + std::to_string(i));
+    for (uint32_t k = 0; k < len && s.size() <= max_name; k++) s += tokens[names.at(at++)];
+    bool printable = s.size() >= 2 && s.size() <= max_name;
+    for (size_t k = 0; k < s.size() && printable; k++) printable = s[k] > ' ' && s[k] < 0x7f;
+    if (!printable) throw error("kallsyms_names: entry " + std::to_string(i) + " at " + hex(entry) + " does not decode to a type letter and a printable name (corrupt table)");
     syms[i].type = s[0];
     syms[i].name = s.substr(1);
   }
@@ -420,6 +427,10 @@ Target discover(const MemorySource& memory, const std::string& kallsyms_file, co
     t.btf.resize(stop - start);
     read_kernel(m, t.paging, start, t.btf.data(), t.btf.size(), ".BTF section");
     t.btf_source = "memory";
+    // Checked here, where the section's address is known, so a corrupt one is named.
+    struct btf* parsed = btf__new(t.btf.data(), (uint32_t)t.btf.size());
+    if (!parsed) throw error(".BTF section at " + hex(start) + " (" + std::to_string(t.btf.size()) + " bytes) does not parse: " + strerror(errno) + " (corrupt BTF)");
+    btf__free(parsed);
   }
   return t;
 }

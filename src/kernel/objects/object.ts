@@ -70,8 +70,9 @@ export class Kernel {
   /** nr_cpu_ids, read from the target. */
   async cpuCount(): Promise<number> {
     if (this.cpuCountValue === undefined) {
-      const v = await this.variable('nr_cpu_ids').readInt();
-      if (v <= 0n || v > 1n << 16n) throw new ObjectError(`nr_cpu_ids reads ${v}: implausible (corrupt memory?)`);
+      const nrCpuIds = this.variable('nr_cpu_ids');
+      const v = await nrCpuIds.readInt();
+      if (v <= 0n || v > 1n << 16n) throw new ObjectError(`nr_cpu_ids at ${hex(nrCpuIds.address!)} reads ${v}: implausible (corrupt memory?)`);
       this.cpuCountValue = Number(v);
     }
     return this.cpuCountValue;

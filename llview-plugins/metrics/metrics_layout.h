@@ -10,8 +10,9 @@
 
 namespace grass {
 
-// Never throws: a target the plugin cannot serve gives resolved = 0 and *why names the struct,
-// field, enumerator or symbol that is missing (the other plugins keep running).
+// Never throws. Each part resolves on its own: *why names, per part that did not resolve, the
+// struct, field, enumerator or symbol that is missing ("" when every part resolved). parts == 0
+// (the core did not resolve) turns the plugin off; a missing optional part leaves only it out.
 grass_metrics_layout resolve_metrics_layout(const BtfTypes& btf, const Target& target, std::string* why);
 
 }  // namespace grass

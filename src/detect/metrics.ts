@@ -3,11 +3,36 @@
 // per-CPU shares and per-second rates here.
 import type { GrassClient } from '../rdma/client';
 import * as L from '../rdma/protocol/layout';
+import { cString } from '../rdma/protocol/codec';
 
 export interface MetricsCpuCounters {
   userNs: bigint; niceNs: bigint; systemNs: bigint; irqNs: bigint; softirqNs: bigint;
   idleNs: bigint; iowaitNs: bigint; stealNs: bigint;
   nrSwitches: bigint; nrRunning: number; nrIowait: number;
+  /** Evidence of progress (zeros where the part did not resolve): device and local-timer interrupts, the current task. */
+  irqs: bigint; timerIrqs: bigint;
+  curr: { task: bigint; pid: number; tgid: number; comm: string; utimeNs: bigint; stimeNs: bigint; samples: number };
+  preemptCount: number;
+  lockWaiters: number;
+}
+
+/** A whole disk's cumulative counters. */
+export interface MetricsDiskCounters {
+  name: string;
+  /** Jiffies with I/O in flight (/proc/diskstats field 10, there in ms). */
+  ioTicks: bigint;
+  /** Completed requests of every direction. */
+  ios: bigint;
+}
+
+/** Parts of the plugin that resolved on this kernel (GRASS_METRICS_PART_*). */
+export const METRICS_PARTS: Record<string, number> = {
+  core: L.METRICS_PART_CORE, progress: L.METRICS_PART_PROGRESS, preempt: L.METRICS_PART_PREEMPT,
+  timer: L.METRICS_PART_TIMER, lockq: L.METRICS_PART_LOCKQ, disks: L.METRICS_PART_DISKS,
+};
+
+export function partNames(parts: number): string[] {
+  return Object.entries(METRICS_PARTS).filter(([, bit]) => (parts & bit) !== 0).map(([name]) => name);
 }
 
 /** One sample as the monitor took it (cumulative counters, pages). */
@@ -18,7 +43,11 @@ export interface MetricsSample {
   pswpin: bigint; pswpout: bigint;
   freePages: bigint; totalRamPages: bigint; freeSwapPages: bigint; totalSwapPages: bigint;
   pageSize: bigint;
+  /** The target's jiffies (0 without the progress part). */
+  jiffies: bigint;
+  parts: number;
   cpus: MetricsCpuCounters[];
+  disks: MetricsDiskCounters[];
 }
 
 /** Shares of one CPU's time in a window, in percent (sys = system + irq + softirq, usr = user + nice, as sar -u). */
@@ -46,6 +75,27 @@ export interface MetricsWindow {
   memTotalBytes: number;
   swapFreeBytes: number;
   swapTotalBytes: number;
+  /** Disk busy share per whole disk, percent of the window's target jiffies (iostat %util); [] without the disks part. */
+  disks: { name: string; util: number; iosPerSecond: number }[];
+  /** Target jiffies elapsed in the window (0: the target's timer did not advance, or no progress part). */
+  jiffies: number;
+  /** Per CPU: the current task and whether the CPU switched in the window. */
+  progress: CpuProgress[];
+  /** Plugin parts that resolved on this kernel. */
+  parts: string[];
+}
+
+export interface CpuProgress {
+  cpu: number;
+  pid: number;
+  comm: string;
+  /** Windows this task has been current without a context switch. */
+  sameTaskWindows: number;
+  switches: number;
+  irqs: number;
+  timerIrqs: number;
+  preemptCount: number;
+  lockWaiters: number;
 }
 
 function decodeSample(bytes: Uint8Array, at: number): { sample: MetricsSample; end: number } {
@@ -54,8 +104,11 @@ function decodeSample(bytes: Uint8Array, at: number): { sample: MetricsSample; e
   if (at + L.metricsSample.size > bytes.length) throw new Error(`metrics reply of ${bytes.length} bytes ends inside a sample header at ${at}`);
   const u64 = (o: number): bigint => v.getBigUint64(at + o, true);
   const cpuCount = v.getUint32(at + f.cpu_count.offset, true);
-  const end = at + L.metricsSample.size + cpuCount * L.metricsCpu.size;
-  if (end > bytes.length) throw new Error(`metrics reply of ${bytes.length} bytes is too short for ${cpuCount} CPUs`);
+  const diskCount = v.getUint32(at + f.disk_count.offset, true);
+  if (diskCount > L.METRICS_MAX_DISKS) throw new Error(`metrics reply names ${diskCount} disks (at most ${L.METRICS_MAX_DISKS})`);
+  const disksAt = at + L.metricsSample.size + cpuCount * L.metricsCpu.size;
+  const end = disksAt + diskCount * L.metricsDisk.size;
+  if (end > bytes.length) throw new Error(`metrics reply of ${bytes.length} bytes is too short for ${cpuCount} CPUs and ${diskCount} disks`);
   const c = L.metricsCpu.fields;
   const cpus: MetricsCpuCounters[] = [];
   for (let i = 0; i < cpuCount; i++) {
@@ -65,6 +118,24 @@ function decodeSample(bytes: Uint8Array, at: number): { sample: MetricsSample; e
       userNs: cu(c.user_ns.offset), niceNs: cu(c.nice_ns.offset), systemNs: cu(c.system_ns.offset), irqNs: cu(c.irq_ns.offset),
       softirqNs: cu(c.softirq_ns.offset), idleNs: cu(c.idle_ns.offset), iowaitNs: cu(c.iowait_ns.offset), stealNs: cu(c.steal_ns.offset),
       nrSwitches: cu(c.nr_switches.offset), nrRunning: v.getUint32(b + c.nr_running.offset, true), nrIowait: v.getUint32(b + c.nr_iowait.offset, true),
+      irqs: cu(c.irqs.offset), timerIrqs: cu(c.timer_irqs.offset),
+      curr: {
+        task: cu(c.curr_task.offset), pid: v.getInt32(b + c.curr_pid.offset, true), tgid: v.getInt32(b + c.curr_tgid.offset, true),
+        comm: cString(bytes.subarray(b + c.curr_comm.offset, b + c.curr_comm.offset + c.curr_comm.size)),
+        utimeNs: cu(c.curr_utime_ns.offset), stimeNs: cu(c.curr_stime_ns.offset), samples: v.getUint32(b + c.curr_samples.offset, true),
+      },
+      preemptCount: v.getInt32(b + c.preempt_count.offset, true),
+      lockWaiters: v.getUint32(b + c.lock_waiters.offset, true),
+    });
+  }
+  const df = L.metricsDisk.fields;
+  const disks: MetricsDiskCounters[] = [];
+  for (let i = 0; i < diskCount; i++) {
+    const b = disksAt + i * L.metricsDisk.size;
+    disks.push({
+      name: cString(bytes.subarray(b + df.name.offset, b + df.name.offset + df.name.size)),
+      ioTicks: v.getBigUint64(b + df.io_ticks.offset, true),
+      ios: v.getBigUint64(b + df.ios.offset, true),
     });
   }
   const sample: MetricsSample = {
@@ -75,7 +146,10 @@ function decodeSample(bytes: Uint8Array, at: number): { sample: MetricsSample; e
     freePages: u64(f.free_pages.offset), totalRamPages: u64(f.total_ram_pages.offset),
     freeSwapPages: u64(f.free_swap_pages.offset), totalSwapPages: u64(f.total_swap_pages.offset),
     pageSize: u64(f.page_size.offset),
+    jiffies: u64(f.jiffies.offset),
+    parts: v.getUint32(at + f.parts.offset, true),
     cpus,
+    disks,
   };
   return { sample, end };
 }
@@ -125,7 +199,28 @@ export function metricsWindow(start: MetricsSample, end: MetricsSample): Metrics
     memTotalBytes: Number(end.totalRamPages) * page,
     swapFreeBytes: Number(end.freeSwapPages) * page,
     swapTotalBytes: Number(end.totalSwapPages) * page,
+    disks: diskWindows(start, end, seconds),
+    jiffies: Number(end.jiffies - start.jiffies),
+    progress: end.cpus.map((e, cpu): CpuProgress => {
+      const s = start.cpus[cpu];
+      return {
+        cpu, pid: e.curr.pid, comm: e.curr.comm, sameTaskWindows: e.curr.samples, switches: Number(e.nrSwitches - s.nrSwitches),
+        irqs: Number(e.irqs - s.irqs), timerIrqs: Number(e.timerIrqs - s.timerIrqs), preemptCount: e.preemptCount, lockWaiters: e.lockWaiters,
+      };
+    }),
+    parts: partNames(end.parts),
   };
+}
+
+/** util per disk: io_ticks over the target jiffies of the window (both in the target's jiffies, so no HZ is needed). */
+function diskWindows(start: MetricsSample, end: MetricsSample, seconds: number): MetricsWindow['disks'] {
+  const jiffies = Number(end.jiffies - start.jiffies);
+  return end.disks.flatMap((d) => {
+    const s = start.disks.find((x) => x.name === d.name);
+    if (!s) return [];
+    const util = jiffies > 0 ? Math.min(100, (100 * Number(d.ioTicks - s.ioTicks)) / jiffies) : 0;
+    return [{ name: d.name, util, iosPerSecond: Number(d.ios - s.ios) / seconds }];
+  });
 }
 
 /** The monitor's last two samples; waits (up to ~3 s) while it has not taken two yet. */

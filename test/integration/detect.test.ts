@@ -1,113 +1,121 @@
-// The CPU-high-load and memory-leak detectors on a testbed guest (2 CPUs, 512 MiB, 64 MiB swap):
-// an idle guest gives no detection; the testbed's faults are detected with their culprits named
-// (the comm the guest's own ps shows) and the figures the guest's /proc/meminfo shows.
+// The detectors against real faults and healthy loads on testbed guests (cpu backend, 1 GiB, 2
+// CPUs): each of F1-F6, cpu-high-load and memory-leak injected once is detected with the right
+// class and the culprits the guest's own /proc named before the fault; 60 s of each healthy load
+// (idle, a user loop per CPU, dd to a virtio disk, dd /dev/zero -> /dev/null per CPU) gives no
+// detection. The healthy guest runs its four loads back to back while the fault guests come and
+// go one at a time beside it (two guests at most), so the whole file takes about five minutes.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { bootGuest, Guest } from '../../testbed';
 import type { Detection } from '../../src/detect/detections';
-import { grassJson, GuestAgent, startGuestAgent } from './agentHarness';
+import { grassJson } from './agentHarness';
+import { DetectTarget, FaultRun, guestShape, HEALTHY_LOADS, healthyRun, injectAndDetect } from './detect-support';
 
-let guest: Guest;
-let agent: GuestAgent;
-let args: string[];
+const HEALTHY_SECONDS = 60;
 
-before(async () => {
-  guest = await bootGuest({ memMiB: 512, cpus: 2, swapMiB: 64 });
-  agent = await startGuestAgent(guest);
-  args = ['--target', agent.target, '--key-file', agent.keyFile];
+interface HealthyResult { load: string; seen: Detection[]; evaluations: number }
+let healthy: Promise<HealthyResult[] | Error>;
+const started: DetectTarget[] = [];
+
+before(() => {
+  healthy = (async () => {
+    const t = await DetectTarget.start(guestShape('healthy'));
+    started.push(t);
+    const results: HealthyResult[] = [];
+    for (const load of Object.keys(HEALTHY_LOADS)) results.push({ load, ...(await healthyRun(t, load, HEALTHY_SECONDS)) });
+    return results;
+  })().catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
 });
 
 after(async () => {
-  await agent?.stop();
-  await guest?.down();
+  await Promise.all(started.map((t) => t.stop()));
 });
 
-/** Pids of the guest's processes with this comm (the guest has no pgrep). */
-async function guestPids(comm: string): Promise<number[]> {
-  const out = await guest.exec(`for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = "${comm}" ] && echo \${p#/proc/}; done; true`);
-  return out.trim().split(/\s+/).filter(Boolean).map(Number);
-}
-
-async function killGuest(comm: string): Promise<void> {
-  const pids = await guestPids(comm);
-  if (pids.length) await guest.exec(`kill ${pids.join(' ')}; true`);
-}
-
-async function detections(): Promise<Detection[]> {
-  return (await grassJson<{ detections: Detection[] }>(['detect', ...args, '--json'])).detections;
-}
-
-/**
- * Polls until the detector is active (or, with latched, has a detection on record: the OOM killer
- * may end a leak between two polls); returns it and the seconds waited.
- */
-async function waitFor(detector: Detection['detector'], timeoutMs: number, latched = false): Promise<{ d: Detection; seconds: number }> {
-  const start = Date.now();
-  let last: Detection[] = [];
-  while (Date.now() - start < timeoutMs) {
-    last = await detections();
-    const d = last.find((x) => x.detector === detector && (x.active || (latched && x.detectedAt !== null)));
-    if (d) return { d, seconds: (Date.now() - start) / 1000 };
-    await sleep(1000);
-  }
-  throw new Error(`${detector} not detected in ${timeoutMs / 1000} s: ${JSON.stringify(last)}`);
-}
-
-test('an idle guest gives no detection for 20 s while the detectors keep evaluating', async () => {
-  const first = await detections();
-  let evaluated = 0;
-  for (let i = 0; i < 10; i++) {
-    await sleep(2000);
-    const now = await detections();
-    assert.deepEqual(now.filter((d) => d.active || d.detectedAt !== null), [], JSON.stringify(now));
-    assert.ok(now.every((d) => d.error === null), JSON.stringify(now));
-    evaluated = Math.max(...now.map((d) => d.evaluatedAt));
-    const background = (await grassJson<{ detections: Detection[] }>(['detect', ...args, '--background', '--json'])).detections;
-    assert.deepEqual(background.filter((d) => d.active || d.detectedAt !== null), [], JSON.stringify(background));
-    assert.ok(Math.max(...background.map((d) => d.evaluatedAt)) >= evaluated - 2, 'the background area follows the evaluations');
-  }
-  assert.ok(evaluated > Math.max(0, ...first.map((d) => d.evaluatedAt)) + 10, 'the detectors evaluated during the idle period');
-});
-
-test('cpu-high-load: every CPU busy with yes is detected, with yes as the culprits', async () => {
-  await guest.fault('cpu-high-load');
+/** Boots a guest for one fault, injects it, returns the run; the guest goes down after. */
+async function faultRun(fault: string, timeoutMs: number, also?: (t: DetectTarget) => Promise<void>): Promise<FaultRun> {
+  const t = await DetectTarget.start(guestShape(fault));
   try {
-    const { d, seconds } = await waitFor('cpu-high-load', 40_000);
-    console.log(`cpu-high-load detected after ${seconds.toFixed(1)} s of polling (paper: 6.6 s)`);
-    const yesPids = await guestPids('yes');
-    assert.equal(yesPids.length, 2);
-    assert.ok(d.figures.spanSeconds >= 5 && d.figures.leastBusyCpuPercent >= 90, JSON.stringify(d));
-    const top = d.culprits.slice(0, 2);
-    assert.deepEqual(top.map((c) => c.comm), ['yes', 'yes'], JSON.stringify(d.culprits));
-    assert.deepEqual(top.map((c) => c.pid).sort(), yesPids.sort());
-    for (const c of top) assert.ok(c.cpuPercent > 40 && c.cpuPercent < 130, JSON.stringify(c));
-    // Background mode: the same detection from the header's background area, with no request.
-    const background = (await grassJson<{ detections: Detection[] }>(['detect', ...args, '--background', '--json'])).detections;
-    const b = background.find((x) => x.detector === 'cpu-high-load');
-    assert.equal(b?.active, true, JSON.stringify(background));
-    assert.deepEqual(b?.culprits.slice(0, 2).map((c) => c.pid).sort(), yesPids.sort());
+    await also?.(t);
+    const run = await injectAndDetect(t, fault, timeoutMs);
+    console.log(`${fault}: ${run.detected} after ${run.latencySeconds.toFixed(1)} s (monitor clock); culprits ${run.detection.culprits.map((c) => `${c.pid}/${c.comm}`).join(' ')}`);
+    return run;
   } finally {
-    await killGuest('yes');
+    await t.stop();
   }
-  // The condition clears once the load is gone.
-  await sleep(3000);
-  const after = await detections();
-  assert.equal(after.find((d) => d.detector === 'cpu-high-load')?.active, false, JSON.stringify(after));
+}
+
+const pidsOf = (run: FaultRun, comm: string): number[] => run.truth.filter((x) => x.comm === comm).flatMap((x) => x.pids);
+
+for (const fault of ['f1', 'f2', 'f3'] as const) {
+  test(`${fault.toUpperCase()}: classified ${fault.toUpperCase()}, each CPU's looping thread named on its CPU`, async () => {
+    const run = await faultRun(fault, 60_000);
+    assert.equal(run.detected, run.expected, JSON.stringify(run.detection));
+    const expected = [0, 1].map((cpu) => ({ pid: pidsOf(run, `grass_${fault}/${cpu}`)[0], comm: `grass_${fault}/${cpu}`, cpu }));
+    assert.ok(expected.every((e) => e.pid > 0), JSON.stringify(run.truth));
+    const onCpu = run.detection.culprits.map((c) => ({ pid: c.pid, comm: c.comm, cpu: c.cpu }));
+    assert.deepEqual(onCpu, expected);
+    assert.deepEqual(run.detection.figures.stuckCpus, [0, 1]);
+    if (fault === 'f1') assert.deepEqual(run.detection.figures.timerStoppedCpus, [0, 1]);
+    else assert.ok((run.detection.figures.jiffies as number) > 0, 'jiffies advance: interrupts are on');
+    if (fault === 'f3') assert.deepEqual(run.detection.figures.preemptOffCpus, [0, 1]);
+    if (fault === 'f2') assert.deepEqual(run.detection.figures.preemptOffCpus, []);
+  });
+}
+
+test('F5: classified F5; the task that slept holding the lock first, then the spinning threads', async () => {
+  const run = await faultRun('f5', 60_000);
+  assert.equal(run.detected, 'F5', JSON.stringify(run.detection));
+  const [holder, ...spinners] = run.detection.culprits;
+  // comm is TASK_COMM_LEN - 1 characters, as the guest's /proc shows it.
+  assert.deepEqual({ pid: holder.pid, comm: holder.comm, role: holder.role }, { pid: pidsOf(run, 'grass_f5_sleepe')[0], comm: 'grass_f5_sleepe', role: 'lock-holder' });
+  assert.deepEqual(spinners.map((c) => c.pid).sort(), [...pidsOf(run, 'grass_f5/0'), ...pidsOf(run, 'grass_f5/1')].sort());
+});
+
+test('cpu-high-load, then F4 on the same guest: yes per CPU as the culprits; the blocked readers of /dev/grass_f4 as F4\'s waiters', async () => {
+  let cpu: FaultRun | undefined;
+  const f4 = await faultRun('f4', 60_000, async (t) => {
+    cpu = await injectAndDetect(t, 'cpu-high-load', 60_000);
+    console.log(`cpu-high-load: after ${cpu.latencySeconds.toFixed(1)} s (monitor clock)`);
+    await t.guest.exec('kill -9 $(for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = yes ] && echo ${p#/proc/}; done) 2>/dev/null; true');
+    await t.waitFor((ds) => (ds.some((d) => d.active) ? undefined : ds[0]), 20_000); // the load is gone
+  });
+  assert.ok(cpu);
+  assert.equal(cpu.detected, 'cpu-high-load', JSON.stringify(cpu.detection));
+  assert.deepEqual(cpu.detection.culprits.slice(0, 2).map((c) => c.pid).sort(), pidsOf(cpu, 'yes'));
+  assert.equal(f4.detected, 'F4', JSON.stringify(f4.detection));
+  assert.ok((f4.detection.figures.blk as number) >= 32, JSON.stringify(f4.detection.figures));
+  const cats = new Set(pidsOf(f4, 'cat'));
+  assert.equal(cats.size, 32);
+  assert.equal(f4.detection.culprits.length, 8);
+  for (const c of f4.detection.culprits) assert.ok(c.comm === 'cat' && cats.has(c.pid) && c.role === 'waiter', JSON.stringify(c));
 });
 
 test('memory-leak: a growing allocation is detected with grass-hog as the top consumer', async () => {
-  await guest.fault('memory-leak');
-  try {
-    // No memory-leak detection is on record before (the idle test checked).
-    const { d } = await waitFor('memory-leak', 120_000, true);
-    const f = d.figures;
-    assert.ok(f.memFreeBytes < 0.3 * f.memTotalBytes && f.swapFreeBytes < 0.3 * f.swapTotalBytes, JSON.stringify(d));
-    assert.equal(d.culprits[0]?.comm, 'grass-hog', JSON.stringify(d.culprits));
-    const meminfo = (await guest.truth()).meminfo;
-    assert.equal(f.memTotalBytes, meminfo.MemTotal * 1024);
-    assert.equal(f.swapTotalBytes, meminfo.SwapTotal * 1024);
-  } finally {
-    await killGuest('grass-hog');
+  const run = await faultRun('memory-leak', 150_000);
+  assert.equal(run.detected, 'memory-leak', JSON.stringify(run.detection));
+  assert.equal(run.detection.culprits[0]?.comm, 'grass-hog');
+  const f = run.detection.figures as Record<string, number>;
+  assert.ok(f.memFreeBytes < 0.3 * f.memTotalBytes && f.swapFreeBytes < 0.3 * f.swapTotalBytes, JSON.stringify(f));
+});
+
+test('F6: a working set beyond RAM rewritten without end is classified F6 (swap both ways), grass-hog the top consumer', async () => {
+  const run = await faultRun('f6', 180_000);
+  assert.equal(run.detected, 'F6', JSON.stringify(run.detection));
+  assert.equal(run.detection.culprits[0]?.comm, 'grass-hog');
+  assert.deepEqual([run.detection.culprits[0].pid], pidsOf(run, 'grass-hog'));
+  const f = run.detection.figures as Record<string, number>;
+  assert.ok(f.pswpinPerSecond > 0 && f.pswpoutPerSecond > 0 && f.memFreeBytes < 0.05 * f.memTotalBytes, JSON.stringify(f));
+});
+
+test(`healthy loads, ${HEALTHY_SECONDS} s each: no detection, while the detectors evaluate every window`, async () => {
+  const results = await healthy;
+  if (results instanceof Error) throw results;
+  for (const r of results) {
+    console.log(`healthy ${r.load}: ${r.evaluations} evaluations, ${r.seen.length} detections`);
+    assert.deepEqual(r.seen, [], `${r.load}: ${JSON.stringify(r.seen)}`);
+    assert.ok(r.evaluations >= HEALTHY_SECONDS * 0.6, `${r.load}: only ${r.evaluations} evaluations`);
   }
+  // The CLI reads the same area: no detection now either.
+  const t = started[0];
+  const cli = await grassJson<{ detections: Detection[] }>(['detect', ...t.args, '--background']);
+  assert.deepEqual(cli.detections.filter((d) => d.active), []);
 });

@@ -64,8 +64,13 @@ test('a detection reply decodes: kinds, times, figures and culprits', () => {
   d[0].culprits[0].pid = 321; d[0].culprits[0].cpu_permille = 995; strcpy(d[0].culprits[0].comm, "yes");
   d[0].culprits[1].pid = 322; d[0].culprits[1].cpu_permille = 990; strcpy(d[0].culprits[1].comm, "fifteen-chars-x");
   d[1].kind = GRASS_DETECT_MEMORY_LEAK; d[1].evaluated_ns = 10000000000ull; d[1].status = GRASS_E_UNMAPPED; d[1].detail = 0xffff888000001000ull;
+  d[2].kind = GRASS_DETECT_HANG; d[2].active = 1; d[2].background = 1; d[2].detected_ns = 8000000000ull; d[2].evaluated_ns = 10000000000ull;
+  d[2].values[0] = GRASS_HANG_F3; d[2].values[1] = 3; d[2].values[2] = 0; d[2].values[3] = 2; d[2].values[5] = 250; d[2].values[6] = 0; d[2].values[7] = 4;
+  d[2].culprit_count = 2;
+  d[2].culprits[0].pid = 117; d[2].culprits[0].cpu = 0; strcpy(d[2].culprits[0].comm, "grass_f3/0");
+  d[2].culprits[1].pid = 118; d[2].culprits[1].cpu = 1; strcpy(d[2].culprits[1].comm, "grass_f3/1");
   out(d, sizeof d);`);
-  const [cpu, mem] = decodeDetections(bytes);
+  const [cpu, mem, hang] = decodeDetections(bytes);
   assert.equal(cpu.detector, 'cpu-high-load');
   assert.equal(cpu.active, true);
   assert.equal(cpu.detectedAt, 9);
@@ -77,5 +82,11 @@ test('a detection reply decodes: kinds, times, figures and culprits', () => {
   assert.equal(mem.detectedAt, null);
   assert.deepEqual(mem.figures, {});
   assert.equal(mem.error, 'Unmapped at 0xffff888000001000');
-  assert.throws(() => decodeDetections(bytes.subarray(8)), /expected 2 records/);
+  assert.equal(hang.detector, 'hang');
+  assert.equal(hang.hangClass, 'F3');
+  assert.equal(hang.mode, 'background');
+  assert.equal(mem.mode, 'inline');
+  assert.deepEqual(hang.figures, { stuckCpus: [0, 1], timerStoppedCpus: [], preemptOffCpus: [1], lockWaiters: 0, jiffies: 250, contextSwitches: 0, runnableWaiting: 4 });
+  assert.deepEqual(hang.culprits.map((c) => [c.pid, c.comm, c.cpu, c.role]), [[117, 'grass_f3/0', 0, 'on-cpu'], [118, 'grass_f3/1', 1, 'on-cpu']]);
+  assert.throws(() => decodeDetections(bytes.subarray(8)), /expected 3 records/);
 });

@@ -37,10 +37,12 @@ enum grass_opcode {
                                   place follows from the lengths alone */
   GRASS_OP_METRICS = 9,        /* no args; reply: the metrics plugin's last 1 s window (monitor clock):
                                   grass_metrics_sample of its start, its grass_metrics_cpu[cpu_count],
-                                  then the same for its end; GRASS_E_UNSUPPORTED when the plugin did not
-                                  resolve for this kernel (detail: 0) */
-  GRASS_OP_DETECT = 10,        /* no args; reply: grass_detection[GRASS_DETECTORS], the detectors' latest
-                                  state (they run in the monitor on every metrics sample) */
+                                  its grass_metrics_disk[disk_count], then the same for its end;
+                                  GRASS_E_UNSUPPORTED when the plugin did not resolve for this kernel */
+  GRASS_OP_DETECT = 10,        /* args: [0] 0, or GRASS_DETECT_SET_MODES to set [1] = the detectors run in
+                                  background (bit kind-1); reply: grass_detection[GRASS_DETECTORS]. A
+                                  background detector runs in the monitor on every metrics sample and is
+                                  republished in the background area; an inline one runs when asked */
   GRASS_OP_BULK_READ = 11,     /* args: physical address, length (both multiples of GRASS_BULK_PAGE_BYTES,
                                   length at most 8 * GRASS_BULK_PAGE_BYTES * slot_data_bytes). Data area:
                                   empty (every page) or a bitmap, bit k (LSB first) selecting page k of
@@ -174,7 +176,17 @@ struct grass_metrics_sample {
   uint64_t free_swap_pages;     /* nr_swap_pages (SwapFree) */
   uint64_t total_swap_pages;    /* total_swap_pages (SwapTotal) */
   uint64_t page_size;
+  uint64_t jiffies;             /* the target's jiffies (GRASS_METRICS_PART_PROGRESS) */
+  uint32_t parts;               /* GRASS_METRICS_PART_* resolved for this kernel and read */
+  uint32_t disk_count;          /* grass_metrics_disk records after the CPUs */
 };
+#define GRASS_METRICS_PART_CORE 1u      /* cpustat, rq counters, swap and memory figures */
+#define GRASS_METRICS_PART_PROGRESS 2u  /* jiffies, rq->curr and its times, kstat.irqs_sum */
+#define GRASS_METRICS_PART_PREEMPT 4u   /* the per-CPU preempt count */
+#define GRASS_METRICS_PART_TIMER 8u     /* per-CPU local timer interrupts */
+#define GRASS_METRICS_PART_LOCKQ 16u    /* per-CPU queued-spinlock slow-path nesting (qnodes) */
+#define GRASS_METRICS_PART_DISKS 32u    /* whole disks' io_ticks */
+#define GRASS_METRICS_MAX_DISKS 16u
 
 /* Per CPU: kernel_cpustat's cumulative times (ns, as /proc/stat's cpuN lines before the USER_HZ
  * conversion) and the CPU's runqueue counters. */
@@ -183,23 +195,56 @@ struct grass_metrics_cpu {
   uint64_t nr_switches;         /* rq->nr_switches (summed: /proc/stat ctxt) */
   uint32_t nr_running;          /* rq->nr_running (summed: procs_running) */
   uint32_t nr_iowait;           /* rq->nr_iowait (summed: procs_blocked) */
+  /* Evidence of progress (0 where the part did not resolve). */
+  uint64_t irqs;                /* kstat.irqs_sum: device interrupts handled */
+  uint64_t timer_irqs;          /* irq_stat.apic_timer_irqs: local timer interrupts */
+  uint64_t curr_task;           /* rq->curr (task_struct address) */
+  uint64_t curr_utime_ns;       /* its utime, stime */
+  uint64_t curr_stime_ns;
+  int32_t curr_pid;             /* 0: the CPU's idle task */
+  int32_t curr_tgid;
+  char curr_comm[16];
+  uint32_t curr_samples;        /* consecutive earlier samples with this task current and nr_switches unchanged */
+  int32_t preempt_count;        /* the raw per-CPU preempt count */
+  uint32_t lock_waiters;        /* qnodes[0].mcs.count: queued-spinlock slow-path nesting */
+  uint32_t reserved0;
+};
+
+/* GRASS_OP_METRICS: a whole disk (gendisk part0) as /proc/diskstats shows it. */
+struct grass_metrics_disk {
+  char name[32];                /* disk_name */
+  uint64_t io_ticks;            /* jiffies with I/O in flight (diskstats field 10 in jiffies), summed over CPUs */
+  uint64_t ios;                 /* completed requests of every direction, summed */
 };
 
 /* GRASS_OP_DETECT: one record per detector, in this order. */
-#define GRASS_DETECTORS 2u
+#define GRASS_DETECTORS 3u
 #define GRASS_DETECT_CPU_HIGH_LOAD 1u  /* every CPU >= 90 % busy for 5 s of the monitor clock */
 #define GRASS_DETECT_MEMORY_LEAK 2u    /* free RAM and free swap both < 30 % (no swap counts as none free) */
+#define GRASS_DETECT_HANG 3u           /* SHFH hang classes F1-F6 from progress evidence (docs/detections.md) */
 #define GRASS_DETECT_CULPRITS 8u
-/* Background results: the monitor republishes grass_detection[GRASS_DETECTORS] after every evaluation
- * at this offset of the header page (background_offset), with background_bytes and
- * background_crc32, all under background_version (odd while being written); read with no request. */
+#define GRASS_DETECT_SET_MODES 1u      /* GRASS_OP_DETECT args[0] */
+/* Hang classes (grass_detection.values[0] of GRASS_DETECT_HANG). */
+#define GRASS_HANG_F1 1u  /* CPUs stuck with interrupts off */
+#define GRASS_HANG_F2 2u  /* CPUs stuck in the kernel, preemptible */
+#define GRASS_HANG_F3 3u  /* CPUs stuck with preemption off, no lock waiters */
+#define GRASS_HANG_F4 4u  /* tasks in I/O wait that never completes */
+#define GRASS_HANG_F5 5u  /* CPUs spinning on a lock (preemption off, queued-spinlock waiters) */
+#define GRASS_HANG_F6 6u  /* swap thrashing */
+/* Background area: the monitor republishes grass_background after every evaluation at this
+ * offset of the header page (background_offset), with background_bytes and background_crc32,
+ * all under background_version (odd while being written); read with one read and no request. */
 #define GRASS_BACKGROUND_OFFSET 1024u
+#define GRASS_BACKGROUND_LAYOUT 2u     /* grass_background.layout */
+#define GRASS_HISTORY_POINTS 32u
 
 struct grass_detect_culprit {
-  int32_t pid;                  /* thread-group id */
+  int32_t pid;                  /* thread-group id; the thread's id for a hang's on-CPU tasks */
   uint32_t cpu_permille;        /* CPU time used over the condition's span / its length (1000 = one CPU) */
   uint64_t rss_bytes;
   char comm[16];
+  int32_t cpu;                  /* the CPU it is stuck on (hang), else -1 */
+  uint32_t reserved0;
 };
 
 struct grass_detection {
@@ -211,10 +256,36 @@ struct grass_detection {
   uint32_t status;              /* grass_status of the last evaluation's reads */
   uint32_t culprit_count;
   uint64_t detail;              /* the address that failed when status != GRASS_OK */
+  uint32_t background;          /* 1: run on every metrics sample and published; 0: run when asked */
+  uint32_t reserved0;
   /* Figures at detection. CPU high load: [0] least busy CPU's share (permille), [1] its CPU,
-   * [2] span (ns). Memory leak: [0] free RAM, [1] total RAM, [2] free swap, [3] total swap (bytes). */
-  uint64_t values[4];
+   * [2] span (ns). Memory leak: [0] free RAM, [1] total RAM, [2] free swap, [3] total swap (bytes).
+   * Hang: [0] class (GRASS_HANG_*), the rest per class (docs/detections.md). */
+  uint64_t values[8];
   struct grass_detect_culprit culprits[GRASS_DETECT_CULPRITS];  /* busiest / largest first */
+};
+
+/* One metrics window, summarised for the history in the background area. */
+struct grass_history_point {
+  uint64_t monitor_clock_ns;    /* the window's end */
+  uint32_t window_ms;
+  uint16_t usr_permille, sys_permille, iowait_permille, idle_permille;  /* averaged over CPUs */
+  uint32_t context_switches;    /* in the window */
+  uint32_t pswpin, pswpout;     /* pages in the window */
+  uint32_t free_mib;
+  uint16_t run, blk;
+  uint16_t util_permille;       /* the busiest disk */
+  uint16_t jiffies;             /* target jiffies elapsed in the window (capped) */
+};
+
+/* The background area. */
+struct grass_background {
+  uint32_t layout;              /* GRASS_BACKGROUND_LAYOUT */
+  uint32_t history_count;       /* valid points, at most GRASS_HISTORY_POINTS */
+  uint32_t history_next;        /* index the next point goes to (oldest when full) */
+  uint32_t reserved0;
+  struct grass_detection detections[GRASS_DETECTORS];
+  struct grass_history_point history[GRASS_HISTORY_POINTS];
 };
 
 /* GRASS_OP_DESCRIBE result: this header, then the sections it points at (offsets from the

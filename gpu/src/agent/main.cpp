@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
     grass_ps_layout ps = grass::resolve_process_list_layout(btf, target);
     std::string metrics_unresolved;
     grass_metrics_layout metrics = grass::resolve_metrics_layout(btf, target, &metrics_unresolved);
-    if (!metrics.resolved) fprintf(stderr, "grass-agent: warning: metrics plugin off: %s\n", metrics_unresolved.c_str());
+    if (!metrics_unresolved.empty()) fprintf(stderr, "grass-agent: warning: %s\n", metrics_unresolved.c_str());
 
     // Check the process list once on the host; a broken one is reported, not fatal (reads still work).
     grass_fault f{};
@@ -187,12 +187,17 @@ int main(int argc, char** argv) {
     setup.monitor->metrics = metrics;
     // The detectors' walk buffers: room for PID_MAX_DEFAULT thread groups.
     const uint64_t detect_tasks = 32768;
-    std::vector<grass_task_record> detect_records(metrics.resolved ? detect_tasks : 0);
+    std::vector<grass_task_record> detect_records(metrics.parts ? detect_tasks : 0);
     std::vector<int32_t> detect_pids(detect_records.size());
     std::vector<uint64_t> detect_cpu_ns(2 * detect_records.size());  // baseline, then scores
     grass_detect_state detect{};
-    if (metrics.resolved) {
-      detect = {{}, detect_records.data(), detect_tasks, detect_pids.data(), detect_cpu_ns.data(), 0, 0};
+    if (metrics.parts) {
+      detect = grass_detect_state{};
+      detect.tasks = detect_records.data();
+      detect.task_capacity = detect_tasks;
+      detect.base_pid = detect_pids.data();
+      detect.base_cpu_ns = detect_cpu_ns.data();
+      grass_detect_init(&detect);
       setup.monitor->detect = &detect;
     }
     uint32_t liveness_ms = o.liveness_period_ms ? o.liveness_period_ms : over_rdma ? 100 : 0;

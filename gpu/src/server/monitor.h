@@ -218,7 +218,7 @@ GRASS_HD_CALL void grass_op_process(grass_monitor* mon, uint32_t i, const grass_
 
 GRASS_HD_CALL void grass_op_metrics(grass_monitor* mon, uint32_t i, grass_outcome* o) {
   grass_result_arena* arena = &mon->arenas[i];
-  if (!mon->metrics.resolved) { o->status = GRASS_E_UNSUPPORTED; return; }
+  if (!mon->metrics.parts) { o->status = GRASS_E_UNSUPPORTED; return; }
   arena->id = 0;  // the arena is being overwritten
   uint64_t bytes = grass_metrics_reply(&mon->metrics_state, mon->metrics.cpu_count, arena->data, arena->capacity);
   if (!bytes) { o->status = GRASS_E_UNSUPPORTED; o->detail = mon->metrics.cpu_count; return; }
@@ -227,8 +227,13 @@ GRASS_HD_CALL void grass_op_metrics(grass_monitor* mon, uint32_t i, grass_outcom
   o->arena = arena;
 }
 
-GRASS_HD void grass_op_detect(grass_monitor* mon, uint32_t i, grass_outcome* o) {
+GRASS_HD_CALL void grass_op_detect(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) {
   if (!mon->detect) { o->status = GRASS_E_UNSUPPORTED; return; }
+  if (q->args[0] == GRASS_DETECT_SET_MODES) grass_detect_set_modes(mon->detect, (uint32_t)q->args[1]);
+  else if (q->args[0] != 0) { o->status = GRASS_E_MALFORMED; o->detail = q->args[0]; return; }
+  grass_fault f = {GRASS_OK, 0};
+  grass_ps_ctx ps = {&mon->mem, &mon->paging, &mon->ps, &f};
+  grass_detect_inline(&ps, mon->detect, &mon->metrics_state);
   grass_copy(grass_slot_data(mon, i), mon->detect->results, sizeof mon->detect->results);
   o->inline_bytes = sizeof mon->detect->results;
 }
@@ -279,7 +284,7 @@ GRASS_HD_CALL void grass_handle(grass_monitor* mon, uint32_t i, const grass_requ
         case GRASS_OP_PROCESS_LIST: grass_op_process(mon, i, q, true, &o); break;
         case GRASS_OP_FETCH_RESULT: grass_op_fetch(mon, q, &o); break;
         case GRASS_OP_METRICS: grass_op_metrics(mon, i, &o); break;
-        case GRASS_OP_DETECT: grass_op_detect(mon, i, &o); break;
+        case GRASS_OP_DETECT: grass_op_detect(mon, i, q, &o); break;
         case GRASS_OP_BULK_READ: grass_op_bulk_read(mon, i, q, &o); break;
         default: o.status = GRASS_E_MALFORMED; o.detail = q->opcode; break;
       }

@@ -1,42 +1,102 @@
-// grass detect: the agent's CPU-high-load and memory-leak detectors, as last evaluated.
+// grass detect: the agent's detectors (cpu-high-load, memory-leak, the F1-F6 hang classifier), as
+// last evaluated; --watch follows the background area.
 import type { CliCommand } from '../command';
-import { Detection, fetchDetections, readBackgroundDetections } from '../../detect/detections';
+import { DETECTOR_NAMES, Detection, DetectorName, fetchDetections, readBackground, setDetectorModes } from '../../detect/detections';
+import { withLockHolder } from '../../detect/lockHolder';
 import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
 
-const usage = `usage: grass detect --target ADDR [--key-file F] [--background] [--json]
+const usage = `usage: grass detect --target ADDR [--key-file F] [--background | --watch [--interval-ms N]]
+                    [--modes background|inline,...] [--json]
 
-The monitor runs its detectors on every 1 s metrics window of its own clock: cpu-high-load
-(every CPU >= 90 % busy for 5 s; culprits: the thread groups that used the most CPU since) and
-memory-leak (free RAM and free swap both under 30 %, no swap counting as none free; culprits:
-the largest resident sets). Prints the active detections (or "no detection"); exit status 0
-either way. --json prints {"detections":[{detector,active,detectedAt,holdsSince,evaluatedAt,
-error,figures,culprits:[{pid,comm,cpuPercent,rssBytes}]}]} for every detector (times in
-seconds of the monitor's clock). --background reads the results the monitor republishes in the
-buffer header's background area after each evaluation, with no request (seqlocked, CRC-checked).
+The monitor runs its detectors on every 1 s metrics window of its own clock:
+  cpu-high-load  every CPU >= 90 % busy for 5 s; culprits: the thread groups that used the most
+                 CPU since
+  memory-leak    free RAM and free swap both under 30 % (no swap counts as none free);
+                 culprits: the largest resident sets
+  hang           the SHFH classes from progress evidence (docs/detections.md): F1 CPUs stuck
+                 with interrupts off, F2 stuck in the kernel (preemptible), F3 stuck with
+                 preemption off, F4 tasks in I/O wait that never completes, F5 CPUs spinning on a
+                 lock whose holder slept (the holder named from the kernel's log), F6 swap
+                 thrashing; culprits: the stuck CPUs' tasks, the waiters, the largest consumers
+Prints the active detections (or "no detection"); exit status 0 either way.
+--background reads the results the monitor republishes in the buffer header's background area
+(seqlocked, CRC-checked; no request). --watch polls that area every --interval-ms (default 1000)
+and prints each detection when it starts and ends, and the metric history's new windows with
+--json (one JSON object per line), until interrupted.
+--modes sets which detectors run in background (evaluated on every window and published) and
+which inline (evaluated only when asked), e.g. --modes background,background,inline for
+cpu-high-load, memory-leak, hang.
+--json prints {"detections":[{detector,active,detectedAt,holdsSince,evaluatedAt,error,mode,
+hangClass?,figures,culprits:[{pid,comm,role,cpu,cpuPercent,rssBytes}]}]} for every detector
+(times in seconds of the monitor's clock).
 
 ${targetFlagsUsage}`;
 
+const mib = (b: number): string => `${(b / 1048576).toFixed(0)} MiB`;
+
+function hangHead(d: Detection): string {
+  const f = d.figures as Record<string, number & number[]>;
+  const cpus = (xs: number[]): string => (xs.length ? xs.join(',') : 'none');
+  switch (d.hangClass) {
+    case 'F4':
+      return `hang F4 (I/O never completes): ${f.blk} tasks in I/O wait, disks busy ${f.diskIoTicks} jiffies, iowait ${f.iowaitPercent.toFixed(1)} % for ${f.holdsSeconds.toFixed(1)} s`;
+    case 'F6':
+      return `hang F6 (swap thrashing): swap-in ${f.pswpinPerSecond}/s, swap-out ${f.pswpoutPerSecond}/s, RAM free ${mib(f.memFreeBytes)} of ${mib(f.memTotalBytes)}`;
+    default: {
+      const what = { F1: 'interrupts off', F2: 'in the kernel, preemptible', F3: 'preemption off', F5: 'spinning on a lock' }[d.hangClass ?? 'F2'];
+      return `hang ${d.hangClass} (CPUs stuck, ${what}): stuck CPUs ${cpus(f.stuckCpus)}, timer stopped on ${cpus(f.timerStoppedCpus)}, preemption off on ${cpus(f.preemptOffCpus)}, lock waiters ${f.lockWaiters}, jiffies +${f.jiffies}, switches ${f.contextSwitches}, runnable waiting ${f.runnableWaiting}`;
+    }
+  }
+}
+
 function describe(d: Detection): string {
-  const mib = (b: number): string => `${(b / 1048576).toFixed(0)} MiB`;
-  const f = d.figures;
+  const f = d.figures as Record<string, number>;
   const head =
     d.detector === 'cpu-high-load'
       ? `cpu-high-load: every CPU busy for ${f.spanSeconds.toFixed(1)} s (least busy: CPU ${f.leastBusyCpu} at ${f.leastBusyCpuPercent.toFixed(1)} %)`
-      : `memory-leak: RAM free ${mib(f.memFreeBytes)} of ${mib(f.memTotalBytes)}, swap free ${mib(f.swapFreeBytes)} of ${mib(f.swapTotalBytes)}`;
-  const culprits = d.culprits.map((c) =>
-    d.detector === 'cpu-high-load' ? `  pid ${c.pid} ${c.comm}: ${c.cpuPercent.toFixed(1)} % CPU` : `  pid ${c.pid} ${c.comm}: ${mib(c.rssBytes)} resident`,
-  );
+      : d.detector === 'memory-leak'
+        ? `memory-leak: RAM free ${mib(f.memFreeBytes)} of ${mib(f.memTotalBytes)}, swap free ${mib(f.swapFreeBytes)} of ${mib(f.swapTotalBytes)}`
+        : hangHead(d);
+  const culprits = d.culprits.map((c) => {
+    const who = `  pid ${c.pid} ${c.comm}`;
+    if (c.role === 'cpu') return `${who}: ${c.cpuPercent.toFixed(1)} % CPU`;
+    if (c.role === 'memory') return `${who}: ${mib(c.rssBytes)} resident`;
+    if (c.role === 'on-cpu') return `${who}: on CPU ${c.cpu}`;
+    if (c.role === 'lock-holder') return `${who}: slept holding the lock (kernel log: scheduling while atomic)`;
+    return `${who}: waiting`;
+  });
   return [head, ...culprits].join('\n');
+}
+
+function parseModes(text: string): DetectorName[] {
+  const modes = text.split(',');
+  if (modes.length !== DETECTOR_NAMES.length || modes.some((m) => m !== 'background' && m !== 'inline'))
+    throw new Error(`detect: --modes takes ${DETECTOR_NAMES.length} of background|inline (${DETECTOR_NAMES.join(', ')}), not '${text}'`);
+  return DETECTOR_NAMES.filter((_, i) => modes[i] === 'background');
 }
 
 export const detectCommand: CliCommand = {
   name: 'detect',
-  summary: 'CPU-high-load and memory-leak detections of the agent\'s monitor',
+  summary: 'detections of the agent\'s monitor: cpu-high-load, memory-leak, hang classes F1-F6',
   usage,
   async run(argv) {
-    const { flags, values } = parseTargetArgs('detect', argv, { background: { type: 'boolean', default: false } });
+    const { flags, values } = parseTargetArgs('detect', argv, {
+      background: { type: 'boolean', default: false },
+      watch: { type: 'boolean', default: false },
+      'interval-ms': { type: 'string' },
+      modes: { type: 'string' },
+    });
+    const intervalMs = values['interval-ms'] === undefined ? 1000 : Number(values['interval-ms']);
+    if (!Number.isInteger(intervalMs) || intervalMs <= 0) throw new Error('detect: --interval-ms must be a positive integer');
+    const background = values.modes === undefined ? undefined : parseModes(values.modes as string);
     return withTarget('detect', flags, async (session) => {
-      const detections = values.background === true ? await readBackgroundDetections(session.client, flags.timeoutMs) : await fetchDetections(session.client);
+      const client = session.client;
+      if (background) await setDetectorModes(client, background);
+      if (values.watch === true) return watch(client, intervalMs, flags.json, flags.timeoutMs);
+      const detections = await withLockHolder(
+        client,
+        values.background === true ? (await readBackground(client, flags.timeoutMs)).detections : await fetchDetections(client),
+      );
       if (flags.json) {
         printJson({ detections });
         return 0;
@@ -49,3 +109,26 @@ export const detectCommand: CliCommand = {
     });
   },
 };
+
+/** Follows the background area until interrupted (withTarget exits on SIGINT/SIGTERM). */
+async function watch(client: Parameters<typeof readBackground>[0], intervalMs: number, json: boolean, timeoutMs?: number): Promise<number> {
+  const shown = new Map<DetectorName, string>();
+  let lastPoint = 0;
+  for (;;) {
+    const area = await readBackground(client, timeoutMs);
+    for (const p of area.history) {
+      if (p.at <= lastPoint) continue;
+      lastPoint = p.at;
+      if (json) process.stdout.write(JSON.stringify({ window: p }) + '\n');
+    }
+    for (const d of area.detections) {
+      const key = d.active ? `${d.detectedAt}/${d.hangClass ?? ''}` : '';
+      if ((shown.get(d.detector) ?? '') === key) continue;
+      shown.set(d.detector, key);
+      const [withHolder] = d.active ? await withLockHolder(client, [d]) : [d];
+      if (json) process.stdout.write(JSON.stringify({ detection: withHolder }) + '\n');
+      else process.stdout.write(d.active ? `[${d.detectedAt?.toFixed(1)} s] ${describe(withHolder)}\n` : `[${d.evaluatedAt.toFixed(1)} s] ${d.detector}: ended\n`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -46,11 +46,29 @@ export enum Status {
 export const PS_THREADS = 1;
 export const PS_IDLE = 2;
 
-export const DETECTORS = 2;
+export const DETECTORS = 3;
 export const DETECT_CPU_HIGH_LOAD = 1;
 export const DETECT_MEMORY_LEAK = 2;
+export const DETECT_HANG = 3;
 export const DETECT_CULPRITS = 8;
+export const DETECT_SET_MODES = 1;
 export const BACKGROUND_OFFSET = 1024;
+export const BACKGROUND_LAYOUT = 2;
+export const HISTORY_POINTS = 32;
+export const METRICS_PART_CORE = 1;
+export const METRICS_PART_PROGRESS = 2;
+export const METRICS_PART_PREEMPT = 4;
+export const METRICS_PART_TIMER = 8;
+export const METRICS_PART_LOCKQ = 16;
+export const METRICS_PART_DISKS = 32;
+export const METRICS_MAX_DISKS = 16;
+/** Hang classes (GRASS_HANG_*): the SHFH classes F1..F6. */
+export const HANG_F1 = 1;
+export const HANG_F2 = 2;
+export const HANG_F3 = 3;
+export const HANG_F4 = 4;
+export const HANG_F5 = 5;
+export const HANG_F6 = 6;
 
 export const BULK_PAGE_BYTES = 4096;
 
@@ -58,8 +76,8 @@ export const AGENT_WRITES_ALLOWED = 1;
 export const AGENT_BACKEND_CUDA = 2;
 
 /** C scalar types used by the header, with their size (= alignment on x86-64). */
-type Scalar = 'u8' | 'char' | 'u32' | 'i32' | 'u64';
-const scalarBytes: Record<Scalar, number> = { u8: 1, char: 1, u32: 4, i32: 4, u64: 8 };
+type Scalar = 'u8' | 'char' | 'u16' | 'u32' | 'i32' | 'u64';
+const scalarBytes: Record<Scalar, number> = { u8: 1, char: 1, u16: 2, u32: 4, i32: 4, u64: 8 };
 
 type FieldSpec = readonly [name: string, type: Scalar | StructLayout, count?: number];
 
@@ -185,6 +203,9 @@ export const metricsSample = defineStruct('grass_metrics_sample', [
   ['free_swap_pages', 'u64'],
   ['total_swap_pages', 'u64'],
   ['page_size', 'u64'],
+  ['jiffies', 'u64'],
+  ['parts', 'u32'],
+  ['disk_count', 'u32'],
 ]);
 
 export const metricsCpu = defineStruct('grass_metrics_cpu', [
@@ -199,6 +220,24 @@ export const metricsCpu = defineStruct('grass_metrics_cpu', [
   ['nr_switches', 'u64'],
   ['nr_running', 'u32'],
   ['nr_iowait', 'u32'],
+  ['irqs', 'u64'],
+  ['timer_irqs', 'u64'],
+  ['curr_task', 'u64'],
+  ['curr_utime_ns', 'u64'],
+  ['curr_stime_ns', 'u64'],
+  ['curr_pid', 'i32'],
+  ['curr_tgid', 'i32'],
+  ['curr_comm', 'char', 16],
+  ['curr_samples', 'u32'],
+  ['preempt_count', 'i32'],
+  ['lock_waiters', 'u32'],
+  ['reserved0', 'u32'],
+]);
+
+export const metricsDisk = defineStruct('grass_metrics_disk', [
+  ['name', 'char', 32],
+  ['io_ticks', 'u64'],
+  ['ios', 'u64'],
 ]);
 
 export const detectCulprit = defineStruct('grass_detect_culprit', [
@@ -206,6 +245,8 @@ export const detectCulprit = defineStruct('grass_detect_culprit', [
   ['cpu_permille', 'u32'],
   ['rss_bytes', 'u64'],
   ['comm', 'char', 16],
+  ['cpu', 'i32'],
+  ['reserved0', 'u32'],
 ]);
 
 export const detection = defineStruct('grass_detection', [
@@ -217,8 +258,36 @@ export const detection = defineStruct('grass_detection', [
   ['status', 'u32'],
   ['culprit_count', 'u32'],
   ['detail', 'u64'],
-  ['values', 'u64', 4],
+  ['background', 'u32'],
+  ['reserved0', 'u32'],
+  ['values', 'u64', 8],
   ['culprits', detectCulprit, DETECT_CULPRITS],
+]);
+
+export const historyPoint = defineStruct('grass_history_point', [
+  ['monitor_clock_ns', 'u64'],
+  ['window_ms', 'u32'],
+  ['usr_permille', 'u16'],
+  ['sys_permille', 'u16'],
+  ['iowait_permille', 'u16'],
+  ['idle_permille', 'u16'],
+  ['context_switches', 'u32'],
+  ['pswpin', 'u32'],
+  ['pswpout', 'u32'],
+  ['free_mib', 'u32'],
+  ['run', 'u16'],
+  ['blk', 'u16'],
+  ['util_permille', 'u16'],
+  ['jiffies', 'u16'],
+]);
+
+export const background = defineStruct('grass_background', [
+  ['layout', 'u32'],
+  ['history_count', 'u32'],
+  ['history_next', 'u32'],
+  ['reserved0', 'u32'],
+  ['detections', detection, DETECTORS],
+  ['history', historyPoint, HISTORY_POINTS],
 ]);
 
 export const descriptionHeader = defineStruct('grass_description_header', [
@@ -256,8 +325,11 @@ export const allStructs: readonly StructLayout[] = [
   taskRecord,
   metricsSample,
   metricsCpu,
+  metricsDisk,
   detectCulprit,
   detection,
+  historyPoint,
+  background,
   descriptionHeader,
   memoryRange,
 ];

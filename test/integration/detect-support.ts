@@ -1,0 +1,169 @@
+// Shared by the detection tests and test/long/detect-*.ts and bench/figures/detect-latency.ts:
+// a testbed guest with an agent, a fault or a healthy load injected, and the monitor's background
+// area polled in-process (one seqlocked read per poll, no request) until a detection shows.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bootGuest, Guest, type FaultKind } from '../../testbed';
+import { connectTarget, type TargetSession } from '../../src/rdma/connect';
+import { readBackground, type Detection, type HangClass } from '../../src/detect/detections';
+import { withLockHolder } from '../../src/detect/lockHolder';
+import { startGuestAgent, type GuestAgent } from './agentHarness';
+
+/** What a run is classified as: a hang class, cpu-high-load, memory-leak, or none. */
+export type DetectedClass = HangClass | 'cpu-high-load' | 'memory-leak' | 'none';
+
+/** Faults the detectors classify, with the class each must give. */
+export const FAULT_CLASSES: Record<string, DetectedClass> = {
+  f1: 'F1', f2: 'F2', f3: 'F3', f4: 'F4', f5: 'F5', f6: 'F6', 'cpu-high-load': 'cpu-high-load', 'memory-leak': 'memory-leak',
+};
+
+/** Healthy loads: none may give a detection. */
+export const HEALTHY_LOADS: Record<string, string> = {
+  idle: 'true',
+  'user-loop-per-cpu': 'for i in $(seq $(nproc)); do (while :; do :; done) & done',
+  'dd-to-disk': '(while :; do dd if=/dev/zero of=/mnt/disk/grass-dd bs=1M count=32 conv=fsync 2>/dev/null; done) >/dev/null 2>&1 &',
+  'dd-zero-null-per-cpu': 'for i in $(seq $(nproc)); do dd if=/dev/zero of=/dev/null bs=1M 2>/dev/null & done',
+};
+
+/** Guest shapes: every fault on 1 GiB and 2 CPUs; F6 with swap large enough that it thrashes without running out (no memory-leak). */
+export function guestShape(kind: string): { memMiB: number; cpus: number; swapMiB?: number; diskMiB?: number } {
+  if (kind === 'f6') return { memMiB: 1024, cpus: 2, swapMiB: 1024 };
+  if (kind === 'memory-leak') return { memMiB: 1024, cpus: 2, swapMiB: 64 };
+  return { memMiB: 1024, cpus: 2, swapMiB: 64, diskMiB: 64 };
+}
+
+export class DetectTarget {
+  private constructor(readonly guest: Guest, readonly agent: GuestAgent, readonly session: TargetSession) {}
+
+  static async start(shape: Parameters<typeof bootGuest>[0], agentEnv: NodeJS.ProcessEnv = {}): Promise<DetectTarget> {
+    const guest = await bootGuest(shape);
+    let agent: GuestAgent | undefined;
+    try {
+      // The agent inherits this process's environment (GRASS_PLUGIN_HIDE is its test hook).
+      const saved = { ...process.env };
+      Object.assign(process.env, agentEnv);
+      try {
+        agent = await startGuestAgent(guest);
+      } finally {
+        for (const k of Object.keys(agentEnv)) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
+      }
+      const session = await connectTarget(agent.target, { keyFile: agent.keyFile });
+      return new DetectTarget(guest, agent, session);
+    } catch (e) {
+      await agent?.stop();
+      await guest.down();
+      throw e;
+    }
+  }
+
+  get args(): string[] {
+    return ['--target', this.agent.target, '--key-file', this.agent.keyFile];
+  }
+
+  /** The monitor's clock now (CLOCK_MONOTONIC, as the cpu backend's), in seconds. */
+  static monitorNow(): number {
+    return Number(process.hrtime.bigint()) / 1e9;
+  }
+
+  async background(): Promise<Detection[]> {
+    return (await readBackground(this.session.client)).detections;
+  }
+
+  /** Polls the background area until pick() finds a detection; returns it (F5 refined from the log). */
+  async waitFor(pick: (ds: Detection[]) => Detection | undefined, timeoutMs: number): Promise<Detection> {
+    const deadline = Date.now() + timeoutMs;
+    let last: Detection[] = [];
+    while (Date.now() < deadline) {
+      last = await this.background();
+      const d = pick(last);
+      if (d) return (await withLockHolder(this.session.client, [d]))[0];
+      await sleep(250);
+    }
+    throw new Error(`no detection in ${timeoutMs / 1000} s: ${JSON.stringify(last)}`);
+  }
+
+  /** Pids of the guest's tasks (threads included) whose comm is this. */
+  async pids(comm: string): Promise<number[]> {
+    const out = await this.guest.exec(`for p in /proc/[0-9]*/task/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = "${comm}" ] && echo \${p##*/}; done; true`);
+    return out.trim().split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
+  }
+
+  async stop(): Promise<void> {
+    await this.session.close().catch(() => undefined);
+    await this.agent.stop();
+    await this.guest.down();
+  }
+}
+
+/** The class a set of detections names: an active hang first, then memory-leak, then cpu-high-load. */
+export function detectedClass(ds: Detection[]): DetectedClass {
+  const active = ds.filter((d) => d.active);
+  const hang = active.find((d) => d.detector === 'hang');
+  if (hang?.hangClass) return hang.hangClass;
+  if (active.some((d) => d.detector === 'memory-leak')) return 'memory-leak';
+  if (active.some((d) => d.detector === 'cpu-high-load')) return 'cpu-high-load';
+  return 'none';
+}
+
+export interface FaultRun {
+  fault: string;
+  expected: DetectedClass;
+  detected: DetectedClass;
+  detection: Detection;
+  /** Injection to first detection, on the monitor's clock (s). */
+  latencySeconds: number;
+  /** Ground truth from the guest before the fault took it: the pids the culprits must name. */
+  truth: { comm: string; pids: number[] }[];
+}
+
+const DELAY_MS = 4000; // module hangs start this long after insmod: time to read the fault threads' pids
+
+/** Per fault: the comms of the culprits the guest's own /proc must show (in the detection's order of roles). */
+const CULPRIT_COMMS: Record<string, string[]> = {
+  f1: ['grass_f1/0', 'grass_f1/1'], f2: ['grass_f2/0', 'grass_f2/1'], f3: ['grass_f3/0', 'grass_f3/1'],
+  f5: ['grass_f5_sleepe', 'grass_f5/0', 'grass_f5/1'], f4: ['cat'], f6: ['grass-hog'], 'cpu-high-load': ['yes'], 'memory-leak': ['grass-hog'],
+};
+
+/**
+ * Injects a fault into a running target and waits for its detection (the expected class, or any
+ * detection: then detected names what came instead). Reads the culprits' pids from the guest
+ * before the fault can take it.
+ */
+export async function injectAndDetect(t: DetectTarget, fault: string, timeoutMs: number): Promise<FaultRun> {
+  const expected = FAULT_CLASSES[fault];
+  const hangModule = ['f1', 'f2', 'f3', 'f5'].includes(fault);
+  const before = DetectTarget.monitorNow();
+  await t.guest.fault(fault as FaultKind, { delayMs: DELAY_MS });
+  const truth: FaultRun['truth'] = [];
+  if (fault === 'f5') await sleep(500); // the sleeper takes the lock; the spinners start 100 ms later
+  for (const comm of CULPRIT_COMMS[fault]) {
+    if (hangModule || fault === 'f4' || fault === 'cpu-high-load') truth.push({ comm, pids: await t.pids(comm) });
+  }
+  const injectedAt = hangModule ? before + DELAY_MS / 1000 : before;
+  const detection = await t.waitFor((ds) => ds.find((d) => d.active || (fault === 'memory-leak' && d.detector === 'memory-leak' && d.detectedAt !== null)), timeoutMs);
+  // The OOM killer may end a leak between two polls: the record keeps the detection.
+  const detected: DetectedClass = detection.detector === 'hang' ? detection.hangClass ?? 'none' : detection.detector;
+  if (fault === 'f6' || fault === 'memory-leak') truth.push({ comm: 'grass-hog', pids: await t.pids('grass-hog').catch(() => []) });
+  return { fault, expected, detected, detection, latencySeconds: (detection.detectedAt ?? 0) - injectedAt, truth };
+}
+
+/** Runs a healthy load for seconds, polling the background area; returns every detection seen. */
+export async function healthyRun(t: DetectTarget, load: string, seconds: number): Promise<{ seen: Detection[]; evaluations: number }> {
+  const before = (await t.guest.exec('echo /proc/[0-9]*')).replace(/\/proc\//g, '').trim();
+  await t.guest.exec(HEALTHY_LOADS[load]);
+  const seen: Detection[] = [];
+  const evaluated = new Set<number>();
+  const end = Date.now() + seconds * 1000;
+  try {
+    while (Date.now() < end) {
+      for (const d of await t.background()) {
+        evaluated.add(d.evaluatedAt);
+        if (d.active || (d.detectedAt !== null && !seen.some((s) => s.detector === d.detector && s.detectedAt === d.detectedAt))) seen.push(d);
+      }
+      await sleep(500);
+    }
+  } finally {
+    // Ends the load: every process started since (kernel threads ignore the signal).
+    await t.guest.exec(`B=" ${before} "; for p in /proc/[0-9]*; do i=\${p#/proc/}; case "$B" in *" $i "*) ;; *) kill -9 $i 2>/dev/null;; esac; done; true`).catch(() => undefined);
+  }
+  return { seen, evaluations: evaluated.size };
+}

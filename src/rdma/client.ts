@@ -74,7 +74,8 @@ export function statusText(status: number, detail: bigint): string {
     case L.Status.Replay: return 'sequence number not newer than the slot\'s last (replay)';
     case L.Status.Malformed: return 'malformed request';
     case L.Status.Unmapped: return `address ${hex} is not mapped`;
-    case L.Status.OutOfRange: return `physical address ${hex} is outside the memory map`;
+    // detail is the address in the request's space: physical, or a virtual one whose page-table entry or page is past RAM.
+    case L.Status.OutOfRange: return `address ${hex} is outside the memory map, or its page tables lead there`;
     case L.Status.WritesDisabled: return 'writes are disabled (agent not started with --allow-writes)';
     case L.Status.NoSuchResult: return 'the agent no longer holds that result';
     case L.Status.Target: return `the target's data was inconsistent (detail ${hex})`;

@@ -161,8 +161,9 @@ export async function saveVmcore(client: GrassClient, out: string, options: Save
     report();
     const parallel = Math.max(1, options.parallel ?? client.header.slotCount - 1);
     let next = 0;
+    let failed = false;
     const worker = async (): Promise<void> => {
-      while (next < pending.length && !options.signal?.aborted) {
+      while (next < pending.length && !options.signal?.aborted && !failed) {
         const c = pending[next++];
         const { data, reply } = await client.call(L.Opcode.BulkRead, [c.physStart, BigInt(c.pages * PAGE_BYTES)], c.bitmap);
         if (data.length !== c.wantedPages * PAGE_BYTES) {
@@ -176,7 +177,14 @@ export async function saveVmcore(client: GrassClient, out: string, options: Save
         report();
       }
     };
-    await Promise.all(Array.from({ length: Math.min(parallel, Math.max(1, pending.length)) }, worker));
+    // On a failure the other requests in flight still land (and are journaled) before the files
+    // close, so a resume loses nothing that arrived.
+    const outcomes = await Promise.allSettled(Array.from({ length: Math.min(parallel, Math.max(1, pending.length)) }, () => worker().catch((err: unknown) => {
+      failed = true;
+      throw err;
+    })));
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failure) throw failure.reason;
     if (options.signal?.aborted) throw new SaveInterruptedError(out, crcs.size, plan.chunks.length);
     await fh.sync();
 

@@ -35,7 +35,7 @@ export function kernelDebugVmlinux(abi: string): string {
 }
 
 /** Runs a command under /usr/bin/time -v; its stdout, wall time and peak RSS. */
-function timed(command: string, args: string[], timeoutMs: number): Promise<PeerRun<string>> {
+export function timed(command: string, args: string[], timeoutMs: number): Promise<PeerRun<string>> {
   const dir = mkdtempSync(path.join(tmpdir(), 'grass-peer-'));
   const report = path.join(dir, 'time');
   return new Promise<PeerRun<string>>((resolve, reject) => {

@@ -1,13 +1,17 @@
-// The metrics plugin against the guest's own /proc (testbed guest, 2 CPUs, 512 MiB, 64 MiB swap):
-// absolute counters with the guest paused (they must lie between the guest's readings just
-// before and just after), and a 1 s window's shares and rates during a steady load against
-// /proc/stat deltas around it.
+// The metrics plugin against the guest's own /proc (testbed guest, 2 CPUs, 1 GiB, 64 MiB swap, a
+// 64 MiB virtio disk): absolute counters with the guest paused (they must lie between the guest's
+// readings just before and just after), a 1 s window's shares and rates during a steady load
+// against /proc/stat deltas around it, util against /proc/diskstats, and a plugin part whose
+// fields are missing (reported, the rest running).
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bootGuest, Guest, GroundTruth } from '../../testbed';
 import { connectTarget, TargetSession } from '../../src/rdma/connect';
-import { fetchMetricsSamples, MetricsWindow } from '../../src/detect/metrics';
+import { fetchMetricsSamples, MetricsSample, MetricsWindow } from '../../src/detect/metrics';
 import { grassJson, GuestAgent, startGuestAgent } from './agentHarness';
 
 const USER_HZ_NS = 10_000_000n; // /proc/stat prints clock ticks of USER_HZ = 100 (x86 ABI)
@@ -19,7 +23,7 @@ let session: TargetSession;
 let args: string[];
 
 before(async () => {
-  guest = await bootGuest({ memMiB: 512, cpus: 2, swapMiB: 64 });
+  guest = await bootGuest({ memMiB: 1024, cpus: 2, swapMiB: 64, diskMiB: 64 });
   agent = await startGuestAgent(guest);
   args = ['--target', agent.target, '--key-file', agent.keyFile];
   session = await connectTarget(agent.target, { keyFile: agent.keyFile });
@@ -125,5 +129,96 @@ test('steady load: a 1 s window agrees with /proc/stat deltas (shares within 15 
     }
   } finally {
     await guest.exec(`kill ${pids.join(' ')}; true`);
+  }
+});
+
+/** /proc/diskstats of one disk: field 10 (ms doing I/O) and completed reads + writes + discards + flushes. */
+async function diskstats(name: string): Promise<{ ioMs: number; ios: number; uptime: number }> {
+  const out = await guest.exec(`cat /proc/uptime; grep " ${name} " /proc/diskstats`);
+  const [uptimeLine, line] = out.trim().split('\n');
+  const f = line.trim().split(/\s+/).map(Number);
+  // major minor name | reads merged sectors ms | writes merged sectors ms | in-flight io_ms weighted | discards ... | flushes ms
+  return { ioMs: f[12], ios: f[3] + f[7] + (f[14] ?? 0) + (f[18] ?? 0), uptime: Number(uptimeLine.split(' ')[0]) };
+}
+
+/** CONFIG_HZ of the guest's kernel, from its config file (diskstats prints io_ticks in ms). */
+function kernelHz(): number {
+  const m = /^CONFIG_HZ=(\d+)$/m.exec(readFileSync(path.join(guest.kernelDir.dir, 'config'), 'utf8'));
+  assert.ok(m, 'CONFIG_HZ in the kernel config');
+  return Number(m[1]);
+}
+
+test('util: the whole disks and their io_ticks agree with /proc/diskstats (paused: exact bracket; dd with fsync: the windows\' util within 30 points of the diskstats rate)', async () => {
+  const hz = kernelHz();
+  await guest.exec('dd if=/dev/zero of=/mnt/disk/grass-util bs=1M count=8 conv=fsync 2>/dev/null; true');
+  const diskNames = (await guest.exec('ls /sys/block')).trim().split(/\s+/).filter((n) => /^vd/.test(n)).sort();
+  const before = await diskstats('vdb');
+  await guest.pause();
+  let start: MetricsSample, end: MetricsSample;
+  try {
+    await sleep(2200);
+    [start, end] = await fetchMetricsSamples(session.client);
+  } finally {
+    await guest.resume();
+  }
+  const after = await diskstats('vdb');
+  assert.deepEqual(end.disks.map((d) => d.name).filter((n) => n.startsWith('vd')).sort(), diskNames);
+  const vdb = end.disks.find((d) => d.name === 'vdb')!;
+  assert.deepEqual(start.disks.find((d) => d.name === 'vdb'), vdb, 'paused: the two samples are equal');
+  const ms = (Number(vdb.ioTicks) * 1000) / hz;
+  assert.ok(ms >= before.ioMs && ms <= after.ioMs, `io_ticks ${vdb.ioTicks} = ${ms} ms vs diskstats ${before.ioMs}..${after.ioMs} ms`);
+  assert.ok(Number(vdb.ios) >= before.ios && Number(vdb.ios) <= after.ios, `ios ${vdb.ios} vs diskstats ${before.ios}..${after.ios}`);
+  assert.ok(before.ios > 0, 'the disk did I/O');
+
+  const pid = (await guest.exec('(while :; do dd if=/dev/zero of=/mnt/disk/grass-util bs=1M count=16 conv=fsync 2>/dev/null; done) >/dev/null 2>&1 & echo $!')).trim();
+  try {
+    await sleep(2000);
+    const d0 = await diskstats('vdb');
+    await sleep(1500);
+    const utils: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const w = await grassJson<MetricsWindow>(['metrics', ...args, '--json']);
+      utils.push(w.disks.find((d) => d.name === 'vdb')!.util);
+      await sleep(1000);
+    }
+    const d1 = await diskstats('vdb');
+    const truth = (100 * (d1.ioMs - d0.ioMs)) / ((d1.uptime - d0.uptime) * 1000);
+    const mean = utils.reduce((a, b) => a + b, 0) / utils.length;
+    assert.ok(Math.abs(mean - truth) <= 30, `util ${utils.map((u) => u.toFixed(0)).join(' ')} % vs /proc/diskstats ${truth.toFixed(0)} %`);
+    assert.ok(truth > 20, `the load keeps the disk busy (${truth.toFixed(0)} %)`);
+  } finally {
+    await guest.exec(`kill ${pid}; true`);
+  }
+});
+
+test('a plugin part whose fields are missing is reported by name and left out; the other parts and the detectors run', async () => {
+  // GRASS_PLUGIN_HIDE makes names absent from the BTF and symbols the agent resolves against.
+  const hidden = 'disk_stats.io_ticks,__preempt_count,pcpu_hot';
+  const shm = `/dev/shm/grass-it-hide-${process.pid}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '../../src/cli/main.ts'), 'agent', '--memory', `qemu-ram:${guest.ramFile}`,
+    '--memory-map', guest.memoryMapFile, '--listen', `shm:${shm}`, '--key-file', agent.keyFile, '--exit-with-parent'], { env: { ...process.env, GRASS_PLUGIN_HIDE: hidden }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`agent exited ${code}: ${stderr}`)));
+    });
+    assert.match(stderr, /metrics part preempt off: no symbol __preempt_count or pcpu_hot/);
+    assert.match(stderr, /metrics part disks off: BTF: struct disk_stats has no field io_ticks/);
+    const hiddenArgs = ['--target', `shm:${shm}`, '--key-file', agent.keyFile];
+    await sleep(2500);
+    const w = await grassJson<MetricsWindow>(['metrics', ...hiddenArgs, '--json']);
+    assert.deepEqual(w.parts, ['core', 'progress', 'timer', 'lockq']);
+    assert.deepEqual(w.disks, []);
+    assert.ok(w.memTotalBytes > 0 && w.cpus.length === 2 && w.jiffies > 0, JSON.stringify(w));
+    const d = await grassJson<{ detections: { detector: string; error: string | null }[] }>(['detect', ...hiddenArgs, '--json']);
+    assert.deepEqual(d.detections.map((x) => [x.detector, x.error]), [['cpu-high-load', null], ['memory-leak', null], ['hang', null]]);
+  } finally {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    rmSync(shm, { force: true });
   }
 });

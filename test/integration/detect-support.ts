@@ -81,10 +81,20 @@ export class DetectTarget {
     throw new Error(`no detection in ${timeoutMs / 1000} s: ${JSON.stringify(last)}`);
   }
 
-  /** Pids of the guest's tasks (threads included) whose comm is this. */
+  /** Pids of the guest's tasks (threads included) whose comm is this: one grep over every comm file. */
   async pids(comm: string): Promise<number[]> {
-    const out = await this.guest.exec(`for p in /proc/[0-9]*/task/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = "${comm}" ] && echo \${p##*/}; done; true`);
-    return out.trim().split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
+    return (await this.comms()).get(comm) ?? [];
+  }
+
+  /** Every task's comm (threads included) -> pids, from the guest's /proc in one command. */
+  async comms(): Promise<Map<string, number[]>> {
+    const out = await this.guest.exec('grep -H "" /proc/[0-9]*/task/[0-9]*/comm 2>/dev/null; true');
+    const map = new Map<string, number[]>();
+    for (const line of out.split('\n')) {
+      const m = /^\/proc\/\d+\/task\/(\d+)\/comm:(.*)$/.exec(line.trimEnd());
+      if (m) map.set(m[2], [...(map.get(m[2]) ?? []), Number(m[1])].sort((a, b) => a - b));
+    }
+    return map;
   }
 
   async stop(): Promise<void> {
@@ -134,9 +144,15 @@ export async function injectAndDetect(t: DetectTarget, fault: string, timeoutMs:
   const before = DetectTarget.monitorNow();
   await t.guest.fault(fault as FaultKind, { delayMs: DELAY_MS });
   const truth: FaultRun['truth'] = [];
-  if (fault === 'f5') await sleep(500); // the sleeper takes the lock; the spinners start 100 ms later
-  for (const comm of CULPRIT_COMMS[fault]) {
-    if (hangModule || fault === 'f4' || fault === 'cpu-high-load') truth.push({ comm, pids: await t.pids(comm) });
+  if (fault === 'f5') {
+    // F5's threads start only when its delay ends, and the hang follows at once: the truth is the
+    // kernel's own report on the serial console (a channel apart from the memory the monitor reads).
+    await t.guest.waitForConsole(/BUG: scheduling while atomic: (.{1,15})\/(\d+)\//, DELAY_MS + 30_000);
+    const m = /BUG: scheduling while atomic: (.{1,15})\/(\d+)\//.exec(t.guest.console())!;
+    truth.push({ comm: m[1], pids: [Number(m[2])] });
+  } else if (hangModule || fault === 'f4' || fault === 'cpu-high-load') {
+    const comms = await t.comms();
+    for (const comm of CULPRIT_COMMS[fault]) truth.push({ comm, pids: comms.get(comm) ?? [] });
   }
   const injectedAt = hangModule ? before + DELAY_MS / 1000 : before;
   const detection = await t.waitFor((ds) => ds.find((d) => d.active || (fault === 'memory-leak' && d.detector === 'memory-leak' && d.detectedAt !== null)), timeoutMs);

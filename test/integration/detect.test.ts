@@ -61,13 +61,17 @@ for (const fault of ['f1', 'f2', 'f3'] as const) {
   });
 }
 
-test('F5: classified F5; the task that slept holding the lock first, then the spinning threads', async () => {
+test('F5: classified F5; the task that slept holding the lock (as the serial console names it) first, then the spinning threads', async () => {
   const run = await faultRun('f5', 60_000);
   assert.equal(run.detected, 'F5', JSON.stringify(run.detection));
   const [holder, ...spinners] = run.detection.culprits;
-  // comm is TASK_COMM_LEN - 1 characters, as the guest's /proc shows it.
-  assert.deepEqual({ pid: holder.pid, comm: holder.comm, role: holder.role }, { pid: pidsOf(run, 'grass_f5_sleepe')[0], comm: 'grass_f5_sleepe', role: 'lock-holder' });
-  assert.deepEqual(spinners.map((c) => c.pid).sort(), [...pidsOf(run, 'grass_f5/0'), ...pidsOf(run, 'grass_f5/1')].sort());
+  // comm is TASK_COMM_LEN - 1 characters, as the kernel prints it.
+  const truth = run.truth[0];
+  assert.equal(truth.comm, 'grass_f5_sleepe');
+  assert.deepEqual({ pid: holder.pid, comm: holder.comm, role: holder.role }, { pid: truth.pids[0], comm: truth.comm, role: 'lock-holder' });
+  // The spinners start after the sleeper, one per CPU, and the hang follows before /proc can be read.
+  assert.deepEqual(spinners.map((c) => [c.comm, c.cpu, c.role]), [['grass_f5/0', 0, 'on-cpu'], ['grass_f5/1', 1, 'on-cpu']]);
+  assert.ok(spinners.every((c) => c.pid > holder.pid), JSON.stringify(spinners));
 });
 
 test('cpu-high-load, then F4 on the same guest: yes per CPU as the culprits; the blocked readers of /dev/grass_f4 as F4\'s waiters', async () => {

@@ -8,9 +8,14 @@ const usage = `usage: grass metrics --target ADDR [--key-file F] [--json]
 The agent's metrics plugin samples the kernel's counters once per second of the monitor's own
 clock; this prints the last window: per CPU usr (user+nice), sys (system+irq+softirq), iowait,
 idle and steal shares in percent; context switches and pswpout per second; run and blk task
-counts; free and total RAM and swap. --json prints
-{"windowSeconds","cpus":[{cpu,usr,sys,iowait,idle,steal}],"contextSwitchesPerSecond","run","blk",
-"pswpoutPerSecond","pswpinPerSecond","memFreeBytes","memTotalBytes","swapFreeBytes","swapTotalBytes"}.
+counts; free and total RAM and swap; util (busy share) per whole disk; and per CPU the evidence
+of progress: the current task, how many windows it has stayed current without a switch, the
+context switches, local timer and device interrupts of the window, the preempt count.
+--json prints {"windowSeconds","cpus":[{cpu,usr,sys,iowait,idle,steal}],
+"contextSwitchesPerSecond","run","blk","pswpoutPerSecond","pswpinPerSecond","memFreeBytes",
+"memTotalBytes","swapFreeBytes","swapTotalBytes","disks":[{name,util,iosPerSecond}],"jiffies",
+"progress":[{cpu,pid,comm,sameTaskWindows,switches,irqs,timerIrqs,preemptCount,lockWaiters}],
+"parts":[names of the plugin parts that resolved on this kernel]}.
 
 ${targetFlagsUsage}`;
 
@@ -36,6 +41,10 @@ export const metricsCommand: CliCommand = {
           ...rows,
           `context switches ${m.contextSwitchesPerSecond.toFixed(0)}/s  run ${m.run}  blk ${m.blk}  pswpout ${m.pswpoutPerSecond.toFixed(0)}/s  pswpin ${m.pswpinPerSecond.toFixed(0)}/s`,
           `memory free ${mib(m.memFreeBytes)} of ${mib(m.memTotalBytes)}  swap free ${mib(m.swapFreeBytes)} of ${mib(m.swapTotalBytes)}`,
+          `disks ${m.disks.length ? m.disks.map((d) => `${d.name} util ${d.util.toFixed(1)} % (${d.iosPerSecond.toFixed(0)} req/s)`).join('  ') : 'none read'}`,
+          `jiffies +${m.jiffies}  plugin parts: ${m.parts.join(' ')}`,
+          'CPU  current task                 same  switches timer irqs  preempt',
+          ...m.progress.map((p) => `${String(p.cpu).padStart(3)}  ${`${p.pid} ${p.comm}`.padEnd(28)} ${String(p.sameTaskWindows).padStart(4)} ${String(p.switches).padStart(9)} ${String(p.timerIrqs).padStart(5)} ${String(p.irqs).padStart(4)}  0x${(p.preemptCount >>> 0).toString(16)}`),
         ].join('\n') + '\n',
       );
       return 0;

@@ -18,11 +18,11 @@ import { saveVmcore, SaveOptions } from '../../src/vmcore/save';
 const GUEST_MIB = 256;
 const RUNS = 3;
 
-/** save-vmcore RUNS times into fresh files; MB/s of the bytes fetched, and the last result. */
-export async function saveRuns(client: GrassClient, dir: string, options: SaveOptions): Promise<{ values: number[]; fileBytes: number; fetchedBytes: number }> {
+/** save-vmcore `runs` times into fresh files; MB/s of the bytes fetched, and the last result. */
+async function saveRuns(client: GrassClient, dir: string, options: SaveOptions, runs: number): Promise<{ values: number[]; fileBytes: number; fetchedBytes: number }> {
   const values: number[] = [];
   let last = { fileBytes: 0, fetchedBytes: 0 };
-  for (let r = 0; r < RUNS; r++) {
+  for (let r = 0; r < runs; r++) {
     const out = path.join(dir, `run-${r}.vmcore`);
     const start = process.hrtime.bigint();
     last = await saveVmcore(client, out, options);
@@ -34,15 +34,15 @@ export async function saveRuns(client: GrassClient, dir: string, options: SaveOp
 }
 
 /** The figures of one transport: its floor first, then save-vmcore against it. */
-export async function bulkFigures(bench: Bench, client: GrassClient, dir: string, transport: string, guestMiB = GUEST_MIB): Promise<void> {
+export async function bulkFigures(bench: Bench, client: GrassClient, dir: string, transport: string, guestMiB = GUEST_MIB, runs = RUNS): Promise<void> {
   const chunk = client.header.slotDataBytes;
   const dataArea = client.header.headerBytes + client.header.slotBytes + L.GRASS_SLOT_DATA_OFFSET;
-  await bench.throughput('floor-read', `${transport}: one-sided read of a slot's ${chunk >> 10} KiB data area (the transport's floor)`, chunk, () => client.transport.read(dataArea, chunk), { runs: 9, inner: 20 });
-  const one = await saveRuns(client, dir, { parallel: 1 });
+  await bench.throughput('floor-read', `${transport}: one-sided read of a slot's ${chunk >> 10} KiB data area (the transport's floor)`, chunk, () => client.transport.read(dataArea, chunk), { runs: Math.max(3, runs * 3), inner: 20 });
+  const one = await saveRuns(client, dir, { parallel: 1 }, runs);
   bench.record('save-one-slot', `${transport}: save-vmcore of ${guestMiB} MiB, 1 request in flight`, 'MB/s', one.values, { versus: 'floor-read' });
-  const all = await saveRuns(client, dir, {});
+  const all = await saveRuns(client, dir, {}, runs);
   bench.record('save', `${transport}: save-vmcore of ${guestMiB} MiB, ${client.header.slotCount - 1} requests in flight`, 'MB/s', all.values, { versus: 'floor-read' });
-  const kernel = await saveRuns(client, dir, { kernelOnly: true });
+  const kernel = await saveRuns(client, dir, { kernelOnly: true }, runs);
   bench.record('save-kernel-only', `${transport}: save-vmcore --kernel-only (bytes moved; file ${(all.fileBytes / kernel.fileBytes).toFixed(1)}x smaller)`, 'MB/s', kernel.values, {
     versus: 'floor-read',
     note: `--kernel-only wrote ${kernel.fileBytes} bytes (fetched ${kernel.fetchedBytes}) against ${all.fileBytes} for all memory: ${(all.fileBytes / kernel.fileBytes).toFixed(2)}x smaller; its MB/s counts the bytes fetched, the struct page scan included in the time`,

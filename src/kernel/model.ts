@@ -72,7 +72,10 @@ export class KernelModel {
   }
 
   static fromDescription(description: TargetDescription, memory: TargetMemory, options: KernelModelOptions = {}): KernelModel {
-    const btf = new Btf(description.btf, { source: `target BTF (${description.release || 'unknown release'})` });
+    // Errors in a corrupt BTF name where the kernel keeps it, when its symbols say.
+    const section = description.symbols.find((s) => s.name === '__start_BTF');
+    const where = section ? `, .BTF at 0x${section.address.toString(16)}` : '';
+    const btf = new Btf(description.btf, { source: `target BTF (${description.release || 'unknown release'}${where})` });
     return new KernelModel(btf, new SymbolTable(description.symbols), memory, description, options);
   }
 

@@ -244,7 +244,8 @@ export class KernelLogReader {
     let headSeq = u64(headInfo, l.info.seq);
     if ((headSeq & mask) !== headIndex) {
       if (Number(headSv >> DESC_FLAGS_SHIFT) !== DescState.Reserved) {
-        throw new KernelLogError(`head descriptor [${headIndex}] holds seq ${headSeq}, which belongs in slot ${headSeq & mask} (corrupt ring)`);
+        const infoAddr = ring.infosAddr + headIndex * BigInt(l.info.size);
+        throw new KernelLogError(`head descriptor [${headIndex}]: its printk_info at 0x${infoAddr.toString(16)} holds seq ${headSeq}, which belongs in slot ${headSeq & mask} (corrupt ring)`);
       }
       // Reserved before its writer set the seq (a writer mid-printk, or one that died there):
       // the seq follows the previous record's.
@@ -274,7 +275,10 @@ export class KernelLogReader {
     const mask = count - 1n;
     const notes: string[] = [...this.layoutNotes];
     const headSeq = ends.headSeq;
-    if (headSeq >= BigInt(Number.MAX_SAFE_INTEGER)) throw new KernelLogError(`head sequence number ${headSeq} is implausible (corrupt ring?)`);
+    if (headSeq >= BigInt(Number.MAX_SAFE_INTEGER)) {
+      const infoAddr = ring.infosAddr + (ring.headId & mask) * BigInt(l.info.size);
+      throw new KernelLogError(`head sequence number ${headSeq} (printk_info at 0x${infoAddr.toString(16)}) is implausible (corrupt ring?)`);
+    }
     const oldestPossible = headSeq + 1n >= count ? headSeq + 1n - count : 0n;
     let firstSeq = ends.tailSeq !== undefined && ends.tailSeq >= oldestPossible && ends.tailSeq <= headSeq ? ends.tailSeq : oldestPossible;
     const result: KernelLog = {

@@ -53,6 +53,10 @@ export interface BatteryRequest {
   metrics: boolean;
   /** Extra expressions to decode (the object a mutant hit). */
   decode: string[];
+  /** The memory-leak detection must be active (the pristine image under the run's condition). */
+  expectMemoryLeak?: boolean;
+  /** A process's user address to read through its page tables (the agent finds its mm by walking the tasks). */
+  userRead?: { pid: number; address: string };
   /** Steps left out (those that fail on the pristine image already). */
   skip?: string[];
 }
@@ -130,7 +134,16 @@ export class Battery {
     }
     const client = this.session!.client;
     await step('agent ps', async () => void (await client.processList({ threads: true })));
-    await step('agent detect', async () => void (await fetchDetections(client)));
+    await step('agent detect', async () => {
+      const detections = await fetchDetections(client);
+      // The run holds the memory-leak condition (fuzzer.ts), so on the pristine image the
+      // detector must be active: then it walks the tasks of each mutant in memory at a window.
+      const leak = detections.find((d) => d.detector === 'memory-leak');
+      if (req.expectMemoryLeak && !leak?.active) throw new Error(`the memory-leak detector is not active under its condition: ${JSON.stringify(leak)}`);
+      return detections.filter((d) => d.error).length;
+    });
+    const user = req.userRead;
+    if (user) await step('agent user read', async () => void (await client.read({ kind: 'user', pid: user.pid }, BigInt(user.address), 16)));
     if (req.metrics) await step('agent metrics', async () => void (await fetchMetrics(client)));
     const description = this.description;
     if (description) {

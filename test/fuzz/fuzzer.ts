@@ -242,10 +242,19 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     const factory = new MutantFactory(located, translator, image.physEnd, description.pageOffsetBase, options.seed);
     options.log(`fuzz: image ${image.bootDescription}; ${located.tasks.length} tasks, ${located.modules.length - 1} modules, ${located.tablePaths.length} page-table paths, ${located.vmcoreinfo.length} VMCOREINFO copies`);
 
+    // Free RAM set to one page for the whole run: the memory-leak detector's condition holds
+    // (the guest has no swap), so every metrics window of the monitor walks the task list of
+    // whichever mutant is in memory then, as the detector would on a real leak.
+    const onePage = Buffer.alloc(located.freePages.size);
+    onePage.writeUInt8(1);
+    image.applyForRun([{ phys: translator.phys(located.freePages.va), bytes: onePage }]);
+    await new Promise((r) => setTimeout(r, 2500));
+
     worker = new BatteryWorker();
+    const userRead = { pid: located.userRead.pid, address: `0x${located.userRead.address.toString(16)}` };
     // The pristine image must be served without a single error. A step that fails there is
     // reported (the run fails) and left out of the mutants, whose counts would only repeat it.
-    const baseline = await worker.run({ target: runtimeAgent.target, keyFile, stacks: true, metrics: true, decode: [] }, 60_000);
+    const baseline = await worker.run({ target: runtimeAgent.target, keyFile, stacks: true, metrics: true, decode: [], userRead, expectMemoryLeak: true }, 60_000);
     if (!Array.isArray(baseline)) throw new Error(`fuzz: the battery does not finish on the pristine image: ${JSON.stringify(baseline)}`);
     for (const s of baseline) if (s.status !== 'ok' || s.notes) baselineFailures.push(`${s.step}: ${s.status} ${s.error ?? `${s.notes} notes`}`);
     const skip = baseline.filter((s) => s.status !== 'ok' || s.notes).map((s) => s.step);
@@ -266,7 +275,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
       const brief = { index, family: mutant.family, mode, what: mutant.what };
       if (mode === 'runtime') {
         const agent = runtimeAgent!;
-        const r = await worker.run({ target: agent.target, keyFile, pid: mutant.pid, stacks, metrics: true, decode, skip }, options.mutantDeadlineMs);
+        const r = await worker.run({ target: agent.target, keyFile, pid: mutant.pid, stacks, metrics: true, decode, userRead, skip }, options.mutantDeadlineMs);
         const steps = Array.isArray(r) ? r : 'deadline' in r ? [{ step: 'battery', status: 'hang' as const, error: `not done within ${options.mutantDeadlineMs} ms`, ms: options.mutantDeadlineMs }] : [{ step: 'battery', status: 'crash' as const, error: r.died, ms: 0 }];
         result = { mutant: brief, verdict: verdictOf(steps), steps };
         if (agent.fate !== undefined) {
@@ -293,7 +302,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
             steps: [],
           };
         } else {
-          const r = await worker.run({ target: agent.target, keyFile, pid: mutant.pid, stacks, metrics: false, decode, skip }, options.mutantDeadlineMs);
+          const r = await worker.run({ target: agent.target, keyFile, pid: mutant.pid, stacks, metrics: false, decode, userRead, skip }, options.mutantDeadlineMs);
           const steps = Array.isArray(r) ? r : 'deadline' in r ? [{ step: 'battery', status: 'hang' as const, error: `not done within ${options.mutantDeadlineMs} ms`, ms: options.mutantDeadlineMs }] : [{ step: 'battery', status: 'crash' as const, error: r.died, ms: 0 }];
           result = { mutant: brief, verdict: verdictOf(steps), steps, agent: 'served' };
           if (agent.fate !== undefined) {
@@ -311,6 +320,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
       }
       if ((index + 1) % 50 === 0) options.log(`fuzz: ${index + 1}/${total} mutants`);
     }
+    image.restoreAll();
     imageRestored = hashFile(image.ramFile) === pristine;
   } finally {
     await worker?.close();

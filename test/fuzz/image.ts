@@ -20,6 +20,8 @@ export interface PhysWrite {
 export class FuzzImage {
   private readonly fd: number;
   private undo: { offset: number; bytes: Buffer }[] = [];
+  /** What `applyForRun` overwrote: restored only by `restoreAll`. */
+  private runUndo: { offset: number; bytes: Buffer }[] = [];
 
   private constructor(
     readonly ramFile: string,
@@ -102,26 +104,39 @@ export class FuzzImage {
     return out;
   }
 
-  /** Applies writes, remembering what they overwrote (outside-RAM writes are dropped). */
-  apply(writes: PhysWrite[]): void {
+  /** Applies one mutant's writes, remembering what they overwrote (outside-RAM writes are dropped). */
+  apply(writes: PhysWrite[], log = this.undo): void {
     for (const w of writes) {
       const offset = this.offsetOf(w.phys, w.bytes.length);
       if (offset === undefined) continue;
       const old = Buffer.alloc(w.bytes.length);
       fs.readSync(this.fd, old, 0, old.length, offset);
-      this.undo.push({ offset, bytes: old });
+      log.push({ offset, bytes: old });
       fs.writeSync(this.fd, w.bytes, 0, w.bytes.length, offset);
     }
   }
 
-  /** Restores the bytes of every write since the last restore (newest first). */
+  /** Writes that stay for the whole run (under every mutant), undone by `restoreAll`. */
+  applyForRun(writes: PhysWrite[]): void {
+    this.apply(writes, this.runUndo);
+  }
+
+  /** Restores the bytes of the last mutant's writes (newest first). */
   restore(): void {
     for (let i = this.undo.length - 1; i >= 0; i--) fs.writeSync(this.fd, this.undo[i].bytes, 0, this.undo[i].bytes.length, this.undo[i].offset);
     this.undo = [];
   }
 
-  close(): void {
+  /** Restores the pristine image. */
+  restoreAll(): void {
     this.restore();
+    this.undo = this.runUndo;
+    this.runUndo = [];
+    this.restore();
+  }
+
+  close(): void {
+    this.restoreAll();
     fs.closeSync(this.fd);
   }
 }

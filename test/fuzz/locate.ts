@@ -45,6 +45,10 @@ export interface Located {
   runqueues: FuzzObject[];
   kernelData: FuzzObject;
   banner: FuzzObject;
+  /** A user address mapped in a process (its argument strings), for reads through its page tables. */
+  userRead: { pid: number; address: bigint };
+  /** vm_zone_stat[NR_FREE_PAGES]: set low, it holds the memory-leak detector's condition. */
+  freePages: FuzzObject;
 }
 
 export class Translator {
@@ -55,9 +59,10 @@ export class Translator {
   ) {}
 
   /** The tables walked for va (top level first) and the physical address, if mapped. */
-  walk(va: bigint): { steps: TableStep[]; phys?: bigint } {
+  /** root: the kernel's top-level table, or a process's (its mm->pgd, physical). */
+  walk(va: bigint, root = this.root): { steps: TableStep[]; phys?: bigint } {
     const steps: TableStep[] = [];
-    let table = this.root & PTE_ADDR;
+    let table = root & PTE_ADDR;
     for (let level = this.levels; level >= 1; level--) {
       const shift = BigInt(12 + 9 * (level - 1));
       const entryPhys = table + ((va >> shift) & 511n) * 8n;
@@ -206,5 +211,18 @@ export async function locate(model: KernelModel, description: TargetDescription,
   const kernelData: FuzzObject = { name: 'kernel .data', va: sdata, size: Number(model.symbols.address('_edata') - sdata) };
   const banner: FuzzObject = { name: 'linux_banner', va: model.symbols.address('linux_banner'), size: 160 };
 
-  return { located: { tasks: taskObjects, tablePaths, vmcoreinfo, btf, kallsyms, printk, modules, pidIdr, runqueues, kernelData, banner }, translator };
+  const init = tasks.find((t) => t.pid === 1);
+  if (!init) throw new Error('fuzz locate: no pid 1 on the pristine image');
+  const argStart = await (await evaluate(kernel, `((struct task_struct *)0x${init.taskAddress.toString(16)})->mm->arg_start`)).readInt();
+  const userRead = { pid: 1, address: argStart };
+  const pgd = await (await evaluate(kernel, `((struct task_struct *)0x${init.taskAddress.toString(16)})->mm->pgd`)).readInt();
+  const userPath = translator.walk(argStart, translator.phys(pgd));
+  if (userPath.steps.length) tablePaths.push({ name: 'arguments of pid 1 (its own page tables)', va: argStart, steps: userPath.steps });
+
+  const nrFree = model.btf.enumerator('NR_FREE_PAGES');
+  if (!nrFree) throw new Error("fuzz locate: no NR_FREE_PAGES in the target's BTF");
+  const counterSize = model.btf.sizeof(model.typeId('atomic_long_t'));
+  const freePages: FuzzObject = { name: 'vm_zone_stat[NR_FREE_PAGES]', va: model.symbols.address('vm_zone_stat') + nrFree.value * BigInt(counterSize), size: counterSize };
+
+  return { located: { tasks: taskObjects, tablePaths, vmcoreinfo, btf, kallsyms, printk, modules, pidIdr, runqueues, kernelData, banner, freePages, userRead }, translator };
 }

@@ -26,13 +26,11 @@ export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
   const memoryInspector = new MemoryInspector(context.extensionUri, sessions, output);
   context.subscriptions.push(output, configured, sessions, memoryInspector);
 
-  const views = registerViews(context, { configured, keys, sessions, output });
   const monitorsStarted: number[] = [];
-  const monitorLaunch = () => ({
-    socketPath: vscode.workspace.getConfiguration('grass').get<string>('monitor.socketPath') || defaultMonitorSocket(),
-    cliPath: context.asAbsolutePath('dist/cli.js'),
-  });
-  registerCommands(context, { output, configured, keys, sessions, views, memoryInspector, monitorLaunch, monitorsStarted });
+  const monitorSocket = () => vscode.workspace.getConfiguration('grass').get<string>('monitor.socketPath') || defaultMonitorSocket();
+  const monitorLaunch = () => ({ socketPath: monitorSocket(), cliPath: context.asAbsolutePath('dist/cli.js'), onStarted: (pid: number) => monitorsStarted.push(pid) });
+  const views = registerViews(context, { configured, keys, sessions, output, monitorSocket });
+  registerCommands(context, { output, configured, keys, sessions, views, memoryInspector, monitorLaunch });
   context.subscriptions.push(
     registerDebugAdapter(async (target, connect) => {
       const current = sessions.current;

@@ -30,7 +30,7 @@ async function measure(bench: Bench, guest: Guest, shmPath: string, keyFile: str
   const connectToTree = async (): Promise<number> => {
     const session = await connectTarget(`shm:${shmPath}`, { keyFile });
     try {
-      return populate(KernelModel.fromDescription(await session.client.describe(), session.client), 'bench');
+      return await populate(KernelModel.fromDescription(await session.client.describe(), session.client), 'bench');
     } finally {
       await session.close();
     }

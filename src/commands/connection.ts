@@ -23,7 +23,6 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
         );
         deps.sessions.open(session);
         const held = session.heldBy;
-        if (held?.startedPid) deps.monitorsStarted.push(held.startedPid);
         deps.output.info(
           `connected to ${target.name} (${target.address})${held ? `, held by the monitor at ${held.socketPath}${held.startedPid ? ` (started now, pid ${held.startedPid})` : ''}` : ''}`,
         );

@@ -16,6 +16,4 @@ export interface CommandDeps {
   memoryInspector: MemoryInspector;
   /** Where the sessions' monitor is (setting grass.monitor.socketPath) and how to start one. */
   monitorLaunch(): Omit<MonitorLaunch, 'key'>;
-  /** Pids of the monitors this extension host started (they outlive it; tests stop them). */
-  monitorsStarted: number[];
 }

@@ -2,6 +2,7 @@
 import type * as vscode from 'vscode';
 import { registerConnectionCommands } from './connection';
 import type { CommandDeps } from './deps';
+import { registerKernelQueryCommands } from './kernelQueries';
 import { registerMemoryCommands } from './memory';
 import { registerProcessCommands } from './processes';
 import { registerQueryCommands } from './queries';
@@ -12,6 +13,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
   context.subscriptions.push(
     ...registerConnectionCommands(deps),
     ...registerQueryCommands(deps),
+    ...registerKernelQueryCommands(deps),
     ...registerMemoryCommands(deps),
     ...registerTargetCommands(deps),
     ...registerProcessCommands(deps),

@@ -73,11 +73,15 @@ export async function monitorTargets(socketPath: string): Promise<TargetStatus[]
   }
 }
 
-/** Asks the monitor to hold `target` (rdma:// or shm:) from now on; resolves to its status. */
-export async function holdThroughMonitor(socketPath: string, target: string): Promise<TargetStatus> {
+/**
+ * Asks the monitor to hold `target` (rdma:// or shm:) from now on, with the target's key (over
+ * the owner-only local socket) when given; resolves to its status. A key the agent refuses is
+ * refused here too.
+ */
+export async function holdThroughMonitor(socketPath: string, target: string, key?: Uint8Array): Promise<TargetStatus> {
   const c = await MonitorConnection.open(socketPath);
   try {
-    return await c.call<TargetStatus>({ op: 'hold', target });
+    return await c.call<TargetStatus>({ op: 'hold', target, ...(key ? { key: Buffer.from(key).toString('hex') } : {}) });
   } finally {
     c.close();
   }

@@ -67,6 +67,16 @@ class ClaimingTransport implements Transport {
 
 const PROCESS_COUNT_EVERY = 5;
 
+/** Checks `key` against the agent with one authenticated request (a fresh client's describe). */
+async function verifyKey(transport: Transport, claims: Claims, key: Uint8Array, timeoutMs: number): Promise<void> {
+  const probe = await GrassClient.attach(new ClaimingTransport(transport, claims, {}), key, { timeoutMs });
+  try {
+    await probe.describe();
+  } finally {
+    await probe.close(); // releases the probe's claims only
+  }
+}
+
 /** How a held session is named: by the agent (RDMA hello) or by its address (shm). */
 interface SessionIdentity {
   name: string;
@@ -92,6 +102,8 @@ class Session {
     identity: SessionIdentity,
     direction: TargetStatus['direction'],
     private readonly monitor: Monitor,
+    /** What the monitor's own heartbeats are signed with: the target's key from a hold, else --key-file's. */
+    private key: Uint8Array,
   ) {
     this.host = identity.host;
     this.status = {
@@ -106,17 +118,20 @@ class Session {
     if (transport instanceof VerbsTransport) transport.onBroken((err) => this.linkDead(err.message));
   }
 
+  /** Signs the heartbeats with `key` from now on, once the agent accepted it. */
+  async useKey(key: Uint8Array): Promise<void> {
+    if (Buffer.from(key).equals(Buffer.from(this.key))) return;
+    await verifyKey(this.transport, this.claims, key, this.monitor.settings.timeoutMs);
+    this.key = key;
+    this.client = undefined; // the next poll attaches with it
+  }
+
   /** Heartbeats every pollMs until the link dies (a dead monitor loop may come back). */
   async poll(): Promise<void> {
-    const { key, timeoutMs } = this.monitor.settings;
-    try {
-      this.client = await GrassClient.attach(new ClaimingTransport(this.transport, this.claims, this), key, { timeoutMs });
-    } catch (err) {
-      this.classify(err);
-      return;
-    }
+    const { timeoutMs } = this.monitor.settings;
     while (!this.stopped && this.status.state !== 'gpu-nic-dead') {
       try {
+        this.client ??= await GrassClient.attach(new ClaimingTransport(this.transport, this.claims, this), this.key, { timeoutMs });
         const hb = await this.client.heartbeat();
         if (this.status.state !== 'up') this.monitor.log(`${this.status.name}: monitor answering again`);
         this.status.state = 'up';
@@ -198,7 +213,7 @@ export class Monitor {
         if (a.kind !== 'rdma') throw new Error(`--listen ${options.listen}: expected rdma://HOST[:PORT]`);
         await m.listen(a.host, a.port);
       }
-      for (const target of options.connect ?? []) await m.hold(target, false);
+      for (const target of options.connect ?? []) await m.hold(target, { wait: false });
     } catch (err) {
       await m.close();
       throw err;
@@ -228,14 +243,27 @@ export class Monitor {
   /**
    * Starts holding a target (`--connect`, or a client's `hold`): rdma:// connects to a listening
    * agent and keeps reconnecting after a loss (waitMs: how long to wait for the first session);
-   * shm: opens an agent's shared memory on this host. A target already held is left as it is.
+   * shm: opens an agent's shared memory on this host. With `key` (a client's hold), the agent
+   * must accept it (one authenticated request) before the session is held or its key changed;
+   * a wrong key is refused, so it never takes over a session's heartbeats.
    */
-  async hold(target: string, wait = true, waitMs = 10_000): Promise<TargetStatus | undefined> {
+  async hold(target: string, options: { wait?: boolean; waitMs?: number; key?: Uint8Array } = {}): Promise<TargetStatus | undefined> {
+    const { wait = true, waitMs = 10_000, key } = options;
     const a = parseTargetAddress(target);
     if (a.kind === 'shm') {
       const held = this.sessions.find((s) => s.status.address === target);
-      if (held) return held.status;
-      return this.adopt(await openShmTransport(a.path), { name: target, address: target, host: a.path }, 'monitor-connected').status;
+      if (held) {
+        if (key) await held.useKey(key);
+        return held.status;
+      }
+      const transport = await openShmTransport(a.path);
+      try {
+        if (key) await verifyKey(transport, new Claims(), key, this.settings.timeoutMs);
+      } catch (err) {
+        await transport.close();
+        throw err;
+      }
+      return this.adopt(transport, { name: target, address: target, host: a.path }, 'monitor-connected', key).status;
     }
     if (a.kind !== 'rdma') throw new Error(`cannot hold ${target}: expected rdma://HOST[:PORT] or shm:PATH`);
     const find = () => this.sessions.find((s) => s.host === a.host && s.status.state !== 'gpu-nic-dead');
@@ -245,11 +273,13 @@ export class Monitor {
     }
     const deadline = Date.now() + waitMs;
     while (wait && !find() && Date.now() < deadline) await sleep(100);
-    return find()?.status;
+    const held = find();
+    if (held && key) await held.useKey(key);
+    return held?.status;
   }
 
-  private adopt(transport: Transport, identity: SessionIdentity, direction: TargetStatus['direction']): Session {
-    const session = new Session(transport, identity, direction, this);
+  private adopt(transport: Transport, identity: SessionIdentity, direction: TargetStatus['direction'], key = this.settings.key): Session {
+    const session = new Session(transport, identity, direction, this, key);
     // An agent that restarted replaces its old session (same name).
     const old = this.sessions.findIndex((s) => s.status.name === session.status.name);
     if (old >= 0) void this.sessions.splice(old, 1)[0].stop();
@@ -314,7 +344,7 @@ export class Monitor {
     const handle = async (req: MonitorRequest): Promise<unknown> => {
       if (req.op === 'targets') return this.targets();
       if (req.op === 'hold') {
-        const status = await this.hold(req.target);
+        const status = await this.hold(req.target, { key: req.key === undefined ? undefined : Buffer.from(req.key, 'hex') });
         if (!status) throw new Error(`no session to ${req.target} yet (the monitor keeps trying)`);
         return status;
       }

@@ -9,8 +9,9 @@ import path from 'node:path';
 export type MonitorRequest =
   | { id: number; op: 'targets' }
   | { id: number; op: 'attach'; target: string }
-  /** Start holding a target (rdma:// or shm:); answers its TargetStatus. */
-  | { id: number; op: 'hold'; target: string }
+  /** Start holding a target (rdma:// or shm:); answers its TargetStatus. `key` (hex): the
+   * target's own key, checked against the agent first; the monitor's heartbeats use it. */
+  | { id: number; op: 'hold'; target: string; key?: string }
   | { id: number; op: 'read'; offset: number; length: number }
   | { id: number; op: 'write'; offset: number; data: string }
   | { id: number; op: 'readWord'; offset: number }

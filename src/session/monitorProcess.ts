@@ -18,6 +18,8 @@ export interface MonitorLaunch {
   key: Uint8Array;
   /** Where the monitor's log goes (next to the socket unless given). */
   logFile?: string;
+  /** Told the pid of a monitor started here (it outlives the caller: someone may have to stop it). */
+  onStarted?: (pid: number) => void;
   startTimeoutMs?: number;
 }
 
@@ -27,14 +29,24 @@ export interface HeldTarget {
   startedPid?: number;
 }
 
-/** Makes sure a monitor runs at launch.socketPath and holds `target` (rdma:// or shm:). */
+/**
+ * Makes sure a monitor runs at launch.socketPath and holds `target` (rdma:// or shm:) with the
+ * target's key (the monitor checks it against the agent first: a wrong key fails here and
+ * never becomes the held session's). A monitor started here for a hold that failed is stopped.
+ */
 export async function ensureMonitorHolds(launch: MonitorLaunch, target: string): Promise<HeldTarget> {
-  if (await monitorRunning(launch.socketPath)) return { status: await holdThroughMonitor(launch.socketPath, target) };
-  const startedPid = await startMonitor(launch, target);
-  return { status: await holdThroughMonitor(launch.socketPath, target), startedPid };
+  if (await monitorRunning(launch.socketPath)) return { status: await holdThroughMonitor(launch.socketPath, target, launch.key) };
+  const startedPid = await startMonitor(launch);
+  launch.onStarted?.(startedPid);
+  try {
+    return { status: await holdThroughMonitor(launch.socketPath, target, launch.key), startedPid };
+  } catch (err) {
+    process.kill(startedPid, 'SIGTERM');
+    throw err;
+  }
 }
 
-async function startMonitor(launch: MonitorLaunch, target: string): Promise<number> {
+async function startMonitor(launch: MonitorLaunch): Promise<number> {
   const logFile = launch.logFile ?? `${launch.socketPath}.log`;
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const log = fs.openSync(logFile, 'a', 0o600);
@@ -44,14 +56,15 @@ async function startMonitor(launch: MonitorLaunch, target: string): Promise<numb
   const keyFile = path.join(keyDir, 'key');
   fs.writeFileSync(keyFile, Buffer.from(launch.key).toString('hex') + '\n', { mode: 0o600 });
   try {
-    return await spawnAndWait(launch, target, logFile, log, keyFile);
+    return await spawnAndWait(launch, logFile, log, keyFile);
   } finally {
     fs.rmSync(keyDir, { recursive: true, force: true });
   }
 }
 
-async function spawnAndWait(launch: MonitorLaunch, target: string, logFile: string, log: number, keyFile: string): Promise<number> {
-  const child = spawn(process.execPath, [launch.cliPath, 'monitor', '--socket', launch.socketPath, '--key-file', keyFile, '--connect', target], {
+async function spawnAndWait(launch: MonitorLaunch, logFile: string, log: number, keyFile: string): Promise<number> {
+  // No target on the command line: the hold request that follows adds it, key checked.
+  const child = spawn(process.execPath, [launch.cliPath, 'monitor', '--socket', launch.socketPath, '--key-file', keyFile], {
     detached: true,
     stdio: ['ignore', log, log],
     // In the Electron extension host, process.execPath is Electron: run it as Node.

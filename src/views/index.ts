@@ -26,9 +26,9 @@ export interface GrassViews {
 
 export function registerViews(
   context: vscode.ExtensionContext,
-  deps: { configured: ConfiguredTargets; keys: TargetKeys; sessions: Sessions; output: vscode.LogOutputChannel },
+  deps: { configured: ConfiguredTargets; keys: TargetKeys; sessions: Sessions; output: vscode.LogOutputChannel; monitorSocket: () => string },
 ): GrassViews {
-  const targetsProvider = new TargetsProvider(deps.configured, deps.keys, deps.sessions);
+  const targetsProvider = new TargetsProvider(deps.configured, deps.keys, deps.sessions, deps.monitorSocket);
   const processesProvider = new ProcessesProvider(deps.sessions);
   const structDecoderProvider = new StructDecoderProvider(deps.sessions);
   const faultsProvider = new FaultsProvider(deps.sessions, deps.output);
@@ -45,6 +45,7 @@ export function registerViews(
     kernelLog: new KernelLogDocuments(deps.sessions),
   };
   processesProvider.view = views.processes;
+  targetsProvider.view = views.targets;
   faultsProvider.view = views.faults;
   const culpritWatch = faultsProvider.onDidChangeCulprits((marks) => processesProvider.setCulprits(marks));
   context.subscriptions.push(

@@ -13,7 +13,10 @@ import * as vscode from 'vscode';
 import type { GroundTruth } from '../../testbed';
 import type { GrassExtensionApi } from '../../src/extension';
 import type { TargetStatus } from '../../src/monitor/wire';
+import type { StackTrace } from '../../src/kernel/stacks/stacks';
+import { frameText } from '../../src/kernel/stacks/stacks';
 import type { HeartbeatState } from '../../src/session/liveSession';
+import type { TargetItem } from '../../src/views/targets';
 import { GuestTarget, stopMonitors } from './support/guestTarget';
 
 const EXTENSION_ID = 'grass.grass-vscode';
@@ -129,6 +132,52 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     assert.equal((await monitorTargets())[0].since, held.since, 'the held session was replaced');
     const state = await vscode.commands.executeCommand<HeartbeatState>('grass.heartbeat');
     assert.equal(state?.kind, 'alive');
+  });
+
+  it("a wrong key is refused by the monitor's hold and does not touch the held session", async () => {
+    api.sessions.close();
+    await api.keys.set(TARGET, '5a'.repeat(32));
+    try {
+      assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), false);
+      assert.equal(api.sessions.current, undefined);
+    } finally {
+      await vscode.commands.executeCommand('grass.setTargetKeyFromFile', TARGET, vscode.Uri.file(guest.keyFile));
+    }
+    // The monitor's own heartbeats still pass: its liveness reading moves on.
+    const [before] = await monitorTargets();
+    await waitFor('a newer liveness reading', async () => {
+      const [now] = await monitorTargets();
+      return now.state === 'up' && BigInt(now.last.livenessCounter ?? 0) > BigInt(before.last.livenessCounter ?? 0) ? now : undefined;
+    });
+    assert.equal(api.monitorsStarted.length, 1, 'a second monitor was started');
+    assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), true);
+  });
+
+  it('the Targets view shows the monitor holding the target; a target is added and removed by command', async () => {
+    const rows = async (): Promise<TargetItem[]> => api.views.targetsProvider.getChildren();
+    const held = (await rows()).find((t) => t.kind === 'target' && t.target.name === TARGET);
+    assert.ok(held?.kind === 'target' && held.held?.state === 'up', JSON.stringify(held));
+    assert.match(String(api.views.targetsProvider.getTreeItem(held).description), /^shm:\S+ · connected · held by monitor$/);
+    assert.equal(await vscode.commands.executeCommand('grass.addTarget', 'spare', 'rdma://10.0.0.9:7471'), 'spare');
+    const spare = (await rows()).find((t) => t.kind === 'target' && t.target.name === 'spare');
+    assert.ok(spare?.kind === 'target' && spare.held === undefined && !spare.connected && !spare.hasKey);
+    assert.equal(String(api.views.targetsProvider.getTreeItem(spare).description), 'rdma://10.0.0.9:7471 · no key');
+    // A second target of the same name, or a bad address, is refused and nothing is written.
+    assert.equal(await vscode.commands.executeCommand('grass.addTarget', 'spare', 'shm:/x'), undefined);
+    assert.equal(await vscode.commands.executeCommand('grass.addTarget', 'other', 'tcp://nowhere'), undefined);
+    assert.equal(await vscode.commands.executeCommand('grass.removeTarget', 'spare'), true);
+    assert.deepEqual((await rows()).map((t) => t.kind === 'target' && t.target.name), [TARGET]);
+  });
+
+  it("Show Stack Trace of init equals the guest's /proc/1/stack", async () => {
+    const want = (await guest.request<{ output: string }>({ op: 'exec', command: 'cat /proc/1/stack' })).output
+      .split('\n')
+      .map((l) => l.replace(/^\[<[0-9a-f]+>\] /, '').trim())
+      .filter(Boolean);
+    const trace = await vscode.commands.executeCommand<StackTrace>('grass.showStackTrace', 1);
+    assert.ok(trace);
+    assert.equal(trace.comm, (await guest.request<GroundTruth>({ op: 'truth' })).tasks.find((t) => t.pid === 1)!.comm);
+    assert.deepEqual(trace.frames.map(frameText), want);
   });
 
   it("DAP readMemory through the grass debug adapter equals grass read of the same range (paused guest)", async function () {

@@ -15,7 +15,8 @@ const usage = `usage: grass monitor [--listen rdma://HOST[:PORT]] [--connect rdm
 
 Holds RDMA sessions to targets: agents connect to --listen at their start (the paper's
 direction), or the monitor connects to agents listening at --connect (again after a loss); an
-agent's shared memory on this host (shm:PATH) is held the same way. Each
+agent's shared memory on this host (shm:PATH) is held the same way; clients add targets with
+a hold request (the extension does, with the target's key). Each
 session is polled with heartbeats; the last good data is kept; failures are classified:
   monitor-dead   no reply while RDMA works (the target's monitor loop stopped)
   gpu-nic-dead   RDMA error or dropped connection (the agent's GPU/NIC or the network)
@@ -67,7 +68,6 @@ export const monitorCommand: CliCommand = {
     });
     const keyFile = values['key-file'] ?? process.env.GRASS_KEY_FILE;
     if (!keyFile) throw new Error('monitor: --key-file F (or GRASS_KEY_FILE) is required: heartbeats are signed');
-    if (!values.listen && !values.connect?.length) throw new Error('monitor: nothing to hold: give --listen rdma://HOST[:PORT] and/or --connect rdma://AGENT[:PORT]');
     const socketPath = values.socket ?? defaultMonitorSocket();
     const monitor = await Monitor.start({
       socketPath,

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # npm test: set up, then run every suite and end with one line `N passed, N failed` covering
 # all of them; exits non-zero if anything failed.
-#   npm test                type check, unit, integration, extension-host, harness self-tests
+#   npm test                type check, unit, integration, extension-host, UI (the workbench in
+#                           Chromium, screenshots in test-results/ui/), harness self-tests
 #   npm run test:long       the same plus test/long/
 #   GRASS_TEST_ONLY=unit,extension npm test    only the suites named
-#     (check | unit | integration | extension | harness | long)
+#     (check | unit | integration | extension | ui | harness | long)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +20,8 @@ done
 only=${GRASS_TEST_ONLY:-}
 for suite in ${only//,/ }; do
   case "$suite" in
-    check | unit | integration | extension | harness | long) ;;
-    *) echo "grass test: GRASS_TEST_ONLY names an unknown suite '$suite' (check, unit, integration, extension, harness, long)" >&2; exit 2 ;;
+    check | unit | integration | extension | ui | harness | long) ;;
+    *) echo "grass test: GRASS_TEST_ONLY names an unknown suite '$suite' (check, unit, integration, extension, ui, harness, long)" >&2; exit 2 ;;
   esac
 done
 
@@ -122,6 +123,7 @@ wanted check && check_suite
 wanted unit && node_suite unit
 wanted integration && node_suite integration retry
 wanted extension && extension_suite
+wanted ui && node_suite ui retry
 wanted harness && node_suite harness
 if [ "$long" -eq 1 ] && wanted long; then node_suite long retry; fi
 

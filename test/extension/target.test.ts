@@ -196,31 +196,32 @@ describe('connected to a testbed guest', function () {
 
   it('Read Memory shows linux_banner in the memory inspector as the guest prints /proc/version', async () => {
     const version = (await guest.request<{ output: string }>({ op: 'exec', command: 'cat /proc/version' })).output;
-    const panel = await vscode.commands.executeCommand<{ dispose(): void }>('grass.readMemory', 'linux_banner', 64);
+    const panel = await vscode.commands.executeCommand<{ dispose(): void }>('grass.readMemory', 'linux_banner');
     try {
-      const dump = await waitFor('the hex dump', async () => {
-        const text = (await webview.texts('#dump')).join('\n');
-        return text.split('\n').length >= 4 ? text : undefined;
+      // The page says where the symbol is; its rows are 16-byte aligned.
+      const at = BigInt(
+        await waitFor('linux_banner resolved', async () => /^linux_banner = (0x[0-9a-f]+)/.exec((await webview.texts('#selection')).join())?.[1]),
+      );
+      const rowAddress = (n: number): string => `0x${((at & ~15n) + BigInt(16 * n)).toString(16)}`;
+      const ascii = await waitFor('the banner\'s rows', async () => {
+        const rows = await Promise.all([0, 1, 2, 3, 4].map(async (n) => (await webview.texts(`.row[data-address="${rowAddress(n)}"] .ascii`)).join('')));
+        return rows.every((r) => r.length === 16 && r.trim() !== '') ? rows.join('').slice(Number(at & 15n), Number(at & 15n) + 64) : undefined;
       });
-      // The ASCII column of the four 16-byte lines is the banner's first 64 bytes.
-      const ascii = dump
-        .split('\n')
-        .map((l) => /\|(.*)\|$/.exec(l)?.[1] ?? '')
-        .join('');
       assert.equal(ascii, version.slice(0, 64).replace(/[^\x20-\x7e]/g, '.'));
-      assert.match((await webview.texts('#status')).join(), /^64 bytes at linux_banner \(0xffffffff[0-9a-f]+\)$/);
-      // 8-byte groups: little-endian numbers, so the banner's first 8 bytes reversed.
+      // 8-byte groups: little-endian numbers. The second row lies wholly in the banner: its first
+      // group is the banner's bytes from (16 - offset of the banner in its row), reversed.
       await webview.click('#group-8');
-      const firstWord = Buffer.from(version.slice(0, 8), 'latin1').reverse().toString('hex');
-      const line = await waitFor('8-byte groups', async () => {
-        const first = (await webview.texts('#dump')).join('\n').split('\n')[0];
-        return /^[0-9a-f]{16} {2}[0-9a-f]{16} [0-9a-f]{16}\s+\|/.test(first) ? first : undefined;
+      const from = 16 - Number(at & 15n);
+      const expected = Buffer.from(version.slice(from, from + 8), 'latin1').reverse().toString('hex');
+      const groups = await waitFor('8-byte groups', async () => {
+        const text = (await webview.texts(`.row[data-address="${rowAddress(1)}"] .hex`)).join('').trim().split(/\s+/);
+        return text.length === 2 && text.every((g) => /^[0-9a-f]{16}$/.test(g)) ? text : undefined;
       });
-      assert.equal(line.split(/\s+/)[1], firstWord);
+      assert.equal(groups[0], expected);
       // A bad symbol is named in the answer.
       await webview.fill('#address input', 'no_such_symbol_here');
-      await webview.click('#read');
-      await waitFor('the error', async () => (/no_such_symbol_here/.test((await webview.texts('#status')).join()) ? true : undefined));
+      await webview.click('#go');
+      await waitFor('the error', async () => (/^Cannot go to no_such_symbol_here: /.test((await webview.texts('#status')).join()) ? true : undefined));
     } finally {
       panel?.dispose();
     }

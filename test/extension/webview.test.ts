@@ -22,7 +22,7 @@ describe('memory inspector webview', () => {
     try {
       const pong = await panel.ping(15_000);
       assert.equal(pong.heading, 'Memory Inspector');
-      assert.deepEqual(pong.components, ['vscode-button', 'vscode-text-field']);
+      assert.deepEqual(pong.components, ['vscode-button', 'vscode-text-field', 'vscode-dropdown', 'vscode-option', 'vscode-checkbox']);
       // A second round trip gets its own answer.
       const again = await panel.ping(5000);
       assert.equal(again.id, pong.id + 1);
@@ -37,21 +37,23 @@ describe('memory inspector webview', () => {
       await panel.whenReady(15_000);
       await waitForText('#status', /^Not connected to a target\./);
       await webview.fill('#address input', 'init_task');
-      await webview.fill('#length input', '64');
-      await webview.click('#read');
-      await waitForText('#status', /^Reading 64 bytes at init_task failed: not connected to a target$/);
+      await webview.click('#go');
+      await waitForText('#status', /^Cannot go to init_task: not connected to a target$/);
     } finally {
       panel.dispose();
     }
   });
 
-  it('opening it twice reveals the same panel', async () => {
+  it('opening it twice gives two panels, each its own page', async () => {
     const first = await vscode.commands.executeCommand<MemoryInspectorPanel>('grass.openMemoryInspector');
     const second = await vscode.commands.executeCommand<MemoryInspectorPanel>('grass.openMemoryInspector');
     try {
-      assert.equal(first, second);
+      assert.notEqual(first, second);
+      assert.equal((await first.ping(15_000)).heading, 'Memory Inspector');
+      assert.equal((await second.ping(15_000)).heading, 'Memory Inspector');
     } finally {
       first.dispose();
+      second.dispose();
     }
   });
 });

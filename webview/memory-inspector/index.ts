@@ -451,7 +451,7 @@ host.onMessage((message) => {
       state.addressText = asked.text;
       const at = BigInt(message.address);
       const what = message.typeName ? ` (${message.typeName}, ${message.size} bytes)` : '';
-      host.post({ type: 'title', text: `Memory: ${asked.text} (${describeInspectorSpace(asked.space)})` });
+      showTitle(`Memory: ${asked.text} (${describeInspectorSpace(asked.space)})`);
       goTo(at);
       selectionLine.set(`${asked.text} = ${message.address}${what}`);
       break;
@@ -465,6 +465,12 @@ host.onMessage((message) => {
   }
 });
 
+/** The panel's tab (through the host) and the page's own title say what it shows. */
+function showTitle(text: string): void {
+  document.title = text;
+  host.post({ type: 'title', text });
+}
+
 function hexBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
@@ -474,7 +480,7 @@ function hexBytes(hex: string): Uint8Array {
 showSettings();
 if (state.autoRefreshMs > 0) setAutoRefresh(state.autoRefreshMs);
 if (located) {
-  host.post({ type: 'title', text: `Memory: ${state.addressText} (${describeInspectorSpace(state.space)})` });
+  showTitle(`Memory: ${state.addressText} (${describeInspectorSpace(state.space)})`);
   const keep = BigInt(state.focus);
   spacer.style.height = `${(state.span / BYTES_PER_ROW) * ROW_HEIGHT}px`;
   requestAnimationFrame(() => {

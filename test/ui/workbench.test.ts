@@ -1,0 +1,219 @@
+// The UI test of issue 8: the workbench in Chromium driven as a person would — command palette
+// → set the key and connect to the demo target → expand a process → open the memory inspector
+// at init_task → decode it as task_struct → read comm (and follow init_task.tasks to the next
+// task) — asserting the text shown against the guest itself, in a dark and a light theme,
+// with screenshots of each panel under test-results/ui/ (git-ignored; the paths are printed).
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { bootGuest, type Guest } from '../../testbed';
+import { grassJson, sameComm, startGuestAgent, type GuestAgent } from '../integration/agentHarness';
+import { ROOT, waitUntil, Workbench, type Frame } from './workbench';
+
+const TARGET = 'demo';
+/** The extension's icon in the activity bar: there once the workbench loaded the extension. */
+const GRASS_ACTIVITY = '.activitybar .action-item a[aria-label^="GRASS"]';
+const SHOTS = path.join(ROOT, 'test-results/ui');
+/** Where the physical inspector goes: 16 MiB, inside the guest's RAM (the kernel's load address without KASLR). */
+const PHYSICAL_ADDRESS = '0x1000000';
+const THEMES = [
+  { name: 'Default Dark Modern', label: 'Dark Modern', kind: 'dark', workbenchClass: 'vs-dark', webviewClass: 'vscode-dark' },
+  { name: 'Default Light Modern', label: 'Light Modern', kind: 'light', workbenchClass: 'vs', webviewClass: 'vscode-light' },
+] as const;
+
+let guest: Guest;
+let agent: GuestAgent;
+let workbench: Workbench;
+let linkDir: string | undefined;
+const shots: string[] = [];
+
+before(async () => {
+  // The guest boots while code-server starts (both take tens of seconds on a loaded 2-core
+  // host). The demo target's address is known before its agent runs: a link that is pointed at
+  // the agent's buffer once it serves (settings changed after start reach VS Code late or not at all).
+  linkDir = mkdtempSync(path.join(tmpdir(), 'grass-ui-target-'));
+  const bufferLink = path.join(linkDir, 'buffer');
+  const started = Workbench.start({ 'workbench.colorTheme': THEMES[0].name, 'grass.targets': [{ name: TARGET, address: `shm:${bufferLink}` }] }, GRASS_ACTIVITY).then(
+    (w) => (workbench = w),
+  );
+  guest = await bootGuest({ memMiB: 512, cpus: 2 });
+  agent = await startGuestAgent(guest);
+  symlinkSync(agent.shmPath, bufferLink);
+  await started;
+});
+
+after(async () => {
+  await workbench?.close();
+  await agent?.stop();
+  await guest?.down();
+  if (linkDir) rmSync(linkDir, { recursive: true, force: true });
+  if (shots.length) process.stdout.write(`ui screenshots:\n${shots.map((s) => `  ${path.relative(ROOT, s)}`).join('\n')}\n`);
+});
+
+async function shoot(name: string, element?: Parameters<Workbench['screenshot']>[1]): Promise<void> {
+  const file = path.join(SHOTS, `${name}.png`);
+  await workbench.screenshot(file, element);
+  shots.push(file);
+}
+
+/** The text of the one element `selector` names in a webview page, once it matches `pattern`. */
+function webviewText(frame: Frame, selector: string, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+  return waitUntil(`${selector} to show ${pattern}`, async () => {
+    const text = (await frame.locator(selector).allInnerTexts()).join('\n');
+    return pattern.test(text) ? text : undefined;
+  }, timeoutMs);
+}
+
+/**
+ * Every aligned word on screen that points into init_task (address from the guest's own
+ * /proc/kallsyms) is annotated `init_task+0x…`; init_task's list heads point at themselves, so
+ * there is at least one.
+ */
+async function assertSymbolAnnotations(frame: Frame, initTaskShown: bigint): Promise<void> {
+  const kallsyms = await guest.exec('grep " init_task$" /proc/kallsyms');
+  const initTask = BigInt(`0x${kallsyms.trim().split(/\s+/)[0]}`);
+  assert.equal(initTaskShown, initTask, `the inspector went to ${initTaskShown.toString(16)}, the guest's kallsyms says init_task is at ${kallsyms}`);
+  const rows = frame.locator('.row');
+  let checked = 0;
+  for (let i = 0; i < (await rows.count()); i++) {
+    const row = rows.nth(i);
+    const bytes = rowBytes(await row.locator('.hex').innerText());
+    if (bytes.length !== 16) continue;
+    const annotation = (await row.locator('.ann').allInnerTexts()).join('');
+    for (const offset of [0, 8]) {
+      const value = bytes.readBigUInt64LE(offset);
+      if (value < initTask || value >= initTask + 0x1000n) continue;
+      const symbol = value === initTask ? 'init_task' : `init_task+0x${(value - initTask).toString(16)}`;
+      assert.ok(annotation.includes(`+${offset}: ${symbol}`), `row ${await row.getAttribute('data-address')}: word ${value.toString(16)} annotated '${annotation}', not ${symbol}`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 0, 'no word on screen points into init_task');
+}
+
+/** The hex bytes a memory inspector row shows (1-byte groups), as a Buffer. */
+function rowBytes(text: string): Buffer {
+  return Buffer.from(text.replace(/\s+/g, ''), 'hex');
+}
+
+test('command palette → connect → process → memory at init_task → task_struct → comm, in dark and light themes', async () => {
+  try {
+    await personFlow();
+  } catch (err) {
+    await shoot('failure').catch(() => undefined);
+    throw err;
+  }
+});
+
+async function personFlow(): Promise<void> {
+  const { page } = workbench;
+  const keyHex = readFileSync(agent.keyFile, 'utf8').trim();
+  // A multi-threaded process to expand: its threads are the children in the tree.
+  const holder = await guest.spawn(3, { threads: true });
+
+  // The GRASS side bar: the demo target listed (the settings were written after start).
+  await page.locator(GRASS_ACTIVITY).click({ timeout: 10_000 });
+  const targets = workbench.viewRows('Targets');
+  await waitUntil(`${TARGET} in the Targets view`, async () => (await targets.allInnerTexts()).some((t) => t.startsWith(TARGET)), 30_000);
+  await workbench.command('GRASS: Set Target Key…');
+  await workbench.answer(`key for ${TARGET}`, keyHex);
+  await workbench.command('GRASS: Connect to Target…');
+  // Connected: the status bar shows the heartbeat's round trip (`demo: N µs`).
+  await waitUntil('the heartbeat in the status bar', async () => (await page.locator('.statusbar-item').allInnerTexts()).some((t) => t.includes(`${TARGET}:`) && /µs/.test(t)), 30_000).catch(async (err: Error) => {
+    throw new Error(`${err.message}; notifications: ${JSON.stringify(await workbench.notifications())}`);
+  });
+
+  // Processes: the holder's row, expanded, shows its threads as the guest lists them.
+  const threadPids = (await guest.exec(`ls /proc/${holder.holderPid}/task`)).split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
+  const comm = (await guest.exec(`cat /proc/${holder.holderPid}/comm`)).trim();
+  const rows = workbench.viewRows('Processes');
+  // The tree is a virtual list: filter it to the process, as a person looking for a pid would.
+  await waitUntil('the first processes in the tree', async () => (await rows.count()) > 0, 30_000);
+  await workbench.command('GRASS: Filter Processes…');
+  await workbench.answer('filter processes', String(holder.holderPid));
+  const holderRow = await waitUntil(`pid ${holder.holderPid} in the Processes view`, async () => {
+    const texts = await rows.allInnerTexts();
+    const i = texts.findIndex((t) => t.startsWith(`${holder.holderPid} `));
+    return i >= 0 ? rows.nth(i) : undefined;
+  }, 30_000);
+  // Label `pid comm`, then the description (state · CPU · RSS · threads) as the guest counts them.
+  const holderText = await holderRow.innerText();
+  assert.ok(holderText.startsWith(`${holder.holderPid} ${comm}`), holderText);
+  assert.match(holderText, new RegExp(`· ${threadPids.length} threads$`));
+  await holderRow.locator('.monaco-tl-twistie').click();
+  const shownThreads = await waitUntil('the threads under the process', async () => {
+    const texts = await rows.allInnerTexts();
+    const pids = texts.map((t) => Number(/^(\d+) /.exec(t)?.[1])).filter((p) => threadPids.includes(p) && p !== holder.holderPid);
+    return pids.length === threadPids.length - 1 ? pids.sort((a, b) => a - b) : undefined;
+  });
+  assert.deepEqual(shownThreads, threadPids.filter((p) => p !== holder.holderPid));
+  await shoot(`processes-${THEMES[0].kind}`, page.locator('.part.sidebar'));
+
+  // Memory inspector at init_task, from the palette. Its first row against `grass read`.
+  await workbench.command('GRASS: Read Memory…');
+  await workbench.answer('read memory', 'init_task');
+  const inspector = await workbench.webview('Memory: init_task (kernel-virtual)');
+  const truth = await grassJson<{ address: string; hex: string }>(['read', 'init_task', '16', '--target', agent.target, '--key-file', agent.keyFile]);
+  const firstRow = inspector.locator(`.row[data-address="${truth.address}"] .hex`);
+  const shown = await waitUntil('init_task\'s bytes in the inspector', async () => {
+    const text = await firstRow.innerText({ timeout: 1000 });
+    return /^[0-9a-f\s]+$/.test(text.trim()) ? text : undefined;
+  }, 20_000);
+  assert.equal(rowBytes(shown).toString('hex'), truth.hex);
+  await assertSymbolAnnotations(inspector, BigInt(truth.address));
+
+  // A second inspector at the same time, on physical memory: its bytes against the guest's RAM file.
+  await workbench.command('GRASS: Open Memory Inspector');
+  const physical = await workbench.webview('GRASS Memory Inspector');
+  await physical.locator('#space').click();
+  await physical.locator('vscode-option[value="physical"]').click();
+  await physical.locator('#address input').fill(PHYSICAL_ADDRESS);
+  await physical.locator('#go').click();
+  const physicalRow = await waitUntil('physical bytes in the second inspector', async () => {
+    const text = await physical.locator(`.row[data-address="${PHYSICAL_ADDRESS}"] .hex`).innerText({ timeout: 1000 });
+    return /^[0-9a-f\s]+$/.test(text.trim()) ? text : undefined;
+  }, 20_000);
+  assert.equal(rowBytes(physicalRow).toString('hex'), guest.readPhysical(BigInt(PHYSICAL_ADDRESS), 16).toString('hex'));
+  await shoot(`memory-inspector-physical-${THEMES[0].kind}`, page.locator('.part.editor'));
+  await page.locator('.tab:has-text("Memory: init_task")').click();
+
+  // Decode as struct…: the struct type picked as a person would, by typing its name.
+  await inspector.locator('#decode').click();
+  await workbench.pick('task_struct', 'task_struct');
+  const decoder = await workbench.webview('GRASS Struct Decoder');
+  const commRow = await webviewText(decoder, '.node[data-path="comm"] .value', /^= ".*"$/);
+  // init_idle() names the boot CPU's idle task swapper/0; the agent's process list agrees.
+  const idle = (await grassJson<{ tasks: { pid: number; comm: string }[] }>(['ps', '--idle', '--target', agent.target, '--key-file', agent.keyFile])).tasks.find((t) => t.pid === 0);
+  assert.equal(commRow, `= ${JSON.stringify(idle?.comm)}`);
+  assert.equal(commRow, '= "swapper/0"');
+
+  // init_task.tasks → the next task in the list (container_of), as the guest's own ps shows it.
+  await decoder.locator('.node[data-path="tasks"]').hover();
+  await decoder.locator('.node[data-path="tasks"] .follow-list').click();
+  await workbench.pick('struct task_struct via tasks');
+  const nextPid = Number(/^= (\d+)/.exec(await webviewText(decoder, '.node[data-path="tasks.entry.pid"] .value', /^= \d+/))![1]);
+  const nextComm = (await webviewText(decoder, '.node[data-path="tasks.entry.comm"] .value', /^= "/)).slice(2);
+  const procComm = (await guest.exec(`cat /proc/${nextPid}/comm`)).trim();
+  assert.ok(sameComm(JSON.parse(nextComm) as string, procComm), `task ${nextPid}: decoded comm ${nextComm}, the guest says ${procComm}`);
+
+  for (const theme of THEMES) {
+    if (theme !== THEMES[0]) {
+      await workbench.command('Preferences: Color Theme');
+      await workbench.pick(theme.label, theme.label);
+    }
+    await waitUntil(`the ${theme.kind} theme`, async () => (await page.locator(`.monaco-workbench.${theme.workbenchClass}`).count()) > 0);
+    for (const [frame, name] of [[decoder, 'struct-decoder'], [inspector, 'memory-inspector']] as const) {
+      await waitUntil(`the ${name} page in the ${theme.kind} theme`, async () => (await frame.locator(`body.${theme.webviewClass}`).count()) > 0);
+    }
+    // The text shown is the same in either theme.
+    assert.equal(await decoder.locator('.node[data-path="comm"] .value').innerText(), '= "swapper/0"');
+    await shoot(`struct-decoder-${theme.kind}`, page.locator('.part.editor'));
+    await page.locator('.tab:has-text("Memory: init_task")').click();
+    assert.equal(rowBytes(await firstRow.innerText()).toString('hex'), truth.hex);
+    await shoot(`memory-inspector-${theme.kind}`, page.locator('.part.editor'));
+    await page.locator('.tab:has-text("Struct:")').click();
+    if (theme !== THEMES[0]) await shoot(`processes-${theme.kind}`, page.locator('.part.sidebar'));
+  }
+}

@@ -21,6 +21,12 @@ export interface Figure {
 export interface FigureGroup {
   name: string;
   description: string;
+  /**
+   * Set for a group that takes minutes (several guests, fault runs, software RDMA under TCG): why
+   * and about how long. Long groups are left out of the default run, which must stay short on a
+   * 2-core machine; `--all` or `--only NAME` runs them.
+   */
+  long?: string;
   /** Measures and records its figures; throws (with the reason) when it cannot run here. */
   run(bench: Bench): Promise<void>;
 }

@@ -1,6 +1,7 @@
-// npm run bench: runs every figure group of bench/figures/ (or those named with --only) in one
-// process, prints a table and writes the run as JSON and an SVG plot under bench/results/local/
-// (and to bench/results/latest.{json,svg} with --save: the copy the README quotes).
+// npm run bench: runs the figure groups of bench/figures/ in one process (every group but the long
+// ones; --all: every group; --only A,B: those named), prints a table and writes the run as JSON
+// and an SVG plot under bench/results/local/ (and to bench/results/latest.{json,svg,md} with
+// --save: the copy the README quotes).
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,12 +12,12 @@ import { renderSvg } from './plot';
 const root = path.resolve(__dirname, '..');
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, save: { type: 'boolean', default: false }, list: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { only: { type: 'string' }, all: { type: 'boolean', default: false }, save: { type: 'boolean', default: false }, list: { type: 'boolean', default: false } } });
   const modules = readdirSync(path.join(__dirname, 'figures')).filter((f) => f.endsWith('.ts')).sort();
   const groups: FigureGroup[] = [];
   for (const file of modules) groups.push(((await import(path.join(__dirname, 'figures', file))) as { group: FigureGroup }).group);
   if (values.list) {
-    for (const g of groups) process.stdout.write(`${g.name.padEnd(12)} ${g.description}\n`);
+    for (const g of groups) process.stdout.write(`${g.name.padEnd(14)} ${g.description}${g.long ? ` [long, --all: ${g.long}]` : ''}\n`);
     return 0;
   }
   const only = values.only?.split(',');
@@ -26,7 +27,10 @@ async function main(): Promise<number> {
   const figures: Figure[] = [];
   const skipped: { group: string; reason: string }[] = [];
   const seconds: Record<string, number> = {};  // each group's wall time: the whole run must stay short
-  for (const g of groups.filter((g) => !only || only.includes(g.name))) {
+  const chosen = groups.filter((g) => (only ? only.includes(g.name) : values.all || !g.long));
+  const leftOut = groups.filter((g) => !chosen.includes(g) && g.long).map((g) => ({ group: g.name, long: g.long! }));
+  for (const g of leftOut) process.stderr.write(`bench: ${g.group} left out (long: ${g.long}; --all or --only ${g.group} runs it)\n`);
+  for (const g of chosen) {
     process.stderr.write(`bench: ${g.name}: ${g.description}\n`);
     const bench = new Bench(g.name);
     const started = Date.now();
@@ -43,7 +47,7 @@ async function main(): Promise<number> {
 
   const resultsDir = path.join(root, 'bench', 'results');
   const paper = paperRows(figures, resultsDir);
-  const run = { date: new Date().toISOString(), revision: gitRevision(root), machine: machine(), figures, skipped, paper, seconds };
+  const run = { date: new Date().toISOString(), revision: gitRevision(root), machine: machine(), figures, skipped, leftOut, paper, seconds };
   const localDir = path.join(resultsDir, 'local');
   mkdirSync(localDir, { recursive: true });
   const file = path.join(localDir, `${run.date.replace(/[:.]/g, '-')}-${run.revision}.json`);
@@ -67,7 +71,7 @@ async function main(): Promise<number> {
 }
 
 /** The run as Markdown (bench/results/latest.md with --save): what the README's performance section quotes. */
-function markdown(run: { date: string; revision: string; machine: ReturnType<typeof machine>; figures: Figure[]; skipped: { group: string; reason: string }[]; paper: ReturnType<typeof paperRows>; seconds: Record<string, number> }): string {
+function markdown(run: { date: string; revision: string; machine: ReturnType<typeof machine>; figures: Figure[]; skipped: { group: string; reason: string }[]; paper: ReturnType<typeof paperRows>; seconds: Record<string, number>; leftOut: { group: string; long: string }[] }): string {
   const m = run.machine;
   const cell = (s: string) => s.replace(/\|/g, '\\|');
   const rows = run.figures.map((f) => `| \`${f.id}\` | ${cell(f.label)} | ${f.unit} | ${formatValue(f.min)} | ${formatValue(f.median)} | ${f.values.length} | ${f.versus ? `${formatRatio(f.versus.ratio)}× \`${f.versus.id}\`` : ''} |`);
@@ -81,6 +85,7 @@ function markdown(run: { date: string; revision: string; machine: ReturnType<typ
     '',
     ...run.figures.filter((f) => f.note).map((f) => `- \`${f.id}\`: ${cell(f.note!)}`),
     ...run.skipped.map((s) => `- not measured: ${s.group}: ${s.reason}`),
+    ...run.leftOut.map((g) => `- left out of this run (long; \`npm run bench -- --only ${g.group}\`): ${g.group}: ${g.long}`),
     '',
     '### Against the paper',
     '',

@@ -1,7 +1,7 @@
 // The "against the paper" table: the paper's own figures (DESIGN.md §1: Quadro M4000 + ConnectX-4,
 // 100 GbE) next to this run's figures for the same quantity, each with its ratio to the paper's.
 // Only figures measured by a bench run are quoted: this run's, or for detection latencies (a long
-// group that may be left out of a run) the newest saved run that has them, named as such.
+// group left out of the default run) the newest saved run that has them, named as such.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Figure } from './lib';
@@ -45,9 +45,12 @@ function detectionFigure(figures: Figure[], kind: string): Figure | undefined {
 
 interface SavedRun { date: string; revision: string; figures: Figure[] }
 
-/** The newest saved run under bench/results/ (latest.json, local/*.json) holding detection latencies. */
+/**
+ * The newest saved run holding detection latencies: bench/results/*.json (committed runs, e.g.
+ * latest.json or a copy of a `--only detect-latency` run) or bench/results/local/*.json.
+ */
 function savedDetectionRun(resultsDir: string): SavedRun | undefined {
-  const files = [path.join(resultsDir, 'latest.json')];
+  const files = readdirSync(resultsDir).filter((f) => f.endsWith('.json')).map((f) => path.join(resultsDir, f));
   const local = path.join(resultsDir, 'local');
   if (existsSync(local)) files.push(...readdirSync(local).filter((f) => f.endsWith('.json')).map((f) => path.join(local, f)));
   let best: SavedRun | undefined;

@@ -434,7 +434,7 @@ async function twoRemotes(withoutClaims: boolean, perRemote: number): Promise<{ 
 }
 
 test('two remotes at once, sharing every slot: each gets its own answers', async () => {
-  const withClaims = await twoRemotes(false, 100);
+  const withClaims = await twoRemotes(false, 60);
   cases.push(`two remotes with slot claims: ${withClaims.answers} answers`);
   assert.deepEqual(withClaims.wrong, []);
   assert.deepEqual(withClaims.errors, []);
@@ -442,7 +442,7 @@ test('two remotes at once, sharing every slot: each gets its own answers', async
   // Without claims (the RDMA case: nothing but seqs keeps remotes apart) a collision may be
   // refused and asked again, or fail with an error saying another client used the slot, but
   // no remote may take another's reply as its own.
-  const bare = await twoRemotes(true, 100);
+  const bare = await twoRemotes(true, 60);
   cases.push(`two remotes without claims: ${bare.answers} answers, ${bare.errors.length} errors`);
   collisionErrors += bare.errors.length;
   assert.deepEqual(bare.wrong, [], 'a remote took another remote\'s reply');

@@ -1,5 +1,6 @@
 // Connect, disconnect, heartbeat.
 import * as vscode from 'vscode';
+import { stopMonitor } from '../monitor/remote';
 import { describeHeartbeat, LiveSession, type HeartbeatState } from '../session/liveSession';
 import type { CommandDeps } from './deps';
 import { pickTarget } from './pickTarget';
@@ -39,6 +40,29 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
       if (!session) return;
       deps.output.info(`disconnected from ${session.target.name}`);
       deps.sessions.close();
+    }),
+    /** Stops the grass monitor holding the sessions (asks first unless the argument is true);
+     * resolves to whether it stopped. Its sessions to dead kernels cannot be opened again. */
+    vscode.commands.registerCommand('grass.stopMonitor', async (confirmed?: unknown): Promise<boolean> => {
+      const socketPath = deps.monitorLaunch().socketPath;
+      if (confirmed !== true) {
+        const answer = await vscode.window.showWarningMessage(
+          `Stop the grass monitor at ${socketPath}? Every session it holds is dropped; a target whose kernel is dead cannot be connected again.`,
+          { modal: true },
+          'Stop Monitor',
+        );
+        if (answer !== 'Stop Monitor') return false;
+      }
+      if (deps.sessions.current?.heldBy) deps.sessions.close();
+      try {
+        const pid = await stopMonitor(socketPath);
+        deps.output.info(`stopped the monitor at ${socketPath} (pid ${pid})`);
+        deps.views.targetsProvider.refresh();
+        return true;
+      } catch (err) {
+        void vscode.window.showErrorMessage(`GRASS: cannot stop the monitor at ${socketPath}: ${(err as Error).message}`);
+        return false;
+      }
     }),
     /** Resolves to the heartbeat's state (round trip, or which part failed). */
     vscode.commands.registerCommand('grass.heartbeat', async (): Promise<HeartbeatState | undefined> => {

@@ -87,6 +87,16 @@ export async function holdThroughMonitor(socketPath: string, target: string, key
   }
 }
 
+/** Asks the monitor at socketPath to stop; resolves to its pid once it has accepted. */
+export async function stopMonitor(socketPath: string): Promise<number> {
+  const c = await MonitorConnection.open(socketPath);
+  try {
+    return (await c.call<{ pid: number }>({ op: 'stop' })).pid;
+  } finally {
+    c.close();
+  }
+}
+
 /** True when a monitor answers at socketPath. */
 export async function monitorRunning(socketPath: string): Promise<boolean> {
   try {

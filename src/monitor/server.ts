@@ -27,6 +27,8 @@ export interface MonitorOptions {
   /** Request timeout of the monitor's own heartbeats, and of each RDMA operation. */
   timeoutMs?: number;
   log?: (line: string) => void;
+  /** Called on a client's stop request (`grass monitor stop`); without it, stop is refused. */
+  onStopRequest?: () => void;
 }
 
 /** Slot claims among the monitor's own poller and its clients, per session. */
@@ -343,6 +345,13 @@ export class Monitor {
     const send = (reply: MonitorReply) => socket.write(JSON.stringify(reply) + '\n');
     const handle = async (req: MonitorRequest): Promise<unknown> => {
       if (req.op === 'targets') return this.targets();
+      if (req.op === 'stop') {
+        const stop = this.options.onStopRequest;
+        if (!stop) throw new Error('this monitor does not take stop requests');
+        this.log('stop requested by a client');
+        setImmediate(stop);
+        return { pid: process.pid };
+      }
       if (req.op === 'hold') {
         const status = await this.hold(req.target, { key: req.key === undefined ? undefined : Buffer.from(req.key, 'hex') });
         if (!status) throw new Error(`no session to ${req.target} yet (the monitor keeps trying)`);

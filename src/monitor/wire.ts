@@ -12,6 +12,8 @@ export type MonitorRequest =
   /** Start holding a target (rdma:// or shm:); answers its TargetStatus. `key` (hex): the
    * target's own key, checked against the agent first; the monitor's heartbeats use it. */
   | { id: number; op: 'hold'; target: string; key?: string }
+  /** Stop the monitor: every held session is dropped (connections to dead kernels are lost for good). */
+  | { id: number; op: 'stop' }
   | { id: number; op: 'read'; offset: number; length: number }
   | { id: number; op: 'write'; offset: number; data: string }
   | { id: number; op: 'readWord'; offset: number }

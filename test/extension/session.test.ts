@@ -274,4 +274,21 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     const [held] = await monitorTargets();
     assert.equal(held.state, 'up');
   });
+
+  it('Stop Monitor ends the monitor process and its sessions', async () => {
+    const [pid] = api.monitorsStarted;
+    assert.equal(await vscode.commands.executeCommand('grass.stopMonitor', true), true);
+    assert.equal(api.sessions.current, undefined);
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(`monitor ${pid} to exit`, () => !alive() || undefined);
+    const row = (await api.views.targetsProvider.getChildren()).find((t) => t.kind === 'target' && t.target.name === TARGET);
+    assert.ok(row?.kind === 'target' && row.held === undefined);
+  });
 });

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import type { CliCommand } from '../command';
 import { readKeyFile } from '../../rdma/key';
-import { monitorTargets } from '../../monitor/remote';
+import { monitorTargets, stopMonitor } from '../../monitor/remote';
 import { Monitor } from '../../monitor/server';
 import { defaultMonitorSocket } from '../../monitor/wire';
 import { printJson } from './targetFlags';
@@ -12,6 +12,7 @@ import { printJson } from './targetFlags';
 const usage = `usage: grass monitor [--listen rdma://HOST[:PORT]] [--connect rdma://AGENT[:PORT]|shm:PATH]...
                      [--socket PATH] [--key-file F] [--poll-ms N] [--timeout-ms N]
        grass monitor status [--socket PATH] [--json]
+       grass monitor stop [--socket PATH]
 
 Holds RDMA sessions to targets: agents connect to --listen at their start (the paper's
 direction), or the monitor connects to agents listening at --connect (again after a loss); an
@@ -54,6 +55,12 @@ export const monitorCommand: CliCommand = {
       }
       return 0;
     }
+    if (argv[0] === 'stop') {
+      const { values } = parseArgs({ args: argv.slice(1), options: { socket: { type: 'string' } }, strict: true });
+      const socketPath = values.socket ?? defaultMonitorSocket();
+      process.stdout.write(`stopping the monitor at ${socketPath} (pid ${await stopMonitor(socketPath)})\n`);
+      return 0;
+    }
     const { values } = parseArgs({
       args: argv,
       options: {
@@ -69,8 +76,14 @@ export const monitorCommand: CliCommand = {
     const keyFile = values['key-file'] ?? process.env.GRASS_KEY_FILE;
     if (!keyFile) throw new Error('monitor: --key-file F (or GRASS_KEY_FILE) is required: heartbeats are signed');
     const socketPath = values.socket ?? defaultMonitorSocket();
+    let stopRequested: (why: string) => void = () => undefined;
+    const stopped = new Promise<string>((resolve) => {
+      stopRequested = resolve;
+      for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve(s));
+    });
     const monitor = await Monitor.start({
       socketPath,
+      onStopRequest: () => stopRequested('stop request'),
       key: readKeyFile(keyFile),
       listen: values.listen,
       connect: values.connect,
@@ -78,10 +91,8 @@ export const monitorCommand: CliCommand = {
       timeoutMs: positiveInt('--timeout-ms', values['timeout-ms']),
     });
     process.stderr.write(`grass monitor: serving clients on ${socketPath}\n`);
-    const signal = await new Promise<string>((resolve) => {
-      for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve(s));
-    });
-    process.stderr.write(`grass monitor: stopping (${signal})\n`);
+    const why = await stopped;
+    process.stderr.write(`grass monitor: stopping (${why})\n`);
     await monitor.close();
     return 0;
   },

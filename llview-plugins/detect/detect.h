@@ -40,6 +40,7 @@ struct grass_detect_state {
   uint32_t background_mask;                  // bit kind-1: the detector runs in background mode
   uint32_t jiffies_flat;                     // consecutive windows in which jiffies did not move
   uint64_t f4_since_ns, f6_since_ns;         // monitor clock since which F4's, F6's condition holds
+  uint64_t high_load_swapped;                // pswpin + pswpout when the CPU high load began
   grass_background area;                     // what grass_detect_publish copies to the buffer
 };
 
@@ -119,9 +120,14 @@ GRASS_HD_CALL void grass_detect_cpu_high_load(const grass_ps_ctx* ps, grass_dete
     uint64_t busy = total ? (total - idle) * 1000 / total : 0;  // a CPU that accounted nothing is asleep
     if (busy < least) { least = busy; least_cpu = cpu; }
   }
+  // A hang explains busy CPUs (they are stuck), and so does heavy swapping (reclaim and faults
+  // keep the CPUs busy: the memory classes' symptom, not processes hogging the CPU).
   const grass_detection* hang = &st->results[GRASS_DETECT_HANG - 1];
   bool hang_on_cpus = hang->active && hang->values[0] != GRASS_HANG_F4 && hang->values[0] != GRASS_HANG_F6;
-  if (least < GRASS_DETECT_BUSY_PERMILLE || hang_on_cpus) {
+  uint64_t window = end->monitor_clock_ns - start->monitor_clock_ns;
+  uint64_t swapped = (end->pswpin - start->pswpin) + (end->pswpout - start->pswpout);
+  bool swapping = window && swapped * 1000000000ull / window >= end->total_ram_pages / GRASS_HANG_SWAP_RATE_DIVISOR;
+  if (least < GRASS_DETECT_BUSY_PERMILLE || hang_on_cpus || swapping) {
     d->since_ns = 0;
     d->active = 0;
     return;
@@ -133,6 +139,7 @@ GRASS_HD_CALL void grass_detect_cpu_high_load(const grass_ps_ctx* ps, grass_dete
   if (d->since_ns == 0) {
     // The condition begins with this window: remember each group's CPU time for the culprits.
     d->since_ns = start->monitor_clock_ns;
+    st->high_load_swapped = start->pswpin + start->pswpout;
     st->base_count = 0;
     if (!grass_detect_walk(&c, st, &count)) { grass_detect_fault(d, &f); return; }
     for (uint64_t i = 0; i < count; i++) {
@@ -143,6 +150,9 @@ GRASS_HD_CALL void grass_detect_cpu_high_load(const grass_ps_ctx* ps, grass_dete
   }
   uint64_t span = end->monitor_clock_ns - d->since_ns;
   if (span < GRASS_DETECT_BUSY_SPAN_NS) return;
+  // Swapping over the span at a tenth of the per-window rate still means reclaim kept the CPUs busy.
+  uint64_t span_swapped = end->pswpin + end->pswpout - st->high_load_swapped;
+  if (span_swapped * 1000000000ull / span * 10 >= end->total_ram_pages / GRASS_HANG_SWAP_RATE_DIVISOR) return;
   if (!grass_detect_walk(&c, st, &count)) { grass_detect_fault(d, &f); return; }
   if (!d->active) d->detected_ns = end->monitor_clock_ns;
   d->active = 1;

@@ -3,7 +3,7 @@
 // left in (the panicking CPU's task; the others stopped in their NMI/IPI handler's task).
 
 import type { KernelModel } from '../model';
-import { Kernel } from '../objects/object';
+import { Kernel, KObject } from '../objects/object';
 
 export interface RunningTask {
   cpu: number;
@@ -19,14 +19,22 @@ export async function runningTasks(model: KernelModel): Promise<(RunningTask | {
   const runqueues = k.variable('runqueues');
   // nr_cpu_ids bounds the loop; Kernel.cpuCount rejects implausible values.
   const cpus = await k.cpuCount();
+  // Three rounds whatever the number of CPUs: the runqueues' curr pointers, then the tasks'
+  // pid and comm (each CPU's failure stays its own).
+  const rqs = await Promise.all(Array.from({ length: cpus }, (_, cpu) => k.perCpu(runqueues, cpu).then((rq) => rq.member('curr')).catch((err: unknown) => err)));
+  await k.reader.prefetch(rqs.flatMap((c) => (c instanceof KObject && c.address !== undefined ? [{ address: c.address, length: 8 }] : [])));
+  const currs = await Promise.all(rqs.map((c) => (c instanceof KObject ? c.deref().catch((err: unknown) => err) : c)));
+  const fields = await Promise.all(currs.map((t) => (t instanceof KObject ? Promise.all([t.member('pid'), t.member('comm')]).catch((err: unknown) => err) : t)));
+  await k.reader.prefetch(fields.flatMap((f) => (Array.isArray(f) ? f.map((m) => ({ address: m.address!, length: m.size })) : [])));
   const out: (RunningTask | { cpu: number; error: string })[] = [];
   for (let cpu = 0; cpu < cpus; cpu++) {
     try {
-      const rq = await k.perCpu(runqueues, cpu);
-      const curr = await (await rq.member('curr')).deref();
-      const pid = Number(await (await curr.member('pid')).readInt());
-      const comm = await (await curr.member('comm')).string(16);
-      out.push({ cpu, pid, comm, taskAddress: curr.address ?? 0n });
+      const f = fields[cpu];
+      if (!Array.isArray(f)) throw f;
+      const [pidMember, commMember] = f;
+      const pid = Number(await pidMember.readInt());
+      const comm = await commMember.string(16);
+      out.push({ cpu, pid, comm, taskAddress: (currs[cpu] as KObject).address ?? 0n });
     } catch (err) {
       out.push({ cpu, error: err instanceof Error ? err.message : String(err) });
     }

@@ -73,6 +73,9 @@ export class Kernel {
       const nrCpuIds = this.variable('nr_cpu_ids');
       const v = await nrCpuIds.readInt();
       if (v <= 0n || v > 1n << 16n) throw new ObjectError(`nr_cpu_ids at ${hex(nrCpuIds.address!)} reads ${v}: implausible (corrupt memory?)`);
+      // Every CPU's offset in one round: walks over the CPUs then cost no round trip each
+      // (a corrupt nr_cpu_ids of thousands must not cost thousands of round trips).
+      await this.reader.prefetch([{ address: this.symbols.address('__per_cpu_offset'), length: Number(v) * 8 }]);
       this.cpuCountValue = Number(v);
     }
     return this.cpuCountValue;

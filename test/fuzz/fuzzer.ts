@@ -64,10 +64,11 @@ export interface FuzzSummary {
   imageRestored: boolean;
   /** Steps that failed on the pristine image (each fails the run). */
   baselineFailures: string[];
+  /** A stopped agent not judged a hang, or a killed one not a crash (each fails the run). */
+  selfCheckFailures: string[];
   line: string;
 }
 
-const VERDICTS: Verdict[] = ['served', 'clean-error', 'unnamed-error', 'crash', 'hang'];
 const emptyCounts = (): Record<Verdict, number> => ({ served: 0, 'clean-error': 0, 'unnamed-error': 0, crash: 0, hang: 0 });
 /** Discovery errors name what and where: an address, a symbol, a VMCOREINFO key, BTF or kallsyms. */
 const DISCOVERY_NAMES_A_PLACE = /0x[0-9a-f]+|VMCOREINFO|BTF|kallsyms|banner|\bsymbol\b|page table|phys_base|OSRELEASE|PAGESIZE/i;
@@ -184,6 +185,17 @@ class BatteryWorker {
   }
 }
 
+/** The verdict of a battery run under an agent (the runtime one, or a fresh one that started). */
+function judgeRuntime(mutant: MutantResult['mutant'], agent: AgentProcess, r: StepOutcome[] | { deadline: true } | { died: string }, deadlineMs: number): MutantResult {
+  const steps: StepOutcome[] = Array.isArray(r)
+    ? r
+    : 'deadline' in r
+      ? [{ step: 'battery', status: 'hang', error: `not done within ${deadlineMs} ms`, ms: deadlineMs }]
+      : [{ step: 'battery', status: 'crash', error: r.died, ms: 0 }];
+  if (agent.fate !== undefined) return { mutant, verdict: 'crash', agent: `agent ended (${agent.fate}): ${agent.stderr.trim().split('\n').slice(-3).join(' | ')}`, steps };
+  return { mutant, verdict: verdictOf(steps), steps };
+}
+
 function verdictOf(steps: StepOutcome[]): Verdict {
   if (steps.some((s) => s.status === 'crash' || s.status === 'dead')) return 'crash';
   if (steps.some((s) => s.status === 'hang')) return 'hang';
@@ -204,13 +216,21 @@ function hashFile(file: string): string {
 export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
   const dir = fs.mkdtempSync(`/dev/shm/grass-fuzz-${process.pid}-`);
   const cleanup = (): void => fs.rmSync(dir, { recursive: true, force: true });
+  // Interrupted: the image copy goes too, then the signal does what it would have done.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    cleanup();
+    process.kill(process.pid, signal);
+  };
   process.once('exit', cleanup);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const results: MutantResult[] = [];
   let image: FuzzImage | undefined;
   let worker: BatteryWorker | undefined;
   let runtimeAgent: AgentProcess | undefined;
   let imageRestored = false;
   const baselineFailures: string[] = [];
+  const selfCheckFailures: string[] = [];
   try {
     let phase = Date.now();
     const lap = (what: string): void => {
@@ -261,6 +281,21 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     lap('the battery on the pristine image');
     if (skip.length) options.log(`fuzz: on the pristine image already: ${baselineFailures.join('; ')}`);
 
+    // The classifier itself: an agent that stops answering must come out as a hang, one that
+    // dies as a crash (else a run could pass because nothing was ever judged a failure).
+    for (const [signal, want] of [['SIGSTOP', 'hang'], ['SIGKILL', 'crash']] as const) {
+      const agent = runtimeAgent;
+      agent.child.kill(signal);
+      if (signal === 'SIGKILL') await agent.exited;
+      const r = await worker.run({ target: agent.target, keyFile, stacks: false, metrics: true, decode: [], userRead, skip }, options.mutantDeadlineMs);
+      const got = judgeRuntime({ index: -1, family: 'self-check', mode: 'runtime', what: signal }, agent, r, options.mutantDeadlineMs).verdict;
+      if (got !== want) selfCheckFailures.push(`an agent sent ${signal} was judged '${got}', not '${want}'`);
+      if (signal === 'SIGSTOP') agent.child.kill('SIGCONT');
+      await stopAgent(agent);
+      runtimeAgent = await startRuntimeAgent();
+    }
+    lap('the self-check (an agent stopped, then killed)');
+
     const wanted = (i: number): boolean => !options.only || options.only.includes(i);
     const total = options.runtimeMutants + options.discoveryMutants;
     for (let index = 0; index < total; index++) {
@@ -276,12 +311,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
       if (mode === 'runtime') {
         const agent = runtimeAgent!;
         const r = await worker.run({ target: agent.target, keyFile, pid: mutant.pid, stacks, metrics: true, decode, userRead, skip }, options.mutantDeadlineMs);
-        const steps = Array.isArray(r) ? r : 'deadline' in r ? [{ step: 'battery', status: 'hang' as const, error: `not done within ${options.mutantDeadlineMs} ms`, ms: options.mutantDeadlineMs }] : [{ step: 'battery', status: 'crash' as const, error: r.died, ms: 0 }];
-        result = { mutant: brief, verdict: verdictOf(steps), steps };
-        if (agent.fate !== undefined) {
-          result.verdict = 'crash';
-          result.agent = `agent ended (${agent.fate}): ${agent.stderr.trim().split('\n').slice(-3).join(' | ')}`;
-        }
+        result = judgeRuntime(brief, agent, r, options.mutantDeadlineMs);
         image.restore();
         // A dead or stuck agent is replaced, on the restored image.
         if (result.verdict === 'crash' || result.verdict === 'hang') {
@@ -303,12 +333,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
           };
         } else {
           const r = await worker.run({ target: agent.target, keyFile, pid: mutant.pid, stacks, metrics: false, decode, userRead, skip }, options.mutantDeadlineMs);
-          const steps = Array.isArray(r) ? r : 'deadline' in r ? [{ step: 'battery', status: 'hang' as const, error: `not done within ${options.mutantDeadlineMs} ms`, ms: options.mutantDeadlineMs }] : [{ step: 'battery', status: 'crash' as const, error: r.died, ms: 0 }];
-          result = { mutant: brief, verdict: verdictOf(steps), steps, agent: 'served' };
-          if (agent.fate !== undefined) {
-            result.verdict = 'crash';
-            result.agent = `agent ended (${agent.fate}): ${agent.stderr.trim().split('\n').slice(-3).join(' | ')}`;
-          }
+          result = judgeRuntime(brief, agent, r, options.mutantDeadlineMs);
         }
         if (!('hang' in agent)) await stopAgent(agent);
         image.restore();
@@ -328,11 +353,13 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     image?.close();
     cleanup();
     process.off('exit', cleanup);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
-  return summarise(options.seed, image?.bootDescription ?? '', results, imageRestored, baselineFailures);
+  return { ...summarise(options.seed, image?.bootDescription ?? '', results, imageRestored, baselineFailures), selfCheckFailures };
 }
 
-function summarise(seed: number, imageText: string, results: MutantResult[], imageRestored: boolean, baselineFailures: string[]): FuzzSummary {
+function summarise(seed: number, imageText: string, results: MutantResult[], imageRestored: boolean, baselineFailures: string[]): Omit<FuzzSummary, 'selfCheckFailures'> {
   const counts = emptyCounts();
   const byFamily: Record<string, Record<Verdict, number>> = {};
   const stepErrors: Record<string, number> = {};
@@ -355,4 +382,3 @@ function summarise(seed: number, imageText: string, results: MutantResult[], ima
   return { seed, image: imageText, mutants: results.length, counts, byFamily, stepErrors, failures, results, examples: [...examples.values()], imageRestored, baselineFailures, line };
 }
 
-export { VERDICTS };

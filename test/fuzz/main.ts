@@ -47,8 +47,9 @@ async function main(): Promise<number> {
   process.stdout.write(`  ${perMode('runtime')} ${perMode('discovery')}; mean ms per step: ${stepText}\n`);
   process.stdout.write(`  by family: ${JSON.stringify(summary.byFamily)}\n  step errors: ${JSON.stringify(summary.stepErrors)}\n  image restored: ${summary.imageRestored}\n`);
   process.stdout.write(summary.line + '\n');
+  if (summary.selfCheckFailures.length) process.stdout.write(`  self-check: ${summary.selfCheckFailures.join("; ")}\n`);
   if (summary.baselineFailures.length) process.stdout.write(`  failing on the pristine image: ${summary.baselineFailures.join("; ")}\n`);
-  return summary.failures.length === 0 && summary.imageRestored && summary.baselineFailures.length === 0 ? 0 : 1;
+  return summary.failures.length === 0 && summary.imageRestored && summary.baselineFailures.length === 0 && summary.selfCheckFailures.length === 0 ? 0 : 1;
 }
 
 main().then((code) => process.exit(code), (err: unknown) => {

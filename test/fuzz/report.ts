@@ -15,6 +15,7 @@ export function assertFuzzClean(summary: FuzzSummary, print: (line: string) => v
   for (const f of summary.failures) print(failureText(f));
   print(summary.line);
   assert.deepEqual(summary.baselineFailures, [], 'the battery fails on the pristine image');
+  assert.deepEqual(summary.selfCheckFailures, [], 'the classifier misjudged a stopped or killed agent');
   assert.equal(summary.imageRestored, true, 'the image differs from the pristine one after every mutant was undone');
   assert.deepEqual(summary.failures.map(failureText), [], `${summary.failures.length} mutants crashed, hung or failed without naming what and where (seed ${summary.seed})`);
   // A fuzzer whose mutants reach nothing would pass too: each layer must have refused some.

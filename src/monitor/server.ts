@@ -269,7 +269,8 @@ export class Monitor {
     }
     if (a.kind !== 'rdma') throw new Error(`cannot hold ${target}: expected rdma://HOST[:PORT] or shm:PATH`);
     const find = () => this.sessions.find((s) => s.host === a.host && s.status.state !== 'gpu-nic-dead');
-    if (!this.connecting.has(target)) {
+    // An agent that connected to --listen is held already: nothing to connect to.
+    if (!find() && !this.connecting.has(target)) {
       this.connecting.add(target);
       void this.keepConnected(a.host, a.port);
     }

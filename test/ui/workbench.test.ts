@@ -216,4 +216,21 @@ async function personFlow(): Promise<void> {
     await page.locator('.tab:has-text("Struct:")').click();
     if (theme !== THEMES[0]) await shoot(`processes-${theme.kind}`, page.locator('.part.sidebar'));
   }
+
+  // A reload (a fresh extension host): VS Code restores the panels; connected again, they show
+  // what they showed.
+  await workbench.reload();
+  await waitUntil(`${TARGET} in the Targets view after the reload`, async () => (await targets.allInnerTexts()).some((t) => t.startsWith(TARGET)), 60_000);
+  await workbench.command('GRASS: Connect to Target…');
+  const restoredDecoder = await workbench.webview('GRASS Struct Decoder', 60_000);
+  assert.equal(await webviewText(restoredDecoder, '.node[data-path="comm"] .value', /^= "/, 30_000), '= "swapper/0"');
+  // A restored panel's page loads when its tab is first shown.
+  await page.locator('.tab:has-text("Memory: init_task")').click();
+  const restoredInspector = await workbench.webview('Memory: init_task (kernel-virtual)', 30_000);
+  const restoredRow = await waitUntil('the restored inspector\'s bytes', async () => {
+    const text = await restoredInspector.locator(`.row[data-address="${truth.address}"] .hex`).innerText({ timeout: 1000 });
+    return /^[0-9a-f\s]+$/.test(text.trim()) ? text : undefined;
+  }, 30_000);
+  assert.equal(rowBytes(restoredRow).toString('hex'), truth.hex);
+  await shoot('memory-inspector-restored-light', page.locator('.part.editor'));
 }

@@ -44,6 +44,7 @@ interface Keyboard {
 }
 export interface Page {
   goto(url: string): Promise<unknown>;
+  reload(): Promise<unknown>;
   screenshot(options: { path: string }): Promise<unknown>;
   locator(selector: string): Locator;
   frames(): Frame[];
@@ -88,6 +89,7 @@ export async function waitUntil<T>(what: string, probe: () => Promise<T | undefi
 export class Workbench {
   private constructor(
     readonly page: Page,
+    private readonly readySelector: string,
     private readonly browser: Browser,
     private readonly codeServer: ChildProcess,
     readonly scratch: string,
@@ -117,6 +119,8 @@ export class Workbench {
         'telemetry.telemetryLevel': 'off',
         'workbench.enableExperiments': false,
         'workbench.tips.enabled': false,
+        // The editor area as wide as the window allows (screenshots of the panels).
+        'workbench.secondarySideBar.defaultVisibility': 'hidden',
         ...settings,
       }),
     );
@@ -151,9 +155,8 @@ export class Workbench {
       if (process.env.GRASS_UI_VERBOSE === '1') page.on('console', (m) => process.stderr.write(`[workbench ${m.type()}] ${m.text()}\n`));
       const payload = JSON.stringify([['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${ROOT}`]]);
       await page.goto(`http://127.0.0.1:${port}/?${new URLSearchParams({ folder: workspace, payload }).toString()}`);
-      const workbench = new Workbench(page, browser, codeServer, scratch, userSettingsFile);
-      await page.locator(readySelector).waitFor({ state: 'visible', timeout: 90_000 });
-      await page.locator('.statusbar').filter({ hasText: 'Activating Extensions' }).waitFor({ state: 'hidden', timeout: 90_000 });
+      const workbench = new Workbench(page, readySelector, browser, codeServer, scratch, userSettingsFile);
+      await workbench.loaded();
       return workbench;
     } catch (err) {
       await browser?.close().catch(() => undefined);
@@ -161,6 +164,18 @@ export class Workbench {
       rmSync(scratch, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /** Resolves once the extension's contributions show and the extensions have activated. */
+  private async loaded(): Promise<void> {
+    await this.page.locator(this.readySelector).waitFor({ state: 'visible', timeout: 90_000 });
+    await this.page.locator('.statusbar').filter({ hasText: 'Activating Extensions' }).waitFor({ state: 'hidden', timeout: 90_000 });
+  }
+
+  /** Reloads the window (a fresh extension host; VS Code restores the editors it had). */
+  async reload(): Promise<void> {
+    await this.page.reload();
+    await this.loaded();
   }
 
   /** Runs a command from the palette (F1), picking the entry whose label is `label`. */
@@ -193,15 +208,18 @@ export class Workbench {
       await input.fill(filter);
     }
     const rows = this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
-    const row = await waitUntil(`'${label}' in the quick pick`, async () => {
-      const labels = await rows.locator('.label-name').allInnerTexts();
-      const i = labels.findIndex((l) => l.replace(/\s+/g, ' ').trim() === label);
-      return i >= 0 ? rows.nth(i) : undefined;
-    }, timeoutMs);
-    // The focused entry is taken with Enter (a list that previews its focused entry, like the
-    // color themes, re-renders under the mouse); any other is clicked.
-    if (((await row.getAttribute('class')) ?? '').split(/\s+/).includes('focused')) await this.page.keyboard.press('Enter');
-    else await row.click({ timeout: 5000 });
+    const labelOf = (text: string): string => text.replace(/\s+/g, ' ').trim();
+    await waitUntil(`'${label}' in the quick pick`, async () => (await rows.locator('.label-name').allInnerTexts()).some((l) => labelOf(l) === label), timeoutMs);
+    // With the keyboard, as people who live in the palette do: the mouse races the list's
+    // re-rendering (filtering, and previews of the focused entry such as color themes).
+    const focused = this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row.focused .label-name');
+    for (let step = 0; ; step++) {
+      const current = labelOf(await focused.first().innerText({ timeout: 2000 }).catch(() => ''));
+      if (current === label) break;
+      if (step === 50) throw new Error(`could not move the quick pick's focus to '${label}' (it is on '${current}')`);
+      await this.page.keyboard.press('ArrowDown');
+    }
+    await this.page.keyboard.press('Enter');
   }
 
   /** Texts of the notifications so far (opens the notification center: toasts may be hidden). */

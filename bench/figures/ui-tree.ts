@@ -2,17 +2,22 @@
 // 1 000 and then 10 000 tasks (testbed `spawn`): a fresh connection to the agent (attach,
 // describe, BTF parse), the task list in remote-analysis mode (every thread), the view's model
 // (leaders with threads as children, stable ids) and every top-level row's text — what the
-// extension host does before VS Code draws the rows. Then a refresh (same connection).
-// VS Code's own drawing is not in it (it renders only the rows in sight).
-import { mkdtempSync, rmSync } from 'node:fs';
+// extension host does before VS Code draws the rows. Then a refresh (same connection). Each
+// twice: straight to the agent's shared memory, and through a `grass monitor` holding the
+// target (as the extension connects). VS Code's own drawing is not in it (it renders only the
+// rows in sight).
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Bench, FigureGroup } from '../lib';
 import { bootGuest, type Guest } from '../../testbed';
 import { KernelModel } from '../../src/kernel/model';
 import { listTasks } from '../../src/kernel/tasks/tasks';
+import { attachThroughMonitor, stopMonitor } from '../../src/monitor/remote';
+import { GrassClient } from '../../src/rdma/client';
 import { connectTarget } from '../../src/rdma/connect';
-import { writeNewKeyFile } from '../../src/rdma/key';
+import { readKeyFile, writeNewKeyFile } from '../../src/rdma/key';
+import { ensureMonitorHolds } from '../../src/session/monitorProcess';
 import { startAgent } from '../../src/rdma/local-agent';
 import { buildProcessTree, processRow } from '../../src/views/processTree';
 
@@ -25,27 +30,31 @@ async function populate(model: KernelModel, target: string): Promise<number> {
   return tasks.length;
 }
 
-async function measure(bench: Bench, guest: Guest, shmPath: string, keyFile: string, wanted: number): Promise<void> {
-  let tasks = 0;
-  const connectToTree = async (): Promise<number> => {
-    const session = await connectTarget(`shm:${shmPath}`, { keyFile });
-    try {
-      return await populate(KernelModel.fromDescription(await session.client.describe(), session.client), 'bench');
-    } finally {
-      await session.close();
-    }
-  };
+/** A client to the target: straight to its shared memory, or through the monitor's socket. */
+type Connect = () => Promise<GrassClient>;
+
+async function measure(bench: Bench, guest: Guest, connections: [suffix: string, what: string, connect: Connect][], wanted: number): Promise<void> {
   await guest.pause();
   try {
-    tasks = await connectToTree();
-    if (tasks < wanted) throw new Error(`the guest lists ${tasks} tasks, fewer than the ${wanted} wanted`);
-    await bench.time(`connect-to-tree-${wanted}`, `connect → populated Processes tree (${tasks} tasks)`, connectToTree, { runs: 5, warmup: 1 });
-    const session = await connectTarget(`shm:${shmPath}`, { keyFile });
-    try {
-      const model = KernelModel.fromDescription(await session.client.describe(), session.client);
-      await bench.time(`refresh-${wanted}`, `Processes tree refresh, connected (${tasks} tasks)`, () => populate(model, 'bench'), { runs: 5, warmup: 1 });
-    } finally {
-      await session.close();
+    for (const [suffix, what, connect] of connections) {
+      const connectToTree = async (): Promise<number> => {
+        const client = await connect();
+        try {
+          return await populate(KernelModel.fromDescription(await client.describe(), client), 'bench');
+        } finally {
+          await client.close();
+        }
+      };
+      const tasks = await connectToTree();
+      if (tasks < wanted) throw new Error(`the guest lists ${tasks} tasks, fewer than the ${wanted} wanted`);
+      await bench.time(`connect-to-tree-${wanted}${suffix}`, `connect → populated Processes tree, ${what} (${tasks} tasks)`, connectToTree, { runs: 5, warmup: 1 });
+      const client = await connect();
+      try {
+        const model = KernelModel.fromDescription(await client.describe(), client);
+        await bench.time(`refresh-${wanted}${suffix}`, `Processes tree refresh, ${what} (${tasks} tasks)`, () => populate(model, 'bench'), { runs: 5, warmup: 1 });
+      } finally {
+        await client.close();
+      }
     }
   } finally {
     await guest.resume();
@@ -63,15 +72,27 @@ export const group: FigureGroup = {
     // 10 000 sleeping processes need about 1 GiB of guest memory.
     const guest = await bootGuest({ memMiB: 2048, cpus: 2 });
     try {
-      const agent = await startAgent(['--memory', `qemu-ram:${guest.ramFile}`, '--memory-map', guest.memoryMapFile, '--listen', `shm:${shmPath}`, '--key-file', keyFile, '--exit-with-parent'], 120_000);
+      // Liveness republished every 100 ms, as the extension's agents run (see test/extension).
+      const agent = await startAgent(
+        ['--memory', `qemu-ram:${guest.ramFile}`, '--memory-map', guest.memoryMapFile, '--listen', `shm:${shmPath}`, '--key-file', keyFile, '--liveness-period-ms', '100', '--exit-with-parent'],
+        120_000,
+      );
+      const cliPath = path.resolve(__dirname, '../../dist/cli.js');
+      if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: npm run build first`);
+      const socketPath = path.join(dir, 'monitor.sock');
+      const key = readKeyFile(keyFile);
+      const held = await ensureMonitorHolds({ socketPath, cliPath, key }, `shm:${shmPath}`);
       try {
+        const direct: Connect = async () => (await connectTarget(`shm:${shmPath}`, { keyFile })).client;
+        const viaMonitor: Connect = async () => GrassClient.attach(await attachThroughMonitor(socketPath, held.status.name), key);
         let spawned = 0;
         for (const size of SIZES) {
           await guest.spawn(size - spawned, { timeoutMs: 900_000 });
           spawned = size;
-          await measure(bench, guest, shmPath, keyFile, size);
+          await measure(bench, guest, [['', 'shm mapped directly', direct], ['-monitor', 'through grass monitor', viaMonitor]], size);
         }
       } finally {
+        await stopMonitor(socketPath);
         await agent.stop();
       }
     } finally {

@@ -335,7 +335,15 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
           const r = await worker.run({ target: agent.target, keyFile, pid: mutant.pid, stacks, metrics: false, decode, userRead, skip }, options.mutantDeadlineMs);
           result = judgeRuntime(brief, agent, r, options.mutantDeadlineMs);
         }
-        if (!('hang' in agent)) await stopAgent(agent);
+        if (!('hang' in agent) && agent.fate === undefined) {
+          // A served agent must also stop cleanly (a sanitizer build reports at exit too).
+          await stopAgent(agent);
+          if (agent.fate !== 'status 0' && result.verdict !== 'crash') {
+            result = { ...result, verdict: 'crash', agent: `agent ended (${agent.fate}) when stopped: ${agent.stderr.trim().split('\n').slice(-3).join(' | ')}` };
+          }
+        } else if (!('hang' in agent)) {
+          await stopAgent(agent);
+        }
         image.restore();
       }
       result.ms = Date.now() - started;

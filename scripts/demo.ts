@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bootGuest, startAgent, type AgentHandle, type Guest } from '../testbed';
+import { stopMonitor } from '../src/monitor/remote';
 import { connectTarget, type TargetSession } from '../src/rdma/connect';
 import { KernelLogReader } from '../src/kernel/log/ringbuffer';
 import { extractFaultReports } from '../src/kernel/log/faults';
@@ -58,6 +59,8 @@ async function stopAll(): Promise<void> {
     process.kill(-codeServer.pid, 'SIGTERM'); // its process group: code-server forks its server
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
   }
+  // The grass monitor the extension started for its session (it outlives VS Code by design).
+  if (scratch && existsSync(path.join(scratch, 'monitor.sock'))) await stopMonitor(path.join(scratch, 'monitor.sock')).catch(() => undefined);
   await agent?.stop().catch(() => undefined);
   agent = undefined;
   await guest?.down().catch(() => undefined);
@@ -174,7 +177,7 @@ async function startCodeServer(target: string): Promise<string> {
   scratch = mkdtempSync(path.join(tmpdir(), 'grass-demo-'));
   const workspace = path.join(scratch, 'workspace');
   mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-  writeFileSync(path.join(workspace, '.vscode/settings.json'), JSON.stringify({ 'grass.targets': [{ name: 'demo', address: target }] }, null, 2) + '\n');
+  writeFileSync(path.join(workspace, '.vscode/settings.json'), JSON.stringify({ 'grass.targets': [{ name: 'demo', address: target }], 'grass.monitor.socketPath': path.join(scratch, 'monitor.sock') }, null, 2) + '\n');
   const env = { ...process.env, PATH: `${path.dirname(node)}:${process.env.PATH ?? ''}`, XDG_CONFIG_HOME: path.join(scratch, 'config'),
     XDG_DATA_HOME: path.join(scratch, 'data'), XDG_CACHE_HOME: path.join(scratch, 'cache') };
   const dirs = ['--user-data-dir', path.join(scratch, 'user-data'), '--extensions-dir', path.join(scratch, 'extensions')];

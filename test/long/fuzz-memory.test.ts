@@ -1,5 +1,5 @@
 // Corrupt kernel memory, long form: thousands of mutants (GRASS_FUZZ_MUTANTS, default 2400, a
-// fifth of them before discovery), stacks unwound on every other one, in runs of 600 (each a
+// fifth of them before discovery), stacks unwound on every other one, in runs of 400 (each a
 // test: npm test's runner gives a test 10 minutes), then 600 more on the agent built by
 // `make -C gpu asan` (AddressSanitizer and UBSan turn silent memory errors into crashes).
 // Run k uses seed SEED+k; SEED is printed and GRASS_FUZZ_SEED sets it.
@@ -12,7 +12,7 @@ import { fuzzSeed } from '../fuzz/seed';
 
 const root = path.resolve(__dirname, '../..');
 const total = Number(process.env.GRASS_FUZZ_MUTANTS ?? 2400);
-const perRun = 600;
+const perRun = 400;
 const seed = fuzzSeed();
 console.log(`fuzz: seed ${seed} (GRASS_FUZZ_SEED=${seed} reproduces every run of this file)`);
 

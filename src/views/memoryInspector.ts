@@ -8,25 +8,22 @@ import {
   describeInspectorSpace,
   hexAddress,
   INSPECTOR_MAX_SPAN,
-  INSPECTOR_PAGE_BYTES,
   isMemoryInspectorWebviewMessage,
   parseHexAddress,
   type InspectorSpace,
   type MemoryInspectorHostMessage,
   type MemoryInspectorWebviewMessage,
-  type SymbolAnnotation,
 } from '../../webview/protocol';
 import type { Sessions } from '../commands/sessions';
 import type { KernelModel } from '../kernel/model';
 import { resolveKernelAddress, structAtAddress, structTypeNames } from '../session/addresses';
+import { readInspectorPage } from './inspectorPages';
 import { StructDecoderPanels } from './structDecoderPanel';
 import { WebviewHost } from './webviewHost';
 
 export const MEMORY_INSPECTOR_VIEW_TYPE = 'grass.memoryInspector';
 /** Bytes read per request when saving a range. */
 const SAVE_CHUNK = 64 * 1024;
-/** x86-64 kernel addresses: the upper half of the canonical address space. */
-const KERNEL_HALF = 0xffff800000000000n;
 
 export type MemoryInspectorPanel = WebviewHost<MemoryInspectorHostMessage, MemoryInspectorWebviewMessage>;
 
@@ -97,7 +94,7 @@ export class MemoryInspector implements vscode.Disposable {
         await panel.post({ type: 'resolved', requestId: message.requestId, ...(await this.resolve(message.text, message.space)) });
         break;
       case 'readPage':
-        await panel.post({ type: 'page', requestId: message.requestId, address: message.address, ...(await this.readPage(message.space, message.address)) });
+        await panel.post({ type: 'page', requestId: message.requestId, address: message.address, ...(await readInspectorPage(() => this.model(), message.space, message.address)) });
         break;
       case 'decodeAsStruct':
         await this.decodeAsStruct(panel, message.space, message.address);
@@ -128,19 +125,6 @@ export class MemoryInspector implements vscode.Disposable {
       return { address: hexAddress(resolved.address), size: resolved.size, typeName: resolved.type };
     } catch (err) {
       return { error: (err as Error).message };
-    }
-  }
-
-  /** One aligned page of `space`, with the symbols its pointer-like words point into. */
-  private async readPage(space: InspectorSpace, addressText: string): Promise<{ hex?: string; error?: string; annotations: SymbolAnnotation[] }> {
-    try {
-      const address = parseHexAddress(addressText);
-      if (address % BigInt(INSPECTOR_PAGE_BYTES) !== 0n) throw new Error(`page address ${addressText} is not ${INSPECTOR_PAGE_BYTES}-byte aligned`);
-      const model = await this.model();
-      const bytes = await model.memory.read(space, address, INSPECTOR_PAGE_BYTES);
-      return { hex: Buffer.from(bytes).toString('hex'), annotations: symbolAnnotations(model, bytes) };
-    } catch (err) {
-      return { error: (err as Error).message, annotations: [] };
     }
   }
 
@@ -193,17 +177,4 @@ export class MemoryInspector implements vscode.Disposable {
     for (const s of this.subscriptions) s.dispose();
     for (const panel of this.panels) panel.dispose();
   }
-}
-
-/** Aligned 8-byte words whose value lies in a kernel symbol (`name+0x10`). */
-export function symbolAnnotations(model: KernelModel, page: Uint8Array): SymbolAnnotation[] {
-  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
-  const out: SymbolAnnotation[] = [];
-  for (let offset = 0; offset + 8 <= page.length; offset += 8) {
-    const value = view.getBigUint64(offset, true);
-    if (value < KERNEL_HALF) continue;
-    const symbol = model.symbols.describe(value);
-    if (symbol) out.push({ offset, symbol });
-  }
-  return out;
 }

@@ -47,10 +47,8 @@ export async function startAgent(guest: Guest): Promise<AgentHandle> {
   writeNewKeyFile(keyFile);
   const out = fs.openSync(outFile, 'w');
   const log = fs.openSync(logFile, 'w');
-  // Liveness republished every 100 ms (as over RDMA): the VS Code extension reaches shm agents
-  // through grass monitor's socket, where a block rewritten on every pass is never read whole.
   const args = ['--memory', `qemu-ram:${guest.ramFile}`, '--memory-map', guest.memoryMapFile, '--listen', `shm:${shmPath}`,
-    '--key-file', keyFile, '--watch-pid', String(qemuPid), '--liveness-period-ms', '100'];
+    '--key-file', keyFile, '--watch-pid', String(qemuPid)];
   const child = spawn(agentBinary(), args, { detached: true, stdio: ['ignore', out, log] });
   fs.closeSync(out);
   fs.closeSync(log);

@@ -74,7 +74,7 @@ export const group: FigureGroup = {
     try {
       // Liveness republished every 100 ms, as the extension's agents run (see test/extension).
       const agent = await startAgent(
-        ['--memory', `qemu-ram:${guest.ramFile}`, '--memory-map', guest.memoryMapFile, '--listen', `shm:${shmPath}`, '--key-file', keyFile, '--liveness-period-ms', '100', '--exit-with-parent'],
+        ['--memory', `qemu-ram:${guest.ramFile}`, '--memory-map', guest.memoryMapFile, '--listen', `shm:${shmPath}`, '--key-file', keyFile, '--exit-with-parent'],
         120_000,
       );
       const cliPath = path.resolve(__dirname, '../../dist/cli.js');

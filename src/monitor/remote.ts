@@ -3,7 +3,7 @@
 // kind "transport" (the session's link is dead) becomes a TransportError, so the protocol
 // client and the CLI report it as they would for a direct transport.
 import net from 'node:net';
-import { Transport, TransportError } from '../rdma/transport';
+import { Transport, TransportError, VersionedRead } from '../rdma/transport';
 import { MonitorReply, MonitorRequest, TargetStatus } from './wire';
 
 type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void };
@@ -136,6 +136,10 @@ class MonitorTransport implements Transport {
   }
   async writeWord(offset: number, value: bigint): Promise<void> {
     await this.c.call({ op: 'writeWord', offset, value: value.toString() });
+  }
+  async readVersioned(versionOffset: number, offset: number, length: number): Promise<VersionedRead> {
+    const read = await this.c.call<{ before: string; bytes: string; after: string }>({ op: 'readVersioned', versionOffset, offset, length });
+    return { before: BigInt(read.before), bytes: Buffer.from(read.bytes, 'base64'), after: BigInt(read.after) };
   }
   tryClaim(offset: number): Promise<boolean> {
     return this.c.call<boolean>({ op: 'claim', offset });

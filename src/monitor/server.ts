@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseTargetAddress } from '../rdma/address';
 import { openShmTransport } from '../rdma/shm';
 import { GrassClient, GrassTimeoutError } from '../rdma/client';
-import { Transport, TransportError } from '../rdma/transport';
+import { readVersioned, Transport, TransportError } from '../rdma/transport';
 import { VerbsListener } from '../rdma/verbs/listener';
 import { VerbsOptions, VerbsTransport } from '../rdma/verbs/transport';
 import { MonitorReply, MonitorRequest, TargetStatus } from './wire';
@@ -40,11 +40,22 @@ class Claims {
     this.owners.set(offset, owner);
     return true;
   }
-  release(offset: number, owner: object): void {
-    if (this.owners.get(offset) === owner) this.owners.delete(offset);
+  /** True when the owner held it. */
+  release(offset: number, owner: object): boolean {
+    if (this.owners.get(offset) !== owner) return false;
+    this.owners.delete(offset);
+    return true;
   }
-  releaseAll(owner: object): void {
-    for (const [offset, held] of this.owners) if (held === owner) this.owners.delete(offset);
+  /** The offsets the owner held. */
+  releaseAll(owner: object): number[] {
+    const released: number[] = [];
+    for (const [offset, held] of this.owners) {
+      if (held === owner) {
+        this.owners.delete(offset);
+        released.push(offset);
+      }
+    }
+    return released;
   }
 }
 
@@ -61,10 +72,26 @@ class ClaimingTransport implements Transport {
   write(offset: number, bytes: Uint8Array) { return this.inner.write(offset, bytes); }
   readWord(offset: number) { return this.inner.readWord(offset); }
   writeWord(offset: number, value: bigint) { return this.inner.writeWord(offset, value); }
-  async tryClaim(offset: number) { return this.claims.tryClaim(offset, this.owner); }
-  async releaseClaim(offset: number) { this.claims.release(offset, this.owner); }
+  /**
+   * Claimed among the monitor's own users, then through the transport where it can claim
+   * (shm: an OFD lock, so that other processes on the same buffer, such as the CLI, keep off
+   * the slot; without it their requests collided with the monitor's heartbeats).
+   */
+  async tryClaim(offset: number) {
+    if (!this.claims.tryClaim(offset, this.owner)) return false;
+    if (this.inner.tryClaim && !(await this.inner.tryClaim(offset))) {
+      this.claims.release(offset, this.owner);
+      return false;
+    }
+    return true;
+  }
+  async releaseClaim(offset: number) {
+    if (this.claims.release(offset, this.owner)) await this.inner.releaseClaim?.(offset);
+  }
   /** The session outlives its users: closing a view releases its claims only. */
-  async close() { this.claims.releaseAll(this.owner); }
+  async close() {
+    for (const offset of this.claims.releaseAll(this.owner)) await this.inner.releaseClaim?.(offset).catch(() => undefined);
+  }
 }
 
 const PROCESS_COUNT_EVERY = 5;
@@ -369,6 +396,10 @@ export class Monitor {
         case 'read': return Buffer.from(await t.read(req.offset, req.length)).toString('base64');
         case 'write': return t.write(req.offset, Buffer.from(req.data, 'base64'));
         case 'readWord': return (await t.readWord(req.offset)).toString();
+        case 'readVersioned': {
+          const read = await readVersioned(t, req.versionOffset, req.offset, req.length);
+          return { before: read.before.toString(), bytes: Buffer.from(read.bytes).toString('base64'), after: read.after.toString() };
+        }
         case 'writeWord': return t.writeWord(req.offset, BigInt(req.value));
         case 'claim': return session.claims.tryClaim(req.offset, owner);
         case 'release': return session.claims.release(req.offset, owner);

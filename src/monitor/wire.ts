@@ -17,6 +17,8 @@ export type MonitorRequest =
   | { id: number; op: 'read'; offset: number; length: number }
   | { id: number; op: 'write'; offset: number; data: string }
   | { id: number; op: 'readWord'; offset: number }
+  /** version word, block, version word, read by the monitor back to back (Transport.readVersioned). */
+  | { id: number; op: 'readVersioned'; versionOffset: number; offset: number; length: number }
   | { id: number; op: 'writeWord'; offset: number; value: string }
   | { id: number; op: 'claim'; offset: number }
   | { id: number; op: 'release'; offset: number };

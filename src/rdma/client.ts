@@ -10,7 +10,7 @@ import { AddressSpace, ReadRequest, TargetMemory, TargetReadError } from '../ker
 import * as codec from './protocol/codec';
 import { AgentDescription, parseDescription } from './protocol/description';
 import * as L from './protocol/layout';
-import { Transport, TransportError } from './transport';
+import { readVersioned, Transport, TransportError } from './transport';
 
 export interface ClientOptions {
   /** How long a request may go unanswered before it fails (default 3000 ms). */
@@ -193,11 +193,9 @@ export class GrassClient implements TargetMemory {
     const start = Date.now();
     let version = 0n;
     for (let attempt = 0; ; attempt++) {
-      version = await this.transport.readWord(versionOffset);
-      if (version % 2n === 0n) {
-        const block = await this.transport.read(L.livenessBlock.start, L.livenessBlock.end - L.livenessBlock.start);
-        if ((await this.transport.readWord(versionOffset)) === version) return codec.decodeLiveness(block);
-      }
+      const read = await readVersioned(this.transport, versionOffset, L.livenessBlock.start, L.livenessBlock.end - L.livenessBlock.start);
+      version = read.before;
+      if (read.before % 2n === 0n && read.before === read.after) return codec.decodeLiveness(read.bytes);
       if (Date.now() - start > this.timeoutMs) break;
       if (attempt < 100) await yieldImmediate();
       else await sleep(1);

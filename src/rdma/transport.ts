@@ -36,6 +36,30 @@ export interface Transport {
    * read lock on the buffer's first word), as opposed to alive but not answering.
    */
   agentGone?(): Promise<boolean>;
+  /**
+   * The seqlock read of a versioned block done at the far end in one operation: the version
+   * word, the block, the version word again. A relay (the monitor's socket) offers it so the
+   * three reads happen next to the buffer, between two of the agent's updates, rather than
+   * three relay round trips apart. Transports without it get the three reads from
+   * readVersioned() below.
+   */
+  readVersioned?(versionOffset: number, offset: number, length: number): Promise<VersionedRead>;
+}
+
+/** A block read between two reads of its version word (equal and even: the block is whole). */
+export interface VersionedRead {
+  before: bigint;
+  bytes: Uint8Array;
+  after: bigint;
+}
+
+/** version, block, version, in one far-end operation where the transport offers it. */
+export async function readVersioned(transport: Transport, versionOffset: number, offset: number, length: number): Promise<VersionedRead> {
+  if (transport.readVersioned) return transport.readVersioned(versionOffset, offset, length);
+  const before = await transport.readWord(versionOffset);
+  const bytes = await transport.read(offset, length);
+  const after = await transport.readWord(versionOffset);
+  return { before, bytes, after };
 }
 
 /** The transport itself failed (buffer gone, connection broken): the agent or the link is dead. */

@@ -3,17 +3,22 @@
 // paused testbed guest (its memory holds still, so every answer has one right value), back-to-back
 // heartbeats, then heartbeats, `ps` and physical reads at once. Every read is checked against the
 // guest's RAM file at a different address each time (a stale or misrouted reply cannot match),
-// every process list against the first one; the agent's and this process's memory is measured
+// every process list against the first one. A `grass monitor` holds the same agent and polls it
+// (every 100 ms) throughout. The agent's, the monitor's and this process's memory is measured
 // after a warm-up and at the end.
 import assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { bootGuest, Guest } from '../../testbed';
 import { GrassClient } from '../../src/rdma/client';
 import { readKeyFile } from '../../src/rdma/key';
 import { openShmTransport } from '../../src/rdma/shm';
-import { GuestAgent, startGuestAgent } from './agentHarness';
+import { monitorTargets } from '../../src/monitor/remote';
+import type { TargetStatus } from '../../src/monitor/wire';
+import { GuestAgent, root, startGuestAgent } from './agentHarness';
 
 export interface SoakOptions {
   heartbeats: number;
@@ -31,8 +36,12 @@ export interface Memory {
   agentAnonKiB: number;
   clientRssKiB: number;
   clientAnonKiB: number;
+  monitorRssKiB: number;
+  monitorAnonKiB: number;
   /** This process's V8 heap in use after a full collection. */
   clientHeapKiB: number;
+  /** What V8 holds for its heap (it keeps pages it grew into: part of RssAnon, not a leak). */
+  clientHeapTotalKiB: number;
   /** ArrayBuffers (Buffers) alive in this process after a full collection. */
   clientBuffersKiB: number;
 }
@@ -50,6 +59,8 @@ export interface SoakResult {
   refusedByAgent: bigint;
   before: Memory;
   after: Memory;
+  /** The monitor's view of the target at the end. */
+  monitorTarget: TargetStatus;
   slowestHeartbeatMs: number;
 }
 
@@ -62,14 +73,17 @@ function statusKiB(pid: number, field: 'VmRSS' | 'RssAnon'): number {
   return Number(m[1]);
 }
 
-function memory(agentPid: number): Memory {
+function memory(agentPid: number, monitorPid: number): Memory {
   collectGarbage();
   return {
+    monitorRssKiB: statusKiB(monitorPid, 'VmRSS'),
+    monitorAnonKiB: statusKiB(monitorPid, 'RssAnon'),
     agentRssKiB: statusKiB(agentPid, 'VmRSS'),
     agentAnonKiB: statusKiB(agentPid, 'RssAnon'),
     clientRssKiB: statusKiB(process.pid, 'VmRSS'),
     clientAnonKiB: statusKiB(process.pid, 'RssAnon'),
     clientHeapKiB: Math.round(process.memoryUsage().heapUsed / 1024),
+    clientHeapTotalKiB: Math.round(process.memoryUsage().heapTotal / 1024),
     clientBuffersKiB: Math.round(process.memoryUsage().arrayBuffers / 1024),
   };
 }
@@ -91,6 +105,8 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
   let guest: Guest | undefined;
   let agent: GuestAgent | undefined;
   let client: GrassClient | undefined;
+  let monitor: ChildProcess | undefined;
+  let monitorOutput = '';
   try {
     guest = await bootGuest({ memMiB: 256, cpus: 1 });
     agent = await startGuestAgent(guest);
@@ -99,6 +115,15 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     client = await GrassClient.attach(await openShmTransport(agent.shmPath), readKeyFile(agent.keyFile), { timeoutMs: 10_000 });
     const c = client;
     const agentPid = Number(agent.ready.pid);
+    const socket = path.join(path.dirname(agent.keyFile), 'monitor.sock');
+    monitor = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'monitor', '--connect', agent.target, '--socket', socket, '--key-file', agent.keyFile, '--poll-ms', '100'],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    monitor.stdout!.setEncoding('utf8').on('data', (c: string) => (monitorOutput += c));
+    monitor.stderr!.setEncoding('utf8').on('data', (c: string) => (monitorOutput += c));
+    const monitorPid = monitor.pid!;
+    const heldUp = async (): Promise<TargetStatus | undefined> => (await monitorTargets(socket).catch(() => [])).find((t) => t.state === 'up' && t.last.processes !== undefined);
+    for (let i = 0; i < 300 && !(await heldUp()); i++) await new Promise((r) => setTimeout(r, 200));
+    assert.ok(await heldUp(), `the monitor holds the agent: ${monitorOutput}`);
     const ranges = g.memoryMap().ranges.map((r) => ({ start: BigInt(r.physStart), length: Number(BigInt(r.length)) }));
     const reference = (await c.processList({ threads: true })).map((t) => `${t.pid}:${t.comm}:${t.state}`).join(',');
     const random = xorshift(0x9e3779b9);
@@ -154,7 +179,7 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     for (let i = 0; i < 500; i++) await heartbeatOnce();
     await load(Math.min(5, options.loadSeconds));
     const servedBefore = (await c.liveness()).requestsServed;
-    const before = memory(agentPid);
+    const before = memory(agentPid, monitorPid);
 
     // Four heartbeats in flight (slot 0 and whichever others are free): a loaded host schedules
     // the agent's thread late, and one at a time would take minutes there.
@@ -169,8 +194,9 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     const served = (await c.liveness()).requestsServed - servedBefore;
     assert.ok(served >= BigInt(sent), `the agent served ${served} requests for ${sent} heartbeats`);
     const counts = await load(options.loadSeconds);
-    const after = memory(agentPid);
+    const after = memory(agentPid, monitorPid);
     const liveness = await c.liveness();
+    const monitorTarget = (await monitorTargets(socket))[0];
     return {
       heartbeats: sent,
       loadHeartbeats: counts.heartbeats,
@@ -183,9 +209,15 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
       refusedByAgent: liveness.requestsRefused,
       before,
       after,
+      monitorTarget,
       slowestHeartbeatMs,
     };
   } finally {
+    if (monitor && monitor.exitCode === null) {
+      const exited = new Promise<void>((resolve) => monitor!.once('exit', () => resolve()));
+      monitor.kill('SIGTERM');
+      await exited;
+    }
     await client?.close();
     await agent?.stop();
     await guest?.down();
@@ -195,15 +227,22 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
 /** The report line both soak tests print. */
 export function describeSoak(r: SoakResult): string {
   const mem = (m: Memory): string => `agent RSS ${m.agentRssKiB} KiB (anonymous ${m.agentAnonKiB}), client RSS ${m.clientRssKiB} KiB ` +
-    `(anonymous ${m.clientAnonKiB}), client heap ${m.clientHeapKiB} KiB, client buffers ${m.clientBuffersKiB} KiB`;
+    `(anonymous ${m.clientAnonKiB}), client heap ${m.clientHeapKiB} KiB (of ${m.clientHeapTotalKiB}), client buffers ${m.clientBuffersKiB} KiB, ` +
+    `monitor RSS ${m.monitorRssKiB} KiB (anonymous ${m.monitorAnonKiB})`;
   return `soak: ${r.heartbeats} heartbeats (four in flight), then ${r.loadHeartbeats} heartbeats, ${r.processLists} process lists and ` +
     `${r.reads} reads (${(r.readBytes / 1048576).toFixed(1)} MiB) at once; lost ${r.lost.length}, wrong or stale ${r.wrong.length}; ` +
     `agent served ${r.servedByAgent}, refused ${r.refusedByAgent}; slowest heartbeat ${r.slowestHeartbeatMs.toFixed(1)} ms; ` +
-    `memory before: ${mem(r.before)}; after: ${mem(r.after)}`;
+    `memory before: ${mem(r.before)}; after: ${mem(r.after)}; the monitor's target at the end: ${r.monitorTarget.state}, last good ${r.monitorTarget.last.at}`;
 }
 
 /** Zero lost or wrong replies, no refusals, and no growth beyond the bounds given (KiB). */
-export function assertSoakClean(r: SoakResult, bounds: { agentAnonKiB: number; clientHeapKiB: number; clientAnonKiB: number; clientBuffersKiB: number }): void {
+/**
+ * Bounds in KiB. clientNativeKiB bounds this process's anonymous memory growth beyond what V8's
+ * heap grew into (a native leak, e.g. in a koffi call, would show there).
+ */
+export function assertSoakClean(r: SoakResult, bounds: { agentAnonKiB: number; clientHeapKiB: number; clientNativeKiB: number; clientBuffersKiB: number; monitorAnonKiB: number }): void {
+  assert.equal(r.monitorTarget.state, 'up', `the monitor's target: ${JSON.stringify(r.monitorTarget)}`);
+  assert.ok(r.after.monitorAnonKiB - r.before.monitorAnonKiB <= bounds.monitorAnonKiB, `monitor anonymous RSS grew ${r.after.monitorAnonKiB - r.before.monitorAnonKiB} KiB`);
   assert.deepEqual(r.lost.slice(0, 5), [], `${r.lost.length} requests lost`);
   assert.deepEqual(r.wrong.slice(0, 5), [], `${r.wrong.length} wrong or stale replies`);
   assert.equal(r.refusedByAgent, 0n, 'the agent refused none of an honest client\'s requests');
@@ -211,5 +250,6 @@ export function assertSoakClean(r: SoakResult, bounds: { agentAnonKiB: number; c
   assert.ok(r.after.agentAnonKiB - r.before.agentAnonKiB <= bounds.agentAnonKiB, `agent anonymous RSS grew ${r.after.agentAnonKiB - r.before.agentAnonKiB} KiB`);
   assert.ok(r.after.clientHeapKiB - r.before.clientHeapKiB <= bounds.clientHeapKiB, `client heap grew ${r.after.clientHeapKiB - r.before.clientHeapKiB} KiB`);
   assert.ok(r.after.clientBuffersKiB - r.before.clientBuffersKiB <= bounds.clientBuffersKiB, `client buffers grew ${r.after.clientBuffersKiB - r.before.clientBuffersKiB} KiB`);
-  assert.ok(r.after.clientAnonKiB - r.before.clientAnonKiB <= bounds.clientAnonKiB, `client anonymous RSS grew ${r.after.clientAnonKiB - r.before.clientAnonKiB} KiB`);
+  const native = r.after.clientAnonKiB - r.before.clientAnonKiB - (r.after.clientHeapTotalKiB - r.before.clientHeapTotalKiB);
+  assert.ok(native <= bounds.clientNativeKiB, `client anonymous RSS grew ${native} KiB beyond V8's heap`);
 }

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { bootGuest, Guest, GroundTruth } from '../../testbed';
 import { connectTarget, TargetSession } from '../../src/rdma/connect';
 import { fetchMetricsSamples, MetricsSample, MetricsWindow } from '../../src/detect/metrics';
+import { fetchDetections, readBackground, setDetectorModes } from '../../src/detect/detections';
 import { grassJson, GuestAgent, startGuestAgent } from './agentHarness';
 
 const USER_HZ_NS = 10_000_000n; // /proc/stat prints clock ticks of USER_HZ = 100 (x86 ABI)
@@ -227,4 +228,47 @@ test('a plugin part whose fields are missing is reported by name and left out; t
     }
     rmSync(shm, { force: true });
   }
+});
+
+test('background area: the metric history follows the windows; modes: an inline detector is evaluated only when asked; grass detect --watch prints new windows', async () => {
+  const hz = kernelHz();
+  const client = session.client;
+  await sleep(4500); // the last windows lie after the earlier tests' pauses (a paused guest's jiffies stand still)
+  const area = await readBackground(client);
+  assert.ok(area.history.length >= 3, `history of ${area.history.length} points`);
+  for (const [i, p] of area.history.entries()) {
+    assert.ok(p.windowSeconds >= 0.9 && p.windowSeconds < 2, JSON.stringify(p));
+    // The target's own clock advanced HZ jiffies per second of the monitor's (within 30 %).
+    if (i >= area.history.length - 3) assert.ok(Math.abs(p.jiffies / p.windowSeconds - hz) <= 0.3 * hz, `jiffies ${p.jiffies} in ${p.windowSeconds} s, HZ ${hz}`);
+    assert.ok(Math.abs(p.usr + p.sys + p.iowait + p.idle - 100) <= 1 || p.usr + p.sys + p.iowait + p.idle === 0, JSON.stringify(p));
+    if (i > 0) assert.ok(p.at > area.history[i - 1].at, 'oldest first');
+  }
+  const meminfo = (await guest.truth()).meminfo;
+  const last = area.history[area.history.length - 1];
+  assert.ok(Math.abs(last.memFreeMiB - meminfo.MemFree / 1024) <= 16, `free ${last.memFreeMiB} MiB vs MemFree ${meminfo.MemFree} kB`);
+
+  try {
+    const set = await setDetectorModes(client, ['cpu-high-load', 'memory-leak']);
+    assert.deepEqual(set.map((d) => [d.detector, d.mode]), [['cpu-high-load', 'background'], ['memory-leak', 'background'], ['hang', 'inline']]);
+    await sleep(3500);
+    const bg = (await readBackground(client)).detections;
+    const hang = bg.find((d) => d.detector === 'hang')!;
+    const cpu = bg.find((d) => d.detector === 'cpu-high-load')!;
+    assert.equal(hang.mode, 'inline');
+    assert.ok(cpu.evaluatedAt - hang.evaluatedAt >= 2, `inline hang not evaluated in the background: ${hang.evaluatedAt} vs ${cpu.evaluatedAt}`);
+    const asked = await fetchDetections(client);
+    assert.ok(asked.find((d) => d.detector === 'hang')!.evaluatedAt >= cpu.evaluatedAt, 'a request evaluates the inline detector on the latest window');
+  } finally {
+    await setDetectorModes(client, ['cpu-high-load', 'memory-leak', 'hang']);
+  }
+
+  const newest = (await readBackground(client)).history.at(-1)!.at;
+  const watch = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '../../src/cli/main.ts'), 'detect', ...args, '--watch', '--json', '--interval-ms', '500'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  watch.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  await sleep(6000);
+  watch.kill('SIGINT');
+  await new Promise((r) => watch.once('exit', r));
+  const windows = out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { window?: { at: number } }).filter((x) => x.window && x.window.at > newest);
+  assert.ok(windows.length >= 3, `--watch printed ${windows.length} windows newer than its start: ${out.slice(0, 500)}`);
 });

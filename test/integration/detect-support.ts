@@ -60,7 +60,20 @@ export class DetectTarget {
         for (const k of Object.keys(agentEnv)) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
       }
       const session = await connectTarget(agent.target, { keyFile: agent.keyFile });
-      return new DetectTarget(guest, agent, session);
+      const t = new DetectTarget(guest, agent, session);
+      // The background area appears after the monitor's first two metrics samples.
+      for (let tries = 0; ; tries++) {
+        try {
+          await t.background();
+          return t;
+        } catch (e) {
+          if (tries >= 40) {
+            await session.close().catch(() => undefined);
+            throw e;
+          }
+          await sleep(250);
+        }
+      }
     } catch (e) {
       await agent?.stop();
       await guest.down();

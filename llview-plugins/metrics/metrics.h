@@ -218,7 +218,9 @@ GRASS_HD uint64_t grass_metrics_reply(const grass_metrics_state* st, uint32_t cp
     uint32_t index = k == 0 ? st->latest ^ 1u : st->latest;
     const grass_metrics_sample* s = &st->samples[index];
     uint32_t disks = s->disk_count <= GRASS_METRICS_MAX_DISKS ? s->disk_count : 0;
-    uint64_t cpus = (uint64_t)cpu_count * sizeof(grass_metrics_cpu), disk_bytes = (uint64_t)disks * sizeof(grass_metrics_disk);
+    // A sample not taken yet says 0 CPUs: its reply carries none (the remote sizes it by the header).
+    uint32_t sample_cpus = s->cpu_count <= cpu_count ? s->cpu_count : 0;
+    uint64_t cpus = (uint64_t)sample_cpus * sizeof(grass_metrics_cpu), disk_bytes = (uint64_t)disks * sizeof(grass_metrics_disk);
     if (at + sizeof(grass_metrics_sample) + cpus + disk_bytes > capacity) return 0;
     grass_copy(out + at, s, sizeof(grass_metrics_sample));
     ((grass_metrics_sample*)(out + at))->disk_count = disks;

@@ -18,7 +18,9 @@ export function assertFuzzClean(summary: FuzzSummary, print: (line: string) => v
   assert.deepEqual(summary.selfCheckFailures, [], 'the classifier misjudged a stopped or killed agent');
   assert.equal(summary.imageRestored, true, 'the image differs from the pristine one after every mutant was undone');
   assert.deepEqual(summary.failures.map(failureText), [], `${summary.failures.length} mutants crashed, hung or failed without naming what and where (seed ${summary.seed})`);
-  // A fuzzer whose mutants reach nothing would pass too: each layer must have refused some.
+  // A fuzzer whose mutants reach nothing would pass too: each layer must have refused some
+  // (a run of fewer than 100 mutants, e.g. GRASS_FUZZ_MUTANTS=16 for a smoke test, may miss one).
+  if (summary.mutants < 100) return;
   for (const step of ['discovery', 'agent ps', 'ps', 'log']) {
     assert.ok((summary.stepErrors[step] ?? 0) > 0, `no mutant made '${step}' fail: the mutations did not reach it (seed ${summary.seed})`);
   }

@@ -24,6 +24,8 @@ async function main(): Promise<number> {
   const unknown = only?.filter((n) => !groups.some((g) => g.name === n)) ?? [];
   if (unknown.length) throw new Error(`no figure group ${unknown.join(', ')} (see --list)`);
 
+  const startedAt = new Date().toISOString();
+  const host = machine();  // its load average is the one at the start, as the report says
   const figures: Figure[] = [];
   const skipped: { group: string; reason: string }[] = [];
   const seconds: Record<string, number> = {};  // each group's wall time: the whole run must stay short
@@ -47,7 +49,7 @@ async function main(): Promise<number> {
 
   const resultsDir = path.join(root, 'bench', 'results');
   const paper = paperRows(figures, resultsDir);
-  const run = { date: new Date().toISOString(), revision: gitRevision(root), machine: machine(), figures, skipped, leftOut, paper, seconds };
+  const run = { date: startedAt, revision: gitRevision(root), machine: host, figures, skipped, leftOut, paper, seconds };
   const localDir = path.join(resultsDir, 'local');
   mkdirSync(localDir, { recursive: true });
   const file = path.join(localDir, `${run.date.replace(/[:.]/g, '-')}-${run.revision}.json`);

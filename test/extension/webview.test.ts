@@ -46,14 +46,20 @@ describe('memory inspector webview', () => {
 
   it('opening it twice gives two panels, each its own page', async () => {
     const first = await vscode.commands.executeCommand<MemoryInspectorPanel>('grass.openMemoryInspector');
-    const second = await vscode.commands.executeCommand<MemoryInspectorPanel>('grass.openMemoryInspector');
     try {
-      assert.notEqual(first, second);
       assert.equal((await first.ping(15_000)).heading, 'Memory Inspector');
-      assert.equal((await second.ping(15_000)).heading, 'Memory Inspector');
+      const second = await vscode.commands.executeCommand<MemoryInspectorPanel>('grass.openMemoryInspector');
+      try {
+        assert.notEqual(first, second);
+        assert.equal((await second.ping(15_000)).heading, 'Memory Inspector');
+        // The first, hidden behind the second, kept its page (retainContextWhenHidden).
+        first.panel.reveal();
+        assert.equal((await first.ping(15_000)).heading, 'Memory Inspector');
+      } finally {
+        second.dispose();
+      }
     } finally {
       first.dispose();
-      second.dispose();
     }
   });
 });

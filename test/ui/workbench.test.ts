@@ -177,6 +177,23 @@ async function personFlow(): Promise<void> {
   }, 20_000);
   assert.equal(rowBytes(physicalRow).toString('hex'), guest.readPhysical(BigInt(PHYSICAL_ADDRESS), 16).toString('hex'));
   await shoot(`memory-inspector-physical-${THEMES[0].kind}`, page.locator('.part.editor'));
+  // The same panel on the running kernel's jiffies with auto-refresh on: jiffies advances, so
+  // bytes of it are marked as changed.
+  await physical.locator('#space').click();
+  await physical.locator('vscode-option[value="kernel"]').click();
+  await physical.locator('#address input').fill('jiffies');
+  await physical.locator('#go').click();
+  const jiffies = BigInt(/^jiffies = (0x[0-9a-f]+)/.exec(await webviewText(physical, '#selection', /^jiffies = 0x/))![1]);
+  await physical.locator('#auto-refresh').click();
+  await physical.locator('vscode-option[value="1000"]').click();
+  await waitUntil('a changed byte of jiffies', async () => {
+    const cells = physical.locator('.byte.changed');
+    for (let i = 0, n = Math.min(await cells.count(), 64); i < n; i++) {
+      const at = BigInt((await cells.nth(i).getAttribute('data-address', { timeout: 1000 })) ?? '-1');
+      if (at >= jiffies && at < jiffies + 8n) return true;
+    }
+    return false;
+  }, 20_000);
   await page.locator('.tab:has-text("Memory: init_task")').click();
 
   // Decode as struct…: the struct type picked as a person would, by typing its name.

@@ -35,8 +35,7 @@ addStyles(`
   #rows-window { position: absolute; left: 0; right: 0; }
   .row { height: ${ROW_HEIGHT}px; line-height: ${ROW_HEIGHT}px; white-space: pre; }
   .addr { color: var(--vscode-editorLineNumber-foreground); }
-  .group { margin-right: 0.6em; }
-  .group.mid { margin-right: 1.4em; }
+  .group.mid { margin-right: 0.8em; }
   .byte.changed { background: var(--vscode-diffEditor-insertedTextBackground, rgba(155,185,85,.3)); color: var(--vscode-editorWarning-foreground); font-weight: bold; }
   .byte.selected, .ascii .selected { background: var(--vscode-editor-selectionBackground); }
   .byte.unreadable { color: var(--vscode-disabledForeground); }
@@ -72,6 +71,8 @@ const inFlight = new Map<number, { key: string; refresh: boolean }>();
 const requested = new Set<string>();
 let nextRequestId = 1;
 let selection: { anchor: bigint; end: bigint } | undefined;
+/** What the last Go resolved (`init_task = 0x… (struct task_struct, 9792 bytes)`), shown under the controls. */
+let resolvedNote: string | undefined;
 let refreshTimer: ReturnType<typeof setInterval> | undefined;
 
 const spaceKey = (space: InspectorSpace): string => (space.kind === 'user' ? `user:${space.pid}` : space.kind);
@@ -332,7 +333,8 @@ function renderRow(at: bigint, page: CachedPage | undefined, offsetInPage: numbe
       const i = group + (state.littleEndian && g > 1 ? g - 1 - k : k);
       span.append(byteCell(at + BigInt(i), page, offsetInPage + i));
     }
-    hexPart.append(span);
+    // A real space between groups, so that copied text reads as the screen does.
+    hexPart.append(span, ' ');
   }
   for (let i = 0; i < BYTES_PER_ROW; i++) ascii.append(asciiCell(at + BigInt(i), page, offsetInPage + i));
   line.append(addr, hexPart, ascii);
@@ -396,7 +398,11 @@ function selectedRange(): { start: bigint; length: number } | undefined {
 
 function showSelection(): void {
   const range = selectedRange();
-  selectionLine.set(range ? `Selected ${hexAddress(range.start)}, ${range.length} byte${range.length === 1 ? '' : 's'}` : 'Click a byte to select it; shift-click to extend.');
+  selectionLine.set(
+    range
+      ? `Selected ${hexAddress(range.start)}, ${range.length} byte${range.length === 1 ? '' : 's'}`
+      : `${resolvedNote ? `${resolvedNote}. ` : ''}Click a byte to select it; shift-click to extend.`,
+  );
 }
 
 function decodeSelection(): void {
@@ -452,8 +458,8 @@ host.onMessage((message) => {
       const at = BigInt(message.address);
       const what = message.typeName ? ` (${message.typeName}, ${message.size} bytes)` : '';
       showTitle(`Memory: ${asked.text} (${describeInspectorSpace(asked.space)})`);
+      resolvedNote = `${asked.text} = ${message.address}${what}`;
       goTo(at);
-      selectionLine.set(`${asked.text} = ${message.address}${what}`);
       break;
     }
     case 'page':

@@ -19,6 +19,7 @@ const RUNS = 1;
 export const group: FigureGroup = {
   name: 'bulk-rxe',
   description: `save-vmcore over rxe (${GUEST_MIB} MiB image) vs one-sided reads and ib_read_bw on the same device`,
+  long: 'an rxe guest and two whole-image saves over TCG-emulated Soft-RoCE: about 10 minutes',
   async run(bench) {
     const work = path.join(repo, '.cache', 'rdma-guest', `bench-bulk-${process.pid}`);
     fs.mkdirSync(work, { recursive: true });

@@ -102,13 +102,7 @@ test('memory-leak: a growing allocation is detected with grass-hog as the top co
   assert.ok(f.memFreeBytes < 0.3 * f.memTotalBytes && f.swapFreeBytes < 0.3 * f.swapTotalBytes, JSON.stringify(f));
 });
 
-// Skipped: the testbed's F6 (grass-guest hog RAM+swap/2 0 retouch) never swaps back in. Its
-// retouch loop writes to memory nothing reads, and gcc compiled it to `jmp .` (objdump of
-// .cache/testbed/helper/grass-guest: main+0x445); measured on the guest's own /proc/vmstat:
-// pswpin and pgmajfault flat for 36 s after the allocation ended. Without swap-ins it is a leak
-// that stops growing, not a thrash; the classifier's F6 needs both directions (docs/detections.md).
-const F6_SKIP = 'testbed F6 helper does not thrash: grass-guest hog retouch loop compiled to `jmp .` (no swap-in)';
-test('F6: a working set beyond RAM rewritten without end is classified F6 (swap both ways), grass-hog the top consumer', { skip: F6_SKIP }, async () => {
+test('F6: a working set beyond RAM rewritten without end is classified F6 (swap both ways), grass-hog the top consumer', async () => {
   const run = await faultRun('f6', 180_000);
   assert.equal(run.detected, 'F6', JSON.stringify(run.detection));
   assert.equal(run.detection.culprits[0]?.comm, 'grass-hog');

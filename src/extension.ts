@@ -8,6 +8,7 @@ import { ConfiguredTargets } from './settings/configuredTargets';
 import { TargetKeys } from './settings/keys';
 import { registerViews, type GrassViews } from './views';
 import { MemoryInspector } from './views/memoryInspector';
+import { reattachHeldSession } from './session/reattach';
 
 /** What activate() returns: the live pieces, for extensions and tests that drive GRASS. */
 export interface GrassExtensionApi {
@@ -38,6 +39,8 @@ export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
       return connect && (await vscode.commands.executeCommand<boolean>('grass.connect', target)) ? sessions.current : undefined;
     }),
   );
+  // The session a monitor still holds from before a reload or restart, re-attached off this path.
+  void reattachHeldSession({ socketPath: monitorSocket(), targets: () => configured.read().targets, key: (name) => keys.get(name), sessions, output });
   output.info(`GRASS ${context.extension.packageJSON.version} activated (${vscode.env.remoteName ? `remote: ${vscode.env.remoteName}` : 'local'})`);
   return { views, keys, sessions, monitorsStarted };
 }

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { KernelModel } from '../kernel/model';
 import { monitorTargets, attachThroughMonitor } from '../monitor/remote';
 import type { TargetStatus } from '../monitor/wire';
+import { formatTargetAddress, parseTargetAddress } from '../rdma/address';
 import { GrassClient, GrassTimeoutError } from '../rdma/client';
 import { connectTarget, type TargetSession as ProtocolSession } from '../rdma/connect';
 import { TransportError } from '../rdma/transport';
@@ -44,6 +45,19 @@ export function describeHeartbeat(target: string, state: HeartbeatState): string
   }
 }
 
+/** Whether the monitor's `status` is of the configured `target` (same address, written either way, or its name). */
+export function heldAs(target: TargetConfig, status: TargetStatus): boolean {
+  const normal = (address: string) => {
+    try {
+      return formatTargetAddress(parseTargetAddress(address));
+    } catch {
+      return undefined;
+    }
+  };
+  const configured = formatTargetAddress(target.parsed);
+  return status.name === target.address || normal(status.address) === configured || normal(`rdma://${status.name}`) === configured;
+}
+
 export class LiveSession implements vscode.Disposable {
   private modelPromise: Promise<KernelModel> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -64,25 +78,31 @@ export class LiveSession implements vscode.Disposable {
    * runs, told to hold the target when it does not yet); offline images are opened directly.
    */
   static async open(target: TargetConfig, key: Uint8Array, monitor?: Omit<MonitorLaunch, 'key'>): Promise<LiveSession> {
-    const timeoutMs = target.options.requestTimeoutMs;
     const live = target.parsed.kind === 'shm' || target.parsed.kind === 'rdma';
-    let heldBy: HeldBy | undefined;
-    let protocol: ProtocolSession;
     if (monitor && live) {
       const held = await ensureMonitorHolds({ ...monitor, key }, target.address);
-      heldBy = { socketPath: monitor.socketPath, startedPid: held.startedPid };
-      const transport = await attachThroughMonitor(monitor.socketPath, held.status.name);
-      let client: GrassClient;
-      try {
-        client = await GrassClient.attach(transport, key, { timeoutMs });
-      } catch (err) {
-        await transport.close();
-        throw err;
-      }
-      protocol = { address: target.parsed, client, close: () => client.close() };
-    } else {
-      protocol = await connectTarget(target.address, { key, timeoutMs });
+      return LiveSession.attachHeld(target, key, { socketPath: monitor.socketPath, startedPid: held.startedPid }, held.status.name);
     }
+    return LiveSession.start(target, await connectTarget(target.address, { key, timeoutMs: target.options.requestTimeoutMs }), undefined);
+  }
+
+  /**
+   * Attaches to a target the monitor at heldBy.socketPath already holds (by its monitor-side
+   * name), without a new hold: what a window reload or extension-host restart re-attaches to.
+   */
+  static async attachHeld(target: TargetConfig, key: Uint8Array, heldBy: HeldBy, heldName: string): Promise<LiveSession> {
+    const transport = await attachThroughMonitor(heldBy.socketPath, heldName);
+    let client: GrassClient;
+    try {
+      client = await GrassClient.attach(transport, key, { timeoutMs: target.options.requestTimeoutMs });
+    } catch (err) {
+      await transport.close();
+      throw err;
+    }
+    return LiveSession.start(target, { address: target.parsed, client, close: () => client.close() }, heldBy);
+  }
+
+  private static async start(target: TargetConfig, protocol: ProtocolSession, heldBy: HeldBy | undefined): Promise<LiveSession> {
     try {
       // Attaching checks no key; the first authenticated request does (a wrong key is refused
       // with "bad authenticator"). Its answer is needed for the kernel model anyway.
@@ -99,8 +119,7 @@ export class LiveSession implements vscode.Disposable {
   /** What the monitor holding this session knows of it (state, failure, since); undefined when not held. */
   async monitorStatus(): Promise<TargetStatus | undefined> {
     if (!this.heldBy) return undefined;
-    const targets = await monitorTargets(this.heldBy.socketPath);
-    return targets.find((t) => t.address === this.target.address || t.name === this.target.address || `rdma://${t.name}` === this.target.address);
+    return (await monitorTargets(this.heldBy.socketPath)).find((t) => heldAs(this.target, t));
   }
 
   get client(): GrassClient {

@@ -234,11 +234,22 @@ async function personFlow(): Promise<void> {
     if (theme !== THEMES[0]) await shoot(`processes-${theme.kind}`, page.locator('.part.sidebar'));
   }
 
-  // A reload (a fresh extension host): VS Code restores the panels; connected again, they show
-  // what they showed.
+  // A reload (a fresh extension host): nobody connects; the extension re-attaches to the session
+  // the monitor still holds (heartbeat in the status bar, the tree as the guest lists it), and
+  // VS Code restores the panels, which show what they showed.
   await workbench.reload();
   await waitUntil(`${TARGET} in the Targets view after the reload`, async () => (await targets.allInnerTexts()).some((t) => t.startsWith(TARGET)), 60_000);
-  await workbench.command('GRASS: Connect to Target…');
+  await waitUntil('the heartbeat in the status bar after the reload', async () => (await page.locator('.statusbar-item').allInnerTexts()).some((t) => t.includes(`${TARGET}:`) && /µs/.test(t)), 60_000);
+  await waitUntil('the first processes in the tree after the reload', async () => (await rows.count()) > 0, 30_000);
+  await workbench.command('GRASS: Filter Processes…');
+  await workbench.answer('filter processes', String(holder.holderPid));
+  const reattachedRow = await waitUntil(`pid ${holder.holderPid} in the Processes view after the reload`, async () => {
+    const texts = await rows.allInnerTexts();
+    return texts.find((t) => t.startsWith(`${holder.holderPid} `));
+  }, 30_000);
+  const threadsNow = (await guest.exec(`ls /proc/${holder.holderPid}/task`)).split(/\s+/).filter(Boolean).length;
+  assert.ok(reattachedRow.startsWith(`${holder.holderPid} ${comm}`), reattachedRow);
+  assert.match(reattachedRow, new RegExp(`· ${threadsNow} threads$`));
   const restoredDecoder = await workbench.webview('GRASS Struct Decoder', 60_000);
   assert.equal(await webviewText(restoredDecoder, '.node[data-path="comm"] .value', /^= "/, 30_000), '= "swapper/0"');
   // A restored panel's page loads when its tab is first shown.

@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
+# The .vsix code-server installs: packed again each time, so it is this tree's extension.
+bash scripts/package.sh >/dev/null
 exec node --import tsx scripts/demo.ts "$@"

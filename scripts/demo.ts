@@ -9,8 +9,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bootGuest, startAgent, type AgentHandle, type Guest } from '../testbed';
-import { stopMonitor } from '../src/monitor/remote';
+import { attachThroughMonitor, stopMonitor } from '../src/monitor/remote';
+import { GrassClient } from '../src/rdma/client';
 import { connectTarget, type TargetSession } from '../src/rdma/connect';
+import { readKeyFile } from '../src/rdma/key';
+import { ensureMonitorHolds } from '../src/session/monitorProcess';
 import { KernelLogReader } from '../src/kernel/log/ringbuffer';
 import { extractFaultReports } from '../src/kernel/log/faults';
 import { formatRecord } from '../src/kernel/log/format';
@@ -167,6 +170,31 @@ function freePort(): Promise<number> {
   });
 }
 
+/** The demo's private folder: code-server's profile and workspace, the monitor's socket. */
+function scratchDir(): string {
+  scratch ??= mkdtempSync(path.join(tmpdir(), 'grass-demo-'));
+  return scratch;
+}
+
+/** The grass monitor the demo starts and VS Code's extension attaches to (the workspace names it). */
+const monitorSocket = (): string => path.join(scratchDir(), 'monitor.sock');
+
+/**
+ * A heartbeat through the grass monitor's session to the target, as the extension makes it:
+ * the monitor holds the session (DESIGN §3.4), the client reaches the buffer through its socket.
+ */
+async function heartbeatThroughMonitor(heldName: string, keyFile: string): Promise<string> {
+  const transport = await attachThroughMonitor(monitorSocket(), heldName);
+  const client = await GrassClient.attach(transport, readKeyFile(keyFile));
+  try {
+    const hb = await client.heartbeat();
+    verify(hb.liveness.counter > 0n, `the liveness counter read through the monitor is ${hb.liveness.counter}`);
+    return `${(Number(hb.roundTripNs) / 1000).toFixed(1)} µs round trip through ${monitorSocket()}`;
+  } finally {
+    await client.close();
+  }
+}
+
 /** code-server on 127.0.0.1 with the packaged extension and a workspace naming the target. */
 async function startCodeServer(target: string): Promise<string> {
   const node = path.join(root, '.cache/tools/node/bin/node');
@@ -174,13 +202,12 @@ async function startCodeServer(target: string): Promise<string> {
   if (!existsSync(node) || !existsSync(entry)) throw new Error(`code-server is not installed (${entry}); run scripts/setup.sh`);
   const vsix = path.join(root, '.cache/package/grass-vscode-0.1.0.vsix');
   if (!existsSync(vsix)) throw new Error(`${vsix} is missing; run npm run package`);
-  scratch = mkdtempSync(path.join(tmpdir(), 'grass-demo-'));
-  const workspace = path.join(scratch, 'workspace');
+  const workspace = path.join(scratchDir(), 'workspace');
   mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-  writeFileSync(path.join(workspace, '.vscode/settings.json'), JSON.stringify({ 'grass.targets': [{ name: 'demo', address: target }], 'grass.monitor.socketPath': path.join(scratch, 'monitor.sock') }, null, 2) + '\n');
-  const env = { ...process.env, PATH: `${path.dirname(node)}:${process.env.PATH ?? ''}`, XDG_CONFIG_HOME: path.join(scratch, 'config'),
-    XDG_DATA_HOME: path.join(scratch, 'data'), XDG_CACHE_HOME: path.join(scratch, 'cache') };
-  const dirs = ['--user-data-dir', path.join(scratch, 'user-data'), '--extensions-dir', path.join(scratch, 'extensions')];
+  writeFileSync(path.join(workspace, '.vscode/settings.json'), JSON.stringify({ 'grass.targets': [{ name: 'demo', address: target }], 'grass.monitor.socketPath': monitorSocket() }, null, 2) + '\n');
+  const env = { ...process.env, PATH: `${path.dirname(node)}:${process.env.PATH ?? ''}`, XDG_CONFIG_HOME: path.join(scratchDir(), 'config'),
+    XDG_DATA_HOME: path.join(scratchDir(), 'data'), XDG_CACHE_HOME: path.join(scratchDir(), 'cache') };
+  const dirs = ['--user-data-dir', path.join(scratchDir(), 'user-data'), '--extensions-dir', path.join(scratchDir(), 'extensions')];
   await new Promise<void>((resolve, reject) => {
     const install = spawn(node, [entry, ...dirs, '--install-extension', vsix], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -257,14 +284,26 @@ async function main(): Promise<number> {
     return `attached to ${agent!.target} with the key in ${agent!.keyFile}`;
   });
   if (!session) return 1;
+  let heldName: string | undefined;
+  await step('monitor', async () => {
+    const held = await ensureMonitorHolds({ socketPath: monitorSocket(), cliPath: path.join(root, 'dist/cli.js'), key: readKeyFile(agent!.keyFile) }, agent!.target);
+    verify(held.status.state === 'up', `the monitor's session is ${held.status.state}: ${held.status.failure ?? ''}`);
+    heldName = held.status.name;
+    return `grass monitor (pid ${held.startedPid ?? 'already running'}) holds ${agent!.target}; heartbeat ${await heartbeatThroughMonitor(heldName, agent!.keyFile)}`;
+  });
   await liveKernel(session, guest);
   await deadKernel(session, guest);
+  if (heldName) {
+    const name = heldName;
+    await step('monitor (dead kernel)', async () => `the session survived the panic; heartbeat ${await heartbeatThroughMonitor(name, agent!.keyFile)}`);
+  }
   if (!check) {
     await session.close();
     session = undefined;
     await interactive(agent.target, agent.keyFile);
     return 0;
   }
+  await step('vscode', async () => `code-server with the packaged extension answers at ${await startCodeServer(agent!.target)}`);
   const failed = results.filter((r) => !r.ok).length;
   say(`\n${results.length - failed} of ${results.length} steps passed in ${elapsed()}`);
   return failed === 0 ? 0 : 1;

@@ -474,6 +474,8 @@ export class VerbsTransport implements Transport {
         } else {
           const text = verbs().ibv_wc_status_str(status) as string;
           this.fail(`${entry.what} completed with '${text}' (status ${status}, vendor error 0x${getField(wcs, 'ibv_wc.vendor_err', base).toString(16)})`);
+          // Already out of `pending`, so fail() did not settle this operation: it fails with the cause.
+          entry.reject(this.broken!);
           return total;
         }
       }

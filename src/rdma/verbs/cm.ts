@@ -110,7 +110,17 @@ export function awaitCmEvent(channel: CmChannel, id: number, want: number[], wha
       clearTimeout(timer);
       channel.unregister(id);
       if (want.includes(event.type)) resolve(event);
-      else reject(new Error(`${what}: ${cmEventName(event.type)}${event.status ? ` (status ${event.status})` : ''}`));
+      else reject(new Error(`${what}: ${describeUnwanted(event)}`));
     });
   });
+}
+
+/** IB CM reject reason "consumer defined": the far end's own rdma_reject(). */
+const REJECTED_BY_CONSUMER = 28;
+
+function describeUnwanted(event: CmEvent): string {
+  if (event.type === constants.RDMA_CM_EVENT_REJECTED && event.status === REJECTED_BY_CONSUMER) {
+    return `REJECTED (status ${event.status}): the far end refused the connection (an agent refuses addresses not in its --peer list)`;
+  }
+  return `${cmEventName(event.type)}${event.status ? ` (status ${event.status})` : ''}`;
 }

@@ -2,7 +2,9 @@
 // the agent serves a RAM image of another testbed guest and connects out to `grass monitor`
 // (the paper's direction); the CLI goes through the monitor. Truth comes from outside the
 // code under test: the same CLI on the host over the shm transport (a local agent on the same
-// image), and the guest's own view of its processes and devices.
+// image), and the guest's own view of its processes and devices. Access control (docs/security.md):
+// short-lived agents listening with --peer lists, and RDMA READs outside an agent's registered
+// buffer (rdma-mr-probe.ts).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -23,6 +25,7 @@ const map = path.join(work, 'map.json');
 const keyFile = path.join(work, 'key');
 // The CLI bundled once: node loads one file over 9p instead of transpiling the sources.
 const cli = path.join(work, 'cli.js');
+const mrProbe = path.join(work, 'rdma-mr-probe.js');
 const TIMEOUT_MS = 3000;
 const READ_ADDRESS = '0x1000000';
 const READ_BYTES = 4 << 20;
@@ -74,7 +77,9 @@ const agentCommand = () =>
 before(async () => {
   fs.mkdirSync(work, { recursive: true });
   writeNewKeyFile(keyFile);
-  await run('npx', ['esbuild', 'src/cli/main.ts', '--bundle', '--platform=node', '--target=node20', '--format=cjs', '--external:koffi', '--external:vscode', `--outfile=${cli}`, '--log-level=warning'], { cwd: repo });
+  for (const [entry, outfile] of [['src/cli/main.ts', cli], ['test/integration/rdma-mr-probe.ts', mrProbe]]) {
+    await run('npx', ['esbuild', entry, '--bundle', '--platform=node', '--target=node20', '--format=cjs', '--external:koffi', '--external:vscode', `--outfile=${outfile}`, '--log-level=warning'], { cwd: repo });
+  }
   // The image: a small guest's RAM, paused, copied, with its memory map.
   const source = await bootGuest({ memMiB: 256 });
   try {
@@ -148,6 +153,80 @@ test('clients come and go; the session stays', async () => {
   assert.match(two.stdout, /rcs=0,0/, two.stdout);
   const afterwards = await waitForState('up', 30_000);
   assert.equal(afterwards.since, before.since, 'same session');
+});
+
+/**
+ * Starts an agent listening at RDMA_ADDRESS:port for the given --peer addresses, on the same
+ * image; returns its pid once it serves. The caller kills it.
+ */
+async function startListeningAgent(port: number, peers: string[]): Promise<string> {
+  const log = `/tmp/listen-${port}.log`;
+  const r = await rg!.run(
+    `cd ${repo} && (setsid gpu/build/grass-agent --memory qemu-ram:${image} --memory-map ${map} --listen rdma://${RDMA_ADDRESS}:${port} ` +
+    `${peers.map((p) => `--peer ${p}`).join(' ')} --key-file ${keyFile} --name listen-${port} > /dev/null 2> ${log} < /dev/null & echo $! > ${log}.pid) && ` +
+    `for i in $(seq 120); do grep -q 'serving' ${log} && break; sleep 0.5; done; grep -q serving ${log} || { cat ${log}; exit 1; }; cat ${log}.pid`,
+    { timeoutMs: 90_000 },
+  );
+  assert.equal(r.rc, 0, r.stdout);
+  return r.stdout.trim().split('\n').pop()!;
+}
+
+/** The CLI inside the guest connecting straight to an agent (no monitor socket there). */
+async function directCli(args: string): Promise<{ rc: number; stdout: string }> {
+  return rg!.run(`cd ${repo} && GRASS_MONITOR_SOCKET=/tmp/no-monitor.sock node ${cli} ${args} 2>&1`, { timeoutMs: 120_000 });
+}
+
+test('a listening agent accepts only its --peer addresses', async (t) => {
+  // The guest's one RDMA address is RDMA_ADDRESS, so every connection comes from it.
+  const other = RDMA_ADDRESS.replace(/\.\d+$/, '.99');
+  const refusing = await startListeningAgent(7472, [other]);
+  const accepting = await startListeningAgent(7473, [other, RDMA_ADDRESS]);
+  try {
+    const refused = await directCli(`heartbeat --target rdma://${RDMA_ADDRESS}:7472 --key-file ${keyFile} --timeout-ms 10000`);
+    assert.notEqual(refused.rc, 0, refused.stdout);
+    assert.match(refused.stdout, /REJECTED \(status 28\): the far end refused the connection/, refused.stdout);
+    t.diagnostic(`refused: exit ${refused.rc}: ${refused.stdout.trim()}`);
+    const agentLog = (await rg!.run('cat /tmp/listen-7472.log')).stdout;
+    assert.match(agentLog, new RegExp(`refused a connection from ${RDMA_ADDRESS.replace(/\./g, '\\.')} \\(not a configured --peer\\)`), agentLog);
+
+    const served = await directCli(`heartbeat --target rdma://${RDMA_ADDRESS}:7473 --key-file ${keyFile} --count 3 --json`);
+    assert.equal(served.rc, 0, served.stdout);
+    assert.equal((JSON.parse(served.stdout.trim().split('\n').pop()!) as { count: number }).count, 3);
+    // The refusing agent was not harmed by the refusal: it is still running.
+    assert.equal((await rg!.run(`kill -0 ${refusing}`)).rc, 0, 'the refusing agent is alive');
+  } finally {
+    await rg!.run(`kill ${refusing} ${accepting}; sleep 0.5; kill -9 ${refusing} ${accepting} 2>/dev/null; true`);
+  }
+});
+
+test("an RDMA READ outside the agent's registered buffer, with its rkey, is a remote access error; the agent answers on a new connection", async (t) => {
+  const agent = await startListeningAgent(7474, [RDMA_ADDRESS]);
+  try {
+    const probe = await rg!.run(`cd ${repo} && node ${mrProbe} ${RDMA_ADDRESS} 7474 > /tmp/mr-probe.out 2>&1; rc=$?; cat /tmp/mr-probe.out; exit $rc`, { timeoutMs: 120_000 });
+    assert.equal(probe.rc, 0, probe.stdout);
+    const reads = probe.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { offset: number; bufferBytes: number; served: boolean; error?: string; message?: string });
+    assert.equal(reads.length, 3, `probe output: ${JSON.stringify(probe.stdout)}`);
+    const [inside, ...outside] = reads;
+    // The control: the same path reads the buffer's last 64 bytes.
+    assert.equal(inside.offset, inside.bufferBytes - 64);
+    assert.equal(inside.served, true, JSON.stringify(inside));
+    assert.equal(outside[0].offset, outside[0].bufferBytes, 'the second read starts just past the end');
+    assert.equal(outside[1].offset, outside[1].bufferBytes + (1 << 30));
+    for (const r of outside) {
+      t.diagnostic(`offset ${r.offset} of ${r.bufferBytes}: ${r.message}`);
+      assert.equal(r.served, false, `read at offset ${r.offset} of a ${r.bufferBytes}-byte buffer was served`);
+      assert.equal(r.error, 'TransportError');
+      // IBV_WC_REM_ACCESS_ERR, as ibv_wc_status_str names it.
+      assert.match(r.message ?? '', /RDMA READ of 64 bytes at offset \d+ completed with 'remote access error' \(status 10,/, r.message);
+    }
+    // The queue pair of each probe connection went to the error state (the transport treats any
+    // failed completion as fatal): the agent answers on a new connection.
+    const hb = await directCli(`heartbeat --target rdma://${RDMA_ADDRESS}:7474 --key-file ${keyFile} --count 3 --json`);
+    assert.equal(hb.rc, 0, hb.stdout);
+    assert.equal((JSON.parse(hb.stdout.trim().split('\n').pop()!) as { count: number }).count, 3);
+  } finally {
+    await rg!.run(`kill ${agent}; sleep 0.5; kill -9 ${agent} 2>/dev/null; true`);
+  }
 });
 
 test('the monitor loop stopped with RDMA up: "monitor dead"; running again: up', async () => {

@@ -73,6 +73,8 @@ let nextRequestId = 1;
 let selection: { anchor: bigint; end: bigint } | undefined;
 /** What the last Go resolved (`init_task = 0x… (struct task_struct, 9792 bytes)`), shown under the controls. */
 let resolvedNote: string | undefined;
+/** Why the last Go failed: kept on the status line until the next Go, so a re-render (pages still arriving) does not wipe it. */
+let goToError: string | undefined;
 let refreshTimer: ReturnType<typeof setInterval> | undefined;
 
 const spaceKey = (space: InspectorSpace): string => (space.kind === 'user' ? `user:${space.pid}` : space.kind);
@@ -202,6 +204,7 @@ function requestGoTo(): void {
   const text = address.value().trim();
   if (text === '') return status.set('Type an address, a symbol or an expression first.', true);
   const requestId = nextRequestId++;
+  goToError = undefined;
   pendingResolves.set(requestId, { text, space });
   status.set(`Resolving ${text}…`);
   host.post({ type: 'resolve', requestId, text, space });
@@ -306,7 +309,8 @@ function render(): void {
   state.focus = hexAddress(base() + BigInt(Math.floor(rows.scrollTop / ROW_HEIGHT) * BYTES_PER_ROW));
   save();
   const shownStart = base() + BigInt(first * BYTES_PER_ROW);
-  status.set(
+  if (goToError) status.set(goToError, true);
+  else status.set(
     `${describeInspectorSpace(state.space)} ${hexAddress(shownStart)}–${hexAddress(shownStart + BigInt(count * BYTES_PER_ROW))} of ${hexAddress(base())}+${(state.span / 1024).toFixed(0)} KiB` +
       `${missing ? ' (loading…)' : ''}; ${cache.size} pages cached`,
   );
@@ -449,7 +453,8 @@ host.onMessage((message) => {
       pendingResolves.delete(message.requestId);
       if (!asked) break;
       if (message.address === undefined) {
-        status.set(`Cannot go to ${asked.text}: ${message.error ?? 'no address'}`, true);
+        goToError = `Cannot go to ${asked.text}: ${message.error ?? 'no address'}`;
+        status.set(goToError, true);
         break;
       }
       if (spaceKey(asked.space) !== spaceKey(state.space)) cache.clear();

@@ -1,8 +1,9 @@
 // npm run bench: runs the figure groups of bench/figures/ in one process (every group but the long
 // ones; --all: every group; --only A,B: those named), prints a table and writes the run as JSON
 // and an SVG plot under bench/results/local/ (and to bench/results/latest.{json,svg,md} with
-// --save: the copy the README quotes).
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+// --save: the copy the README quotes, whose performance block --save rewrites from the run).
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Bench, Figure, FigureGroup, formatRatio, formatValue, gitRevision, machine, table } from './lib';
@@ -49,7 +50,8 @@ async function main(): Promise<number> {
 
   const resultsDir = path.join(root, 'bench', 'results');
   const paper = paperRows(figures, resultsDir);
-  const run = { date: startedAt, revision: gitRevision(root), machine: host, figures, skipped, leftOut, paper, seconds };
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim() + (process.env.GRASS_BENCH_PEERS === '1' ? ' (GRASS_BENCH_PEERS=1)' : '');
+  const run = { date: startedAt, revision: gitRevision(root), machine: host, loadAverageEnd: os.loadavg()[0], command, figures, skipped, leftOut, paper, seconds };
   const localDir = path.join(resultsDir, 'local');
   mkdirSync(localDir, { recursive: true });
   const file = path.join(localDir, `${run.date.replace(/[:.]/g, '-')}-${run.revision}.json`);
@@ -59,6 +61,8 @@ async function main(): Promise<number> {
     writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), JSON.stringify(run, null, 2) + '\n');
     writeFileSync(path.join(root, 'bench', 'results', 'latest.svg'), renderSvg(run));
     writeFileSync(path.join(root, 'bench', 'results', 'latest.md'), markdown(run));
+    const readme = path.join(root, 'README.md');
+    writeFileSync(readme, withReadmeBlock(readFileSync(readme, 'utf8'), run));
   }
 
   const m = run.machine;
@@ -68,17 +72,59 @@ async function main(): Promise<number> {
   if (notes.length) process.stdout.write('\n' + notes.map((f) => `${f.id}: ${f.note}`).join('\n') + '\n');
   for (const s of skipped) process.stdout.write(`\nnot measured: ${s.group}: ${s.reason}\n`);
   process.stdout.write(`\nAgainst the paper (DESIGN.md §1):\n\n${paperTable(paper)}\n`);
-  process.stderr.write(`bench: results in ${path.relative(root, file)} (and .svg)${values.save ? ', bench/results/latest.json and latest.svg' : ''}\n`);
+  process.stderr.write(`bench: results in ${path.relative(root, file)} (and .svg)${values.save ? ', bench/results/latest.{json,md,svg} and the README\'s performance block' : ''}\n`);
   return skipped.length ? 1 : 0;
 }
 
+type Run = { date: string; revision: string; machine: ReturnType<typeof machine>; loadAverageEnd: number; command: string; figures: Figure[]; skipped: { group: string; reason: string }[]; paper: ReturnType<typeof paperRows>; seconds: Record<string, number>; leftOut: { group: string; long: string }[] };
+
+const README_BEGIN = '<!-- bench:begin: written by `npm run bench -- --save` from its run; edits here are overwritten -->';
+const README_END = '<!-- bench:end -->';
+
+/**
+ * The README's performance block from this run alone, so no figure there comes from anywhere
+ * else: the figures measured against a floor or a peer (the claims), the plot, the paper table.
+ */
+function withReadmeBlock(readme: string, run: Run): string {
+  const begin = readme.indexOf(README_BEGIN);
+  const end = readme.indexOf(README_END);
+  if (begin < 0 || end < begin) throw new Error(`README.md has no performance block (${README_BEGIN} … ${README_END})`);
+  const m = run.machine;
+  const minutes = Object.values(run.seconds).reduce((a, b) => a + b, 0) / 60;
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  const claims = run.figures.filter((f) => f.versus).map((f) =>
+    `| \`${f.id}\` | ${cell(f.label)} | ${formatValue(f.min)} ${f.unit} | ${formatValue(f.median)} ${f.unit} | ${formatRatio(f.versus!.ratio)}× \`${f.versus!.id}\` |`);
+  const block = [
+    README_BEGIN,
+    `The run below: revision \`${run.revision}\`, started ${run.date}, \`${run.command}\`, ${minutes.toFixed(1)} min of groups. ` +
+      `Machine: ${m.cpu} × ${m.cpus}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${m.kernel}, node ${m.node}; ` +
+      `load average ${m.loadAverage.toFixed(1)} at the start, ${run.loadAverageEnd.toFixed(1)} at the end.` +
+      (run.skipped.length ? ` Not measured: ${run.skipped.map((s) => `${s.group} (${cell(s.reason)})`).join('; ')}.` : '') +
+      (run.leftOut.length ? ` Left out (long): ${run.leftOut.map((g) => g.group).join(', ')}.` : ''),
+    '',
+    `Each figure measured next to its floor or peer in the same run (all ${run.figures.length} figures with their notes: [bench/results/latest.md](bench/results/latest.md)):`,
+    '',
+    '| figure | what | min | median | vs its floor / peer (median ratio) |',
+    '|---|---|---|---|---|',
+    ...claims,
+    '',
+    '![bench/results/latest.svg: every figure of the run, log scale, bar = median, tick = min](bench/results/latest.svg)',
+    '',
+    '### Against the paper',
+    '',
+    paperTable(run.paper),
+    README_END,
+  ].join('\n');
+  return readme.slice(0, begin) + block + readme.slice(end + README_END.length);
+}
+
 /** The run as Markdown (bench/results/latest.md with --save): what the README's performance section quotes. */
-function markdown(run: { date: string; revision: string; machine: ReturnType<typeof machine>; figures: Figure[]; skipped: { group: string; reason: string }[]; paper: ReturnType<typeof paperRows>; seconds: Record<string, number>; leftOut: { group: string; long: string }[] }): string {
+function markdown(run: Run): string {
   const m = run.machine;
   const cell = (s: string) => s.replace(/\|/g, '\\|');
   const rows = run.figures.map((f) => `| \`${f.id}\` | ${cell(f.label)} | ${f.unit} | ${formatValue(f.min)} | ${formatValue(f.median)} | ${f.values.length} | ${f.versus ? `${formatRatio(f.versus.ratio)}× \`${f.versus.id}\`` : ''} |`);
   return [
-    `Revision \`${run.revision}\`, ${run.date}; ${m.cpu} × ${m.cpus}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${m.kernel}, node ${m.node}, load ${m.loadAverage.toFixed(1)} at start; ` +
+    `Revision \`${run.revision}\`, ${run.date}, \`${run.command}\`; ${m.cpu} × ${m.cpus}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${m.kernel}, node ${m.node}, load ${m.loadAverage.toFixed(1)} at start, ${run.loadAverageEnd.toFixed(1)} at the end; ` +
       `groups' wall time: ${Object.entries(run.seconds).map(([g, s]) => `${g} ${s} s`).join(', ')}.`,
     '',
     '| figure | what | unit | min | median | runs | vs (median ratio) |',

@@ -386,7 +386,8 @@ export class Guest {
       oops: `insmod /lib/grass/grass_oops.ko; echo "insmod rc=$?"`,
       // The watchdog reports a soft lockup after 2 * watchdog_thresh seconds.
       softlockup: `echo 2 > /proc/sys/kernel/watchdog_thresh && insmod /lib/grass/grass_softlockup.ko seconds=8 && ${textBase('grass_softlockup')}`,
-      'cpu-high-load': `for i in $(seq $(nproc)); do yes >/dev/null & done`,
+      // More CPU hogs than CPUs (four per CPU): demand the CPUs cannot meet, unlike a healthy job per CPU.
+      'cpu-high-load': `for i in $(seq $(( $(nproc) * 4 ))); do yes >/dev/null & done`,
       'memory-leak': `grass-guest hog 0 16 >/dev/null 2>&1 &`,
       panic: `echo c > /proc/sysrq-trigger`,
     };

@@ -30,7 +30,7 @@ export const group: FigureGroup = {
       for (let r = 0; r < runs; r++) {
         const t = await DetectTarget.start(guestShape(fault));
         try {
-          const run = await injectAndDetect(t, fault, fault === 'f6' || fault === 'memory-leak' ? 240_000 : 60_000);
+          const run = await injectAndDetect(t, fault, fault === 'f6' ? 300_000 : fault === 'memory-leak' ? 240_000 : 60_000);
           if (run.detected !== run.expected) throw new Error(`${fault}: detected ${run.detected}, expected ${run.expected}`);
           values.push(run.latencySeconds);
         } finally {

@@ -13,6 +13,7 @@
 
 #define GRASS_DETECT_BUSY_PERMILLE 900u          // CPU high load: every CPU at least 90 % busy
 #define GRASS_DETECT_BUSY_SPAN_NS 5000000000ull  // ... for 5 s
+#define GRASS_DETECT_OVERLOAD_FACTOR 2u          // ... with at least twice as many runnable tasks as CPUs
 #define GRASS_DETECT_FREE_PERCENT 30u            // memory leak: free RAM and free swap under 30 %
 // Hang classifier (docs/detections.md): a CPU is stuck when the same task has been current with no
 // context switch for GRASS_HANG_STUCK_SAMPLES windows without returning to user space, and the
@@ -109,7 +110,7 @@ GRASS_HD_CALL void grass_detect_cpu_culprits(grass_detect_state* st, uint64_t co
 GRASS_HD_CALL void grass_detect_cpu_high_load(const grass_ps_ctx* ps, grass_detect_state* st, const grass_metrics_sample* start,
                                               const grass_metrics_cpu* a, const grass_metrics_sample* end, const grass_metrics_cpu* b) {
   grass_detection* d = &st->results[0];
-  uint64_t least = 1000, least_cpu = 0;
+  uint64_t least = 1000, least_cpu = 0, runnable = 0;
   for (uint32_t cpu = 0; cpu < end->cpu_count; cpu++) {
     const uint64_t* x = &a[cpu].user_ns;
     const uint64_t* y = &b[cpu].user_ns;
@@ -119,7 +120,11 @@ GRASS_HD_CALL void grass_detect_cpu_high_load(const grass_ps_ctx* ps, grass_dete
                     (b[cpu].iowait_ns > a[cpu].iowait_ns ? b[cpu].iowait_ns - a[cpu].iowait_ns : 0);
     uint64_t busy = total ? (total - idle) * 1000 / total : 0;  // a CPU that accounted nothing is asleep
     if (busy < least) { least = busy; least_cpu = cpu; }
+    runnable += b[cpu].nr_running;
   }
+  // GPUSentinel's rule alone (every CPU busy) also matches a healthy machine running one job per
+  // CPU; a high load is demand beyond the CPUs: tasks waiting for one at every window's end.
+  bool overloaded = runnable >= GRASS_DETECT_OVERLOAD_FACTOR * (uint64_t)end->cpu_count;
   // A hang explains busy CPUs (they are stuck), and so does heavy swapping (reclaim and faults
   // keep the CPUs busy: the memory classes' symptom, not processes hogging the CPU).
   const grass_detection* hang = &st->results[GRASS_DETECT_HANG - 1];
@@ -127,7 +132,7 @@ GRASS_HD_CALL void grass_detect_cpu_high_load(const grass_ps_ctx* ps, grass_dete
   uint64_t window = end->monitor_clock_ns - start->monitor_clock_ns;
   uint64_t swapped = (end->pswpin - start->pswpin) + (end->pswpout - start->pswpout);
   bool swapping = window && swapped * 1000000000ull / window >= end->total_ram_pages / GRASS_HANG_SWAP_RATE_DIVISOR;
-  if (least < GRASS_DETECT_BUSY_PERMILLE || hang_on_cpus || swapping) {
+  if (least < GRASS_DETECT_BUSY_PERMILLE || !overloaded || hang_on_cpus || swapping) {
     d->since_ns = 0;
     d->active = 0;
     return;
@@ -159,6 +164,8 @@ GRASS_HD_CALL void grass_detect_cpu_high_load(const grass_ps_ctx* ps, grass_dete
   d->values[0] = least;
   d->values[1] = least_cpu;
   d->values[2] = span;
+  d->values[3] = runnable;
+  d->values[4] = end->cpu_count;
   grass_detect_cpu_culprits(st, count, span, d);
 }
 

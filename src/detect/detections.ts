@@ -93,7 +93,7 @@ export function decodeDetections(bytes: Uint8Array): Detection[] {
     const detected = v.getBigUint64(base + f.detected_ns.offset, true) !== 0n;
     let figures: Record<string, number | number[]> = {};
     let hangClass: HangClass | undefined;
-    if (detected && detector === 'cpu-high-load') figures = { leastBusyCpuPercent: value(0) / 10, leastBusyCpu: value(1), spanSeconds: value(2) / 1e9 };
+    if (detected && detector === 'cpu-high-load') figures = { leastBusyCpuPercent: value(0) / 10, leastBusyCpu: value(1), spanSeconds: value(2) / 1e9, runnableTasks: value(3), cpuCount: value(4) };
     else if (detected && detector === 'memory-leak') figures = { memFreeBytes: value(0), memTotalBytes: value(1), swapFreeBytes: value(2), swapTotalBytes: value(3) };
     else if (detected) ({ hangClass, figures } = hangFigures(value));
     const role: CulpritRole = hangClass === 'F4' ? 'waiter' : hangClass === 'F6' ? 'memory' : roles[detector];

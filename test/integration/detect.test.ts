@@ -2,14 +2,13 @@
 // CPUs): each of F1-F6, cpu-high-load and memory-leak injected once is detected with the right
 // class and the culprits the guest's own /proc named before the fault; 60 s of each healthy load
 // (idle, a user loop per CPU, dd to a virtio disk, dd /dev/zero -> /dev/null per CPU) gives no
-// hang class and no memory-leak (the two loads that keep every CPU busy trip cpu-high-load, as
-// GPUSentinel's rule defines it, naming the load's processes). The healthy guest runs its four loads back to back while the fault guests come and
+// detection at all. The healthy guest runs its four loads back to back while the fault guests come and
 // go one at a time beside it (two guests at most), so the whole file takes about five minutes.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Detection } from '../../src/detect/detections';
 import { grassJson } from './agentHarness';
-import { DetectTarget, FaultRun, guestShape, HEALTHY_EXPECTED, HEALTHY_LOADS, healthyRun, injectAndDetect } from './detect-support';
+import { DetectTarget, FaultRun, guestShape, HEALTHY_LOADS, healthyRun, injectAndDetect } from './detect-support';
 
 const HEALTHY_SECONDS = 60;
 
@@ -75,7 +74,7 @@ test('F5: classified F5; the task that slept holding the lock (as the serial con
   assert.ok(spinners.every((c) => c.pid > holder.pid), JSON.stringify(spinners));
 });
 
-test('cpu-high-load, then F4 on the same guest: yes per CPU as the culprits; the blocked readers of /dev/grass_f4 as F4\'s waiters', async () => {
+test('cpu-high-load, then F4 on the same guest: the yes processes (four per CPU) as the culprits; the blocked readers of /dev/grass_f4 as F4\'s waiters', async () => {
   let cpu: FaultRun | undefined;
   const f4 = await faultRun('f4', 60_000, async (t) => {
     cpu = await injectAndDetect(t, 'cpu-high-load', 60_000);
@@ -85,7 +84,11 @@ test('cpu-high-load, then F4 on the same guest: yes per CPU as the culprits; the
   });
   assert.ok(cpu);
   assert.equal(cpu.detected, 'cpu-high-load', JSON.stringify(cpu.detection));
-  assert.deepEqual(cpu.detection.culprits.slice(0, 2).map((c) => c.pid).sort(), pidsOf(cpu, 'yes'));
+  const yes = new Set(pidsOf(cpu, 'yes'));
+  assert.equal(yes.size, 8);
+  assert.deepEqual(cpu.detection.culprits.map((c) => c.pid).filter((pid) => yes.has(pid)).length, 8, JSON.stringify(cpu.detection.culprits));
+  const f = cpu.detection.figures as Record<string, number>;
+  assert.ok(f.runnableTasks >= 2 * f.cpuCount && f.cpuCount === 2, JSON.stringify(f));
   assert.equal(f4.detected, 'F4', JSON.stringify(f4.detection));
   assert.ok((f4.detection.figures.blk as number) >= 32, JSON.stringify(f4.detection.figures));
   const cats = new Set(pidsOf(f4, 'cat'));
@@ -103,7 +106,8 @@ test('memory-leak: a growing allocation is detected with grass-hog as the top co
 });
 
 test('F6: a working set beyond RAM rewritten without end is classified F6 (swap both ways), grass-hog the top consumer', async () => {
-  const run = await faultRun('f6', 180_000);
+  // The hog first allocates RAM + swap/2 under TCG: 155 s on an idle host, past 180 s on a loaded one.
+  const run = await faultRun('f6', 300_000);
   assert.equal(run.detected, 'F6', JSON.stringify(run.detection));
   assert.equal(run.detection.culprits[0]?.comm, 'grass-hog');
   assert.deepEqual([run.detection.culprits[0].pid], pidsOf(run, 'grass-hog'));
@@ -111,7 +115,7 @@ test('F6: a working set beyond RAM rewritten without end is classified F6 (swap 
   assert.ok(f.pswpinPerSecond > 0 && f.pswpoutPerSecond > 0 && f.memFreeBytes < 0.05 * f.memTotalBytes, JSON.stringify(f));
 });
 
-test(`healthy loads, ${HEALTHY_SECONDS} s each: no hang class and no memory-leak; cpu-high-load only where every CPU is kept busy, naming the load`, async () => {
+test(`healthy loads, ${HEALTHY_SECONDS} s each: no detection`, async () => {
   const results = await healthy;
   if (results instanceof Error) throw results;
   for (const r of results) {
@@ -120,10 +124,7 @@ test(`healthy loads, ${HEALTHY_SECONDS} s each: no hang class and no memory-leak
   for (const r of results) {
     assert.ok(r.evaluations >= HEALTHY_SECONDS * 0.6, `${r.load}: only ${r.evaluations} evaluations`);
     const classes = [...new Set(r.seen.map((d) => (d.detector === 'hang' ? d.hangClass : d.detector)))];
-    const expected = HEALTHY_EXPECTED[r.load];
-    assert.deepEqual(classes, expected === 'none' ? [] : [expected], `${r.load}: ${JSON.stringify(r.seen)}`);
-    const comm = r.load === 'user-loop-per-cpu' ? 'sh' : 'dd';
-    for (const d of r.seen) assert.deepEqual(d.culprits.slice(0, 2).map((c) => c.comm), [comm, comm], JSON.stringify(d));
+    assert.deepEqual(classes, [], `${r.load}: ${JSON.stringify(r.seen)}`);
   }
   // The CLI reads the same area: no detection now either.
   const t = started[0];

@@ -59,7 +59,7 @@ test('a detection reply decodes: kinds, times, figures and culprits', () => {
   struct grass_detection d[GRASS_DETECTORS];
   memset(d, 0, sizeof d);
   d[0].kind = GRASS_DETECT_CPU_HIGH_LOAD; d[0].active = 1; d[0].detected_ns = 9000000000ull; d[0].since_ns = 3000000000ull;
-  d[0].evaluated_ns = 10000000000ull; d[0].values[0] = 987; d[0].values[1] = 1; d[0].values[2] = 6000000000ull;
+  d[0].evaluated_ns = 10000000000ull; d[0].values[0] = 987; d[0].values[1] = 1; d[0].values[2] = 6000000000ull; d[0].values[3] = 9; d[0].values[4] = 2;
   d[0].culprit_count = 2;
   d[0].culprits[0].pid = 321; d[0].culprits[0].cpu_permille = 995; strcpy(d[0].culprits[0].comm, "yes");
   d[0].culprits[1].pid = 322; d[0].culprits[1].cpu_permille = 990; strcpy(d[0].culprits[1].comm, "fifteen-chars-x");
@@ -75,7 +75,7 @@ test('a detection reply decodes: kinds, times, figures and culprits', () => {
   assert.equal(cpu.active, true);
   assert.equal(cpu.detectedAt, 9);
   assert.equal(cpu.holdsSince, 3);
-  assert.deepEqual(cpu.figures, { leastBusyCpuPercent: 98.7, leastBusyCpu: 1, spanSeconds: 6 });
+  assert.deepEqual(cpu.figures, { leastBusyCpuPercent: 98.7, leastBusyCpu: 1, spanSeconds: 6, runnableTasks: 9, cpuCount: 2 });
   assert.deepEqual(cpu.culprits.map((c) => [c.pid, c.comm, c.cpuPercent]), [[321, 'yes', 99.5], [322, 'fifteen-chars-x', 99]]);
   assert.equal(mem.detector, 'memory-leak');
   assert.equal(mem.active, false);

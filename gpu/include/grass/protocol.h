@@ -259,7 +259,7 @@ struct grass_detection {
   uint32_t background;          /* 1: run on every metrics sample and published; 0: run when asked */
   uint32_t reserved0;
   /* Figures at detection. CPU high load: [0] least busy CPU's share (permille), [1] its CPU,
-   * [2] span (ns). Memory leak: [0] free RAM, [1] total RAM, [2] free swap, [3] total swap (bytes).
+   * [2] span (ns), [3] runnable tasks (sum of rq->nr_running), [4] CPUs. Memory leak: [0] free RAM, [1] total RAM, [2] free swap, [3] total swap (bytes).
    * Hang: [0] class (GRASS_HANG_*), the rest per class (docs/detections.md). */
   uint64_t values[8];
   struct grass_detect_culprit culprits[GRASS_DETECT_CULPRITS];  /* busiest / largest first */

@@ -53,7 +53,7 @@ function describe(d: Detection): string {
   const f = d.figures as Record<string, number>;
   const head =
     d.detector === 'cpu-high-load'
-      ? `cpu-high-load: every CPU busy for ${f.spanSeconds.toFixed(1)} s (least busy: CPU ${f.leastBusyCpu} at ${f.leastBusyCpuPercent.toFixed(1)} %)`
+      ? `cpu-high-load: every CPU busy for ${f.spanSeconds.toFixed(1)} s (least busy: CPU ${f.leastBusyCpu} at ${f.leastBusyCpuPercent.toFixed(1)} %), ${f.runnableTasks} tasks runnable for ${f.cpuCount} CPUs`
       : d.detector === 'memory-leak'
         ? `memory-leak: RAM free ${mib(f.memFreeBytes)} of ${mib(f.memTotalBytes)}, swap free ${mib(f.swapFreeBytes)} of ${mib(f.swapTotalBytes)}`
         : hangHead(d);

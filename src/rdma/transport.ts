@@ -74,6 +74,20 @@ export class TransportError extends Error {
   }
 }
 
+/**
+ * The far end answered and refused this client (an agent's --peer list): an access decision by a
+ * working agent, not a dead part, so callers report it as a refusal, not as a dead transport.
+ */
+export class ConnectionRefusedError extends Error {
+  constructor(
+    readonly transport: string,
+    message: string,
+  ) {
+    super(`transport ${transport}: ${message}`);
+    this.name = 'ConnectionRefusedError';
+  }
+}
+
 /** Bounds and alignment checks shared by every transport. */
 export function checkRange(transport: Transport, offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > transport.size) {

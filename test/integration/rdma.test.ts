@@ -183,8 +183,9 @@ test('a listening agent accepts only its --peer addresses', async (t) => {
   const accepting = await startListeningAgent(7473, [other, RDMA_ADDRESS]);
   try {
     const refused = await directCli(`heartbeat --target rdma://${RDMA_ADDRESS}:7472 --key-file ${keyFile} --timeout-ms 10000`);
-    assert.notEqual(refused.rc, 0, refused.stdout);
+    assert.equal(refused.rc, 1, `exit 1, a refusal (not 4, a dead transport): ${refused.stdout}`);
     assert.match(refused.stdout, /REJECTED \(status 28\): the far end refused the connection/, refused.stdout);
+    assert.doesNotMatch(refused.stdout, /is dead/, refused.stdout);
     t.diagnostic(`refused: exit ${refused.rc}: ${refused.stdout.trim()}`);
     const agentLog = (await rg!.run('cat /tmp/listen-7472.log')).stdout;
     assert.match(agentLog, new RegExp(`refused a connection from ${RDMA_ADDRESS.replace(/\./g, '\\.')} \\(not a configured --peer\\)`), agentLog);

@@ -4,7 +4,7 @@ import { constants } from 'node:os';
 import { parseArgs, ParseArgsConfig } from 'node:util';
 import { GrassTimeoutError } from '../../rdma/client';
 import { connectTarget, TargetSession } from '../../rdma/connect';
-import { TransportError } from '../../rdma/transport';
+import { ConnectionRefusedError, TransportError } from '../../rdma/transport';
 
 export const targetFlagsUsage = `  --target ADDR      shm:PATH, rdma://HOST|NAME[:PORT] (through a running 'grass monitor'),
                      vmcore:PATH or qemu-ram:PATH[?map=FILE]
@@ -57,6 +57,10 @@ export async function withTarget(verb: string, flags: TargetFlags, work: (sessio
     session = await connectTarget(flags.target, { keyFile: flags.keyFile, timeoutMs: flags.timeoutMs });
     return await work(session);
   } catch (err) {
+    if (err instanceof ConnectionRefusedError) {
+      process.stderr.write(`grass ${verb}: ${err.message}\n`);
+      return 1; // refused, as a request the agent refuses: the agent and the link are up
+    }
     if (err instanceof TransportError) {
       process.stderr.write(`grass ${verb}: ${err.message} (the agent or the transport is dead)\n`);
       return EXIT_TRANSPORT_DEAD;

@@ -110,10 +110,14 @@ export function awaitCmEvent(channel: CmChannel, id: number, want: number[], wha
       clearTimeout(timer);
       channel.unregister(id);
       if (want.includes(event.type)) resolve(event);
+      else if (event.type === constants.RDMA_CM_EVENT_REJECTED && event.status === REJECTED_BY_CONSUMER) reject(new RefusedByFarEnd(`${what}: ${describeUnwanted(event)}`));
       else reject(new Error(`${what}: ${describeUnwanted(event)}`));
     });
   });
 }
+
+/** The far end's own rdma_reject() (the transport turns it into a ConnectionRefusedError). */
+export class RefusedByFarEnd extends Error {}
 
 /** IB CM reject reason "consumer defined": the far end's own rdma_reject(). */
 const REJECTED_BY_CONSUMER = 28;

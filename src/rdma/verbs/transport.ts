@@ -14,9 +14,9 @@
 // resources are released.
 import koffi, { type node as koffiNode } from 'koffi';
 import { setImmediate as yieldImmediate } from 'node:timers/promises';
-import { checkRange, checkWord, Transport, TransportError } from '../transport';
+import { checkRange, checkWord, ConnectionRefusedError, Transport, TransportError } from '../transport';
 import { constants, fields, RDMA_MAX_INIT_DEPTH, RDMA_MAX_RESP_RES, sizes } from './abi';
-import { awaitCmEvent, CmChannel, CmEvent, cmEventName } from './cm';
+import { awaitCmEvent, CmChannel, CmEvent, cmEventName, RefusedByFarEnd } from './cm';
 import { decodeHello, Hello } from './hello';
 import { getField, lastError, NativeMemory, putField, readBytes, readField, setNonBlocking, verbs, writeBytes } from './native';
 import { encodeSockaddr, formatSockaddr, resolveHost } from './sockaddr';
@@ -236,7 +236,10 @@ export class VerbsTransport implements Transport {
     } catch (err) {
       if (res) releaseResources(res);
       else v.rdma_destroy_id(id);
-      throw new TransportError(where, (err as Error).message, { cause: err });
+      // The steps' messages start with where; the errors name it once.
+      const message = (err as Error).message.replace(`${where}: `, '');
+      if (err instanceof RefusedByFarEnd) throw new ConnectionRefusedError(where, message);
+      throw new TransportError(where, message, { cause: err });
     }
   }
 

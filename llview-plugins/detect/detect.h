@@ -235,7 +235,9 @@ GRASS_HD_CALL void grass_detect_hang(const grass_ps_ctx* ps, grass_detect_state*
     if (!no_timer && !starving && b[cpu].curr_samples < GRASS_HANG_LONG_SAMPLES) continue;
     stuck |= 1ull << cpu;
     if (no_timer) irqs_off |= 1ull << cpu;
-    if ((uint32_t)b[cpu].preempt_count & GRASS_HANG_PREEMPT_MASK) preempt_off |= 1ull << cpu;
+    // Off at both ends of the window: an interrupt on a preemptible stuck CPU (F2) takes locks
+    // too, and a sample that lands in it reads a nonzero depth (seen: F2 read as F3 in 2 of 3).
+    if (((uint32_t)a[cpu].preempt_count & GRASS_HANG_PREEMPT_MASK) && ((uint32_t)b[cpu].preempt_count & GRASS_HANG_PREEMPT_MASK)) preempt_off |= 1ull << cpu;
     timer_d += b[cpu].timer_irqs - a[cpu].timer_irqs;
     waiting += b[cpu].nr_running > 0 ? b[cpu].nr_running - 1 : 0;
   }

@@ -88,6 +88,11 @@ export class DetectTarget {
     return (await readBackground(this.session.client)).detections;
   }
 
+  /** The background area as the remote reports it: F3 refined to F5 from the kernel's log. */
+  async reported(): Promise<Detection[]> {
+    return withLockHolder(this.session.client, await this.background());
+  }
+
   /** Polls the background area until pick() finds a detection; returns it (F5 refined from the log). */
   async waitFor(pick: (ds: Detection[]) => Detection | undefined, timeoutMs: number): Promise<Detection> {
     const deadline = Date.now() + timeoutMs;

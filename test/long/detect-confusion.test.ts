@@ -48,7 +48,7 @@ test(`confusion matrix: every fault ${REPEATS} times, every healthy load ${HEALT
           const run = await injectAndDetect(t, fault, fault === 'f6' ? 300_000 : fault === 'memory-leak' ? 240_000 : 60_000);
           // What else the monitor reports a few windows later counts too (a second class off the diagonal).
           await new Promise((r) => setTimeout(r, 3000));
-          const later = detectedClass(await t.background());
+          const later = detectedClass(await t.reported());
           count(fault, run.detected);
           if (later !== 'none' && later !== run.detected && !(fault === 'memory-leak')) count(fault, later);
           latencies.push(`${fault} ${run.latencySeconds.toFixed(1)}`);

@@ -25,7 +25,9 @@
 #define GRASS_HANG_HOLD_NS 1500000000ull         // F4, F6: the condition held at every evaluation for this long
 #define GRASS_HANG_BLK_MIN 4u                    // F4: at least max(this, CPU count) tasks in I/O wait
 #define GRASS_HANG_IDLE_DISK_PERMILLE 100u       // F4: ... while no disk is busy 10 % of the window
-#define GRASS_HANG_FREE_PERMILLE 50u             // F6: free RAM under 5 % of MemTotal
+// F6: free RAM under 10 % of MemTotal. A thrashing 1 GiB guest keeps 5-6.5 % free (kswapd stops
+// at the high watermark, and ZONE_DMA's 16 MiB count as free but serve no ordinary allocation).
+#define GRASS_HANG_FREE_PERMILLE 100u
 #define GRASS_HANG_SWAP_RATE_DIVISOR 512u        // F6: swap-in and swap-out each >= MemTotal/512 pages per s
 #define GRASS_DETECT_ALL_BACKGROUND ((1u << GRASS_DETECTORS) - 1u)
 

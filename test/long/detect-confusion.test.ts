@@ -13,6 +13,10 @@ import {
 
 const REPEATS = Number(process.env.GRASS_LONG_DETECT_REPEATS ?? 3);
 const HEALTHY_SECONDS = Number(process.env.GRASS_LONG_DETECT_HEALTHY_SECONDS ?? 600);
+// GRASS_LONG_DETECT_ONLY=f6,idle: only these rows (to repeat one); the matrix then says so.
+const ONLY = process.env.GRASS_LONG_DETECT_ONLY?.split(',');
+const FAULTS = Object.keys(FAULT_CLASSES).filter((f) => !ONLY || ONLY.includes(f));
+const LOADS = Object.keys(HEALTHY_LOADS).filter((l) => !ONLY || ONLY.includes(l));
 const note = (line: string): void => {
   process.stderr.write(`${line}\n`);
   if (process.env.GRASS_LONG_LOG) appendFileSync(process.env.GRASS_LONG_LOG, `${new Date().toISOString()} ${line}\n`);
@@ -28,9 +32,10 @@ test(`confusion matrix: every fault ${REPEATS} times, every healthy load ${HEALT
   };
   const latencies: string[] = [];
   const healthy = (async () => {
+    if (LOADS.length === 0) return;
     const t = await DetectTarget.start(guestShape('healthy'));
     try {
-      for (const load of Object.keys(HEALTHY_LOADS)) {
+      for (const load of LOADS) {
         const { seen, evaluations } = await healthyRun(t, load, HEALTHY_SECONDS);
         note(`healthy ${load}: ${evaluations} evaluations, detections: ${seen.map((d) => d.detector === 'hang' ? d.hangClass : d.detector).join(' ') || 'none'}`);
         if (seen.length === 0) count(load, 'none');
@@ -41,7 +46,7 @@ test(`confusion matrix: every fault ${REPEATS} times, every healthy load ${HEALT
     }
   })();
   try {
-    for (const fault of Object.keys(FAULT_CLASSES)) {
+    for (const fault of FAULTS) {
       for (let i = 0; i < REPEATS; i++) {
         const t = await DetectTarget.start(guestShape(fault));
         try {
@@ -65,7 +70,8 @@ test(`confusion matrix: every fault ${REPEATS} times, every healthy load ${HEALT
     await healthy.catch(() => undefined); // its error is thrown below
   }
   await healthy;
-  const rows = [...Object.keys(FAULT_CLASSES), ...Object.keys(HEALTHY_LOADS)];
+  const rows = [...FAULTS, ...LOADS];
+  if (ONLY) note(`only the rows ${rows.join(', ')} (GRASS_LONG_DETECT_ONLY)`);
   const width = 15;
   const lines = [['injected \\ detected', ...COLUMNS].map((c) => c.padStart(width)).join('')];
   for (const row of rows) lines.push([row, ...COLUMNS.map((c) => String(matrix.get(row)?.get(c) ?? 0))].map((c) => c.padStart(width)).join(''));

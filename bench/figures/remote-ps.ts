@@ -70,7 +70,7 @@ export const group: FigureGroup = {
           ours.push(launch(['--remote-analysis']));
         }
         bench.record('launch-agent-plugin', `grass ps --threads --json, agent's plugin, launch to full list (${tasks} tasks)`, 'µs', agentRuns);
-        bench.record('launch-remote-analysis', `grass ps --remote-analysis --threads --json, launch to full list (${tasks} tasks; drgn: 0.21 s for 134)`, 'µs', ours, {
+        bench.record('launch-remote-analysis', `grass ps --remote-analysis --threads --json, launch to full list (${tasks} tasks; drgn and crash: the peers group)`, 'µs', ours, {
           versus: 'launch-agent-plugin',
           note: 'drgn 0.0.22: 0.21 s warm from launch for 134 tasks (shared/notes/peers.md)',
         });

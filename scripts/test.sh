@@ -3,7 +3,7 @@
 # all of them; exits non-zero if anything failed.
 #   npm test                type check, unit, integration, extension-host, UI (the workbench in
 #                           Chromium, screenshots in test-results/ui/), harness self-tests
-#   npm run test:long       the same plus test/long/
+#   npm run test:long       the same plus test/long/, and the extension host's soak for 10 minutes
 #   GRASS_TEST_ONLY=unit,extension npm test    only the suites named
 #     (check | unit | integration | extension | ui | harness | long)
 set -uo pipefail
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 long=0
 for arg in "$@"; do
   case "$arg" in
-    --long) long=1 ;;
+    --long) long=1; export GRASS_EXTENSION_SOAK_SECONDS=${GRASS_EXTENSION_SOAK_SECONDS:-600} ;;
     *) echo "grass test: unknown option '$arg' (only --long)" >&2; exit 2 ;;
   esac
 done
@@ -107,7 +107,10 @@ extension_suite() {
   local log=$results/extension.log rc=0 started
   started=$(date +%s)
   echo "grass test: extension: running in code-server's extension host" >&2
-  node --import tsx test/harness/runSuite.ts out/test/extension/index.js | tee "$log" || rc=$?
+  # The whole run's bound: about 210 s on an idle 2-core host with the 60 s extension-host soak;
+  # room for a loaded one, and for the long form's 600 s soak.
+  local bound=$((600 + ${GRASS_EXTENSION_SOAK_SECONDS:-60}))
+  GRASS_LAUNCHER_TIMEOUT_S=${GRASS_LAUNCHER_TIMEOUT_S:-$bound} node --import tsx test/harness/runSuite.ts out/test/extension/index.js | tee "$log" || rc=$?
   local line passed=0 failed=0
   line=$(grep -o 'grass-suite-result: [0-9]* passed, [0-9]* failed' "$log" | tail -1)
   if [ -n "$line" ]; then

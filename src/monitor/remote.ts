@@ -4,7 +4,7 @@
 // client and the CLI report it as they would for a direct transport.
 import net from 'node:net';
 import { Transport, TransportError, VersionedRead } from '../rdma/transport';
-import { MonitorReply, MonitorRequest, TargetStatus } from './wire';
+import { MonitorMemory, MonitorReply, MonitorRequest, TargetStatus } from './wire';
 
 type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void };
 type Body = MonitorRequest extends infer R ? (R extends MonitorRequest ? Omit<R, 'id'> : never) : never;
@@ -60,6 +60,16 @@ class MonitorConnection {
 
   close(): void {
     this.socket.end();
+  }
+}
+
+/** The monitor process's own memory (after a full collection when it runs with node --expose-gc). */
+export async function monitorMemory(socketPath: string): Promise<MonitorMemory> {
+  const c = await MonitorConnection.open(socketPath);
+  try {
+    return await c.call<MonitorMemory>({ op: 'memory' });
+  } finally {
+    c.close();
   }
 }
 

@@ -14,7 +14,7 @@ import { GrassClient, GrassTimeoutError } from '../rdma/client';
 import { readVersioned, Transport, TransportError } from '../rdma/transport';
 import { VerbsListener } from '../rdma/verbs/listener';
 import { VerbsOptions, VerbsTransport } from '../rdma/verbs/transport';
-import { MonitorReply, MonitorRequest, TargetStatus } from './wire';
+import { MonitorMemory, MonitorReply, MonitorRequest, TargetStatus } from './wire';
 
 export interface MonitorOptions {
   socketPath: string;
@@ -373,6 +373,7 @@ export class Monitor {
     const send = (reply: MonitorReply) => socket.write(JSON.stringify(reply) + '\n');
     const handle = async (req: MonitorRequest): Promise<unknown> => {
       if (req.op === 'targets') return this.targets();
+      if (req.op === 'memory') return monitorMemory();
       if (req.op === 'stop') {
         const stop = this.options.onStopRequest;
         if (!stop) throw new Error('this monitor does not take stop requests');
@@ -441,4 +442,11 @@ export class Monitor {
 function parseTargetAddressHost(target: string): string {
   const a = parseTargetAddress(target);
   return a.kind === 'rdma' ? a.host : target;
+}
+
+/** The monitor's own memory, so a soak can tell a leak from V8's heap growing (gc: node --expose-gc). */
+function monitorMemory(): MonitorMemory {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  return { pid: process.pid, collected: gc !== undefined, ...process.memoryUsage() };
 }

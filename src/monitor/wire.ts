@@ -12,6 +12,8 @@ export type MonitorRequest =
   /** Start holding a target (rdma:// or shm:); answers its TargetStatus. `key` (hex): the
    * target's own key, checked against the agent first; the monitor's heartbeats use it. */
   | { id: number; op: 'hold'; target: string; key?: string }
+  /** The monitor process's own memory (MonitorMemory), after a full collection when node runs it with --expose-gc. */
+  | { id: number; op: 'memory' }
   /** Stop the monitor: every held session is dropped (connections to dead kernels are lost for good). */
   | { id: number; op: 'stop' }
   | { id: number; op: 'read'; offset: number; length: number }
@@ -53,6 +55,12 @@ export interface TargetStatus {
     cpus?: number;
     processes?: number;
   };
+}
+
+/** A long-lived monitor's memory, bytes (process.memoryUsage()); collected: a full GC ran first. */
+export interface MonitorMemory extends NodeJS.MemoryUsage {
+  pid: number;
+  collected: boolean;
 }
 
 /** The default socket: $GRASS_MONITOR_SOCKET, else per user under $XDG_RUNTIME_DIR or the temp dir. */

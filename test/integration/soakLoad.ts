@@ -16,7 +16,7 @@ import { bootGuest, Guest } from '../../testbed';
 import { GrassClient } from '../../src/rdma/client';
 import { readKeyFile } from '../../src/rdma/key';
 import { openShmTransport } from '../../src/rdma/shm';
-import { monitorTargets } from '../../src/monitor/remote';
+import { monitorMemory, monitorTargets } from '../../src/monitor/remote';
 import type { TargetStatus } from '../../src/monitor/wire';
 import { GuestAgent, root, startGuestAgent } from './agentHarness';
 
@@ -40,6 +40,8 @@ export interface Memory {
   clientAnonKiB: number;
   monitorRssKiB: number;
   monitorAnonKiB: number;
+  /** The monitor's V8 heap in use after a full collection (it runs with --expose-gc). */
+  monitorHeapKiB: number;
   /** This process's V8 heap in use after a full collection. */
   clientHeapKiB: number;
   /** What V8 holds for its heap (it keeps pages it grew into: part of RssAnon, not a leak). */
@@ -83,9 +85,12 @@ function statusKiB(pid: number, field: 'VmRSS' | 'RssAnon'): number {
   return Number(m[1]);
 }
 
-function memory(agentPid: number, monitorPid: number): Memory {
+async function memory(agentPid: number, monitorPid: number, monitorSocket: string): Promise<Memory> {
   collectGarbage();
+  const monitor = await monitorMemory(monitorSocket);
+  assert.ok(monitor.collected, 'the monitor runs with --expose-gc');
   return {
+    monitorHeapKiB: Math.round(monitor.heapUsed / 1024),
     monitorRssKiB: statusKiB(monitorPid, 'VmRSS'),
     monitorAnonKiB: statusKiB(monitorPid, 'RssAnon'),
     agentRssKiB: statusKiB(agentPid, 'VmRSS'),
@@ -126,7 +131,7 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     const c = client;
     const agentPid = Number(agent.ready.pid);
     const socket = path.join(path.dirname(agent.keyFile), 'monitor.sock');
-    monitor = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'monitor', '--connect', agent.target, '--socket', socket, '--key-file', agent.keyFile, '--poll-ms', '100'],
+    monitor = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'src/cli/main.ts', 'monitor', '--connect', agent.target, '--socket', socket, '--key-file', agent.keyFile, '--poll-ms', '100'],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     monitor.stdout!.setEncoding('utf8').on('data', (c: string) => (monitorOutput += c));
     monitor.stderr!.setEncoding('utf8').on('data', (c: string) => (monitorOutput += c));
@@ -189,12 +194,12 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     for (let i = 0; i < 500; i++) await heartbeatOnce();
     await load(Math.min(5, options.loadSeconds));
     const servedBefore = (await c.liveness()).requestsServed;
-    const before = memory(agentPid, monitorPid);
+    const before = await memory(agentPid, monitorPid, socket);
     const series: { at: string; memory: Memory }[] = [];
-    const checkpoint = (at: string, counts = ''): void => {
-      const m = memory(agentPid, monitorPid);
+    const checkpoint = async (at: string, counts = ''): Promise<void> => {
+      const m = await memory(agentPid, monitorPid, socket);
       series.push({ at, memory: m });
-      options.progress?.(`soak: ${at}${counts ? `: ${counts}` : ''}, lost ${lost.length}, wrong ${wrong.length}; anonymous KiB: agent ${m.agentAnonKiB}, client ${m.clientAnonKiB} (V8 heap ${m.clientHeapKiB} of ${m.clientHeapTotalKiB}), monitor ${m.monitorAnonKiB}`);
+      options.progress?.(`soak: ${at}${counts ? `: ${counts}` : ''}, lost ${lost.length}, wrong ${wrong.length}; anonymous KiB: agent ${m.agentAnonKiB}, client ${m.clientAnonKiB} (V8 heap ${m.clientHeapKiB} of ${m.clientHeapTotalKiB}), monitor ${m.monitorAnonKiB} (V8 heap ${m.monitorHeapKiB})`);
     };
 
     // Four heartbeats in flight (slot 0 and whichever others are free): a loaded host schedules
@@ -204,7 +209,7 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     await Promise.all(Array.from({ length: 4 }, async () => {
       while (sent < options.heartbeats && Date.now() < stopAt) {
         sent++;
-        if (sent % 100_000 === 0) checkpoint(`${sent} heartbeats`);
+        if (sent % 100_000 === 0) await checkpoint(`${sent} heartbeats`);
         await heartbeatOnce();
       }
     }));
@@ -218,10 +223,10 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
       counts.lists += part.lists;
       counts.reads += part.reads;
       counts.bytes += part.bytes;
-      checkpoint(`load ${options.loadSeconds - left + Math.min(60, left)} s`, `${counts.heartbeats} heartbeats, ${counts.lists} lists, ${counts.reads} reads`);
+      await checkpoint(`load ${options.loadSeconds - left + Math.min(60, left)} s`, `${counts.heartbeats} heartbeats, ${counts.lists} lists, ${counts.reads} reads`);
       if (left === options.loadSeconds && left > 60) settled = series[series.length - 1].memory;
     }
-    const after = memory(agentPid, monitorPid);
+    const after = await memory(agentPid, monitorPid, socket);
     const liveness = await c.liveness();
     const monitorTarget = (await monitorTargets(socket))[0];
     return {
@@ -257,12 +262,12 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
 export function describeSoak(r: SoakResult): string {
   const mem = (m: Memory): string => `agent RSS ${m.agentRssKiB} KiB (anonymous ${m.agentAnonKiB}), client RSS ${m.clientRssKiB} KiB ` +
     `(anonymous ${m.clientAnonKiB}), client heap ${m.clientHeapKiB} KiB (of ${m.clientHeapTotalKiB}), client buffers ${m.clientBuffersKiB} KiB, ` +
-    `monitor RSS ${m.monitorRssKiB} KiB (anonymous ${m.monitorAnonKiB})`;
+    `monitor RSS ${m.monitorRssKiB} KiB (anonymous ${m.monitorAnonKiB}, heap ${m.monitorHeapKiB})`;
   return `soak: ${r.heartbeats} heartbeats (four in flight), then ${r.loadHeartbeats} heartbeats, ${r.processLists} process lists and ` +
     `${r.reads} reads (${(r.readBytes / 1048576).toFixed(1)} MiB) at once; lost ${r.lost.length}, wrong or stale ${r.wrong.length}; ` +
     `agent served ${r.servedByAgent}, refused ${r.refusedByAgent}; slowest heartbeat ${r.slowestHeartbeatMs.toFixed(1)} ms; ` +
     `memory before: ${mem(r.before)}; ${r.settled !== r.before ? `after the first minute of load: ${mem(r.settled)}; ` : ''}after: ${mem(r.after)}; ` +
-    `anonymous KiB at each checkpoint (agent/client/monitor): ${r.series.map((s) => `${s.at} ${s.memory.agentAnonKiB}/${s.memory.clientAnonKiB}/${s.memory.monitorAnonKiB}`).join(', ')}; ` +
+    `KiB at each checkpoint (agent anonymous/client anonymous/monitor anonymous/monitor heap): ${r.series.map((s) => `${s.at} ${s.memory.agentAnonKiB}/${s.memory.clientAnonKiB}/${s.memory.monitorAnonKiB}/${s.memory.monitorHeapKiB}`).join(', ')}; ` +
     `the monitor's target at the end: ${r.monitorTarget.state}, last good ${r.monitorTarget.last.at}`;
 }
 
@@ -271,9 +276,10 @@ export function describeSoak(r: SoakResult): string {
  * clientNativeKiB bounds this process's anonymous memory growth beyond what V8's heap grew into
  * (a native leak, e.g. in a koffi call, would show there), counted from `settled`.
  */
-export function assertSoakClean(r: SoakResult, bounds: { agentAnonKiB: number; clientHeapKiB: number; clientNativeKiB: number; clientBuffersKiB: number; monitorAnonKiB: number }): void {
+export function assertSoakClean(r: SoakResult, bounds: { agentAnonKiB: number; clientHeapKiB: number; clientNativeKiB: number; clientBuffersKiB: number; monitorAnonKiB: number; monitorHeapKiB: number }): void {
   assert.equal(r.monitorTarget.state, 'up', `the monitor's target: ${JSON.stringify(r.monitorTarget)}`);
   assert.ok(r.after.monitorAnonKiB - r.before.monitorAnonKiB <= bounds.monitorAnonKiB, `monitor anonymous RSS grew ${r.after.monitorAnonKiB - r.before.monitorAnonKiB} KiB`);
+  assert.ok(r.after.monitorHeapKiB - r.settled.monitorHeapKiB <= bounds.monitorHeapKiB, `monitor heap grew ${r.after.monitorHeapKiB - r.settled.monitorHeapKiB} KiB after the first minute of load`);
   assert.deepEqual(r.lost.slice(0, 5), [], `${r.lost.length} requests lost`);
   assert.deepEqual(r.wrong.slice(0, 5), [], `${r.wrong.length} wrong or stale replies`);
   assert.equal(r.refusedByAgent, 0n, 'the agent refused none of an honest client\'s requests');

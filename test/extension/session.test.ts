@@ -317,9 +317,11 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     const started = { ...counts };
     // RSS and V8's heap at every tenth of the soak: growth that keeps on is a leak, a rise that levels off is not.
     const rssSeries: number[] = [];
+    const heapSeries: number[] = [];
     for (let k = 0; k < 10; k++) {
       await load(SOAK_SECONDS / 10);
       rssSeries.push(process.memoryUsage().rss);
+      heapSeries.push(extensionHostMemory().heapUsed);
     }
     const after = extensionHostMemory();
     const kib = (n: number) => `${Math.round(n / 1024)} KiB`;
@@ -327,7 +329,7 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
       `${counts.reads - started.reads} reads in ${SOAK_SECONDS} s; lost ${lost.length}, wrong ${wrong.length}; ` +
       `heap ${kib(before.heapUsed)} -> ${kib(after.heapUsed)}, array buffers ${kib(before.arrayBuffers)} -> ${kib(after.arrayBuffers)}, ` +
       `V8 heap total ${kib(before.heapTotal)} -> ${kib(after.heapTotal)}, external ${kib(before.external)} -> ${kib(after.external)}, ` +
-      `RSS ${kib(before.rss)} -> ${kib(after.rss)} (every tenth: ${rssSeries.map((r) => Math.round(r / 1048576)).join(', ')} MiB; pid ${process.pid})`);
+      `RSS ${kib(before.rss)} -> ${kib(after.rss)} (every tenth: ${rssSeries.map((r) => Math.round(r / 1048576)).join(', ')} MiB; heap after a collection at every tenth: ${heapSeries.map((h) => Math.round(h / 1024)).join(', ')} KiB; pid ${process.pid})`);
     assert.deepEqual(lost.slice(0, 5), [], `${lost.length} lost`);
     assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} wrong`);
     assert.ok(counts.heartbeats - started.heartbeats > SOAK_SECONDS && counts.lists > started.lists && counts.reads > started.reads, JSON.stringify(counts));

@@ -61,26 +61,26 @@ class MonitorConnection {
   close(): void {
     this.socket.end();
   }
+
+  /** One request on a connection of its own, closed after the answer. */
+  static async once<T>(socketPath: string, body: Body): Promise<T> {
+    const c = await MonitorConnection.open(socketPath);
+    try {
+      return await c.call<T>(body);
+    } finally {
+      c.close();
+    }
+  }
 }
 
 /** The monitor process's own memory (after a full collection when it runs with node --expose-gc). */
 export async function monitorMemory(socketPath: string): Promise<MonitorMemory> {
-  const c = await MonitorConnection.open(socketPath);
-  try {
-    return await c.call<MonitorMemory>({ op: 'memory' });
-  } finally {
-    c.close();
-  }
+  return MonitorConnection.once<MonitorMemory>(socketPath, { op: 'memory' });
 }
 
 /** The targets a monitor holds, with their state and last good data. */
 export async function monitorTargets(socketPath: string): Promise<TargetStatus[]> {
-  const c = await MonitorConnection.open(socketPath);
-  try {
-    return await c.call<TargetStatus[]>({ op: 'targets' });
-  } finally {
-    c.close();
-  }
+  return MonitorConnection.once<TargetStatus[]>(socketPath, { op: 'targets' });
 }
 
 /**
@@ -89,22 +89,12 @@ export async function monitorTargets(socketPath: string): Promise<TargetStatus[]
  * refused here too.
  */
 export async function holdThroughMonitor(socketPath: string, target: string, key?: Uint8Array): Promise<TargetStatus> {
-  const c = await MonitorConnection.open(socketPath);
-  try {
-    return await c.call<TargetStatus>({ op: 'hold', target, ...(key ? { key: Buffer.from(key).toString('hex') } : {}) });
-  } finally {
-    c.close();
-  }
+  return MonitorConnection.once<TargetStatus>(socketPath, { op: 'hold', target, ...(key ? { key: Buffer.from(key).toString('hex') } : {}) });
 }
 
 /** Asks the monitor at socketPath to stop; resolves to its pid once it has accepted. */
 export async function stopMonitor(socketPath: string): Promise<number> {
-  const c = await MonitorConnection.open(socketPath);
-  try {
-    return (await c.call<{ pid: number }>({ op: 'stop' })).pid;
-  } finally {
-    c.close();
-  }
+  return (await MonitorConnection.once<{ pid: number }>(socketPath, { op: 'stop' })).pid;
 }
 
 /** True when a monitor answers at socketPath. */

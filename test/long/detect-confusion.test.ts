@@ -2,14 +2,13 @@
 // minutes, then the confusion matrix (injected x detected, healthy rows included), which must be
 // diagonal: each fault detected as its class and nothing else, each healthy load as none. The
 // healthy guest runs its loads while the fault guests come and go beside it (two guests at once,
-// as in test/integration/detect.test.ts). Each result also goes to stderr and, with
-// GRASS_LONG_LOG=FILE, to FILE as it happens (the test runner shows output at the end).
-import { appendFileSync } from 'node:fs';
+// as in test/integration/detect.test.ts). Each result is logged as it comes (test/long/log.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   DetectedClass, DetectTarget, detectedClass, FAULT_CLASSES, guestShape, HEALTHY_LOADS, healthyRun, injectAndDetect,
 } from '../integration/detect-support';
+import { longLog } from './log';
 
 const REPEATS = Number(process.env.GRASS_LONG_DETECT_REPEATS ?? 3);
 const HEALTHY_SECONDS = Number(process.env.GRASS_LONG_DETECT_HEALTHY_SECONDS ?? 600);
@@ -17,10 +16,6 @@ const HEALTHY_SECONDS = Number(process.env.GRASS_LONG_DETECT_HEALTHY_SECONDS ?? 
 const ONLY = process.env.GRASS_LONG_DETECT_ONLY?.split(',');
 const FAULTS = Object.keys(FAULT_CLASSES).filter((f) => !ONLY || ONLY.includes(f));
 const LOADS = Object.keys(HEALTHY_LOADS).filter((l) => !ONLY || ONLY.includes(l));
-const note = (line: string): void => {
-  process.stderr.write(`${line}\n`);
-  if (process.env.GRASS_LONG_LOG) appendFileSync(process.env.GRASS_LONG_LOG, `${new Date().toISOString()} ${line}\n`);
-};
 const COLUMNS: DetectedClass[] = ['F1', 'F2', 'F3', 'F4', 'F5', 'F6', 'cpu-high-load', 'memory-leak', 'none'];
 
 test(`confusion matrix: every fault ${REPEATS} times, every healthy load ${HEALTHY_SECONDS} s`, { timeout: 4 * 3600_000 }, async () => {
@@ -37,7 +32,7 @@ test(`confusion matrix: every fault ${REPEATS} times, every healthy load ${HEALT
     try {
       for (const load of LOADS) {
         const { seen, evaluations } = await healthyRun(t, load, HEALTHY_SECONDS);
-        note(`healthy ${load}: ${evaluations} evaluations, detections: ${seen.map((d) => d.detector === 'hang' ? d.hangClass : d.detector).join(' ') || 'none'}`);
+        longLog(`healthy ${load}: ${evaluations} evaluations, detections: ${seen.map((d) => d.detector === 'hang' ? d.hangClass : d.detector).join(' ') || 'none'}`);
         if (seen.length === 0) count(load, 'none');
         for (const d of seen) count(load, d.detector === 'hang' ? d.hangClass ?? 'none' : d.detector);
       }
@@ -57,9 +52,9 @@ test(`confusion matrix: every fault ${REPEATS} times, every healthy load ${HEALT
           count(fault, run.detected);
           if (later !== 'none' && later !== run.detected && !(fault === 'memory-leak')) count(fault, later);
           latencies.push(`${fault} ${run.latencySeconds.toFixed(1)}`);
-          note(`${fault} run ${i + 1}: ${run.detected}${later !== 'none' && later !== run.detected ? ` then ${later}` : ''} after ${run.latencySeconds.toFixed(1)} s`);
+          longLog(`${fault} run ${i + 1}: ${run.detected}${later !== 'none' && later !== run.detected ? ` then ${later}` : ''} after ${run.latencySeconds.toFixed(1)} s`);
         } catch (e) {
-          note(`${fault} run ${i + 1}: ${(e as Error).message.slice(0, 300)}`);
+          longLog(`${fault} run ${i + 1}: ${(e as Error).message.slice(0, 300)}`);
           count(fault, 'none');
         } finally {
           await t.stop();
@@ -71,12 +66,12 @@ test(`confusion matrix: every fault ${REPEATS} times, every healthy load ${HEALT
   }
   await healthy;
   const rows = [...FAULTS, ...LOADS];
-  if (ONLY) note(`only the rows ${rows.join(', ')} (GRASS_LONG_DETECT_ONLY)`);
+  if (ONLY) longLog(`only the rows ${rows.join(', ')} (GRASS_LONG_DETECT_ONLY)`);
   const width = 15;
   const lines = [['injected \\ detected', ...COLUMNS].map((c) => c.padStart(width)).join('')];
   for (const row of rows) lines.push([row, ...COLUMNS.map((c) => String(matrix.get(row)?.get(c) ?? 0))].map((c) => c.padStart(width)).join(''));
-  note(lines.join('\n'));
-  note(`latencies (s, monitor clock): ${latencies.join(', ')}`);
+  longLog(lines.join('\n'));
+  longLog(`latencies (s, monitor clock): ${latencies.join(', ')}`);
   for (const row of rows) {
     const want: DetectedClass = FAULT_CLASSES[row] ?? 'none';
     const cells = matrix.get(row) ?? new Map();

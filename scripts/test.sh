@@ -25,7 +25,9 @@ for suite in ${only//,/ }; do
   esac
 done
 
+setup_started=$(date +%s)
 bash scripts/setup.sh || { echo "grass test: set-up failed"; echo "0 passed, 1 failed"; exit 1; }
+summary_setup="set-up: $(($(date +%s) - setup_started)) s"
 
 results=$(mktemp -d /tmp/grass-test-results-XXXXXX)
 trap 'rm -rf "$results"' EXIT
@@ -38,11 +40,15 @@ wanted() {
   [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]
 }
 
+# Each suite's wall time goes into the summary: CI has a 30-minute budget to stay well under.
+suite_started=$(date +%s)
 record() { # suite passed failed
+  local took=$(($(date +%s) - suite_started))
+  suite_started=$(date +%s)
   total_passed=$((total_passed + $2))
   total_failed=$((total_failed + $3))
-  summary+=("$1: $2 passed, $3 failed")
-  echo "grass test: $1: $2 passed, $3 failed" >&2
+  summary+=("$1: $2 passed, $3 failed ($took s)")
+  echo "grass test: $1: $2 passed, $3 failed ($took s)" >&2
 }
 
 # TypeScript strict over the whole tree (tests run through tsx, which does not type-check).
@@ -87,14 +93,17 @@ node_suite() {
     return
   fi
   local file name passed=0 failed=0
+  local file_started
   for file in "${files[@]}"; do
     name=$(basename "$file" .test.ts)
+    file_started=$(date +%s)
     run_node_files "$results/$suite-$name.tap" "$file"
     if [ "$run_failed" -ne 0 ]; then
       echo "grass test: $suite: $file failed ($run_failed); running it once more" >&2
       run_node_files "$results/$suite-$name.retry.tap" "$file"
       [ "$run_failed" -eq 0 ] && summary+=("FLAKY: $file failed, then passed when run again")
     fi
+    echo "grass test: $suite: $file took $(($(date +%s) - file_started)) s" >&2
     passed=$((passed + run_passed))
     failed=$((failed + run_failed))
   done
@@ -104,8 +113,7 @@ node_suite() {
 # The extension-host suite: runTests() through the code-server launcher; the suite prints
 # `grass-suite-result: N passed, N failed` from inside the extension host.
 extension_suite() {
-  local log=$results/extension.log rc=0 started
-  started=$(date +%s)
+  local log=$results/extension.log rc=0
   echo "grass test: extension: running in code-server's extension host" >&2
   # The whole run's bound: about 210 s on an idle 2-core host with the 60 s extension-host soak;
   # room for a loaded one, and for the long form's 600 s soak.
@@ -118,7 +126,6 @@ extension_suite() {
     failed=$(echo "$line" | sed 's/.* \([0-9]*\) failed/\1/')
   fi
   if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-  echo "grass test: extension: took $(($(date +%s) - started)) s" >&2
   record extension "$passed" "$failed"
 }
 
@@ -131,6 +138,7 @@ wanted harness && node_suite harness
 if [ "$long" -eq 1 ] && wanted long; then node_suite long retry; fi
 
 echo
+echo "  $summary_setup"
 for line in "${summary[@]}"; do echo "  $line"; done
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]

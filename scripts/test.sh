@@ -6,6 +6,8 @@
 #   npm run test:long       the same plus test/long/, and the extension host's soak for 10 minutes
 #   GRASS_TEST_ONLY=unit,extension npm test    only the suites named
 #     (check | unit | integration | extension | ui | harness | long)
+#   GRASS_EXTENSION_GREP=soak GRASS_TEST_ONLY=extension npm test    only the extension-host tests
+#                           whose titles match
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

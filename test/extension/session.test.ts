@@ -24,6 +24,8 @@ import { GuestTarget, stopMonitors } from './support/guestTarget';
 const EXTENSION_ID = 'grass.grass-vscode';
 /** The extension-host soak: a minute in npm test, ten in npm run test:long (scripts/test.sh sets it). */
 const SOAK_SECONDS = Number(process.env.GRASS_EXTENSION_SOAK_SECONDS ?? 60);
+/** A folder for heap snapshots of the extension host during the soak, when set. */
+const SOAK_SNAPSHOTS = process.env.GRASS_EXTENSION_SOAK_SNAPSHOTS;
 const TARGET = 'held';
 const run = promisify(execFile);
 
@@ -322,6 +324,8 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
       await load(SOAK_SECONDS / 10);
       rssSeries.push(process.memoryUsage().rss);
       heapSeries.push(extensionHostMemory().heapUsed);
+      // For finding what grows: snapshots after the first and the last tenth (test/long/heap-diff.ts compares them).
+      if (SOAK_SNAPSHOTS && (k === 0 || k === 9)) v8.writeHeapSnapshot(path.join(SOAK_SNAPSHOTS, `soak-${k + 1}.heapsnapshot`));
     }
     const after = extensionHostMemory();
     const kib = (n: number) => `${Math.round(n / 1024)} KiB`;

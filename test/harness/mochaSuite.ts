@@ -9,7 +9,9 @@ import Mocha from 'mocha';
 export const RESULT_PREFIX = 'grass-suite-result:';
 
 export function runMochaSuite(suiteDir: string, timeoutMs = 20_000): Promise<void> {
-  const mocha = new Mocha({ ui: 'bdd', color: false, timeout: timeoutMs, reporter: 'spec' });
+  // GRASS_EXTENSION_GREP runs only the tests whose full titles match (the suites' hooks still run).
+  const grep = process.env.GRASS_EXTENSION_GREP;
+  const mocha = new Mocha({ ui: 'bdd', color: false, timeout: timeoutMs, reporter: 'spec', ...(grep ? { grep } : {}) });
   const files = readdirSync(suiteDir).filter((f) => f.endsWith('.test.js')).sort();
   if (files.length === 0) return Promise.reject(new Error(`no *.test.js files in ${suiteDir}: was the suite built?`));
   for (const f of files) mocha.addFile(path.join(suiteDir, f));

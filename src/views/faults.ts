@@ -43,6 +43,8 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
   /** Detections seen so far by (detector, detection time): when each was first seen here. */
   private readonly seen = new Map<string, Date>();
   private culpritKey = '';
+  /** The detection results as last rendered, to tell whether a poll changed any. */
+  private shown = '';
   private timer: NodeJS.Timeout | undefined;
   private generation = 0;
   error: string | undefined;
@@ -67,6 +69,7 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     this.generation++;
     this.detections = [];
     this.seen.clear();
+    this.shown = '';
     this.error = undefined;
     this.publishCulprits();
     this.changed.fire();
@@ -89,15 +92,18 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     let detections: Detection[];
     try {
       detections = await readBackgroundDetections(session.client).catch(() => fetchDetections(session.client));
-      this.error = undefined;
     } catch (err) {
       if (generation !== this.generation) return [];
-      this.error = `cannot read the detection results of ${session.target.name}: ${(err as Error).message}`;
-      if (this.view) this.view.message = this.error;
-      this.changed.fire();
+      const error = `cannot read the detection results of ${session.target.name}: ${(err as Error).message}`;
+      if (this.view) this.view.message = error;
+      const changed = error !== this.error;
+      this.error = error;
+      if (changed) this.changed.fire();
       return this.detections;
     }
     if (generation !== this.generation) return [];
+    const errorBefore = this.error;
+    this.error = undefined;
     if (this.view) this.view.message = undefined;
     for (const d of detections) {
       if (!d.active || d.detectedAt === null) continue;
@@ -106,9 +112,15 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
       this.seen.set(key, new Date());
       this.notify(session.target.name, d);
     }
+    // Re-rendered only when a result changed (each re-render costs VS Code's extension host
+    // memory it keeps while the view lives); the time of the evaluation alone is not a change
+    // unless a row counts seconds from it.
+    const shown = JSON.stringify(detections.map((d) => (d.holdsSince === null && d.detectedAt === null ? { ...d, evaluatedAt: 0 } : d)));
+    const changed = shown !== this.shown || errorBefore !== undefined;
+    this.shown = shown;
     this.detections = detections;
     this.publishCulprits();
-    this.changed.fire();
+    if (changed) this.changed.fire();
     return detections;
   }
 

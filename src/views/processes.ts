@@ -15,6 +15,8 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
   private readonly subscriptions: vscode.Disposable[];
   private processes: ProcessItem[] = [];
   private byId = new Map<string, ProcessItem>();
+  /** Every row's text as last rendered (rowsShown), to tell whether a re-read changed any. */
+  private shown: string | undefined;
   private filterText = '';
   /** Why the last listing failed, shown as the view's message. */
   error: string | undefined;
@@ -78,6 +80,7 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     if (!session) {
       this.processes = [];
       this.byId.clear();
+      this.shown = undefined;
       this.error = undefined;
       this.setMessage(undefined);
       this.changed.fire();
@@ -86,11 +89,18 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     try {
       const model = await session.model();
       const { tasks } = await listTasks(model, { threads: true });
-      this.build(session.target.name, tasks);
+      const listed = buildProcessTree(session.target.name, tasks);
+      const shown = rowsShown(listed.processes);
+      // A hung kernel's list stays the same: the view keeps its items and is not re-rendered
+      // (each re-render costs VS Code's extension host memory it does not give back).
+      if (this.error === undefined && shown === this.shown) return;
+      ({ processes: this.processes, byId: this.byId } = listed);
+      this.shown = shown;
       this.error = undefined;
       this.setMessage(undefined);
     } catch (err) {
       this.error = `cannot list the processes of ${session.target.name}: ${(err as Error).message}`;
+      this.shown = undefined;
       this.setMessage(this.error);
     }
     this.changed.fire();
@@ -98,10 +108,6 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
 
   private setMessage(message: string | undefined): void {
     if (this.view) this.view.message = message;
-  }
-
-  private build(target: string, tasks: TaskRecord[]): void {
-    ({ processes: this.processes, byId: this.byId } = buildProcessTree(target, tasks));
   }
 
   /** Every process listed (before filtering), for commands and tests. */
@@ -156,4 +162,9 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();
   }
+}
+
+/** What the rows of these processes and their threads show (culprit marks aside: they re-render on their own). */
+function rowsShown(processes: readonly ProcessItem[]): string {
+  return JSON.stringify(processes.flatMap((p) => [p, ...(p.kind === 'process' ? p.threads : [])].map((item) => [item.id, processRow(item)])));
 }

@@ -123,6 +123,16 @@ describe('connected to a testbed guest', function () {
         await provider.refresh();
         assert.equal(provider.error, undefined);
         processes = await provider.getChildren();
+        // Paused, the list cannot change: reading it again re-renders nothing and keeps the items.
+        let rerendered = 0;
+        const watch = provider.onDidChangeTreeData(() => rerendered++);
+        try {
+          await provider.refresh();
+        } finally {
+          watch.dispose();
+        }
+        assert.equal(rerendered, 0, 'a re-read of an unchanged process list re-rendered the view');
+        assert.equal((await provider.getChildren())[0], processes[0]);
       } finally {
         await guest.request({ op: 'resume' });
       }

@@ -87,7 +87,7 @@ function main(): void {
   const path = (n: number): string => {
     const steps: string[] = [];
     const seen = new Set<number>([n]);
-    for (let depth = 0; depth < 12; depth++) {
+    for (let depth = 0; depth < Number(process.env.HEAP_DIFF_DEPTH ?? 12); depth++) {
       const next = (retainers.get(n) ?? []).find((r) => !seen.has(r.from));
       if (!next) break;
       steps.push(`.${next.edge} of ${nodeLabel(later, next.from)}${isNew[next.from] ? ' (new)' : ''}`);

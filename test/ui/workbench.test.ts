@@ -237,7 +237,8 @@ async function personFlow(): Promise<void> {
   // A reload (a fresh extension host): nobody connects; the extension re-attaches to the session
   // the monitor still holds (heartbeat in the status bar, the tree as the guest lists it), and
   // VS Code restores the panels, which show what they showed.
-  await workbench.reload();
+  // Once VS Code has stored both panels' titles (the browser's state is written now and then).
+  await workbench.reload(['Struct: *(struct task_struct *)', 'Memory: init_task']);
   await waitUntil(`${TARGET} in the Targets view after the reload`, async () => (await targets.allInnerTexts()).some((t) => t.startsWith(TARGET)), 60_000);
   await waitUntil('the heartbeat in the status bar after the reload', async () => (await page.locator('.statusbar-item').allInnerTexts()).some((t) => t.includes(`${TARGET}:`) && /µs/.test(t)), 60_000);
   await waitUntil('the first processes in the tree after the reload', async () => (await rows.count()) > 0, 30_000);

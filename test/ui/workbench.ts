@@ -50,6 +50,7 @@ export interface Page {
   frames(): Frame[];
   keyboard: Keyboard;
   waitForTimeout(ms: number): Promise<void>;
+  evaluate<T>(expression: string): Promise<T>;
   on(event: 'console', fn: (msg: { type(): string; text(): string }) => void): void;
 }
 interface Browser {
@@ -172,8 +173,20 @@ export class Workbench {
     await this.page.locator('.statusbar').filter({ hasText: 'Activating Extensions' }).waitFor({ state: 'hidden', timeout: 90_000 });
   }
 
-  /** Reloads the window (a fresh extension host; VS Code restores the editors it had). */
-  async reload(): Promise<void> {
+  /**
+   * Reloads the window (a fresh extension host; VS Code restores the editors it had). In the
+   * browser VS Code writes its UI state (open editors, their titles, webview state) to
+   * IndexedDB now and then, and a reload cannot wait for the last write: what it restores can
+   * be older than what was shown (CI restored a Struct Decoder panel from before its first
+   * decode). With `saved`, the reload waits until a stored state item contains every string.
+   */
+  async reload(saved: string[] = []): Promise<void> {
+    if (saved.length > 0) {
+      await waitUntil(`VS Code's stored UI state to name ${saved.map((s) => JSON.stringify(s)).join(', ')}`, async () => {
+        const items = await this.page.evaluate<string[]>(STORED_UI_STATE);
+        return items.some((item) => saved.every((s) => item.includes(s))) || undefined;
+      }, 120_000);
+    }
     await this.page.reload();
     await this.loaded();
   }
@@ -307,3 +320,26 @@ function stopGroup(child: ChildProcess): void {
     }
   }
 }
+
+/**
+ * Every value in the workbench's UI-state databases (vscode-web-state-db-*), as an expression
+ * the page evaluates (a string: a compiled function could call helpers the page does not have).
+ */
+const STORED_UI_STATE = `(async () => {
+  const request = (r) => new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+  const values = [];
+  for (const { name } of await indexedDB.databases()) {
+    if (!name || !name.startsWith('vscode-web-state-db')) continue;
+    const db = await request(indexedDB.open(name));
+    try {
+      for (const store of Array.from(db.objectStoreNames)) {
+        for (const value of await request(db.transaction(store, 'readonly').objectStore(store).getAll())) {
+          values.push(typeof value === 'string' ? value : JSON.stringify(value));
+        }
+      }
+    } finally {
+      db.close();
+    }
+  }
+  return values;
+})()`;

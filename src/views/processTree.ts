@@ -82,3 +82,30 @@ export function processRow(item: ProcessItem, culprit?: string): ProcessRow {
     hasChildren: item.kind === 'process' && item.threads.length > 0,
   };
 }
+
+/**
+ * Brings `current` up to date with a fresh reading when both list the same processes and
+ * threads in the same order: the items of rows that show something new take the fresh task
+ * (the items themselves stay, so the view can re-render just them) and are returned. Undefined
+ * when the lists differ in shape: then the fresh tree replaces the current one.
+ */
+export function updateProcessTree(current: ProcessTree, fresh: ProcessTree): ProcessItem[] | undefined {
+  if (current.processes.length !== fresh.processes.length) return undefined;
+  const pairs: [ProcessItem, ProcessItem][] = [];
+  for (let i = 0; i < current.processes.length; i++) {
+    const [was, now] = [current.processes[i], fresh.processes[i]];
+    if (was.kind !== 'process' || now.kind !== 'process' || was.id !== now.id || was.threads.length !== now.threads.length) return undefined;
+    pairs.push([was, now]);
+    for (let j = 0; j < was.threads.length; j++) {
+      if (was.threads[j].id !== now.threads[j].id) return undefined;
+      pairs.push([was.threads[j], now.threads[j]]);
+    }
+  }
+  const changed: ProcessItem[] = [];
+  for (const [was, now] of pairs) {
+    if (JSON.stringify(processRow(was)) === JSON.stringify(processRow(now))) continue;
+    was.task = now.task;
+    changed.push(was);
+  }
+  return changed;
+}

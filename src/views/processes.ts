@@ -5,18 +5,16 @@ import * as vscode from 'vscode';
 import type { Sessions } from '../commands/sessions';
 import { listTasks, type TaskRecord } from '../kernel/tasks/tasks';
 import type { CulpritMarks } from './faults';
-import { buildProcessTree, processRow, type ProcessItem } from './processTree';
+import { buildProcessTree, processRow, updateProcessTree, type ProcessItem } from './processTree';
 
 export type { ProcessItem } from './processTree';
 
 export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<void>();
+  private readonly changed = new vscode.EventEmitter<ProcessItem[] | void>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscriptions: vscode.Disposable[];
   private processes: ProcessItem[] = [];
   private byId = new Map<string, ProcessItem>();
-  /** Every row's text as last rendered (rowsShown), to tell whether a re-read changed any. */
-  private shown: string | undefined;
   private filterText = '';
   /** Why the last listing failed, shown as the view's message. */
   error: string | undefined;
@@ -80,7 +78,6 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     if (!session) {
       this.processes = [];
       this.byId.clear();
-      this.shown = undefined;
       this.error = undefined;
       this.setMessage(undefined);
       this.changed.fire();
@@ -89,18 +86,20 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     try {
       const model = await session.model();
       const { tasks } = await listTasks(model, { threads: true });
-      const listed = buildProcessTree(session.target.name, tasks);
-      const shown = rowsShown(listed.processes);
-      // A hung kernel's list stays the same: the view keeps its items and is not re-rendered
-      // (each re-render costs VS Code's extension host memory it does not give back).
-      if (this.error === undefined && shown === this.shown) return;
-      ({ processes: this.processes, byId: this.byId } = listed);
-      this.shown = shown;
+      const fresh = buildProcessTree(session.target.name, tasks);
+      // Only rows that show something new are re-rendered (a hung kernel's list does not
+      // change at all): VS Code's extension host keeps memory for every row it renders until
+      // the view is disposed.
+      const changed = this.error === undefined ? updateProcessTree({ processes: this.processes, byId: this.byId }, fresh) : undefined;
       this.error = undefined;
       this.setMessage(undefined);
+      if (changed) {
+        if (changed.length > 0) this.changed.fire(changed);
+        return;
+      }
+      ({ processes: this.processes, byId: this.byId } = fresh);
     } catch (err) {
       this.error = `cannot list the processes of ${session.target.name}: ${(err as Error).message}`;
-      this.shown = undefined;
       this.setMessage(this.error);
     }
     this.changed.fire();
@@ -164,7 +163,3 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
   }
 }
 
-/** What the rows of these processes and their threads show (culprit marks aside: they re-render on their own). */
-function rowsShown(processes: readonly ProcessItem[]): string {
-  return JSON.stringify(processes.flatMap((p) => [p, ...(p.kind === 'process' ? p.threads : [])].map((item) => [item.id, processRow(item)])));
-}

@@ -162,4 +162,3 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     this.changed.dispose();
   }
 }
-

@@ -4,6 +4,8 @@
  * with a retainer path for a sample of the biggest groups. Used to find what a long run keeps.
  *
  *   node --import tsx test/long/heap-diff.ts EARLIER.heapsnapshot LATER.heapsnapshot [GROUPS]
+ *
+ * GROUPS: how many groups to print (25); HEAP_DIFF_DEPTH: steps of each retainer path (12).
  */
 import * as fs from 'node:fs';
 

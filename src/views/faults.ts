@@ -98,11 +98,11 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
       if (this.view) this.view.message = error;
       const changed = error !== this.error;
       this.error = error;
+      this.shown = ''; // the next results re-render, replacing the error
       if (changed) this.changed.fire();
       return this.detections;
     }
     if (generation !== this.generation) return [];
-    const errorBefore = this.error;
     this.error = undefined;
     if (this.view) this.view.message = undefined;
     for (const d of detections) {
@@ -116,7 +116,7 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     // memory it keeps while the view lives); the time of the evaluation alone is not a change
     // unless a row counts seconds from it.
     const shown = JSON.stringify(detections.map((d) => (d.holdsSince === null && d.detectedAt === null ? { ...d, evaluatedAt: 0 } : d)));
-    const changed = shown !== this.shown || errorBefore !== undefined;
+    const changed = shown !== this.shown;
     this.shown = shown;
     this.detections = detections;
     this.publishCulprits();

@@ -9,11 +9,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bootGuest, startAgent, type AgentHandle, type Guest } from '../testbed';
-import { attachThroughMonitor, stopMonitor } from '../src/monitor/remote';
+import { attachThroughRelay, stopRelay } from '../src/relay/remote';
 import { GrassClient } from '../src/rdma/client';
 import { connectTarget, type TargetSession } from '../src/rdma/connect';
 import { readKeyFile } from '../src/rdma/key';
-import { ensureMonitorHolds } from '../src/session/monitorProcess';
+import { ensureRelayHolds } from '../src/session/relay-process';
 import { KernelLogReader } from '../src/kernel/log/ringbuffer';
 import { extractFaultReports } from '../src/kernel/log/faults';
 import { formatRecord } from '../src/kernel/log/format';
@@ -63,7 +63,7 @@ async function stopAll(): Promise<void> {
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
   }
   // The grass monitor the extension started for its session (it outlives VS Code by design).
-  if (scratch && existsSync(path.join(scratch, 'monitor.sock'))) await stopMonitor(path.join(scratch, 'monitor.sock')).catch(() => undefined);
+  if (scratch && existsSync(path.join(scratch, 'monitor.sock'))) await stopRelay(path.join(scratch, 'monitor.sock')).catch(() => undefined);
   await agent?.stop().catch(() => undefined);
   agent = undefined;
   await guest?.down().catch(() => undefined);
@@ -177,19 +177,19 @@ function scratchDir(): string {
 }
 
 /** The grass monitor the demo starts and VS Code's extension attaches to (the workspace names it). */
-const monitorSocket = (): string => path.join(scratchDir(), 'monitor.sock');
+const relaySocket = (): string => path.join(scratchDir(), 'monitor.sock');
 
 /**
  * A heartbeat through the grass monitor's session to the target, as the extension makes it:
  * the monitor holds the session (DESIGN §3.4), the client reaches the buffer through its socket.
  */
 async function heartbeatThroughMonitor(heldName: string, keyFile: string): Promise<string> {
-  const transport = await attachThroughMonitor(monitorSocket(), heldName);
+  const transport = await attachThroughRelay(relaySocket(), heldName);
   const client = await GrassClient.attach(transport, readKeyFile(keyFile));
   try {
     const hb = await client.heartbeat();
     verify(hb.liveness.counter > 0n, `the liveness counter read through the monitor is ${hb.liveness.counter}`);
-    return `${(Number(hb.roundTripNs) / 1000).toFixed(1)} µs round trip through ${monitorSocket()}`;
+    return `${(Number(hb.roundTripNs) / 1000).toFixed(1)} µs round trip through ${relaySocket()}`;
   } finally {
     await client.close();
   }
@@ -204,7 +204,7 @@ async function startCodeServer(target: string): Promise<string> {
   if (!existsSync(vsix)) throw new Error(`${vsix} is missing; run npm run package`);
   const workspace = path.join(scratchDir(), 'workspace');
   mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-  writeFileSync(path.join(workspace, '.vscode/settings.json'), JSON.stringify({ 'grass.targets': [{ name: 'demo', address: target }], 'grass.monitor.socketPath': monitorSocket() }, null, 2) + '\n');
+  writeFileSync(path.join(workspace, '.vscode/settings.json'), JSON.stringify({ 'grass.targets': [{ name: 'demo', address: target }], 'grass.monitor.socketPath': relaySocket() }, null, 2) + '\n');
   const env = { ...process.env, PATH: `${path.dirname(node)}:${process.env.PATH ?? ''}`, XDG_CONFIG_HOME: path.join(scratchDir(), 'config'),
     XDG_DATA_HOME: path.join(scratchDir(), 'data'), XDG_CACHE_HOME: path.join(scratchDir(), 'cache') };
   const dirs = ['--user-data-dir', path.join(scratchDir(), 'user-data'), '--extensions-dir', path.join(scratchDir(), 'extensions')];
@@ -286,7 +286,7 @@ async function main(): Promise<number> {
   if (!session) return 1;
   let heldName: string | undefined;
   await step('monitor', async () => {
-    const held = await ensureMonitorHolds({ socketPath: monitorSocket(), cliPath: path.join(root, 'dist/cli.js'), key: readKeyFile(agent!.keyFile) }, agent!.target);
+    const held = await ensureRelayHolds({ socketPath: relaySocket(), cliPath: path.join(root, 'dist/cli.js'), key: readKeyFile(agent!.keyFile) }, agent!.target);
     verify(held.status.state === 'up', `the monitor's session is ${held.status.state}: ${held.status.failure ?? ''}`);
     heldName = held.status.name;
     return `grass monitor (pid ${held.startedPid ?? 'already running'}) holds ${agent!.target}; heartbeat ${await heartbeatThroughMonitor(heldName, agent!.keyFile)}`;

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { registerDebugAdapter } from './debug/adapter';
 import { Sessions } from './commands/sessions';
-import { defaultMonitorSocket } from './monitor/wire';
+import { defaultRelaySocket } from './relay/wire';
 import { ConfiguredTargets } from './settings/configuredTargets';
 import { TargetKeys } from './settings/keys';
 import { registerViews, type GrassViews } from './views';
@@ -16,7 +16,7 @@ export interface GrassExtensionApi {
   keys: TargetKeys;
   sessions: Sessions;
   /** Pids of the `grass monitor`s this extension host started; they outlive it by design. */
-  monitorsStarted: number[];
+  relaysStarted: number[];
 }
 
 export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
@@ -27,11 +27,11 @@ export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
   const memoryInspector = new MemoryInspector(context.extensionUri, sessions, output);
   context.subscriptions.push(output, configured, sessions, memoryInspector);
 
-  const monitorsStarted: number[] = [];
-  const monitorSocket = () => vscode.workspace.getConfiguration('grass').get<string>('monitor.socketPath') || defaultMonitorSocket();
-  const monitorLaunch = () => ({ socketPath: monitorSocket(), cliPath: context.asAbsolutePath('dist/cli.js'), onStarted: (pid: number) => monitorsStarted.push(pid) });
-  const views = registerViews(context, { configured, keys, sessions, output, monitorSocket });
-  registerCommands(context, { output, configured, keys, sessions, views, memoryInspector, monitorLaunch });
+  const relaysStarted: number[] = [];
+  const relaySocket = () => vscode.workspace.getConfiguration('grass').get<string>('monitor.socketPath') || defaultRelaySocket();
+  const relayLaunch = () => ({ socketPath: relaySocket(), cliPath: context.asAbsolutePath('dist/cli.js'), onStarted: (pid: number) => relaysStarted.push(pid) });
+  const views = registerViews(context, { configured, keys, sessions, output, relaySocket });
+  registerCommands(context, { output, configured, keys, sessions, views, memoryInspector, relayLaunch });
   context.subscriptions.push(
     registerDebugAdapter(async (target, connect) => {
       const current = sessions.current;
@@ -40,9 +40,9 @@ export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
     }),
   );
   // The session a monitor still holds from before a reload or restart, re-attached off this path.
-  void reattachHeldSession({ socketPath: monitorSocket(), targets: () => configured.read().targets, key: (name) => keys.get(name), sessions, output });
+  void reattachHeldSession({ socketPath: relaySocket(), targets: () => configured.read().targets, key: (name) => keys.get(name), sessions, output });
   output.info(`GRASS ${context.extension.packageJSON.version} activated (${vscode.env.remoteName ? `remote: ${vscode.env.remoteName}` : 'local'})`);
-  return { views, keys, sessions, monitorsStarted };
+  return { views, keys, sessions, relaysStarted };
 }
 
 export function deactivate(): void {

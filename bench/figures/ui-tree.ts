@@ -13,11 +13,11 @@ import type { Bench, FigureGroup } from '../lib';
 import { bootGuest, type Guest } from '../../testbed';
 import { KernelModel } from '../../src/kernel/model';
 import { listTasks } from '../../src/kernel/tasks/tasks';
-import { attachThroughMonitor, stopMonitor } from '../../src/monitor/remote';
+import { attachThroughRelay, stopRelay } from '../../src/relay/remote';
 import { GrassClient } from '../../src/rdma/client';
 import { connectTarget } from '../../src/rdma/connect';
 import { readKeyFile, writeNewKeyFile } from '../../src/rdma/key';
-import { ensureMonitorHolds } from '../../src/session/monitorProcess';
+import { ensureRelayHolds } from '../../src/session/relay-process';
 import { startAgent } from '../../src/rdma/local-agent';
 import { buildProcessTree, processRow } from '../../src/views/processTree';
 
@@ -81,10 +81,10 @@ export const group: FigureGroup = {
       if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: npm run build first`);
       const socketPath = path.join(dir, 'monitor.sock');
       const key = readKeyFile(keyFile);
-      const held = await ensureMonitorHolds({ socketPath, cliPath, key }, `shm:${shmPath}`);
+      const held = await ensureRelayHolds({ socketPath, cliPath, key }, `shm:${shmPath}`);
       try {
         const direct: Connect = async () => (await connectTarget(`shm:${shmPath}`, { keyFile })).client;
-        const viaMonitor: Connect = async () => GrassClient.attach(await attachThroughMonitor(socketPath, held.status.name), key);
+        const viaMonitor: Connect = async () => GrassClient.attach(await attachThroughRelay(socketPath, held.status.name), key);
         let spawned = 0;
         for (const size of SIZES) {
           await guest.spawn(size - spawned, { timeoutMs: 900_000 });
@@ -92,7 +92,7 @@ export const group: FigureGroup = {
           await measure(bench, guest, [['', 'shm mapped directly', direct], ['-monitor', 'through grass monitor', viaMonitor]], size);
         }
       } finally {
-        await stopMonitor(socketPath);
+        await stopRelay(socketPath);
         await agent.stop();
       }
     } finally {

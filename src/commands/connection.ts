@@ -1,6 +1,6 @@
 // Connect, disconnect, heartbeat.
 import * as vscode from 'vscode';
-import { stopMonitor } from '../monitor/remote';
+import { stopRelay } from '../relay/remote';
 import { describeHeartbeat, LiveSession, type HeartbeatState } from '../session/liveSession';
 import type { CommandDeps } from './deps';
 import { pickTarget } from './pickTarget';
@@ -20,7 +20,7 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
       try {
         const session = await vscode.window.withProgress(
           { location: vscode.ProgressLocation.Notification, title: `GRASS: connecting to ${target.name}…` },
-          () => LiveSession.open(target, key, deps.monitorLaunch()),
+          () => LiveSession.open(target, key, deps.relayLaunch()),
         );
         deps.sessions.open(session);
         const held = session.heldBy;
@@ -43,8 +43,8 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
     }),
     /** Stops the grass monitor holding the sessions (asks first unless the argument is true);
      * resolves to whether it stopped. Its sessions to dead kernels cannot be opened again. */
-    vscode.commands.registerCommand('grass.stopMonitor', async (confirmed?: unknown): Promise<boolean> => {
-      const socketPath = deps.monitorLaunch().socketPath;
+    vscode.commands.registerCommand('grass.stopRelay', async (confirmed?: unknown): Promise<boolean> => {
+      const socketPath = deps.relayLaunch().socketPath;
       if (confirmed !== true) {
         const answer = await vscode.window.showWarningMessage(
           `Stop the grass monitor at ${socketPath}? Every session it holds is dropped; a target whose kernel is dead cannot be connected again.`,
@@ -55,7 +55,7 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
       }
       if (deps.sessions.current?.heldBy) deps.sessions.close();
       try {
-        const pid = await stopMonitor(socketPath);
+        const pid = await stopRelay(socketPath);
         deps.output.info(`stopped the monitor at ${socketPath} (pid ${pid})`);
         deps.views.targetsProvider.refresh();
         return true;

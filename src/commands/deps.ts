@@ -4,7 +4,7 @@ import type { ConfiguredTargets } from '../settings/configuredTargets';
 import type { TargetKeys } from '../settings/keys';
 import type { GrassViews } from '../views';
 import type { MemoryInspector } from '../views/memoryInspector';
-import type { MonitorLaunch } from '../session/monitorProcess';
+import type { RelayLaunch } from '../session/relay-process';
 import type { Sessions } from './sessions';
 
 export interface CommandDeps {
@@ -15,5 +15,5 @@ export interface CommandDeps {
   views: GrassViews;
   memoryInspector: MemoryInspector;
   /** Where the sessions' monitor is (setting grass.monitor.socketPath) and how to start one. */
-  monitorLaunch(): Omit<MonitorLaunch, 'key'>;
+  relayLaunch(): Omit<RelayLaunch, 'key'>;
 }

@@ -7,8 +7,8 @@ import { startOfflineAgent } from './local-agent';
 import { openShmTransport } from './shm';
 import type { Transport } from './transport';
 import { VerbsTransport } from './verbs/transport';
-import { attachThroughMonitor, monitorRunning } from '../monitor/remote';
-import { defaultMonitorSocket } from '../monitor/wire';
+import { attachThroughRelay, relayRunning } from '../relay/remote';
+import { defaultRelaySocket } from '../relay/wire';
 
 export interface TargetSession {
   address: TargetAddress;
@@ -53,9 +53,9 @@ export async function connectTarget(addressText: string, options: ConnectOptions
       // Through the monitor when one runs (it holds the sessions; docs/rdma.md), else directly
       // to an agent listening at that address.
       const key = sessionKey(addressText, options);
-      const socket = defaultMonitorSocket();
-      const transport = (await monitorRunning(socket))
-        ? await attachThroughMonitor(socket, addressText)
+      const socket = defaultRelaySocket();
+      const transport = (await relayRunning(socket))
+        ? await attachThroughRelay(socket, addressText)
         : await VerbsTransport.connect(address.host, address.port, { opTimeoutMs: options.timeoutMs });
       return attachOver(address, transport, key, options);
     }

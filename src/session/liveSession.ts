@@ -5,14 +5,14 @@
 // session to the target in place.
 import * as vscode from 'vscode';
 import { KernelModel } from '../kernel/model';
-import { monitorTargets, attachThroughMonitor } from '../monitor/remote';
-import type { TargetStatus } from '../monitor/wire';
+import { relayTargets, attachThroughRelay } from '../relay/remote';
+import type { TargetStatus } from '../relay/wire';
 import { formatTargetAddress, parseTargetAddress } from '../rdma/address';
 import { GrassClient, GrassTimeoutError } from '../rdma/client';
 import { connectTarget, type TargetSession as ProtocolSession } from '../rdma/connect';
 import { TransportError } from '../rdma/transport';
 import type { TargetConfig } from '../settings/targets';
-import { ensureMonitorHolds, type MonitorLaunch } from './monitorProcess';
+import { ensureRelayHolds, type RelayLaunch } from './relay-process';
 
 /** The monitor a session is held by. */
 export interface HeldBy {
@@ -77,10 +77,10 @@ export class LiveSession implements vscode.Disposable {
    * `monitor`, a live target is reached through the monitor at its socket (started when none
    * runs, told to hold the target when it does not yet); offline images are opened directly.
    */
-  static async open(target: TargetConfig, key: Uint8Array, monitor?: Omit<MonitorLaunch, 'key'>): Promise<LiveSession> {
+  static async open(target: TargetConfig, key: Uint8Array, monitor?: Omit<RelayLaunch, 'key'>): Promise<LiveSession> {
     const live = target.parsed.kind === 'shm' || target.parsed.kind === 'rdma';
     if (monitor && live) {
-      const held = await ensureMonitorHolds({ ...monitor, key }, target.address);
+      const held = await ensureRelayHolds({ ...monitor, key }, target.address);
       return LiveSession.attachHeld(target, key, { socketPath: monitor.socketPath, startedPid: held.startedPid }, held.status.name);
     }
     return LiveSession.start(target, await connectTarget(target.address, { key, timeoutMs: target.options.requestTimeoutMs }), undefined);
@@ -91,7 +91,7 @@ export class LiveSession implements vscode.Disposable {
    * name), without a new hold: what a window reload or extension-host restart re-attaches to.
    */
   static async attachHeld(target: TargetConfig, key: Uint8Array, heldBy: HeldBy, heldName: string): Promise<LiveSession> {
-    const transport = await attachThroughMonitor(heldBy.socketPath, heldName);
+    const transport = await attachThroughRelay(heldBy.socketPath, heldName);
     let client: GrassClient;
     try {
       client = await GrassClient.attach(transport, key, { timeoutMs: target.options.requestTimeoutMs });
@@ -119,7 +119,7 @@ export class LiveSession implements vscode.Disposable {
   /** What the monitor holding this session knows of it (state, failure, since); undefined when not held. */
   async monitorStatus(): Promise<TargetStatus | undefined> {
     if (!this.heldBy) return undefined;
-    return (await monitorTargets(this.heldBy.socketPath)).find((t) => heldAs(this.target, t));
+    return (await relayTargets(this.heldBy.socketPath)).find((t) => heldAs(this.target, t));
   }
 
   get client(): GrassClient {

@@ -3,7 +3,7 @@
 // answers is asked (none is started), only configured targets whose key is in secret storage
 // are attached, and nothing is held anew. Runs off activation's path; failures are logged only.
 import type * as vscode from 'vscode';
-import { monitorRunning, monitorTargets } from '../monitor/remote';
+import { relayRunning, relayTargets } from '../relay/remote';
 import type { TargetConfig } from '../settings/targets';
 import { heldAs, LiveSession } from './liveSession';
 
@@ -22,8 +22,8 @@ export interface ReattachDeps {
 export async function reattachHeldSession(deps: ReattachDeps): Promise<LiveSession | undefined> {
   const { socketPath, output } = deps;
   try {
-    if (!(await monitorRunning(socketPath))) return undefined;
-    const held = await monitorTargets(socketPath);
+    if (!(await relayRunning(socketPath))) return undefined;
+    const held = await relayTargets(socketPath);
     for (const target of deps.targets()) {
       if (target.parsed.kind !== 'shm' && target.parsed.kind !== 'rdma') continue;
       const status = held.find((h) => heldAs(target, h));

@@ -26,9 +26,9 @@ export interface GrassViews {
 
 export function registerViews(
   context: vscode.ExtensionContext,
-  deps: { configured: ConfiguredTargets; keys: TargetKeys; sessions: Sessions; output: vscode.LogOutputChannel; monitorSocket: () => string },
+  deps: { configured: ConfiguredTargets; keys: TargetKeys; sessions: Sessions; output: vscode.LogOutputChannel; relaySocket: () => string },
 ): GrassViews {
-  const targetsProvider = new TargetsProvider(deps.configured, deps.keys, deps.sessions, deps.monitorSocket);
+  const targetsProvider = new TargetsProvider(deps.configured, deps.keys, deps.sessions, deps.relaySocket);
   const processesProvider = new ProcessesProvider(deps.sessions);
   const structDecoderProvider = new StructDecoderProvider(deps.sessions);
   const faultsProvider = new FaultsProvider(deps.sessions, deps.output);

@@ -7,8 +7,8 @@ import type { Sessions } from '../commands/sessions';
 import type { ConfiguredTargets } from '../settings/configuredTargets';
 import type { TargetKeys } from '../settings/keys';
 import type { TargetConfig } from '../settings/targets';
-import { monitorTargets } from '../monitor/remote';
-import type { TargetStatus } from '../monitor/wire';
+import { relayTargets } from '../relay/remote';
+import type { TargetStatus } from '../relay/wire';
 import type { HeartbeatState } from '../session/liveSession';
 
 const HEARTBEAT_TEXT: Record<HeartbeatState['kind'], string> = {
@@ -39,7 +39,7 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
   private heartbeatKind: HeartbeatState['kind'] | undefined;
   // The monitor's view of its targets changes on its own (a target's monitor dies while this
   // window is not attached to it): re-read while the view is visible.
-  private readonly monitorPoll = setInterval(() => {
+  private readonly relayPoll = setInterval(() => {
     if (this.view?.visible) this.refresh();
   }, MONITOR_POLL_MS);
   view: vscode.TreeView<TargetItem> | undefined;
@@ -49,7 +49,7 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
     private readonly keys: TargetKeys,
     private readonly sessions: Sessions,
     /** The socket of the monitor holding the sessions (setting grass.monitor.socketPath). */
-    private readonly monitorSocket: () => string,
+    private readonly relaySocket: () => string,
   ) {
     this.subscriptions = [configured.onDidChange(() => this.refresh()), sessions.onDidChange(() => this.watchHeartbeat()), keys.onDidChange(() => this.refresh())];
   }
@@ -76,7 +76,7 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
     if (error) return [{ kind: 'error', message: error }];
     const connected = this.sessions.current?.target.name;
     // No monitor running (or one not answering) just means no target is held.
-    const held = await monitorTargets(this.monitorSocket()).catch((): TargetStatus[] => []);
+    const held = await relayTargets(this.relaySocket()).catch((): TargetStatus[] => []);
     const heldFor = (t: TargetConfig) => held.find((h) => h.address === t.address || h.name === t.address || `rdma://${h.name}` === t.address);
     return Promise.all(
       targets.map(async (target) => ({
@@ -103,11 +103,11 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
     const tree = new vscode.TreeItem(target.name, vscode.TreeItemCollapsibleState.None);
     tree.id = `grass.target/${target.name}`;
     tree.description = [target.address, connected ? HEARTBEAT_TEXT[heartbeat ?? 'pending'] : '', held ? MONITOR_TEXT[held.state] : '', hasKey ? '' : 'no key'].filter(Boolean).join(' · ');
-    const monitorLine = held
+    const relayLine = held
       ? `Held by the monitor since ${held.since}: ${held.state}${held.failure ? ` — ${held.failure}` : ''}${held.last.at ? `; last good data ${held.last.at} (${held.last.processes ?? '?'} processes, ${held.last.release ?? '?'})` : ''}.`
       : 'Not held by a monitor.';
     tree.tooltip = new vscode.MarkdownString(
-      `**${target.name}**\n\n\`${target.address}\`\n\n${connected ? 'Connected.' : 'Not connected.'} ${hasKey ? 'Key stored in secret storage.' : 'No key stored: run "GRASS: Set Target Key…".'}\n\n${monitorLine}`,
+      `**${target.name}**\n\n\`${target.address}\`\n\n${connected ? 'Connected.' : 'Not connected.'} ${hasKey ? 'Key stored in secret storage.' : 'No key stored: run "GRASS: Set Target Key…".'}\n\n${relayLine}`,
     );
     tree.iconPath = new vscode.ThemeIcon(failing ? 'vm-active' : connected ? 'vm-running' : 'vm-outline', failing ? new vscode.ThemeColor('errorForeground') : undefined);
     tree.contextValue = 'grass.target';
@@ -115,7 +115,7 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
   }
 
   dispose(): void {
-    clearInterval(this.monitorPoll);
+    clearInterval(this.relayPoll);
     this.heartbeatWatch?.dispose();
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();

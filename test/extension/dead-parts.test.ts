@@ -12,7 +12,7 @@ import * as vscode from 'vscode';
 import type { GrassExtensionApi } from '../../src/extension';
 import type { HeartbeatState } from '../../src/session/liveSession';
 import { viewRows } from '../harness/workbench';
-import { GuestTarget, stopMonitors } from './support/guestTarget';
+import { GuestTarget, stopRelays } from './support/guestTarget';
 
 const TARGET = 'dead-parts';
 const TIMEOUT_MS = 1500;
@@ -69,7 +69,7 @@ describe('dead parts, as the extension shows them', function () {
     const config = vscode.workspace.getConfiguration('grass');
     await config.update('targets', undefined, vscode.ConfigurationTarget.Global);
     await config.update('monitor.socketPath', undefined, vscode.ConfigurationTarget.Global);
-    stopMonitors(api);
+    stopRelays(api);
     await guest?.stop();
     if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
   });
@@ -116,7 +116,7 @@ describe('dead parts, as the extension shows them', function () {
   });
 
   it('the grass monitor the extension started is killed: a failure is shown, and a reconnect brings the session back', async () => {
-    const monitors = [...api.monitorsStarted];
+    const monitors = [...api.relaysStarted];
     assert.ok(monitors.length > 0, 'the extension started a grass monitor');
     for (const pid of monitors) process.kill(pid, 'SIGKILL');
     await waitFor('the status bar failure', () => !/: \d+ µs$/.test(api.views.heartbeat.item.text));

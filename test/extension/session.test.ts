@@ -14,12 +14,12 @@ import { after, before, describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import type { GroundTruth } from '../../testbed';
 import type { GrassExtensionApi } from '../../src/extension';
-import type { TargetStatus } from '../../src/monitor/wire';
+import type { TargetStatus } from '../../src/relay/wire';
 import type { StackTrace } from '../../src/kernel/stacks/stacks';
 import { frameText } from '../../src/kernel/stacks/stacks';
 import type { HeartbeatState } from '../../src/session/liveSession';
 import type { TargetItem } from '../../src/views/targets';
-import { GuestTarget, stopMonitors } from './support/guestTarget';
+import { GuestTarget, stopRelays } from './support/guestTarget';
 
 const EXTENSION_ID = 'grass.grass-vscode';
 /** The extension-host soak: a minute in npm test, ten in npm run test:long (scripts/test.sh sets it). */
@@ -73,7 +73,7 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     return JSON.parse(r.stdout) as T;
   }
 
-  async function monitorTargets(): Promise<TargetStatus[]> {
+  async function relayTargets(): Promise<TargetStatus[]> {
     const r = await run(process.execPath, [path.join(extensionPath, 'dist/cli.js'), 'monitor', 'status', '--socket', socketPath, '--json'], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
     return (JSON.parse(r.stdout) as { targets: TargetStatus[] }).targets;
   }
@@ -113,7 +113,7 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     this.timeout(120_000);
     await vscode.debug.stopDebugging();
     api?.sessions.close();
-    stopMonitors(api);
+    stopRelays(api);
     await api?.keys.delete(TARGET);
     const config = vscode.workspace.getConfiguration('grass');
     await config.update('targets', undefined, vscode.ConfigurationTarget.Global);
@@ -127,14 +127,14 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     const first = api.sessions.current!;
     const pid = first.heldBy?.startedPid;
     assert.ok(pid, 'no monitor was started');
-    assert.deepEqual(api.monitorsStarted, [pid]);
+    assert.deepEqual(api.relaysStarted, [pid]);
     // Its own session and process group: the extension host's end does not take it along.
     const monitor = sessionAndGroup(pid);
     const host = sessionAndGroup(process.pid);
     assert.equal(monitor.sid, pid, 'the monitor does not lead its own session');
     assert.notEqual(monitor.pgid, host.pgid);
     const [held] = await waitFor('the monitor polling the target', async () => {
-      const t = await monitorTargets();
+      const t = await relayTargets();
       return t.length === 1 && t[0].last.livenessCounter !== undefined ? t : undefined;
     });
     assert.equal(held.address, guest.target);
@@ -144,7 +144,7 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     api.sessions.close();
     assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), true);
     assert.equal(api.sessions.current!.heldBy?.startedPid, undefined, 'a second monitor was started');
-    assert.equal((await monitorTargets())[0].since, held.since, 'the held session was replaced');
+    assert.equal((await relayTargets())[0].since, held.since, 'the held session was replaced');
     const state = await vscode.commands.executeCommand<HeartbeatState>('grass.heartbeat');
     assert.equal(state?.kind, 'alive');
   });
@@ -159,12 +159,12 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
       await vscode.commands.executeCommand('grass.setTargetKeyFromFile', TARGET, vscode.Uri.file(guest.keyFile));
     }
     // The monitor's own heartbeats still pass: its liveness reading moves on.
-    const [before] = await monitorTargets();
+    const [before] = await relayTargets();
     await waitFor('a newer liveness reading', async () => {
-      const [now] = await monitorTargets();
+      const [now] = await relayTargets();
       return now.state === 'up' && BigInt(now.last.livenessCounter ?? 0) > BigInt(before.last.livenessCounter ?? 0) ? now : undefined;
     });
-    assert.equal(api.monitorsStarted.length, 1, 'a second monitor was started');
+    assert.equal(api.relaysStarted.length, 1, 'a second monitor was started');
     assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), true);
   });
 
@@ -360,13 +360,13 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     await provider.refresh();
     assert.equal(provider.error, undefined);
     for (const pid of [1, 2]) assert.equal((await provider.findPid(pid))?.task.comm, truth.tasks.find((t) => t.pid === pid)!.comm);
-    const [held] = await monitorTargets();
+    const [held] = await relayTargets();
     assert.equal(held.state, 'up');
   });
 
   it('Stop Monitor ends the monitor process and its sessions', async () => {
-    const [pid] = api.monitorsStarted;
-    assert.equal(await vscode.commands.executeCommand('grass.stopMonitor', true), true);
+    const [pid] = api.relaysStarted;
+    assert.equal(await vscode.commands.executeCommand('grass.stopRelay', true), true);
     assert.equal(api.sessions.current, undefined);
     const alive = (): boolean => {
       try {

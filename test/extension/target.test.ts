@@ -16,7 +16,7 @@ import type { ProcessItem } from '../../src/views/processes';
 import type { DecodedItem } from '../../src/views/structDecoder';
 import { assertTasksMatchTruth, type PsTask } from '../integration/agentHarness';
 import { viewRows, webview } from '../harness/workbench';
-import { GuestTarget, stopMonitors } from './support/guestTarget';
+import { GuestTarget, stopRelays } from './support/guestTarget';
 
 const EXTENSION_ID = 'grass.grass-vscode';
 const TARGET = 'testbed';
@@ -74,7 +74,7 @@ describe('connected to a testbed guest', function () {
     await api?.keys.delete(TARGET);
     await vscode.workspace.getConfiguration('grass').update('targets', undefined, vscode.ConfigurationTarget.Global);
     await vscode.workspace.getConfiguration('grass').update('monitor.socketPath', undefined, vscode.ConfigurationTarget.Global);
-    stopMonitors(api);
+    stopRelays(api);
     await guest?.stop();
     if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
   });

@@ -16,8 +16,8 @@ import { GrassClient, GrassTimeoutError } from '../../src/rdma/client';
 import { readKeyFile } from '../../src/rdma/key';
 import { openShmTransport } from '../../src/rdma/shm';
 import { TransportError } from '../../src/rdma/transport';
-import { monitorTargets } from '../../src/monitor/remote';
-import type { TargetStatus } from '../../src/monitor/wire';
+import { relayTargets } from '../../src/relay/remote';
+import type { TargetStatus } from '../../src/relay/wire';
 import { grass, grassJson, GuestAgent, PsTask, root, startGuestAgent } from './agentHarness';
 
 const TIMEOUT_MS = 1500;
@@ -116,7 +116,7 @@ async function waitForTarget(socket: string, ok: (t: TargetStatus) => boolean, w
   const deadline = Date.now() + 60_000;
   let last: TargetStatus[] = [];
   while (Date.now() < deadline) {
-    last = await monitorTargets(socket).catch(() => []);
+    last = await relayTargets(socket).catch(() => []);
     const t = last.find(ok);
     if (t) return t;
     await sleep(200);

@@ -16,8 +16,8 @@ import { bootGuest, Guest } from '../../testbed';
 import { GrassClient } from '../../src/rdma/client';
 import { readKeyFile } from '../../src/rdma/key';
 import { openShmTransport } from '../../src/rdma/shm';
-import { monitorMemory, monitorTargets } from '../../src/monitor/remote';
-import type { TargetStatus } from '../../src/monitor/wire';
+import { relayMemory, relayTargets } from '../../src/relay/remote';
+import type { TargetStatus } from '../../src/relay/wire';
 import { GuestAgent, root, startGuestAgent } from './agentHarness';
 
 export interface SoakOptions {
@@ -86,9 +86,9 @@ function statusKiB(pid: number, field: 'VmRSS' | 'RssAnon'): number {
   return Number(m[1]);
 }
 
-async function memory(agentPid: number, monitorPid: number, monitorSocket: string): Promise<Memory> {
+async function memory(agentPid: number, monitorPid: number, relaySocket: string): Promise<Memory> {
   collectGarbage();
-  const monitor = await monitorMemory(monitorSocket);
+  const monitor = await relayMemory(relaySocket);
   assert.ok(monitor.collected, 'the monitor runs with --expose-gc');
   return {
     monitorHeapKiB: Math.round(monitor.heapUsed / 1024),
@@ -137,7 +137,7 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     monitor.stdout!.setEncoding('utf8').on('data', (c: string) => (monitorOutput += c));
     monitor.stderr!.setEncoding('utf8').on('data', (c: string) => (monitorOutput += c));
     const monitorPid = monitor.pid!;
-    const heldUp = async (): Promise<TargetStatus | undefined> => (await monitorTargets(socket).catch(() => [])).find((t) => t.state === 'up' && t.last.processes !== undefined);
+    const heldUp = async (): Promise<TargetStatus | undefined> => (await relayTargets(socket).catch(() => [])).find((t) => t.state === 'up' && t.last.processes !== undefined);
     for (let i = 0; i < 300 && !(await heldUp()); i++) await new Promise((r) => setTimeout(r, 200));
     assert.ok(await heldUp(), `the monitor holds the agent: ${monitorOutput}`);
     const ranges = g.memoryMap().ranges.map((r) => ({ start: BigInt(r.physStart), length: Number(BigInt(r.length)) }));
@@ -230,7 +230,7 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     }
     const after = await memory(agentPid, monitorPid, socket);
     const liveness = await c.liveness();
-    const monitorTarget = (await monitorTargets(socket))[0];
+    const monitorTarget = (await relayTargets(socket))[0];
     return {
       heartbeats: sent,
       loadHeartbeats: counts.heartbeats,

@@ -4,9 +4,9 @@
 import { parseArgs } from 'node:util';
 import type { CliCommand } from '../command';
 import { readKeyFile } from '../../rdma/key';
-import { monitorTargets, stopMonitor } from '../../monitor/remote';
-import { Monitor } from '../../monitor/server';
-import { defaultMonitorSocket } from '../../monitor/wire';
+import { relayTargets, stopRelay } from '../../relay/remote';
+import { RelayServer } from '../../relay/server';
+import { defaultRelaySocket } from '../../relay/wire';
 import { printJson } from './targetFlags';
 
 const usage = `usage: grass monitor [--listen rdma://HOST[:PORT]] [--connect rdma://AGENT[:PORT]|shm:PATH]...
@@ -24,7 +24,7 @@ session is polled with heartbeats; the last good data is kept; failures are clas
 The CLI and the extension attach over the local socket: --target rdma://NAME|HOST goes through
 a running monitor. Runs until SIGINT/SIGTERM.
 
-  --socket PATH      local socket (default $GRASS_MONITOR_SOCKET, else ${defaultMonitorSocket()})
+  --socket PATH      local socket (default $GRASS_MONITOR_SOCKET, else ${defaultRelaySocket()})
   --key-file F       32-byte HMAC key of the targets (default $GRASS_KEY_FILE)
   --poll-ms N        heartbeat period per target (default 1000)
   --timeout-ms N     heartbeat and RDMA operation timeout (default 2000)
@@ -44,7 +44,7 @@ export const monitorCommand: CliCommand = {
   async run(argv) {
     if (argv[0] === 'status') {
       const { values } = parseArgs({ args: argv.slice(1), options: { socket: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
-      const targets = await monitorTargets(values.socket ?? defaultMonitorSocket());
+      const targets = await relayTargets(values.socket ?? defaultRelaySocket());
       if (values.json) printJson({ targets });
       else if (targets.length === 0) process.stdout.write('no targets\n');
       else {
@@ -57,8 +57,8 @@ export const monitorCommand: CliCommand = {
     }
     if (argv[0] === 'stop') {
       const { values } = parseArgs({ args: argv.slice(1), options: { socket: { type: 'string' } }, strict: true });
-      const socketPath = values.socket ?? defaultMonitorSocket();
-      process.stdout.write(`stopping the monitor at ${socketPath} (pid ${await stopMonitor(socketPath)})\n`);
+      const socketPath = values.socket ?? defaultRelaySocket();
+      process.stdout.write(`stopping the monitor at ${socketPath} (pid ${await stopRelay(socketPath)})\n`);
       return 0;
     }
     const { values } = parseArgs({
@@ -75,13 +75,13 @@ export const monitorCommand: CliCommand = {
     });
     const keyFile = values['key-file'] ?? process.env.GRASS_KEY_FILE;
     if (!keyFile) throw new Error('monitor: --key-file F (or GRASS_KEY_FILE) is required: heartbeats are signed');
-    const socketPath = values.socket ?? defaultMonitorSocket();
+    const socketPath = values.socket ?? defaultRelaySocket();
     let stopRequested: (why: string) => void = () => undefined;
     const stopped = new Promise<string>((resolve) => {
       stopRequested = resolve;
       for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve(s));
     });
-    const monitor = await Monitor.start({
+    const monitor = await RelayServer.start({
       socketPath,
       onStopRequest: () => stopRequested('stop request'),
       key: readKeyFile(keyFile),

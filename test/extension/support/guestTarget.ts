@@ -4,8 +4,8 @@ import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 
 /** Stops the grass monitors the extension started (they outlive the extension host by design). */
-export function stopMonitors(api: { monitorsStarted: number[] } | undefined): void {
-  for (const pid of api?.monitorsStarted.splice(0) ?? []) {
+export function stopRelays(api: { relaysStarted: number[] } | undefined): void {
+  for (const pid of api?.relaysStarted.splice(0) ?? []) {
     try {
       process.kill(pid, 'SIGTERM');
     } catch {

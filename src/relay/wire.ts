@@ -6,13 +6,13 @@
 import os from 'node:os';
 import path from 'node:path';
 
-export type MonitorRequest =
+export type RelayRequest =
   | { id: number; op: 'targets' }
   | { id: number; op: 'attach'; target: string }
   /** Start holding a target (rdma:// or shm:); answers its TargetStatus. `key` (hex): the
    * target's own key, checked against the agent first; the monitor's heartbeats use it. */
   | { id: number; op: 'hold'; target: string; key?: string }
-  /** The monitor process's own memory (MonitorMemory), after a full collection when node runs it with --expose-gc. */
+  /** The monitor process's own memory (RelayMemory), after a full collection when node runs it with --expose-gc. */
   | { id: number; op: 'memory' }
   /** Stop the monitor: every held session is dropped (connections to dead kernels are lost for good). */
   | { id: number; op: 'stop' }
@@ -28,7 +28,7 @@ export type MonitorRequest =
 /** Which part failed, in the paper's terms (§4.3). */
 export type FailureKind = 'monitor-dead' | 'gpu-nic-dead';
 
-export type MonitorReply =
+export type RelayReply =
   | { id: number; ok: true; result?: unknown }
   | { id: number; ok: false; error: { kind: 'transport' | 'usage'; message: string } };
 
@@ -58,13 +58,13 @@ export interface TargetStatus {
 }
 
 /** A long-lived monitor's memory, bytes (process.memoryUsage()); collected: a full GC ran first. */
-export interface MonitorMemory extends NodeJS.MemoryUsage {
+export interface RelayMemory extends NodeJS.MemoryUsage {
   pid: number;
   collected: boolean;
 }
 
 /** The default socket: $GRASS_MONITOR_SOCKET, else per user under $XDG_RUNTIME_DIR or the temp dir. */
-export function defaultMonitorSocket(): string {
+export function defaultRelaySocket(): string {
   if (process.env.GRASS_MONITOR_SOCKET) return process.env.GRASS_MONITOR_SOCKET;
   const dir = process.env.XDG_RUNTIME_DIR ?? os.tmpdir();
   return path.join(dir, `grass-monitor-${os.userInfo().uid}.sock`);

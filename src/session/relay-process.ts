@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { holdThroughMonitor, monitorRunning } from '../monitor/remote';
-import type { TargetStatus } from '../monitor/wire';
+import { holdThroughRelay, relayRunning } from '../relay/remote';
+import type { TargetStatus } from '../relay/wire';
 
-export interface MonitorLaunch {
+export interface RelayLaunch {
   socketPath: string;
   /** The bundled CLI (dist/cli.js of the extension). */
   cliPath: string;
@@ -34,19 +34,19 @@ export interface HeldTarget {
  * target's key (the monitor checks it against the agent first: a wrong key fails here and
  * never becomes the held session's). A monitor started here for a hold that failed is stopped.
  */
-export async function ensureMonitorHolds(launch: MonitorLaunch, target: string): Promise<HeldTarget> {
-  if (await monitorRunning(launch.socketPath)) return { status: await holdThroughMonitor(launch.socketPath, target, launch.key) };
+export async function ensureRelayHolds(launch: RelayLaunch, target: string): Promise<HeldTarget> {
+  if (await relayRunning(launch.socketPath)) return { status: await holdThroughRelay(launch.socketPath, target, launch.key) };
   const startedPid = await startMonitor(launch);
   launch.onStarted?.(startedPid);
   try {
-    return { status: await holdThroughMonitor(launch.socketPath, target, launch.key), startedPid };
+    return { status: await holdThroughRelay(launch.socketPath, target, launch.key), startedPid };
   } catch (err) {
     process.kill(startedPid, 'SIGTERM');
     throw err;
   }
 }
 
-async function startMonitor(launch: MonitorLaunch): Promise<number> {
+async function startMonitor(launch: RelayLaunch): Promise<number> {
   const logFile = launch.logFile ?? `${launch.socketPath}.log`;
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const log = fs.openSync(logFile, 'a', 0o600);
@@ -62,7 +62,7 @@ async function startMonitor(launch: MonitorLaunch): Promise<number> {
   }
 }
 
-async function spawnAndWait(launch: MonitorLaunch, logFile: string, log: number, keyFile: string): Promise<number> {
+async function spawnAndWait(launch: RelayLaunch, logFile: string, log: number, keyFile: string): Promise<number> {
   // No target on the command line: the hold request that follows adds it, key checked.
   const child = spawn(process.execPath, [launch.cliPath, 'monitor', '--socket', launch.socketPath, '--key-file', keyFile], {
     detached: true,
@@ -76,7 +76,7 @@ async function spawnAndWait(launch: MonitorLaunch, logFile: string, log: number,
   child.once('error', (err) => (exited = `could not start: ${err.message}`));
   child.unref();
   const deadline = Date.now() + (launch.startTimeoutMs ?? 20_000);
-  while (!(await monitorRunning(launch.socketPath))) {
+  while (!(await relayRunning(launch.socketPath))) {
     const tail = () => fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join(' | ');
     if (exited) throw new Error(`grass monitor ${exited} before serving ${launch.socketPath}: ${tail()}`);
     if (Date.now() > deadline) {

@@ -1,4 +1,4 @@
-// `grass monitor`: the long-lived process that holds the RDMA sessions of many targets
+// The relay (`grass monitor`): the long-lived Node process that holds the RDMA sessions of many targets
 // (DESIGN §3.4). Agents connect to it at start (--listen) or it connects to listening agents
 // (--connect, or a client's `hold` request; shm: agents on this host are held the same way);
 // it polls each session with heartbeats, keeps the last good data, classifies
@@ -14,9 +14,9 @@ import { GrassClient, GrassTimeoutError } from '../rdma/client';
 import { readVersioned, Transport, TransportError } from '../rdma/transport';
 import { VerbsListener } from '../rdma/verbs/listener';
 import { VerbsOptions, VerbsTransport } from '../rdma/verbs/transport';
-import { MonitorMemory, MonitorReply, MonitorRequest, TargetStatus } from './wire';
+import { RelayMemory, RelayReply, RelayRequest, TargetStatus } from './wire';
 
-export interface MonitorOptions {
+export interface RelayOptions {
   socketPath: string;
   key: Uint8Array;
   /** rdma://HOST[:PORT] to accept agents on. */
@@ -130,7 +130,7 @@ class Session {
     readonly transport: Transport,
     identity: SessionIdentity,
     direction: TargetStatus['direction'],
-    private readonly monitor: Monitor,
+    private readonly relay: RelayServer,
     /** What the monitor's own heartbeats are signed with: the target's key from a hold, else --key-file's. */
     private key: Uint8Array,
   ) {
@@ -150,19 +150,19 @@ class Session {
   /** Signs the heartbeats with `key` from now on, once the agent accepted it. */
   async useKey(key: Uint8Array): Promise<void> {
     if (Buffer.from(key).equals(Buffer.from(this.key))) return;
-    await verifyKey(this.transport, this.claims, key, this.monitor.settings.timeoutMs);
+    await verifyKey(this.transport, this.claims, key, this.relay.settings.timeoutMs);
     this.key = key;
     this.client = undefined; // the next poll attaches with it
   }
 
   /** Heartbeats every pollMs until the link dies (a dead monitor loop may come back). */
   async poll(): Promise<void> {
-    const { timeoutMs } = this.monitor.settings;
+    const { timeoutMs } = this.relay.settings;
     while (!this.stopped && this.status.state !== 'gpu-nic-dead') {
       try {
         this.client ??= await GrassClient.attach(new ClaimingTransport(this.transport, this.claims, this), this.key, { timeoutMs });
         const hb = await this.client.heartbeat();
-        if (this.status.state !== 'up') this.monitor.log(`${this.status.name}: monitor answering again`);
+        if (this.status.state !== 'up') this.relay.log(`${this.status.name}: monitor answering again`);
         this.status.state = 'up';
         this.status.failure = undefined;
         this.status.failedAt = undefined;
@@ -179,7 +179,7 @@ class Session {
       } catch (err) {
         this.classify(err);
       }
-      await sleep(this.monitor.settings.pollMs);
+      await sleep(this.relay.settings.pollMs);
     }
   }
 
@@ -191,10 +191,10 @@ class Session {
         this.status.state = 'monitor-dead';
         this.status.failure = `monitor dead: no reply while RDMA works (${err.message})`;
         this.status.failedAt = new Date().toISOString();
-        this.monitor.log(`${this.status.name}: ${this.status.failure}`);
+        this.relay.log(`${this.status.name}: ${this.status.failure}`);
       }
     } else {
-      this.monitor.log(`${this.status.name}: poll failed: ${(err as Error).message}`);
+      this.relay.log(`${this.status.name}: poll failed: ${(err as Error).message}`);
     }
   }
 
@@ -205,7 +205,7 @@ class Session {
       `GPU/NIC or network dead: ${reason}. The session cannot be re-established while the target's kernel is dead ` +
       '(connection set-up needs it); the last good data is kept.';
     this.status.failedAt = new Date().toISOString();
-    this.monitor.log(`${this.status.name}: ${this.status.failure}`);
+    this.relay.log(`${this.status.name}: ${this.status.failure}`);
     void this.transport.close();
   }
 
@@ -215,7 +215,7 @@ class Session {
   }
 }
 
-export class Monitor {
+export class RelayServer {
   private readonly sessions: Session[] = [];
   /** rdma:// targets the monitor keeps connecting to. */
   private readonly connecting = new Set<string>();
@@ -224,7 +224,7 @@ export class Monitor {
   private closed = false;
   readonly settings: { key: Uint8Array; pollMs: number; timeoutMs: number; verbs: VerbsOptions };
 
-  private constructor(private readonly options: MonitorOptions) {
+  private constructor(private readonly options: RelayOptions) {
     const timeoutMs = options.timeoutMs ?? 2000;
     this.settings = { key: options.key, pollMs: options.pollMs ?? 1000, timeoutMs, verbs: { opTimeoutMs: timeoutMs } };
   }
@@ -233,8 +233,8 @@ export class Monitor {
     (this.options.log ?? ((l: string) => process.stderr.write(`grass monitor: ${l}\n`)))(line);
   }
 
-  static async start(options: MonitorOptions): Promise<Monitor> {
-    const m = new Monitor(options);
+  static async start(options: RelayOptions): Promise<RelayServer> {
+    const m = new RelayServer(options);
     await m.serveSocket();
     try {
       if (options.listen) {
@@ -370,10 +370,10 @@ export class Monitor {
     const owner = {};
     let session: Session | undefined;
     let pending = '';
-    const send = (reply: MonitorReply) => socket.write(JSON.stringify(reply) + '\n');
-    const handle = async (req: MonitorRequest): Promise<unknown> => {
+    const send = (reply: RelayReply) => socket.write(JSON.stringify(reply) + '\n');
+    const handle = async (req: RelayRequest): Promise<unknown> => {
       if (req.op === 'targets') return this.targets();
-      if (req.op === 'memory') return monitorMemory();
+      if (req.op === 'memory') return relayMemory();
       if (req.op === 'stop') {
         const stop = this.options.onStopRequest;
         if (!stop) throw new Error('this monitor does not take stop requests');
@@ -412,9 +412,9 @@ export class Monitor {
       for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
         const line = pending.slice(0, nl);
         pending = pending.slice(nl + 1);
-        let req: MonitorRequest;
+        let req: RelayRequest;
         try {
-          req = JSON.parse(line) as MonitorRequest;
+          req = JSON.parse(line) as RelayRequest;
         } catch {
           send({ id: -1, ok: false, error: { kind: 'usage', message: 'not JSON' } });
           continue;
@@ -445,7 +445,7 @@ function parseTargetAddressHost(target: string): string {
 }
 
 /** The monitor's own memory, so a soak can tell a leak from V8's heap growing (gc: node --expose-gc). */
-function monitorMemory(): MonitorMemory {
+function relayMemory(): RelayMemory {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   return { pid: process.pid, collected: gc !== undefined, ...process.memoryUsage() };

@@ -1,15 +1,16 @@
-// The client end of the monitor's local socket (./wire): a Transport whose operations the
-// monitor performs over its RDMA session, and the list of targets it holds. A monitor error of
+// The client end of the relay's local socket (./wire; the relay is the `grass monitor` process):
+// a Transport whose operations the relay performs over its RDMA session, and the list of targets
+// it holds. A relay error of
 // kind "transport" (the session's link is dead) becomes a TransportError, so the protocol
 // client and the CLI report it as they would for a direct transport.
 import net from 'node:net';
 import { Transport, TransportError, VersionedRead } from '../rdma/transport';
-import { MonitorMemory, MonitorReply, MonitorRequest, TargetStatus } from './wire';
+import { RelayMemory, RelayReply, RelayRequest, TargetStatus } from './wire';
 
 type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void };
-type Body = MonitorRequest extends infer R ? (R extends MonitorRequest ? Omit<R, 'id'> : never) : never;
+type Body = RelayRequest extends infer R ? (R extends RelayRequest ? Omit<R, 'id'> : never) : never;
 
-class MonitorConnection {
+class RelayConnection {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private buffered = '';
@@ -23,7 +24,7 @@ class MonitorConnection {
     socket.on('data', (chunk: string) => {
       this.buffered += chunk;
       for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
-        const reply = JSON.parse(this.buffered.slice(0, nl)) as MonitorReply;
+        const reply = JSON.parse(this.buffered.slice(0, nl)) as RelayReply;
         this.buffered = this.buffered.slice(nl + 1);
         const p = this.pending.get(reply.id);
         if (!p) continue;
@@ -41,10 +42,10 @@ class MonitorConnection {
     socket.on('close', () => gone());
   }
 
-  static open(socketPath: string): Promise<MonitorConnection> {
+  static open(socketPath: string): Promise<RelayConnection> {
     return new Promise((resolve, reject) => {
       const socket = net.connect(socketPath);
-      socket.once('connect', () => resolve(new MonitorConnection(socket, socketPath)));
+      socket.once('connect', () => resolve(new RelayConnection(socket, socketPath)));
       socket.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`no monitor at ${socketPath} (${err.code ?? err.message}; start one with 'grass monitor')`)));
     });
   }
@@ -64,7 +65,7 @@ class MonitorConnection {
 
   /** One request on a connection of its own, closed after the answer. */
   static async once<T>(socketPath: string, body: Body): Promise<T> {
-    const c = await MonitorConnection.open(socketPath);
+    const c = await RelayConnection.open(socketPath);
     try {
       return await c.call<T>(body);
     } finally {
@@ -74,13 +75,13 @@ class MonitorConnection {
 }
 
 /** The monitor process's own memory (after a full collection when it runs with node --expose-gc). */
-export async function monitorMemory(socketPath: string): Promise<MonitorMemory> {
-  return MonitorConnection.once<MonitorMemory>(socketPath, { op: 'memory' });
+export async function relayMemory(socketPath: string): Promise<RelayMemory> {
+  return RelayConnection.once<RelayMemory>(socketPath, { op: 'memory' });
 }
 
 /** The targets a monitor holds, with their state and last good data. */
-export async function monitorTargets(socketPath: string): Promise<TargetStatus[]> {
-  return MonitorConnection.once<TargetStatus[]>(socketPath, { op: 'targets' });
+export async function relayTargets(socketPath: string): Promise<TargetStatus[]> {
+  return RelayConnection.once<TargetStatus[]>(socketPath, { op: 'targets' });
 }
 
 /**
@@ -88,19 +89,19 @@ export async function monitorTargets(socketPath: string): Promise<TargetStatus[]
  * the owner-only local socket) when given; resolves to its status. A key the agent refuses is
  * refused here too.
  */
-export async function holdThroughMonitor(socketPath: string, target: string, key?: Uint8Array): Promise<TargetStatus> {
-  return MonitorConnection.once<TargetStatus>(socketPath, { op: 'hold', target, ...(key ? { key: Buffer.from(key).toString('hex') } : {}) });
+export async function holdThroughRelay(socketPath: string, target: string, key?: Uint8Array): Promise<TargetStatus> {
+  return RelayConnection.once<TargetStatus>(socketPath, { op: 'hold', target, ...(key ? { key: Buffer.from(key).toString('hex') } : {}) });
 }
 
 /** Asks the monitor at socketPath to stop; resolves to its pid once it has accepted. */
-export async function stopMonitor(socketPath: string): Promise<number> {
-  return (await MonitorConnection.once<{ pid: number }>(socketPath, { op: 'stop' })).pid;
+export async function stopRelay(socketPath: string): Promise<number> {
+  return (await RelayConnection.once<{ pid: number }>(socketPath, { op: 'stop' })).pid;
 }
 
 /** True when a monitor answers at socketPath. */
-export async function monitorRunning(socketPath: string): Promise<boolean> {
+export async function relayRunning(socketPath: string): Promise<boolean> {
   try {
-    (await MonitorConnection.open(socketPath)).close();
+    (await RelayConnection.open(socketPath)).close();
     return true;
   } catch {
     return false;
@@ -108,20 +109,20 @@ export async function monitorRunning(socketPath: string): Promise<boolean> {
 }
 
 /** A transport to `target` (a name or rdma:// address the monitor holds), through the monitor. */
-export async function attachThroughMonitor(socketPath: string, target: string): Promise<Transport> {
-  const c = await MonitorConnection.open(socketPath);
+export async function attachThroughRelay(socketPath: string, target: string): Promise<Transport> {
+  const c = await RelayConnection.open(socketPath);
   try {
     const info = await c.call<{ name: string; size: number; transport: string }>({ op: 'attach', target });
-    return new MonitorTransport(c, `${info.transport} via monitor ${socketPath}`, info.size);
+    return new RelayTransport(c, `${info.transport} via monitor ${socketPath}`, info.size);
   } catch (err) {
     c.close();
     throw err;
   }
 }
 
-class MonitorTransport implements Transport {
+class RelayTransport implements Transport {
   constructor(
-    private readonly c: MonitorConnection,
+    private readonly c: RelayConnection,
     readonly name: string,
     readonly size: number,
   ) {}

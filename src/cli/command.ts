@@ -1,4 +1,4 @@
-// A CLI subcommand: one file per verb under src/cli/commands/, listed in src/cli/commands/index.ts.
+// A CLI subcommand: one file per verb under src/cli/verbs/, listed in src/cli/verbs/index.ts.
 
 export interface CliCommand {
   /** First word on the command line, e.g. "ps" or "testbed". */

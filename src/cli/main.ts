@@ -1,4 +1,4 @@
-import { commands } from './commands';
+import { commands } from './verbs';
 
 function printHelp(): void {
   const width = Math.max(...commands.map((c) => c.name.length), 4);

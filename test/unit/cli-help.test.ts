@@ -4,12 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { commands } from '../../src/cli/commands';
+import { commands } from '../../src/cli/verbs';
 
 const ROOT = path.resolve(__dirname, '../..');
 
 test('grass --help lists every subcommand with its summary', () => {
-  assert.ok(commands.length > 0, 'no verbs registered in src/cli/commands/index.ts');
+  assert.ok(commands.length > 0, 'no verbs registered in src/cli/verbs/index.ts');
   const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--help'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
   for (const c of commands) assert.match(run.stderr, new RegExp(`^  ${c.name} +${c.summary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));

@@ -8,6 +8,8 @@
 import { setImmediate as yieldImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { AddressSpace, ReadRequest, TargetMemory, TargetReadError } from '../kernel/target';
 import * as codec from './protocol/codec';
+import { decodeDetectionRecords, DetectionRecord } from './protocol/decode-detections';
+import { decodeMetricsReply, MetricsSample } from './protocol/decode-metrics';
 import { AgentDescription, parseDescription } from './protocol/description';
 import * as L from './protocol/layout';
 import { readVersioned, Transport, TransportError } from './transport';
@@ -206,11 +208,17 @@ export class GrassClient implements TargetMemory {
     throw new GrassProtocolError(`${this.transport.name}: the liveness block changed during every read for ${this.timeoutMs} ms`);
   }
 
+  /** A HEARTBEAT round trip and then the liveness block. */
   async heartbeat(): Promise<HeartbeatResult> {
+    const roundTripNs = await this.heartbeatRoundTrip();
+    return { roundTripNs, liveness: await this.liveness() };
+  }
+
+  /** The HEARTBEAT request alone (the agent answers it at once): its round trip in ns. */
+  async heartbeatRoundTrip(): Promise<bigint> {
     const start = process.hrtime.bigint();
     await this.call(L.Opcode.Heartbeat, [], undefined, true);
-    const roundTripNs = process.hrtime.bigint() - start;
-    return { roundTripNs, liveness: await this.liveness() };
+    return process.hrtime.bigint() - start;
   }
 
   /** The target description, fetched once per client. */
@@ -230,6 +238,49 @@ export class GrassClient implements TargetMemory {
   async processList(options: { threads?: boolean; idle?: boolean } = {}): Promise<codec.TaskRecord[]> {
     const { data } = await this.call(L.Opcode.ProcessList, [BigInt(psFlags(options))]);
     return codec.decodeTaskRecords(data);
+  }
+
+  /** The metrics plugin's last window: its start and end samples (the monitor's clock). */
+  async metrics(): Promise<[MetricsSample, MetricsSample]> {
+    const { data } = await this.call(L.Opcode.Metrics, []);
+    return decodeMetricsReply(data);
+  }
+
+  /** Every detector's latest record; the inline ones are evaluated for this request. */
+  async detections(): Promise<DetectionRecord[]> {
+    const { data } = await this.call(L.Opcode.Detect, [0n]);
+    return decodeDetectionRecords(data);
+  }
+
+  /**
+   * Sets which detectors run in background mode (bit kind-1 of `backgroundMask`; the others run
+   * when asked); returns their records.
+   */
+  async setBackgroundDetectors(backgroundMask: number): Promise<DetectionRecord[]> {
+    const { data } = await this.call(L.Opcode.Detect, [BigInt(L.DETECT_SET_MODES), BigInt(backgroundMask)]);
+    return decodeDetectionRecords(data);
+  }
+
+  /**
+   * BULK_READ of the physical pages [physStart, physStart + length) that `pageBitmap` selects
+   * (bit k, LSB first, for page k; every page without one): the selected pages back to back and
+   * the CRC32 the agent computed over them.
+   */
+  async bulkRead(physStart: bigint, length: number, pageBitmap?: Uint8Array): Promise<{ data: Uint8Array; crc32: number }> {
+    const { data, reply } = await this.call(L.Opcode.BulkRead, [physStart, BigInt(length)], pageBitmap);
+    return { data, crc32: reply.dataCrc32 };
+  }
+
+  /**
+   * WRITE of `bytes` at `address`, in pieces that fit a slot's data area, one after another in
+   * order; refused (GrassStatusError) unless the agent was started with --allow-writes.
+   */
+  async write(space: AddressSpace, address: bigint, bytes: Uint8Array): Promise<void> {
+    const piece = this.header.slotDataBytes;
+    for (let done = 0; done < bytes.length; done += piece) {
+      const chunk = bytes.subarray(done, done + piece);
+      await this.call(L.Opcode.Write, [BigInt(spaceCode(space)), address + BigInt(done), BigInt(chunk.length), BigInt(spacePid(space))], chunk);
+    }
   }
 
   /**
@@ -338,19 +389,14 @@ export class GrassClient implements TargetMemory {
       for (const i of indices) results[i] = this.entryError(err, requests[i]);
       return;
     }
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    let at = 0;
-    for (const i of indices) {
+    const replies = codec.decodeReadBatchReply(data, indices.map((i) => requests[i].length));
+    indices.forEach((i, k) => {
       const r = requests[i];
-      const span = codec.readBatchReplyBytes(r.length);
-      if (at + span > data.length) {
-        results[i] = new TargetReadError(r.space, r.address, r.length, `READ_BATCH reply of ${data.length} bytes ends before this entry`);
-      } else {
-        const status = view.getUint32(at, true);
-        results[i] = status === L.Status.Ok ? data.slice(at + 4, at + 4 + r.length) : new TargetReadError(r.space, r.address, r.length, statusText(status, r.address));
-      }
-      at += span;
-    }
+      const entry = replies[k];
+      results[i] = !entry ? new TargetReadError(r.space, r.address, r.length, `READ_BATCH reply of ${data.length} bytes ends before this entry`)
+        : entry.status === L.Status.Ok ? entry.bytes
+        : new TargetReadError(r.space, r.address, r.length, statusText(entry.status, r.address));
+    });
   }
 
   /** One request and its whole result (all chunks). Urgent requests prefer slot 0. */

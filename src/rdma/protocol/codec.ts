@@ -2,6 +2,9 @@
 import { createHmac } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import * as L from './layout';
+import { StructView } from './struct-view';
+
+export { cString } from './struct-view';
 
 export interface BufferHeader {
   magic: bigint;
@@ -59,24 +62,18 @@ function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function need(bytes: Uint8Array, size: number, what: string): DataView {
-  if (bytes.length < size) throw new Error(`${what}: ${bytes.length} bytes, need ${size}`);
-  return view(bytes);
-}
-
 export function decodeBufferHeader(bytes: Uint8Array): BufferHeader {
-  const f = L.bufferHeader.fields;
-  const v = need(bytes, L.bufferHeader.size, 'buffer header');
+  const h = StructView.at(bytes, L.bufferHeader, 0, 'buffer header');
   return {
-    magic: v.getBigUint64(f.magic.offset, true),
-    version: v.getUint32(f.version.offset, true),
-    headerBytes: v.getUint32(f.header_bytes.offset, true),
-    bufferBytes: v.getBigUint64(f.buffer_bytes.offset, true),
-    slotCount: v.getUint32(f.slot_count.offset, true),
-    slotBytes: v.getUint32(f.slot_bytes.offset, true),
-    slotDataBytes: v.getUint32(f.slot_data_bytes.offset, true),
-    flags: v.getUint32(f.flags.offset, true),
-    instance: v.getBigUint64(f.instance.offset, true),
+    magic: h.u64('magic'),
+    version: h.u32('version'),
+    headerBytes: h.u32('header_bytes'),
+    bufferBytes: h.u64('buffer_bytes'),
+    slotCount: h.u32('slot_count'),
+    slotBytes: h.u32('slot_bytes'),
+    slotDataBytes: h.u32('slot_data_bytes'),
+    flags: h.u32('flags'),
+    instance: h.u64('instance'),
   };
 }
 
@@ -84,7 +81,9 @@ export function decodeBufferHeader(bytes: Uint8Array): BufferHeader {
 export function decodeLiveness(block: Uint8Array): Liveness {
   const f = L.bufferHeader.fields;
   const base = L.livenessBlock.start;
-  const v = need(block, L.livenessBlock.end - base, 'liveness block');
+  const size = L.livenessBlock.end - base;
+  if (block.length < size) throw new Error(`liveness block: ${block.length} bytes, need ${size}`);
+  const v = view(block);
   return {
     counter: v.getBigUint64(f.liveness_counter.offset - base, true),
     monitorClockNs: v.getBigUint64(f.monitor_clock_ns.offset - base, true),
@@ -135,18 +134,17 @@ export function signedRequest(key: Uint8Array, instance: bigint, slotIndex: numb
 }
 
 export function decodeReply(bytes: Uint8Array): Reply {
-  const f = L.reply.fields;
-  const v = need(bytes, L.reply.size, 'reply');
+  const r = StructView.at(bytes, L.reply, 0, 'reply');
   return {
-    seq: v.getBigUint64(f.seq.offset, true),
-    status: v.getUint32(f.status.offset, true),
-    dataBytes: v.getUint32(f.data_bytes.offset, true),
-    totalBytes: v.getBigUint64(f.total_bytes.offset, true),
-    resultId: v.getBigUint64(f.result_id.offset, true),
-    offset: v.getBigUint64(f.offset.offset, true),
-    detail: v.getBigUint64(f.detail.offset, true),
-    dataCrc32: v.getUint32(f.data_crc32.offset, true),
-    requestTag: v.getUint32(f.request_tag.offset, true),
+    seq: r.u64('seq'),
+    status: r.u32('status'),
+    dataBytes: r.u32('data_bytes'),
+    totalBytes: r.u64('total_bytes'),
+    resultId: r.u64('result_id'),
+    offset: r.u64('offset'),
+    detail: r.u64('detail'),
+    dataCrc32: r.u32('data_crc32'),
+    requestTag: r.u32('request_tag'),
   };
 }
 
@@ -155,36 +153,23 @@ export function dataCrc32(data: Uint8Array): number {
   return crc32(data) >>> 0;
 }
 
-const textDecoder = new TextDecoder('utf-8');
-
-/** A NUL-padded char array as a string (up to the first NUL). */
-export function cString(bytes: Uint8Array): string {
-  const end = bytes.indexOf(0);
-  return textDecoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
-}
-
+/** GRASS_OP_PROCESS_LIST's reply: grass_task_record[]. */
 export function decodeTaskRecords(bytes: Uint8Array): TaskRecord[] {
   const size = L.taskRecord.size;
   if (bytes.length % size !== 0) throw new Error(`process list of ${bytes.length} bytes is not a whole number of ${size}-byte records`);
-  const f = L.taskRecord.fields;
-  const v = view(bytes);
-  const tasks: TaskRecord[] = [];
-  for (let base = 0; base < bytes.length; base += size) {
-    tasks.push({
-      taskAddress: v.getBigUint64(base + f.task_address.offset, true),
-      pid: v.getInt32(base + f.pid.offset, true),
-      tgid: v.getInt32(base + f.tgid.offset, true),
-      ppid: v.getInt32(base + f.ppid.offset, true),
-      cpu: v.getInt32(base + f.cpu.offset, true),
-      utimeNs: v.getBigUint64(base + f.utime_ns.offset, true),
-      stimeNs: v.getBigUint64(base + f.stime_ns.offset, true),
-      rssBytes: v.getBigUint64(base + f.rss_bytes.offset, true),
-      threads: v.getUint32(base + f.threads.offset, true),
-      state: String.fromCharCode(bytes[base + f.state.offset]),
-      comm: cString(bytes.subarray(base + f.comm.offset, base + f.comm.offset + f.comm.size)),
-    });
-  }
-  return tasks;
+  return StructView.array(bytes, L.taskRecord, bytes.length / size).map((t) => ({
+    taskAddress: t.u64('task_address'),
+    pid: t.i32('pid'),
+    tgid: t.i32('tgid'),
+    ppid: t.i32('ppid'),
+    cpu: t.i32('cpu'),
+    utimeNs: t.u64('utime_ns'),
+    stimeNs: t.u64('stime_ns'),
+    rssBytes: t.u64('rss_bytes'),
+    threads: t.u32('threads'),
+    state: t.char('state'),
+    comm: t.text('comm'),
+  }));
 }
 
 export function encodeReadBatchEntries(entries: readonly { space: L.Space; pid: number; address: bigint; length: number }[]): Uint8Array {
@@ -204,4 +189,27 @@ export function encodeReadBatchEntries(entries: readonly { space: L.Space; pid: 
 /** Reply bytes one READ_BATCH entry of `length` bytes takes: a u32 status, the bytes, padded to 8. */
 export function readBatchReplyBytes(length: number): number {
   return L.alignUp(4 + length, 8);
+}
+
+/** One READ_BATCH entry's part of the reply: its status, and its bytes when that is OK. */
+export interface ReadBatchEntryReply {
+  status: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * The READ_BATCH reply split by the entries' lengths (every entry's place follows from the
+ * lengths alone); null for an entry that the reply ends before.
+ */
+export function decodeReadBatchReply(data: Uint8Array, lengths: readonly number[]): (ReadBatchEntryReply | null)[] {
+  const v = view(data);
+  let at = 0;
+  return lengths.map((length) => {
+    const span = readBatchReplyBytes(length);
+    const start = at;
+    at += span;
+    if (start + span > data.length) return null;
+    const status = v.getUint32(start, true);
+    return { status, bytes: status === L.Status.Ok ? data.slice(start + 4, start + 4 + length) : new Uint8Array(0) };
+  });
 }

@@ -2,6 +2,7 @@
 // TargetDescription for the kernel model.
 import type { KernelSymbol, MemoryMapRange, TargetDescription } from '../../kernel/target';
 import * as L from './layout';
+import { StructView } from './struct-view';
 
 /** What the agent publishes: the kernel model's TargetDescription plus agent-side facts. */
 export interface AgentDescription extends TargetDescription {
@@ -21,14 +22,11 @@ export function parseDescription(blob: Uint8Array): AgentDescription {
   if (blob.length < L.descriptionHeader.size) {
     throw new DescriptionError(`${blob.length} bytes, shorter than its ${L.descriptionHeader.size}-byte header`);
   }
-  const v = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  const f = L.descriptionHeader.fields;
-  const u32 = (field: keyof typeof f): number => v.getUint32(f[field].offset, true);
-  const u64 = (field: keyof typeof f): bigint => v.getBigUint64(f[field].offset, true);
+  const h = StructView.at(blob, L.descriptionHeader);
 
-  const version = u32('version');
+  const version = h.u32('version');
   if (version !== 1) throw new DescriptionError(`version ${version} is not the supported version 1`);
-  const levels = u32('paging_levels');
+  const levels = h.u32('paging_levels');
   if (levels !== 4 && levels !== 5) throw new DescriptionError(`paging_levels is ${levels}, expected 4 or 5`);
 
   const section = (name: string, offset: bigint, bytes: bigint): Uint8Array => {
@@ -38,31 +36,23 @@ export function parseDescription(blob: Uint8Array): AgentDescription {
     return blob.subarray(Number(offset), Number(offset + bytes));
   };
 
-  const rangeCount = u32('memory_range_count');
-  const mapBytes = section('memory map', u64('memory_map_offset'), BigInt(rangeCount * L.memoryRange.size));
-  const mapView = new DataView(mapBytes.buffer, mapBytes.byteOffset, mapBytes.byteLength);
-  const memoryMap: MemoryMapRange[] = [];
-  for (let i = 0; i < rangeCount; i++) {
-    const base = i * L.memoryRange.size;
-    memoryMap.push({
-      physStart: mapView.getBigUint64(base + L.memoryRange.fields.phys_start.offset, true),
-      length: mapView.getBigUint64(base + L.memoryRange.fields.length.offset, true),
-    });
-  }
+  const rangeCount = h.u32('memory_range_count');
+  const mapBytes = section('memory map', h.u64('memory_map_offset'), BigInt(rangeCount * L.memoryRange.size));
+  const memoryMap: MemoryMapRange[] = StructView.array(mapBytes, L.memoryRange, rangeCount).map((r) => ({ physStart: r.u64('phys_start'), length: r.u64('length') }));
 
   return {
-    release: utf8.decode(section('release', u64('release_offset'), u64('release_bytes'))),
-    kaslrOffset: u64('kaslr_offset'),
-    physBase: u64('phys_base'),
-    pageOffsetBase: u64('page_offset_base'),
-    pageTableRoot: u64('page_table_root'),
+    release: utf8.decode(section('release', h.u64('release_offset'), h.u64('release_bytes'))),
+    kaslrOffset: h.u64('kaslr_offset'),
+    physBase: h.u64('phys_base'),
+    pageOffsetBase: h.u64('page_offset_base'),
+    pageTableRoot: h.u64('page_table_root'),
     pagingLevels: levels,
-    cpuCount: u32('cpu_count'),
+    cpuCount: h.u32('cpu_count'),
     memoryMap,
-    symbols: parseKallsyms(utf8.decode(section('symbols', u64('symbols_offset'), u64('symbols_bytes')))),
+    symbols: parseKallsyms(utf8.decode(section('symbols', h.u64('symbols_offset'), h.u64('symbols_bytes')))),
     // A copy, so the description does not pin the whole reply buffer through a view.
-    btf: section('BTF', u64('btf_offset'), u64('btf_bytes')).slice(),
-    vmcoreinfo: utf8.decode(section('vmcoreinfo', u64('vmcoreinfo_offset'), u64('vmcoreinfo_bytes'))),
+    btf: section('BTF', h.u64('btf_offset'), h.u64('btf_bytes')).slice(),
+    vmcoreinfo: utf8.decode(section('vmcoreinfo', h.u64('vmcoreinfo_offset'), h.u64('vmcoreinfo_bytes'))),
   };
 }
 

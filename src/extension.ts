@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { registerDebugAdapter } from './debug/adapter';
-import { Sessions } from './commands/sessions';
+import { Sessions } from './session/sessions';
 import { defaultRelaySocket } from './relay/wire';
 import { ConfiguredTargets } from './settings/configuredTargets';
 import { TargetKeys } from './settings/keys';

@@ -4,7 +4,7 @@ import { stopRelay } from '../relay/remote';
 import { describeHeartbeat, LiveSession, type HeartbeatState } from '../session/liveSession';
 import type { CommandDeps } from './deps';
 import { pickTarget } from './pickTarget';
-import { requireSession } from './sessions';
+import { requireSession } from './require-session';
 
 export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable[] {
   return [

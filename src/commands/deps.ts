@@ -5,7 +5,7 @@ import type { TargetKeys } from '../settings/keys';
 import type { GrassViews } from '../views';
 import type { MemoryInspector } from '../views/memoryInspector';
 import type { RelayLaunch } from '../session/relay-process';
-import type { Sessions } from './sessions';
+import type { Sessions } from '../session/sessions';
 
 export interface CommandDeps {
   output: vscode.LogOutputChannel;

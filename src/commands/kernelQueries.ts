@@ -7,7 +7,8 @@ import { listModules, procModulesLine } from '../kernel/modules/modules';
 import { blockedTasks, frameText, stackTraces, type BlockedReport, type StackTrace } from '../kernel/stacks/stacks';
 import type { ProcessItem } from '../views/processes';
 import type { CommandDeps } from './deps';
-import { requireSession, type TargetSession } from './sessions';
+import { requireSession } from './require-session';
+import type { TargetSession } from '../session/sessions';
 
 /** Runs `work` under a cancellable progress notification; undefined when cancelled or failed (the error is shown). */
 export async function cancellableQuery<T>(session: TargetSession, title: string, work: () => Promise<T>): Promise<T | undefined> {

@@ -6,7 +6,8 @@ import type { MemoryInspectorPanel } from '../views/memoryInspector';
 import { valueText, type DecodedItem } from '../views/structDecoder';
 import { structAtAddress, structTypeNames } from '../session/addresses';
 import type { CommandDeps } from './deps';
-import { requireSession, type TargetSession } from './sessions';
+import { requireSession } from './require-session';
+import type { TargetSession } from '../session/sessions';
 
 export function registerMemoryCommands(deps: CommandDeps): vscode.Disposable[] {
   return [

@@ -5,7 +5,7 @@ import { fetchMetrics, type MetricsWindow } from '../detect/metrics';
 import { listTasks, type TaskRecord } from '../kernel/tasks/tasks';
 import { detectionTitle } from '../views/faults';
 import type { CommandDeps } from './deps';
-import { requireSession } from './sessions';
+import { requireSession } from './require-session';
 
 export function registerQueryCommands(deps: CommandDeps): vscode.Disposable[] {
   return [

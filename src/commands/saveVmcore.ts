@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import { SaveInterruptedError, saveVmcore } from '../vmcore/save';
 import type { CommandDeps } from './deps';
-import { requireSession } from './sessions';
+import { requireSession } from './require-session';
 
 const MiB = 2 ** 20;
 

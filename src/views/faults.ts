@@ -4,7 +4,7 @@
 // `grass.faults.pollIntervalSeconds`. Each detection: class, evidence (its figures), culprits,
 // since when; a notification when a new one appears; culprit pids go to the Processes tree.
 import * as vscode from 'vscode';
-import type { Sessions } from '../commands/sessions';
+import type { Sessions } from '../session/sessions';
 import { fetchDetections, readBackgroundDetections, type Culprit, type Detection } from '../detect/detections';
 
 export type FaultItem =

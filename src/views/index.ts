@@ -1,7 +1,7 @@
 // Registers the GRASS views (package.json `contributes.views`): one file per view, plus the
 // heartbeat status bar item and the kernel log documents.
 import * as vscode from 'vscode';
-import type { Sessions } from '../commands/sessions';
+import type { Sessions } from '../session/sessions';
 import type { ConfiguredTargets } from '../settings/configuredTargets';
 import type { TargetKeys } from '../settings/keys';
 import { FaultsProvider, type FaultItem } from './faults';

@@ -2,7 +2,7 @@
 // ring buffer (src/kernel/log) and followed: new records are appended every poll while the
 // document is open.
 import * as vscode from 'vscode';
-import type { Sessions } from '../commands/sessions';
+import type { Sessions } from '../session/sessions';
 import { KernelLogFollower } from '../kernel/log/follow';
 import { formatRecord } from '../kernel/log/format';
 import { KernelLogReader } from '../kernel/log/ringbuffer';

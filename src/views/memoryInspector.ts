@@ -14,7 +14,7 @@ import {
   type MemoryInspectorHostMessage,
   type MemoryInspectorWebviewMessage,
 } from '../../webview/protocol';
-import type { Sessions } from '../commands/sessions';
+import type { Sessions } from '../session/sessions';
 import type { KernelModel } from '../kernel/model';
 import { resolveKernelAddress, structAtAddress, structTypeNames } from '../session/addresses';
 import { readInspectorPage } from './inspectorPages';

@@ -2,7 +2,7 @@
 // src/kernel/tasks), thread-group leaders with their other threads as children (./processTree).
 // Ids are stable across refreshes (target, tgid, pid) so expansion survives and `reveal` works.
 import * as vscode from 'vscode';
-import type { Sessions } from '../commands/sessions';
+import type { Sessions } from '../session/sessions';
 import { listTasks, type TaskRecord } from '../kernel/tasks/tasks';
 import type { CulpritMarks } from './faults';
 import { buildProcessTree, processRow, updateProcessTree, type ProcessItem } from './processTree';

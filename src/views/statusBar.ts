@@ -1,7 +1,7 @@
 // Status bar: the connected target's heartbeat (round trip in µs, or which part failed).
 // The session polls; this only renders what each poll reported. Click: a heartbeat now.
 import * as vscode from 'vscode';
-import type { Sessions } from '../commands/sessions';
+import type { Sessions } from '../session/sessions';
 import { describeHeartbeat, type HeartbeatState } from '../session/liveSession';
 
 export class HeartbeatStatusBar implements vscode.Disposable {

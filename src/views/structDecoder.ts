@@ -2,7 +2,7 @@
 // (decodeExpression, src/kernel/objects/decode.ts). Members expand; a non-null pointer expands
 // into the object it points at, decoded when first expanded.
 import * as vscode from 'vscode';
-import type { Sessions } from '../commands/sessions';
+import type { Sessions } from '../session/sessions';
 import { decodeExpression, type ValueNode } from '../kernel/objects/decode';
 
 export interface DecodedItem {

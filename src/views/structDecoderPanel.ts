@@ -9,7 +9,7 @@ import {
   type StructDecoderHostMessage,
   type StructDecoderWebviewMessage,
 } from '../../webview/protocol';
-import type { Sessions } from '../commands/sessions';
+import type { Sessions } from '../session/sessions';
 import type { KernelModel } from '../kernel/model';
 import { decodeExpression, type ValueNode } from '../kernel/objects/decode';
 import { structTypeNames } from '../session/addresses';

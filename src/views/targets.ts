@@ -3,7 +3,7 @@
 // or agent dead), and what the `grass monitor` holding the sessions says of each (up, monitor
 // dead, GPU/NIC dead), whether or not this window is attached to it.
 import * as vscode from 'vscode';
-import type { Sessions } from '../commands/sessions';
+import type { Sessions } from '../session/sessions';
 import type { ConfiguredTargets } from '../settings/configuredTargets';
 import type { TargetKeys } from '../settings/keys';
 import type { TargetConfig } from '../settings/targets';

@@ -1,7 +1,7 @@
 // The session with the target the window is connected to, if any. Commands and views read it;
-// the connect command opens it (src/session/liveSession.ts).
+// the connect command opens it (./liveSession.ts).
 import * as vscode from 'vscode';
-import type { LiveSession } from '../session/liveSession';
+import type { LiveSession } from './liveSession';
 
 export type TargetSession = LiveSession;
 
@@ -33,11 +33,4 @@ export class Sessions implements vscode.Disposable {
     this.close();
     this.changed.dispose();
   }
-}
-
-/** The session, or undefined after telling the user plainly that there is none. */
-export function requireSession(sessions: Sessions, what: string): TargetSession | undefined {
-  if (sessions.current) return sessions.current;
-  void vscode.window.showWarningMessage(`GRASS: cannot ${what}: not connected to a target. Run "GRASS: Connect to Target…" first.`);
-  return undefined;
 }

@@ -1,0 +1,10 @@
+// The commands' guard for "needs a connected target".
+import * as vscode from 'vscode';
+import type { Sessions, TargetSession } from '../session/sessions';
+
+/** The session, or undefined after telling the user plainly that there is none. */
+export function requireSession(sessions: Sessions, what: string): TargetSession | undefined {
+  if (sessions.current) return sessions.current;
+  void vscode.window.showWarningMessage(`GRASS: cannot ${what}: not connected to a target. Run "GRASS: Connect to Target…" first.`);
+  return undefined;
+}

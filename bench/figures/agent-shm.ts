@@ -10,7 +10,6 @@ import { bootGuest } from '../../testbed';
 import { connectTarget } from '../../src/rdma/connect';
 import { writeNewKeyFile } from '../../src/rdma/key';
 import { startAgent } from '../../src/rdma/local-agent';
-import { Opcode } from '../../src/rdma/protocol/layout';
 import { openShmTransport } from '../../src/rdma/shm';
 
 const PAPER_PROCESSES = 155;
@@ -42,7 +41,7 @@ export const group: FigureGroup = {
             await scratch.writeWord(4096, ++seq);
             await scratch.readWord(4096 + 64);
           }, { inner: 2000 });
-          await bench.time('heartbeat', 'heartbeat round trip', () => client.call(Opcode.Heartbeat, [], undefined, true), {
+          await bench.time('heartbeat', 'heartbeat round trip', () => client.heartbeatRoundTrip(), {
             inner: 500,
             runs: 21,
             versus: 'word-write-read',
@@ -50,9 +49,7 @@ export const group: FigureGroup = {
           });
           await bench.timed('heartbeat-cold', 'heartbeat round trip, agent idle 50 ms before (it naps when idle)', async () => {
             await new Promise((r) => setTimeout(r, 50));
-            const start = process.hrtime.bigint();
-            await client.call(Opcode.Heartbeat, [], undefined, true);
-            return process.hrtime.bigint() - start;
+            return client.heartbeatRoundTrip();
           }, { runs: 21 });
           await bench.time('liveness', 'liveness block read (no request; seqlock)', () => client.liveness(), { inner: 1000 });
           const tasks = (await client.processList()).length;

@@ -8,7 +8,6 @@
 import * as vscode from 'vscode';
 import type { AddressSpace } from '../kernel/target';
 import { TargetReadError } from '../kernel/target';
-import * as L from '../rdma/protocol/layout';
 import { resolveKernelAddress } from '../session/addresses';
 import type { LiveSession } from '../session/liveSession';
 
@@ -169,13 +168,7 @@ export class GrassDebugAdapter implements vscode.DebugAdapter {
     if (!session.client.writesAllowed) throw new Error(`writes are refused by ${session.target.name}'s agent (not started with --allow-writes)`);
     const { space, address } = await resolveMemoryReference(session, String(args.memoryReference ?? ''), Number(args.offset ?? 0));
     const data = Buffer.from(String(args.data ?? ''), 'base64');
-    const spaceCode = space.kind === 'physical' ? L.Space.Physical : space.kind === 'kernel' ? L.Space.Kernel : L.Space.User;
-    const pid = space.kind === 'user' ? space.pid : 0;
-    const piece = session.client.header.slotDataBytes;
-    for (let done = 0; done < data.length; done += piece) {
-      const chunk = data.subarray(done, done + piece);
-      await session.client.call(L.Opcode.Write, [BigInt(spaceCode), address + BigInt(done), BigInt(chunk.length), BigInt(pid)], chunk);
-    }
+    await session.client.write(space, address, data);
     return { offset: 0, bytesWritten: data.length };
   }
 

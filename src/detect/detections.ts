@@ -3,7 +3,8 @@
 // (latest results and metric history, read with no request); per-detector inline/background mode.
 import type { GrassClient } from '../rdma/client';
 import * as L from '../rdma/protocol/layout';
-import { cString, dataCrc32 } from '../rdma/protocol/codec';
+import { dataCrc32 } from '../rdma/protocol/codec';
+import { decodeDetectionRecords, type DetectionRecord } from '../rdma/protocol/decode-detections';
 
 export type DetectorName = 'cpu-high-load' | 'memory-leak' | 'hang';
 export const DETECTOR_NAMES: readonly DetectorName[] = ['cpu-high-load', 'memory-leak', 'hang'];
@@ -72,52 +73,40 @@ function hangFigures(value: (i: number) => number): { hangClass: HangClass; figu
 
 const roles: Record<DetectorName, CulpritRole> = { 'cpu-high-load': 'cpu', 'memory-leak': 'memory', hang: 'on-cpu' };
 
-export function decodeDetections(bytes: Uint8Array): Detection[] {
-  const size = L.detection.size;
-  if (bytes.length !== size * L.DETECTORS) throw new Error(`detection reply of ${bytes.length} bytes, expected ${L.DETECTORS} records of ${size}`);
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const f = L.detection.fields;
-  const cf = L.detectCulprit.fields;
+/** What the agent's detection records mean, per detector; records not evaluated yet are left out. */
+function interpretDetections(records: readonly DetectionRecord[]): Detection[] {
   const out: Detection[] = [];
-  for (let base = 0; base < bytes.length; base += size) {
-    const kind = v.getUint32(base + f.kind.offset, true);
-    const seconds = (o: number): number => Number(v.getBigUint64(base + o, true)) / 1e9;
-    const value = (i: number): number => Number(v.getBigUint64(base + f.values.offset + 8 * i, true));
-    const status = v.getUint32(base + f.status.offset, true);
-    const count = Math.min(v.getUint32(base + f.culprit_count.offset, true), L.DETECT_CULPRITS);
-    const detector = names[kind];
+  for (const r of records) {
+    const detector = names[r.kind];
     if (!detector) {
-      if (kind === 0) continue; // not evaluated yet (no metrics window)
-      throw new Error(`detection record of unknown kind ${kind}`);
+      if (r.kind === 0) continue; // not evaluated yet (no metrics window)
+      throw new Error(`detection record of unknown kind ${r.kind}`);
     }
-    const detected = v.getBigUint64(base + f.detected_ns.offset, true) !== 0n;
+    const seconds = (ns: bigint): number => Number(ns) / 1e9;
+    const value = (i: number): number => Number(r.values[i]);
+    const detected = r.detectedNs !== 0n;
     let figures: Record<string, number | number[]> = {};
     let hangClass: HangClass | undefined;
     if (detected && detector === 'cpu-high-load') figures = { leastBusyCpuPercent: value(0) / 10, leastBusyCpu: value(1), spanSeconds: value(2) / 1e9, runnableTasks: value(3), cpuCount: value(4) };
     else if (detected && detector === 'memory-leak') figures = { memFreeBytes: value(0), memTotalBytes: value(1), swapFreeBytes: value(2), swapTotalBytes: value(3) };
     else if (detected) ({ hangClass, figures } = hangFigures(value));
     const role: CulpritRole = hangClass === 'F4' ? 'waiter' : hangClass === 'F6' ? 'memory' : roles[detector];
-    const culprits: Culprit[] = [];
-    for (let k = 0; k < count; k++) {
-      const c = base + f.culprits.offset + k * L.detectCulprit.size;
-      const cpu = v.getInt32(c + cf.cpu.offset, true);
-      culprits.push({
-        pid: v.getInt32(c + cf.pid.offset, true),
-        comm: cString(bytes.subarray(c + cf.comm.offset, c + cf.comm.offset + cf.comm.size)),
-        role,
-        cpu: cpu >= 0 ? cpu : null,
-        cpuPercent: v.getUint32(c + cf.cpu_permille.offset, true) / 10,
-        rssBytes: Number(v.getBigUint64(c + cf.rss_bytes.offset, true)),
-      });
-    }
+    const culprits: Culprit[] = r.culprits.map((c) => ({
+      pid: c.pid,
+      comm: c.comm,
+      role,
+      cpu: c.cpu >= 0 ? c.cpu : null,
+      cpuPercent: c.cpuPermille / 10,
+      rssBytes: Number(c.rssBytes),
+    }));
     out.push({
       detector,
-      active: v.getUint32(base + f.active.offset, true) === 1,
-      detectedAt: detected ? seconds(f.detected_ns.offset) : null,
-      holdsSince: v.getBigUint64(base + f.since_ns.offset, true) === 0n ? null : seconds(f.since_ns.offset),
-      evaluatedAt: seconds(f.evaluated_ns.offset),
-      error: status === L.Status.Ok ? null : `${L.Status[status] ?? status} at 0x${v.getBigUint64(base + f.detail.offset, true).toString(16)}`,
-      mode: v.getUint32(base + f.background.offset, true) === 1 ? 'background' : 'inline',
+      active: r.active,
+      detectedAt: detected ? seconds(r.detectedNs) : null,
+      holdsSince: r.sinceNs === 0n ? null : seconds(r.sinceNs),
+      evaluatedAt: seconds(r.evaluatedNs),
+      error: r.status === L.Status.Ok ? null : `${L.Status[r.status] ?? r.status} at 0x${r.detail.toString(16)}`,
+      mode: r.background ? 'background' : 'inline',
       ...(hangClass ? { hangClass } : {}),
       figures,
       culprits,
@@ -126,17 +115,20 @@ export function decodeDetections(bytes: Uint8Array): Detection[] {
   return out;
 }
 
+/** A DETECT reply's (or the background area's) grass_detection records, interpreted. */
+export function decodeDetections(bytes: Uint8Array): Detection[] {
+  return interpretDetections(decodeDetectionRecords(bytes));
+}
+
 export async function fetchDetections(client: GrassClient): Promise<Detection[]> {
-  const { data } = await client.call(L.Opcode.Detect, [0n]);
-  return decodeDetections(data);
+  return interpretDetections(await client.detections());
 }
 
 /** Sets which detectors run in background mode (the others run when asked); returns their state. */
 export async function setDetectorModes(client: GrassClient, background: readonly DetectorName[]): Promise<Detection[]> {
   let mask = 0;
   for (const name of background) mask |= 1 << DETECTOR_NAMES.indexOf(name);
-  const { data } = await client.call(L.Opcode.Detect, [BigInt(L.DETECT_SET_MODES), BigInt(mask)]);
-  return decodeDetections(data);
+  return interpretDetections(await client.setBackgroundDetectors(mask));
 }
 
 /** One metrics window of the history in the background area. */

@@ -3,27 +3,9 @@
 // per-CPU shares and per-second rates here.
 import type { GrassClient } from '../rdma/client';
 import * as L from '../rdma/protocol/layout';
-import { cString } from '../rdma/protocol/codec';
+import type { MetricsCpuCounters, MetricsSample } from '../rdma/protocol/decode-metrics';
 
-export interface MetricsCpuCounters {
-  userNs: bigint; niceNs: bigint; systemNs: bigint; irqNs: bigint; softirqNs: bigint;
-  idleNs: bigint; iowaitNs: bigint; stealNs: bigint;
-  nrSwitches: bigint; nrRunning: number; nrIowait: number;
-  /** Evidence of progress (zeros where the part did not resolve): device and local-timer interrupts, the current task. */
-  irqs: bigint; timerIrqs: bigint;
-  curr: { task: bigint; pid: number; tgid: number; comm: string; utimeNs: bigint; stimeNs: bigint; samples: number };
-  preemptCount: number;
-  lockWaiters: number;
-}
-
-/** A whole disk's cumulative counters. */
-export interface MetricsDiskCounters {
-  name: string;
-  /** Jiffies with I/O in flight (/proc/diskstats field 10, there in ms). */
-  ioTicks: bigint;
-  /** Completed requests of every direction. */
-  ios: bigint;
-}
+export type { MetricsSample } from '../rdma/protocol/decode-metrics';
 
 /** Parts of the plugin that resolved on this kernel (GRASS_METRICS_PART_*). */
 export const METRICS_PARTS: Record<string, number> = {
@@ -33,21 +15,6 @@ export const METRICS_PARTS: Record<string, number> = {
 
 export function partNames(parts: number): string[] {
   return Object.entries(METRICS_PARTS).filter(([, bit]) => (parts & bit) !== 0).map(([name]) => name);
-}
-
-/** One sample as the monitor took it (cumulative counters, pages). */
-export interface MetricsSample {
-  monitorClockNs: bigint;
-  status: number;
-  detail: bigint;
-  pswpin: bigint; pswpout: bigint;
-  freePages: bigint; totalRamPages: bigint; freeSwapPages: bigint; totalSwapPages: bigint;
-  pageSize: bigint;
-  /** The target's jiffies (0 without the progress part). */
-  jiffies: bigint;
-  parts: number;
-  cpus: MetricsCpuCounters[];
-  disks: MetricsDiskCounters[];
 }
 
 /** Shares of one CPU's time in a window, in percent (sys = system + irq + softirq, usr = user + nice, as sar -u). */
@@ -96,70 +63,6 @@ export interface CpuProgress {
   timerIrqs: number;
   preemptCount: number;
   lockWaiters: number;
-}
-
-function decodeSample(bytes: Uint8Array, at: number): { sample: MetricsSample; end: number } {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const f = L.metricsSample.fields;
-  if (at + L.metricsSample.size > bytes.length) throw new Error(`metrics reply of ${bytes.length} bytes ends inside a sample header at ${at}`);
-  const u64 = (o: number): bigint => v.getBigUint64(at + o, true);
-  const cpuCount = v.getUint32(at + f.cpu_count.offset, true);
-  const diskCount = v.getUint32(at + f.disk_count.offset, true);
-  if (diskCount > L.METRICS_MAX_DISKS) throw new Error(`metrics reply names ${diskCount} disks (at most ${L.METRICS_MAX_DISKS})`);
-  const disksAt = at + L.metricsSample.size + cpuCount * L.metricsCpu.size;
-  const end = disksAt + diskCount * L.metricsDisk.size;
-  if (end > bytes.length) throw new Error(`metrics reply of ${bytes.length} bytes is too short for ${cpuCount} CPUs and ${diskCount} disks`);
-  const c = L.metricsCpu.fields;
-  const cpus: MetricsCpuCounters[] = [];
-  for (let i = 0; i < cpuCount; i++) {
-    const b = at + L.metricsSample.size + i * L.metricsCpu.size;
-    const cu = (o: number): bigint => v.getBigUint64(b + o, true);
-    cpus.push({
-      userNs: cu(c.user_ns.offset), niceNs: cu(c.nice_ns.offset), systemNs: cu(c.system_ns.offset), irqNs: cu(c.irq_ns.offset),
-      softirqNs: cu(c.softirq_ns.offset), idleNs: cu(c.idle_ns.offset), iowaitNs: cu(c.iowait_ns.offset), stealNs: cu(c.steal_ns.offset),
-      nrSwitches: cu(c.nr_switches.offset), nrRunning: v.getUint32(b + c.nr_running.offset, true), nrIowait: v.getUint32(b + c.nr_iowait.offset, true),
-      irqs: cu(c.irqs.offset), timerIrqs: cu(c.timer_irqs.offset),
-      curr: {
-        task: cu(c.curr_task.offset), pid: v.getInt32(b + c.curr_pid.offset, true), tgid: v.getInt32(b + c.curr_tgid.offset, true),
-        comm: cString(bytes.subarray(b + c.curr_comm.offset, b + c.curr_comm.offset + c.curr_comm.size)),
-        utimeNs: cu(c.curr_utime_ns.offset), stimeNs: cu(c.curr_stime_ns.offset), samples: v.getUint32(b + c.curr_samples.offset, true),
-      },
-      preemptCount: v.getInt32(b + c.preempt_count.offset, true),
-      lockWaiters: v.getUint32(b + c.lock_waiters.offset, true),
-    });
-  }
-  const df = L.metricsDisk.fields;
-  const disks: MetricsDiskCounters[] = [];
-  for (let i = 0; i < diskCount; i++) {
-    const b = disksAt + i * L.metricsDisk.size;
-    disks.push({
-      name: cString(bytes.subarray(b + df.name.offset, b + df.name.offset + df.name.size)),
-      ioTicks: v.getBigUint64(b + df.io_ticks.offset, true),
-      ios: v.getBigUint64(b + df.ios.offset, true),
-    });
-  }
-  const sample: MetricsSample = {
-    monitorClockNs: u64(f.monitor_clock_ns.offset),
-    status: v.getUint32(at + f.status.offset, true),
-    detail: u64(f.detail.offset),
-    pswpin: u64(f.pswpin.offset), pswpout: u64(f.pswpout.offset),
-    freePages: u64(f.free_pages.offset), totalRamPages: u64(f.total_ram_pages.offset),
-    freeSwapPages: u64(f.free_swap_pages.offset), totalSwapPages: u64(f.total_swap_pages.offset),
-    pageSize: u64(f.page_size.offset),
-    jiffies: u64(f.jiffies.offset),
-    parts: v.getUint32(at + f.parts.offset, true),
-    cpus,
-    disks,
-  };
-  return { sample, end };
-}
-
-/** The reply's two samples: the window's start, then its end. */
-export function decodeMetricsReply(bytes: Uint8Array): [MetricsSample, MetricsSample] {
-  const first = decodeSample(bytes, 0);
-  const second = decodeSample(bytes, first.end);
-  if (second.end !== bytes.length) throw new Error(`metrics reply has ${bytes.length - second.end} bytes after its two samples`);
-  return [first.sample, second.sample];
 }
 
 function sampleError(s: MetricsSample, which: string): Error | undefined {
@@ -226,8 +129,7 @@ function diskWindows(start: MetricsSample, end: MetricsSample, seconds: number):
 /** The monitor's last two samples; waits (up to ~3 s) while it has not taken two yet. */
 export async function fetchMetricsSamples(client: GrassClient): Promise<[MetricsSample, MetricsSample]> {
   for (let attempt = 0; ; attempt++) {
-    const { data } = await client.call(L.Opcode.Metrics, []);
-    const [start, end] = decodeMetricsReply(data);
+    const [start, end] = await client.metrics();
     const failed = sampleError(end, 'newest') ?? sampleError(start, 'older');
     if (failed) throw failed;
     if (start.monitorClockNs !== 0n && end.monitorClockNs !== 0n) return [start, end];

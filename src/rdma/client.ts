@@ -399,8 +399,8 @@ export class GrassClient implements TargetMemory {
     });
   }
 
-  /** One request and its whole result (all chunks). Urgent requests prefer slot 0. */
-  async call(opcode: L.Opcode, args: bigint[], data?: Uint8Array, urgent = false): Promise<Result> {
+  /** One request and its whole result (all chunks). Urgent requests prefer slot 0. The typed methods above are its only callers. */
+  private async call(opcode: L.Opcode, args: bigint[], data?: Uint8Array, urgent = false): Promise<Result> {
     if (this.closed) throw new Error('GRASS client used after close');
     const slot = await this.acquire(urgent);
     try {

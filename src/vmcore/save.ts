@@ -5,7 +5,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open, FileHandle } from 'node:fs/promises';
 import type { GrassClient } from '../rdma/client';
-import * as L from '../rdma/protocol/layout';
 import { dataCrc32 } from '../rdma/protocol/codec';
 import { Btf } from '../kernel/btf/btf';
 import { elfLayout, ElfLayout } from './elf';
@@ -165,13 +164,13 @@ export async function saveVmcore(client: GrassClient, out: string, options: Save
     const worker = async (): Promise<void> => {
       while (next < pending.length && !options.signal?.aborted && !failed) {
         const c = pending[next++];
-        const { data, reply } = await client.call(L.Opcode.BulkRead, [c.physStart, BigInt(c.pages * PAGE_BYTES)], c.bitmap);
+        const { data, crc32 } = await client.bulkRead(c.physStart, c.pages * PAGE_BYTES, c.bitmap);
         if (data.length !== c.wantedPages * PAGE_BYTES) {
           throw new Error(`save-vmcore: BULK_READ at physical 0x${c.physStart.toString(16)} returned ${data.length} bytes for ${c.wantedPages} pages`);
         }
         for (const [from, at, n] of chunkRuns(plan, elf, c)) await fh.write(data, from, n, at);
-        await journal.write(`${c.index} ${reply.dataCrc32.toString(16).padStart(8, '0')}\n`);
-        crcs.set(c.index, reply.dataCrc32);
+        await journal.write(`${c.index} ${crc32.toString(16).padStart(8, '0')}\n`);
+        crcs.set(c.index, crc32);
         bytesDone += data.length;
         fetched += data.length;
         report();

@@ -103,7 +103,7 @@ test('without --allow-writes: WRITE refused, no writes flag in the header, the R
     try {
       assert.equal(client.writesAllowed, false);
       const before = guest.readPhysical(PHYS, 8);
-      await assert.rejects(client.call(L.Opcode.Write, [BigInt(L.Space.Physical), PHYS, 8n, 0n], Buffer.from('grass-w!')),
+      await assert.rejects(client.write({ kind: 'physical' }, PHYS, Buffer.from('grass-w!')),
         (e: Error) => e instanceof GrassStatusError && e.status === L.Status.WritesDisabled && /--allow-writes/.test(e.message));
       assert.deepEqual(guest.readPhysical(PHYS, 8), before, 'the RAM file is unchanged');
     } finally {
@@ -122,10 +122,10 @@ test('with --allow-writes: the flag is set, the mapping is writable, and a WRITE
     try {
       assert.equal(client.writesAllowed, true);
       const marker = Buffer.from('grass-w!');
-      await client.call(L.Opcode.Write, [BigInt(L.Space.Physical), PHYS, 8n, 0n], marker);
+      await client.write({ kind: 'physical' }, PHYS, marker);
       assert.deepEqual(guest.readPhysical(PHYS, 8), marker, 'the bytes are in the RAM file');
     } finally {
-      await client.call(L.Opcode.Write, [BigInt(L.Space.Physical), PHYS, 8n, 0n], original);
+      await client.write({ kind: 'physical' }, PHYS, original);
       await client.close();
     }
     assert.deepEqual(guest.readPhysical(PHYS, 8), original);

@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { decodeMetricsReply, metricsWindow } from '../../src/detect/metrics';
+import { decodeMetricsReply } from '../../src/rdma/protocol/decode-metrics';
+import { metricsWindow } from '../../src/detect/metrics';
 import { decodeDetections } from '../../src/detect/detections';
 
 const includeDir = path.resolve(__dirname, '../../gpu/include');

@@ -4,8 +4,6 @@ import { crc32 } from 'node:zlib';
 import * as L from './layout';
 import { StructView } from './struct-view';
 
-export { cString } from './struct-view';
-
 export interface BufferHeader {
   magic: bigint;
   version: number;

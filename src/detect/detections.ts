@@ -3,8 +3,7 @@
 // (latest results and metric history, read with no request); per-detector inline/background mode.
 import type { GrassClient } from '../rdma/client';
 import * as L from '../rdma/protocol/layout';
-import { dataCrc32 } from '../rdma/protocol/codec';
-import { decodeDetectionRecords, type DetectionRecord } from '../rdma/protocol/decode-detections';
+import type { DetectionRecord } from '../rdma/protocol/decode-detections';
 
 export type DetectorName = 'cpu-high-load' | 'memory-leak' | 'hang';
 export const DETECTOR_NAMES: readonly DetectorName[] = ['cpu-high-load', 'memory-leak', 'hang'];
@@ -74,7 +73,7 @@ function hangFigures(value: (i: number) => number): { hangClass: HangClass; figu
 const roles: Record<DetectorName, CulpritRole> = { 'cpu-high-load': 'cpu', 'memory-leak': 'memory', hang: 'on-cpu' };
 
 /** What the agent's detection records mean, per detector; records not evaluated yet are left out. */
-function interpretDetections(records: readonly DetectionRecord[]): Detection[] {
+export function interpretDetections(records: readonly DetectionRecord[]): Detection[] {
   const out: Detection[] = [];
   for (const r of records) {
     const detector = names[r.kind];
@@ -115,11 +114,6 @@ function interpretDetections(records: readonly DetectionRecord[]): Detection[] {
   return out;
 }
 
-/** A DETECT reply's (or the background area's) grass_detection records, interpreted. */
-export function decodeDetections(bytes: Uint8Array): Detection[] {
-  return interpretDetections(decodeDetectionRecords(bytes));
-}
-
 export async function fetchDetections(client: GrassClient): Promise<Detection[]> {
   return interpretDetections(await client.detections());
 }
@@ -154,63 +148,27 @@ export interface BackgroundArea {
   history: HistoryPoint[];
 }
 
-export function decodeBackground(bytes: Uint8Array): BackgroundArea {
-  if (bytes.length !== L.background.size) throw new Error(`background area of ${bytes.length} bytes, expected ${L.background.size} (layout ${L.BACKGROUND_LAYOUT})`);
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const f = L.background.fields;
-  const layout = v.getUint32(f.layout.offset, true);
-  if (layout !== L.BACKGROUND_LAYOUT) throw new Error(`background area of layout ${layout}; this remote reads layout ${L.BACKGROUND_LAYOUT}`);
-  const count = Math.min(v.getUint32(f.history_count.offset, true), L.HISTORY_POINTS);
-  const next = v.getUint32(f.history_next.offset, true) % L.HISTORY_POINTS;
-  const detections = decodeDetections(bytes.subarray(f.detections.offset, f.detections.offset + f.detections.size));
-  const h = L.historyPoint.fields;
-  const history: HistoryPoint[] = [];
-  for (let k = 0; k < count; k++) {
-    const index = (next - count + k + 2 * L.HISTORY_POINTS) % L.HISTORY_POINTS;
-    const b = f.history.offset + index * L.historyPoint.size;
-    const u16 = (o: number): number => v.getUint16(b + o, true);
-    const u32 = (o: number): number => v.getUint32(b + o, true);
-    const windowSeconds = u32(h.window_ms.offset) / 1000;
-    const rate = (x: number): number => (windowSeconds > 0 ? x / windowSeconds : 0);
-    history.push({
-      at: Number(v.getBigUint64(b + h.monitor_clock_ns.offset, true)) / 1e9,
-      windowSeconds,
-      usr: u16(h.usr_permille.offset) / 10, sys: u16(h.sys_permille.offset) / 10, iowait: u16(h.iowait_permille.offset) / 10, idle: u16(h.idle_permille.offset) / 10,
-      contextSwitchesPerSecond: rate(u32(h.context_switches.offset)),
-      pswpinPerSecond: rate(u32(h.pswpin.offset)), pswpoutPerSecond: rate(u32(h.pswpout.offset)),
-      memFreeMiB: u32(h.free_mib.offset),
-      run: u16(h.run.offset), blk: u16(h.blk.offset),
-      util: u16(h.util_permille.offset) / 10,
-      jiffies: u16(h.jiffies.offset),
-    });
-  }
-  return { detections, history };
-}
-
-/**
- * Background mode: the area the monitor republishes in the buffer header after every evaluation
- * (latest results, metric history), read with no request (seqlock: version, area, version; CRC
- * checked), so it can be read while the monitor's request handling is stuck or slow.
- */
+/** The background area, read with no request (GrassClient.background), interpreted. */
 export async function readBackground(client: GrassClient, timeoutMs = 3000): Promise<BackgroundArea> {
-  const h = L.bufferHeader.fields;
-  const transport = client.transport;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const version = await transport.readWord(h.background_version.offset);
-    if (version === 0n) throw new Error(`${transport.name}: no background results yet (the detectors run after the monitor's first two metrics samples)`);
-    if (version % 2n === 0n) {
-      const fields = await transport.read(h.background_offset.offset, h.reserved0.offset - h.background_offset.offset);
-      const v = new DataView(fields.buffer, fields.byteOffset, fields.byteLength);
-      const offset = Number(v.getBigUint64(0, true));
-      const bytes = v.getUint32(h.background_bytes.offset - h.background_offset.offset, true);
-      const crc = v.getUint32(h.background_crc32.offset - h.background_offset.offset, true);
-      const area = await transport.read(offset, bytes);
-      if ((await transport.readWord(h.background_version.offset)) === version && dataCrc32(area) === crc) return decodeBackground(area);
-    }
-    if (Date.now() > deadline) throw new Error(`${transport.name}: the background area changed during every read for ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
+  const area = await client.background(timeoutMs);
+  return {
+    detections: interpretDetections(area.detections),
+    history: area.history.map((p): HistoryPoint => {
+      const windowSeconds = p.windowMs / 1000;
+      const rate = (x: number): number => (windowSeconds > 0 ? x / windowSeconds : 0);
+      return {
+        at: Number(p.monitorClockNs) / 1e9,
+        windowSeconds,
+        usr: p.usrPermille / 10, sys: p.sysPermille / 10, iowait: p.iowaitPermille / 10, idle: p.idlePermille / 10,
+        contextSwitchesPerSecond: rate(p.contextSwitches),
+        pswpinPerSecond: rate(p.pswpin), pswpoutPerSecond: rate(p.pswpout),
+        memFreeMiB: p.freeMib,
+        run: p.run, blk: p.blk,
+        util: p.utilPermille / 10,
+        jiffies: p.jiffies,
+      };
+    }),
+  };
 }
 
 export async function readBackgroundDetections(client: GrassClient, timeoutMs = 3000): Promise<Detection[]> {

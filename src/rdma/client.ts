@@ -8,6 +8,7 @@
 import { setImmediate as yieldImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { AddressSpace, ReadRequest, TargetMemory, TargetReadError } from '../kernel/target';
 import * as codec from './protocol/codec';
+import { BackgroundRecord, decodeBackground } from './protocol/decode-background';
 import { decodeDetectionRecords, DetectionRecord } from './protocol/decode-detections';
 import { decodeMetricsReply, MetricsSample } from './protocol/decode-metrics';
 import { AgentDescription, parseDescription } from './protocol/description';
@@ -206,6 +207,33 @@ export class GrassClient implements TargetMemory {
       throw new GrassTimeoutError(`${this.transport.name}: monitor not answering (liveness block stuck mid-update at version ${version} for ${this.timeoutMs} ms)`, false);
     }
     throw new GrassProtocolError(`${this.transport.name}: the liveness block changed during every read for ${this.timeoutMs} ms`);
+  }
+
+  /**
+   * The background area the monitor republishes in the buffer header after every evaluation
+   * (the detectors' latest records, metric history), read with no request (seqlock: version,
+   * area, version; CRC checked), so it can be read while the monitor's request handling is stuck
+   * or slow.
+   */
+  async background(timeoutMs = this.timeoutMs): Promise<BackgroundRecord> {
+    const h = L.bufferHeader.fields;
+    const t = this.transport;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const version = await t.readWord(h.background_version.offset);
+      if (version === 0n) throw new Error(`${t.name}: no background results yet (the detectors run after the monitor's first two metrics samples)`);
+      if (version % 2n === 0n) {
+        const fields = await t.read(h.background_offset.offset, h.reserved0.offset - h.background_offset.offset);
+        const v = new DataView(fields.buffer, fields.byteOffset, fields.byteLength);
+        const offset = Number(v.getBigUint64(0, true));
+        const bytes = v.getUint32(h.background_bytes.offset - h.background_offset.offset, true);
+        const crc = v.getUint32(h.background_crc32.offset - h.background_offset.offset, true);
+        const area = await t.read(offset, bytes);
+        if ((await t.readWord(h.background_version.offset)) === version && codec.dataCrc32(area) === crc) return decodeBackground(area);
+      }
+      if (Date.now() > deadline) throw new Error(`${t.name}: the background area changed during every read for ${timeoutMs} ms`);
+      await sleep(1);
+    }
   }
 
   /** A HEARTBEAT round trip and then the liveness block. */

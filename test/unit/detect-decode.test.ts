@@ -1,6 +1,6 @@
-// The remote's decoders of GRASS_OP_METRICS and GRASS_OP_DETECT replies against bytes laid out
-// by a C program compiled from the real protocol.h (designated initialisers, so the struct layout
-// is the compiler's, not the TypeScript mirror's).
+// The remote's decoders of GRASS_OP_METRICS and GRASS_OP_DETECT replies and of the background
+// area against bytes laid out by a C program compiled from the real protocol.h (designated
+// initialisers, so the struct layout is the compiler's, not the TypeScript mirror's).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeMetricsReply } from '../../src/rdma/protocol/decode-metrics';
 import { metricsWindow } from '../../src/detect/metrics';
-import { decodeDetections } from '../../src/detect/detections';
+import { decodeBackground } from '../../src/rdma/protocol/decode-background';
+import { decodeDetectionRecords } from '../../src/rdma/protocol/decode-detections';
+import { interpretDetections } from '../../src/detect/detections';
 
 const includeDir = path.resolve(__dirname, '../../gpu/include');
 
@@ -71,7 +73,7 @@ test('a detection reply decodes: kinds, times, figures and culprits', () => {
   d[2].culprits[0].pid = 117; d[2].culprits[0].cpu = 0; strcpy(d[2].culprits[0].comm, "grass_f3/0");
   d[2].culprits[1].pid = 118; d[2].culprits[1].cpu = 1; strcpy(d[2].culprits[1].comm, "grass_f3/1");
   out(d, sizeof d);`);
-  const [cpu, mem, hang] = decodeDetections(bytes);
+  const [cpu, mem, hang] = interpretDetections(decodeDetectionRecords(bytes));
   assert.equal(cpu.detector, 'cpu-high-load');
   assert.equal(cpu.active, true);
   assert.equal(cpu.detectedAt, 9);
@@ -89,5 +91,34 @@ test('a detection reply decodes: kinds, times, figures and culprits', () => {
   assert.equal(mem.mode, 'inline');
   assert.deepEqual(hang.figures, { stuckCpus: [0, 1], timerStoppedCpus: [], preemptOffCpus: [1], lockWaiters: 0, jiffies: 250, contextSwitches: 0, runnableWaiting: 4 });
   assert.deepEqual(hang.culprits.map((c) => [c.pid, c.comm, c.cpu, c.role]), [[117, 'grass_f3/0', 0, 'on-cpu'], [118, 'grass_f3/1', 1, 'on-cpu']]);
-  assert.throws(() => decodeDetections(bytes.subarray(8)), /expected 3 records/);
+  assert.throws(() => decodeDetectionRecords(bytes.subarray(8)), /expected 3 records/);
+});
+
+test('a background area decodes: its detections, and its history ring oldest first across the wrap', () => {
+  const bytes = cBytes(`
+  struct grass_background b;
+  memset(&b, 0, sizeof b);
+  b.layout = GRASS_BACKGROUND_LAYOUT; b.history_count = 3; b.history_next = 1;
+  b.history[GRASS_HISTORY_POINTS - 2].monitor_clock_ns = 1000000000ull; b.history[GRASS_HISTORY_POINTS - 2].context_switches = 500;
+  b.history[GRASS_HISTORY_POINTS - 1].monitor_clock_ns = 2000000000ull; b.history[GRASS_HISTORY_POINTS - 1].usr_permille = 250;
+  b.history[0].monitor_clock_ns = 3000000000ull; b.history[0].window_ms = 500; b.history[0].pswpout = 40; b.history[0].free_mib = 77;
+  b.history[0].run = 5; b.history[0].blk = 6; b.history[0].util_permille = 999; b.history[0].jiffies = 125;
+  b.history[5].monitor_clock_ns = 9000000000ull; /* outside the 3 valid points */
+  b.detections[0].kind = GRASS_DETECT_CPU_HIGH_LOAD; b.detections[0].background = 1; b.detections[0].evaluated_ns = 3000000000ull;
+  out(&b, sizeof b);`);
+  const area = decodeBackground(bytes);
+  assert.deepEqual(area.history.map((p) => p.monitorClockNs), [1_000_000_000n, 2_000_000_000n, 3_000_000_000n]);
+  assert.equal(area.history[0].contextSwitches, 500);
+  assert.equal(area.history[1].usrPermille, 250);
+  assert.deepEqual(area.history[2], {
+    monitorClockNs: 3_000_000_000n, windowMs: 500, usrPermille: 0, sysPermille: 0, iowaitPermille: 0, idlePermille: 0,
+    contextSwitches: 0, pswpin: 0, pswpout: 40, freeMib: 77, run: 5, blk: 6, utilPermille: 999, jiffies: 125,
+  });
+  assert.deepEqual(area.detections.map((d) => [d.kind, d.background, d.evaluatedNs]), [[1, true, 3_000_000_000n], [0, false, 0n], [0, false, 0n]]);
+  const [cpu] = interpretDetections(area.detections);
+  assert.equal(cpu.mode, 'background');
+  assert.throws(() => decodeBackground(bytes.subarray(1)), /background area of \d+ bytes, expected/);
+  const otherLayout = bytes.slice();
+  otherLayout[0] ^= 0xff;
+  assert.throws(() => decodeBackground(otherLayout), /this remote reads layout 2/);
 });

@@ -23,14 +23,22 @@ nvidia-smi -L; nvcc --version | tail -1; echo "node: $(command -v node || echo n
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 
 BACKENDS=${GRASS_DEVICE_BACKENDS:-cpu cuda}  # "cpu" alone checks the images on a machine without a GPU
-CHECK=skipped SELFTEST=skipped
+CHECK=skipped SELFTEST=skipped MEMCHECK=skipped RACECHECK=skipped
 case " $BACKENDS " in *" cuda "*)
   t0=$(date +%s)
   # The sources the carried agents were built from (prepare.sh), not the travelling working tree.
   make -C $IMG/src/gpu cuda-check > $OUT/build.log 2>&1 && CHECK=ok || CHECK=failed
   make -C $IMG/src/gpu cuda-selftest >> $OUT/build.log 2>&1 && SELFTEST=ok || SELFTEST=failed
+  grep -a '^{"heartbeatPathNs"' $OUT/build.log | tail -1 > $R/heartbeat-path.json
+  # The selftest under compute-sanitizer's memcheck and racecheck, where the machine has it.
+  SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+  if [ -n "$SAN" ] && [ -x $IMG/src/gpu/build/cuda_selftest ]; then
+    $SAN --tool memcheck --error-exitcode 9 $IMG/src/gpu/build/cuda_selftest > $R/memcheck.txt 2>&1 && MEMCHECK=clean || MEMCHECK=failed
+    $SAN --tool racecheck --error-exitcode 9 $IMG/src/gpu/build/cuda_selftest > $R/racecheck.txt 2>&1 && RACECHECK=clean || RACECHECK=failed
+    tail -2 $R/memcheck.txt $R/racecheck.txt
+  fi
   tail -3 $OUT/build.log
-  echo "build $CHECK selftest $SELFTEST ($(( $(date +%s) - t0 )) s)";;
+  echo "build $CHECK selftest $SELFTEST memcheck $MEMCHECK racecheck $RACECHECK ($(( $(date +%s) - t0 )) s)";;
 esac
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $W/key
 
@@ -79,10 +87,10 @@ for img in $IMAGES; do
 done
 case " $BACKENDS " in *" cuda "*) timeout 120 $IMG/floor > $R/floor.json; echo "floor rc=$?"; cat $R/floor.json;; esac
 
-python3 - "$R" "$CARD" "$CHECK" "$SELFTEST" "$IMG" $IMAGES <<'PY'
+python3 - "$R" "$CARD" "$CHECK" "$SELFTEST" "$IMG" "$MEMCHECK" "$RACECHECK" $IMAGES <<'PY'
 import json, sys, os, subprocess
-out, card, check, selftest, img = sys.argv[1:6]
-images = sys.argv[6:]
+out, card, check, selftest, img, memcheck, racecheck = sys.argv[1:8]
+images = sys.argv[8:]
 def load(name):
     try: return json.load(open(os.path.join(out, name)))
     except Exception as e: return {"error": str(e)}
@@ -102,7 +110,8 @@ r = {"card": card,
      "driver": first_line("nvidia-smi --query-gpu=driver_version --format=csv,noheader"),
      "cudaRelease": first_line("nvcc --version | tail -1"),
      "revision": open(os.path.join(img, "revision")).read().strip() if os.path.exists(os.path.join(img, "revision")) else None,
-     "cudaCheck": check, "cudaSelftest": selftest,
+     "cudaCheck": check, "cudaSelftest": selftest, "sanitizer": {"memcheck": memcheck, "racecheck": racecheck},
+     "heartbeatPath": load("heartbeat-path.json").get("heartbeatPathNs"),
      "sameReplies": bool(checked) and all(c["sameReplies"] for c in checked), "images": checked,
      "readyCuda": load("ready-cuda-rest.json"), "cuda": load("bench-cuda.json"), "cpu": load("bench-cpu.json"),
      "floor": load("floor.json"), "reaction": load("reaction-cuda-rest.json")}

@@ -25,6 +25,45 @@ __global__ void walk_on_device(const grass_phys_map* m, uint64_t root, uint64_t 
   out[2] = f.status;
 }
 
+__device__ uint64_t device_clock_ns() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
+  return t;
+}
+
+// The heartbeat's path on one device thread, piece by piece on %globaltimer (ns per repetition):
+// [0] a pass that answers one new heartbeat (posted by the host before the launch), [1] a pass with
+// nothing new, [2] the request's HMAC-SHA-256, [3] one SHA-256 compression, [4] __threadfence_system.
+__global__ void time_heartbeat_path(grass_monitor* mon, const grass_request* q, uint64_t* ns, uint32_t reps) {
+  if (threadIdx.x != 0 || blockIdx.x != 0) return;
+  uint64_t t0 = device_clock_ns();
+  grass_monitor_pass(mon, t0);
+  uint64_t t1 = device_clock_ns();
+  ns[0] = t1 - t0;
+  for (uint32_t k = 0; k < reps; k++) grass_monitor_pass(mon, t1);
+  uint64_t t2 = device_clock_ns();
+  ns[1] = (t2 - t1) / reps;
+  uint8_t mac[32];
+  uint32_t slot = 0;
+  for (uint32_t k = 0; k < reps; k++) {
+    grass_hmac m;
+    grass_hmac_init(&m, mon->key, 32);
+    grass_hmac_update(&m, &mon->instance, 8);
+    grass_hmac_update(&m, &slot, 4);
+    grass_hmac_update(&m, q, offsetof(grass_request, mac));
+    grass_hmac_final(&m, mac);
+  }
+  uint64_t t3 = device_clock_ns();
+  ns[2] = (t3 - t2) / reps;
+  uint32_t h[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  for (uint32_t k = 0; k < reps; k++) grass_sha256_compress(h, (const uint8_t*)q);
+  uint64_t t4 = device_clock_ns();
+  ns[3] = (t4 - t3) / reps;
+  for (uint32_t k = 0; k < reps; k++) __threadfence_system();
+  ns[4] = (device_clock_ns() - t4) / reps;
+  ns[5] = mac[1] + h[0];  // so that neither loop is optimized away
+}
+
 template <typename T>
 static T* managed(size_t n = 1) {
   void* p = nullptr;
@@ -131,6 +170,17 @@ int main() {
   h.post(1, 7, GRASS_OP_FETCH_RESULT, {r.result_id, 4096});
   if (h.pass()) return 2;
   CHECK(h.slot(1)->reply.status == GRASS_OK && h.slot(1)->reply.data_bytes == 904 && h.slot(1)->reply.offset == 4096);
+
+  // Where a heartbeat's GPU time goes (one thread, as the persistent kernel's monitor thread).
+  uint64_t* ns = managed<uint64_t>(6);
+  grass_request* q = managed<grass_request>();
+  h.post(0, 100, GRASS_OP_HEARTBEAT, {});
+  *q = h.slot(0)->request;
+  time_heartbeat_path<<<1, 1>>>(mon, q, ns, 200);
+  CUDA(cudaDeviceSynchronize());
+  CHECK(h.slot(0)->reply_mark == 100 && h.slot(0)->reply.status == GRASS_OK);
+  printf("{\"heartbeatPathNs\":{\"passAnsweringHeartbeat\":%llu,\"passIdle\":%llu,\"requestHmac\":%llu,\"sha256Compress\":%llu,\"threadfenceSystem\":%llu}}\n",
+         (unsigned long long)ns[0], (unsigned long long)ns[1], (unsigned long long)ns[2], (unsigned long long)ns[3], (unsigned long long)ns[4]);
 
   cudaDeviceProp prop;
   cudaGetDeviceProperties(&prop, 0);

@@ -97,5 +97,22 @@ int main() {
       if (grass_crc32(&crc, buf.data() + start, len) != (uint32_t)crc32(0, buf.data() + start, (uInt)len)) crc_mismatches++;
   CHECK(crc_mismatches == 0);
   CHECK(grass_crc32(&crc, "123456789", 9) == 0xcbf43926u);  // the CRC-32/ISO-HDLC check value
+
+  // The pieces' CRCs joined as the device's helpers join them (each shifted past the bytes after
+  // it, XORed) give zlib's CRC of the whole, for piece counts and lengths as the helpers split.
+  int join_mismatches = 0;
+  for (uint64_t n : {4096ull, 4100ull, 4999ull})
+    for (uint64_t pieces : {1ull, 3ull, 192ull, 400ull}) {
+      uint64_t piece = ((n + pieces - 1) / pieces + 15) & ~15ull;
+      uint32_t joined = 0;
+      for (uint64_t start = 0; start < n; start += piece) {
+        uint64_t len = n - start < piece ? n - start : piece;
+        joined ^= grass_crc32_shift(&crc, grass_crc32_serial(&crc, buf.data() + start, len), n - start - len);
+      }
+      if (joined != (uint32_t)crc32(0, buf.data(), (uInt)n)) join_mismatches++;
+    }
+  CHECK(join_mismatches == 0);
+  CHECK(grass_crc32_combine(&crc, (uint32_t)crc32(0, buf.data(), 1000), (uint32_t)crc32(0, buf.data() + 1000, 3000), 3000) ==
+        (uint32_t)crc32(0, buf.data(), 4000));
   return check_report("test_crypto");
 }

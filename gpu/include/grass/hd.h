@@ -12,9 +12,13 @@
 // For the large monitor functions: one call site each would otherwise be inlined into one huge
 // device function, which takes cicc/ptxas minutes and bloats the persistent kernel.
 #define GRASS_HD_CALL __host__ __device__ __noinline__
+// Loops with a fixed trip count that must be unrolled on the device so that their arrays live in
+// registers rather than in local memory (SHA-256's schedule).
+#define GRASS_UNROLL _Pragma("unroll")
 #else
 #define GRASS_HD inline
 #define GRASS_HD_CALL inline
+#define GRASS_UNROLL
 #endif
 
 // Orders the stores before it with the stores after it, as seen by another agent of the system
@@ -31,39 +35,54 @@ GRASS_HD uint64_t grass_load_mark(const uint64_t* p) { return *(const volatile u
 GRASS_HD void grass_store_mark(uint64_t* p, uint64_t v) { *(volatile uint64_t*)p = v; }
 
 #ifdef __CUDACC__
-// A large aligned copy handed to the other warps of the monitor's block, when its kernel keeps
-// them (cuda_backend.cu's persistent kernel sets grass_copy_helpers to its block's mailbox; each
-// translation unit has its own, null elsewhere). The poster waits for every helper's share.
+// Large copies and checksums handed to the other warps of the monitor's block, when its kernel
+// keeps them (cuda_backend.cu's persistent kernel sets grass_copy_helpers to its block's mailbox;
+// each translation unit has its own, null elsewhere). The poster waits for every helper's share.
+// A copy is 16-byte loads (8-byte where the ends allow no more) spread over the helpers so that a
+// warp's loads are consecutive, several per helper in flight; a checksum gives each helper one
+// contiguous piece and joins the pieces' CRC32s (crc32.h), so the value is the serial one.
+enum { GRASS_JOB_COPY16 = 1, GRASS_JOB_COPY8 = 2, GRASS_JOB_CRC32 = 3 };
 struct grass_copy_job {
   const uint8_t* src;
   uint8_t* dst;
-  uint64_t words;        // 8-byte words to copy
+  uint64_t units;        // copy: 16- or 8-byte units; checksum: bytes
+  const void* tables;    // checksum: the grass_crc32_tables
+  uint32_t kind;         // GRASS_JOB_*; 0: the helpers leave
   uint32_t generation;   // bumped by the poster for each job
   uint32_t done;         // helpers that finished the current job
   uint32_t helpers;      // helper threads (the block's threads past the first warp)
+  uint32_t crc;          // checksum: the helpers' pieces, joined (XOR of shifted CRCs)
 };
 static __device__ grass_copy_job* grass_copy_helpers = 0;
 #define GRASS_PARALLEL_COPY_MIN 4096u
+
+// Posts a job to the helpers and waits until each has done its share.
+__device__ inline void grass_run_helper_job(grass_copy_job* job) {
+  job->done = 0;
+  job->crc = 0;
+  __threadfence_block();
+  atomicAdd(&job->generation, 1u);
+  while (atomicAdd(&job->done, 0u) != job->helpers) {}
+  __threadfence();
+}
 #endif
 
-// Copy out of target memory or into the buffer. On the device: 8-byte words when both ends allow
-// it (spread over the helper warps when large); on the host: the C library's memcpy.
+// Copy out of target memory or into the buffer. On the device: spread over the helper warps
+// when large and 8-byte aligned, else 8-byte words when both ends allow it; on the host: the C
+// library's memcpy.
 GRASS_HD void grass_copy(void* dst, const void* src, uint64_t n) {
 #ifdef __CUDA_ARCH__
   uint8_t* d = (uint8_t*)dst;
   const uint8_t* s = (const uint8_t*)src;
   grass_copy_job* job = grass_copy_helpers;
   if (job && n >= GRASS_PARALLEL_COPY_MIN && (((uintptr_t)d | (uintptr_t)s) & 7) == 0) {
-    uint64_t words = n / 8;
+    uint64_t unit = (((uintptr_t)d | (uintptr_t)s) & 15) == 0 ? 16 : 8;
     job->src = s;
     job->dst = d;
-    job->words = words;
-    job->done = 0;
-    __threadfence_block();
-    atomicAdd(&job->generation, 1u);
-    while (atomicAdd(&job->done, 0u) != job->helpers) {}
-    __threadfence();
-    d += words * 8, s += words * 8, n -= words * 8;
+    job->units = n / unit;
+    job->kind = unit == 16 ? GRASS_JOB_COPY16 : GRASS_JOB_COPY8;
+    grass_run_helper_job(job);
+    d += job->units * unit, s += job->units * unit, n -= job->units * unit;
   }
   if ((((uintptr_t)d | (uintptr_t)s) & 7) == 0) {
     for (; n >= 8; n -= 8, d += 8, s += 8) *(uint64_t*)d = *(const volatile uint64_t*)s;

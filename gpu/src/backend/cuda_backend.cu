@@ -101,12 +101,34 @@ __device__ void watch_reactions(uint8_t* buffer, uint32_t slots, uint64_t slot_b
   }
 }
 
+// A helper's share of a copy: units me, me + helpers, ... (a warp's loads are consecutive), kCopyDepth
+// loads issued before their stores so that that many PCIe reads per helper are in flight. Loads
+// bypass the caches (__ldcv): target memory changes under the monitor.
+constexpr int kCopyDepth = 8;
+template <typename T>
+__device__ void copy_share(const T* src, T* dst, uint64_t units, uint32_t me, uint32_t helpers) {
+  for (uint64_t base = me; base < units; base += (uint64_t)helpers * kCopyDepth) {
+    T v[kCopyDepth];
+#pragma unroll
+    for (int u = 0; u < kCopyDepth; u++) {
+      uint64_t k = base + (uint64_t)u * helpers;
+      if (k < units) v[u] = __ldcv(src + k);
+    }
+#pragma unroll
+    for (int u = 0; u < kCopyDepth; u++) {
+      uint64_t k = base + (uint64_t)u * helpers;
+      if (k < units) dst[k] = v[u];
+    }
+  }
+}
+
 __global__ void __launch_bounds__(kMonitorThreads, 1)
 persistent_monitor(grass_monitor* mon, const volatile uint32_t* stop, reaction_ring* ring, reaction_entry* entries) {
   __shared__ grass_copy_job job;
   __shared__ volatile int quit;
   if (threadIdx.x == 0) {
-    job = {0, 0, 0, 0, 0, blockDim.x - kFirstHelper};
+    job = {};
+    job.helpers = blockDim.x - kFirstHelper;
     grass_copy_helpers = &job;
     quit = 0;
   }
@@ -114,8 +136,7 @@ persistent_monitor(grass_monitor* mon, const volatile uint32_t* stop, reaction_r
   if (threadIdx.x == 0) {
     while (*stop == 0) grass_monitor_pass(mon, device_clock_ns());
     quit = 1;  // the watcher leaves
-    job.dst = 0;  // a job with no destination: the helpers leave
-    job.words = 0;
+    job.kind = 0;  // the helpers leave
     __threadfence_block();
     atomicAdd(&job.generation, 1u);
     return;
@@ -132,11 +153,11 @@ persistent_monitor(grass_monitor* mon, const volatile uint32_t* stop, reaction_r
     while ((g = atomicAdd(&job.generation, 0u)) == seen) {}
     seen = g;
     __threadfence_block();
-    if (vj->dst == 0) return;
-    const volatile uint64_t* s = (const volatile uint64_t*)vj->src;
-    uint64_t* d = (uint64_t*)vj->dst;
-    uint64_t words = vj->words;
-    for (uint64_t w = me; w < words; w += helpers) d[w] = s[w];
+    uint32_t kind = vj->kind;
+    if (kind == 0) return;
+    if (kind == GRASS_JOB_CRC32) grass_crc32_piece(&job, me);
+    else if (kind == GRASS_JOB_COPY16) copy_share((const uint4*)vj->src, (uint4*)vj->dst, vj->units, me, helpers);
+    else copy_share((const unsigned long long*)vj->src, (unsigned long long*)vj->dst, vj->units, me, helpers);
     __threadfence();
     atomicAdd(&job.done, 1u);
   }

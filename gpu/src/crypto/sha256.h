@@ -33,14 +33,17 @@ GRASS_HD_CALL void grass_sha256_compress(uint32_t h[8], const uint8_t* p) {
       0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
       0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
   uint32_t w[64];
+  GRASS_UNROLL
   for (int i = 0; i < 16; i++)
     w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+  GRASS_UNROLL
   for (int i = 16; i < 64; i++) {
     uint32_t s0 = grass_rotr32(w[i - 15], 7) ^ grass_rotr32(w[i - 15], 18) ^ (w[i - 15] >> 3);
     uint32_t s1 = grass_rotr32(w[i - 2], 17) ^ grass_rotr32(w[i - 2], 19) ^ (w[i - 2] >> 10);
     w[i] = w[i - 16] + s0 + w[i - 7] + s1;
   }
   uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+  GRASS_UNROLL
   for (int i = 0; i < 64; i++) {
     uint32_t t1 = hh + (grass_rotr32(e, 6) ^ grass_rotr32(e, 11) ^ grass_rotr32(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i];
     uint32_t t2 = (grass_rotr32(a, 2) ^ grass_rotr32(a, 13) ^ grass_rotr32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));

@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+#include "grass/detectors.h"
+
 #define GRASS_MAGIC 0x5346425353415247ull /* "GRASSBFS" little-endian */
 #define GRASS_PROTOCOL_VERSION 1u
 #define GRASS_MAC_BYTES 32u        /* HMAC-SHA256 */
@@ -217,11 +219,7 @@ struct grass_metrics_disk {
   uint64_t ios;                 /* completed requests of every direction, summed */
 };
 
-/* GRASS_OP_DETECT: one record per detector, in this order. */
-#define GRASS_DETECTORS 3u
-#define GRASS_DETECT_CPU_HIGH_LOAD 1u  /* every CPU >= 90 % busy for 5 s of the monitor clock */
-#define GRASS_DETECT_MEMORY_LEAK 2u    /* free RAM and free swap both < 30 % (no swap counts as none free) */
-#define GRASS_DETECT_HANG 3u           /* SHFH hang classes F1-F6 from progress evidence (docs/detections.md) */
+/* GRASS_OP_DETECT: one record per detector of grass/detectors.h, record kind - 1 of its kind. */
 #define GRASS_DETECT_CULPRITS 8u
 #define GRASS_DETECT_SET_MODES 1u      /* GRASS_OP_DETECT args[0] */
 /* Hang classes (grass_detection.values[0] of GRASS_DETECT_HANG). */

@@ -1,17 +1,20 @@
 // The agent's buffer description, sent as rdma_cm private data at connection set-up
-// (gpu/include/grass/rdma.h; offsets checked by test/unit/verbs-abi.test.ts).
+// (struct grass_rdma_hello of gpu/include/grass/rdma.h; its layout generated into
+// wire.generated.ts from the header).
+import { GRASS_RDMA_HELLO_MAGIC, structs } from '../protocol/wire.generated';
 
-export const HELLO_MAGIC = 0x4f4c4548;
-export const HELLO_BYTES = 56;
+const hello = structs.grass_rdma_hello;
+export const HELLO_MAGIC = GRASS_RDMA_HELLO_MAGIC;
+export const HELLO_BYTES = hello.size;
 export const helloLayout = {
-  magic: 0,
-  version: 4,
-  buffer_addr: 8,
-  buffer_bytes: 16,
-  rkey: 24,
-  name: 32,
+  magic: hello.fields.magic.offset,
+  version: hello.fields.version.offset,
+  buffer_addr: hello.fields.buffer_addr.offset,
+  buffer_bytes: hello.fields.buffer_bytes.offset,
+  rkey: hello.fields.rkey.offset,
+  name: hello.fields.name.offset,
 } as const;
-export const HELLO_NAME_BYTES = 24;
+export const HELLO_NAME_BYTES = hello.fields.name.size;
 
 export interface Hello {
   version: number;

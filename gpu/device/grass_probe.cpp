@@ -116,7 +116,7 @@ double pct(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 5) fail("usage: grass_probe SHM KEY_FILE dump OUT PAGE_OFFSET_BASE | bench HEARTBEATS");
+  if (argc < 5) fail("usage: grass_probe SHM KEY_FILE dump OUT PAGE_OFFSET_BASE | bench HEARTBEATS | bulk OUT BYTES");
   Client c(argv[1], argv[2]);
   std::string mode = argv[3];
   if (mode == "dump") {
@@ -171,6 +171,26 @@ int main(int argc, char** argv) {
            "\"processList\":{\"tasks\":%llu,\"medianUs\":%.1f,\"p99Us\":%.1f},\"read\":{\"chunkBytes\":%llu,\"bytes\":%llu,\"MBps\":%.1f}}\n",
            (unsigned long long)n, (unsigned long long)lost, (unsigned long long)stale, pct(hb, 0.5), pct(hb, 0.99), pct(hb, 1.0), pct(hb, 0.0),
            (unsigned long long)tasks, pct(ps, 0.5), pct(ps, 0.99), (unsigned long long)chunk, (unsigned long long)total, total / read_s / 1e6);
+    return 0;
+  }
+  if (mode == "bulk") {
+    // GRASS_OP_BULK_READ of physical [0, BYTES) (every page, no bitmap), one slot data area per
+    // request, the bytes written to OUT as they come: the stream that save-vmcore reads.
+    if (argc < 6) fail("bulk needs OUT and BYTES");
+    uint64_t bytes = strtoull(argv[5], nullptr, 0), chunk = c.hd->slot_data_bytes, total = 0;
+    FILE* f = fopen(argv[4], "wb");
+    if (!f) fail("cannot write the bulk file");
+    uint64_t t0 = now_ns();
+    for (uint64_t p = 0; p < bytes; p += chunk) {
+      uint64_t n = bytes - p < chunk ? bytes - p : chunk;
+      Reply r = c.call(0, GRASS_OP_BULK_READ, {p, n});
+      if (r.lost || r.head.status != GRASS_OK || r.data.size() != n) fail("bulk read failed at " + std::to_string(p));
+      fwrite(r.data.data(), 1, r.data.size(), f);
+      total += n;
+    }
+    double s = (now_ns() - t0) / 1e9;
+    fclose(f);
+    printf("{\"bulk\":{\"chunkBytes\":%llu,\"bytes\":%llu,\"MBps\":%.1f}}\n", (unsigned long long)chunk, (unsigned long long)total, total / s / 1e6);
     return 0;
   }
   fail("unknown mode " + mode);

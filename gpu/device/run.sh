@@ -66,6 +66,8 @@ run_backend() {
     grep -a "^[A-Za-z0-9-]* lost=" $W/$tag.dump > $R/replies-$tag.txt
     if [ "${4:-}" = bench ]; then
       timeout 300 $IMG/grass_probe $shm $W/key bench 100000 > $R/bench-$1.json; echo "bench $1 rc=$?"; cat $R/bench-$1.json
+      # The whole RAM by GRASS_OP_BULK_READ (what save-vmcore streams), kept to compare cpu with cuda.
+      timeout 120 $IMG/grass_probe $shm $W/key bulk $W/bulk-$1.bin $(stat -c %s $RAM) > $R/bulk-$1.json; echo "bulk $1 rc=$?"; cat $R/bulk-$1.json
     fi
   fi
   kill $pid 2>/dev/null; wait $pid 2>/dev/null  # SIGTERM: the cuda agent writes its reaction record on stop
@@ -83,6 +85,11 @@ for img in $IMAGES; do
   if [ -s $W/cpu-$img.dump ] && cmp $W/cpu-$img.dump $W/cuda-$img.dump; then echo "$img: same" > $R/same-$img
   else echo "$img: DIFFERENT" > $R/same-$img; fi
   cat $R/same-$img
+  if [ "$mode" = bench ]; then
+    if [ -s $W/bulk-cpu.bin ] && cmp $W/bulk-cpu.bin $W/bulk-cuda.bin && cmp $W/bulk-cpu.bin $RAM; then echo same > $R/bulk-same
+    else echo DIFFERENT > $R/bulk-same; fi
+    echo "bulk of $img: cpu vs cuda vs the RAM file: $(cat $R/bulk-same)"; rm -f $W/bulk-*.bin
+  fi
   rm -f $RAM
 done
 case " $BACKENDS " in *" cuda "*) timeout 120 $IMG/floor > $R/floor.json; echo "floor rc=$?"; cat $R/floor.json;; esac
@@ -114,7 +121,9 @@ r = {"card": card,
      "heartbeatPath": load("heartbeat-path.json").get("heartbeatPathNs"),
      "sameReplies": bool(checked) and all(c["sameReplies"] for c in checked), "images": checked,
      "readyCuda": load("ready-cuda-rest.json"), "cuda": load("bench-cuda.json"), "cpu": load("bench-cpu.json"),
-     "floor": load("floor.json"), "reaction": load("reaction-cuda-rest.json")}
+     "floor": load("floor.json"), "reaction": load("reaction-cuda-rest.json"),
+     "bulk": {"cuda": load("bulk-cuda.json").get("bulk"), "cpu": load("bulk-cpu.json").get("bulk"),
+              "sameAsCpuAndRam": lines("bulk-same") == ["same"]}}
 json.dump(r, open(os.path.join(out, "gpu-results.json"), "w"), indent=1)
 print(json.dumps({k: r[k] for k in ("card", "sameReplies", "cuda", "floor", "reaction")})[:4000])
 PY

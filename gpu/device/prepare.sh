@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 rm -rf .devimg/src && mkdir -p .devimg/src .devimg/lib
 git archive HEAD gpu llview-plugins | tar -x -C .devimg/src
 S=.devimg/src/gpu
-make -C $S all cuda-agent
+make -C $S build/grass-agent cuda-agent  # not `all`: its wire-layout step needs the repository's scripts/, which do not travel
 strip -o .devimg/grass-agent $S/build/grass-agent
 strip -o .devimg/grass-agent-cuda $S/build/grass-agent-cuda
 g++ -O2 -std=c++17 -I$S/include -pthread $S/device/grass_probe.cpp -o .devimg/grass_probe

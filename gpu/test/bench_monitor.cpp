@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "../../llview-plugins/process-list/process_list_layout.h"
-#include "../src/server/buffer_setup.h"
+#include "process-list/process_list_layout.h"
+#include "server/buffer_setup.h"
 
 namespace {
 

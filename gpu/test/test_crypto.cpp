@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "../src/crypto/crc32.h"
-#include "../src/crypto/sha256.h"
+#include "crypto/crc32.h"
+#include "crypto/sha256.h"
 #include "check.h"
 
 static std::string to_hex(const uint8_t* p, size_t n) {

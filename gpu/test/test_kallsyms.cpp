@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "../src/discovery/discovery.h"
+#include "discovery/discovery.h"
 #include "check.h"
 
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "../src/memory/memory_source.h"
+#include "memory/memory_source.h"
 #include "check.h"
 
 using grass::MemorySource;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "../src/server/buffer_setup.h"
+#include "server/buffer_setup.h"
 #include "check.h"
 
 namespace {

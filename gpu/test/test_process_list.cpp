@@ -4,7 +4,7 @@
 #include <cstring>
 #include <vector>
 
-#include "../../llview-plugins/process-list/process_list.h"
+#include "process-list/process_list.h"
 #include "check.h"
 
 namespace {

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <vector>
 
-#include "../src/translation/translate.h"
+#include "translation/translate.h"
 #include "check.h"
 
 static const uint64_t P = GRASS_PTE_PRESENT | 0x2 /* RW */, PS = GRASS_PTE_HUGE, NX = 1ull << 63;

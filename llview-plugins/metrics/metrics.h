@@ -7,7 +7,7 @@
 #define GRASS_PLUGIN_METRICS_H
 
 #include "grass/protocol.h"
-#include "../../gpu/src/translation/translate.h"
+#include "translation/translate.h"
 
 #define GRASS_METRICS_MAX_CPUS 256u
 #define GRASS_METRICS_PERIOD_NS 1000000000ull

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "metrics.h"
-#include "../../gpu/src/discovery/btf_types.h"
-#include "../../gpu/src/discovery/discovery.h"
+#include "discovery/btf_types.h"
+#include "discovery/discovery.h"
 
 namespace grass {
 

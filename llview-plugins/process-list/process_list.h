@@ -5,7 +5,7 @@
 #define GRASS_PLUGIN_PROCESS_LIST_H
 
 #include "grass/protocol.h"
-#include "../../gpu/src/translation/translate.h"
+#include "translation/translate.h"
 
 #define GRASS_THREADS_VIA_SIGNAL_HEAD 1u  // signal->thread_head + task->thread_node
 #define GRASS_THREADS_VIA_THREAD_GROUP 2u // task->thread_group ring (older kernels)

@@ -3,8 +3,8 @@
 #define GRASS_PLUGIN_PROCESS_LIST_LAYOUT_H
 
 #include "process_list.h"
-#include "../../gpu/src/discovery/btf_types.h"
-#include "../../gpu/src/discovery/discovery.h"
+#include "discovery/btf_types.h"
+#include "discovery/discovery.h"
 
 namespace grass {
 

@@ -15,14 +15,14 @@
 #include <stdexcept>
 #include <string>
 
-#include "../../../llview-plugins/process-list/process_list_layout.h"
-#include "../../../llview-plugins/metrics/metrics_layout.h"
-#include "../backend/backend.h"
-#include "../discovery/btf_types.h"
-#include "../discovery/discovery.h"
-#include "../memory/memory_source.h"
-#include "../server/buffer_setup.h"
-#include "../transport/rdma_endpoint.h"
+#include "process-list/process_list_layout.h"
+#include "metrics/metrics_layout.h"
+#include "backend/backend.h"
+#include "discovery/btf_types.h"
+#include "discovery/discovery.h"
+#include "memory/memory_source.h"
+#include "server/buffer_setup.h"
+#include "transport/rdma_endpoint.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <atomic>
 #include <thread>
 
-#include "../server/monitor.h"
+#include "server/monitor.h"
 
 namespace grass {
 

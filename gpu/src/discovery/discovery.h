@@ -9,8 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../memory/memory_source.h"
-#include "../translation/translate.h"
+#include "memory/memory_source.h"
+#include "translation/translate.h"
 
 namespace grass {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "monitor.h"
-#include "../discovery/discovery.h"
+#include "discovery/discovery.h"
 
 namespace grass {
 

@@ -5,12 +5,12 @@
 #define GRASS_SERVER_MONITOR_H
 
 #include "grass/protocol.h"
-#include "../crypto/crc32.h"
-#include "../crypto/sha256.h"
-#include "../translation/translate.h"
-#include "../../../llview-plugins/process-list/process_list.h"
-#include "../../../llview-plugins/metrics/metrics.h"
-#include "../../../llview-plugins/detect/detect.h"
+#include "crypto/crc32.h"
+#include "crypto/sha256.h"
+#include "translation/translate.h"
+#include "process-list/process_list.h"
+#include "metrics/metrics.h"
+#include "detect/detect.h"
 
 #define GRASS_MAX_SLOTS 64u
 #define GRASS_TORN_REQUEST_NS 50000000ull  // a request whose seq never matches its mark: malformed after 50 ms
@@ -250,6 +250,30 @@ GRASS_HD void grass_op_fetch(grass_monitor* mon, const grass_request* q, grass_o
 
 #include "bulk.h"
 
+GRASS_HD void grass_op_heartbeat(grass_monitor*, uint32_t, const grass_request*, grass_outcome*) {}
+GRASS_HD void grass_op_describe(grass_monitor* mon, uint32_t, const grass_request*, grass_outcome* o) { o->arena = &mon->arenas[mon->slot_count]; }
+GRASS_HD_CALL void grass_op_write_slot(grass_monitor* mon, uint32_t, const grass_request* q, grass_outcome* o) { grass_op_write(mon, q, o); }
+GRASS_HD_CALL void grass_op_process_count(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) { grass_op_process(mon, i, q, false, o); }
+GRASS_HD_CALL void grass_op_process_list(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) { grass_op_process(mon, i, q, true, o); }
+GRASS_HD void grass_op_fetch_slot(grass_monitor* mon, uint32_t, const grass_request* q, grass_outcome* o) { grass_op_fetch(mon, q, o); }
+GRASS_HD_CALL void grass_op_metrics_slot(grass_monitor* mon, uint32_t i, const grass_request*, grass_outcome* o) { grass_op_metrics(mon, i, o); }
+
+// Every opcode and its handler (mon, slot, request, outcome): the buffer server's own (heartbeat,
+// describe, memory reads and writes, fetching a large result), then each plugin's (process list,
+// metrics, detectors, bulk). The dispatch in grass_handle is generated from this list.
+#define GRASS_OPCODE_LIST(X)                      \
+  X(GRASS_OP_HEARTBEAT, grass_op_heartbeat)       \
+  X(GRASS_OP_DESCRIBE, grass_op_describe)         \
+  X(GRASS_OP_READ, grass_op_read)                 \
+  X(GRASS_OP_READ_BATCH, grass_op_read_batch)     \
+  X(GRASS_OP_WRITE, grass_op_write_slot)          \
+  X(GRASS_OP_FETCH_RESULT, grass_op_fetch_slot)   \
+  X(GRASS_OP_PROCESS_COUNT, grass_op_process_count) \
+  X(GRASS_OP_PROCESS_LIST, grass_op_process_list) \
+  X(GRASS_OP_METRICS, grass_op_metrics_slot)      \
+  X(GRASS_OP_DETECT, grass_op_detect)             \
+  X(GRASS_OP_BULK_READ, grass_op_bulk_read)
+
 // Authenticates, checks freshness, runs and answers one request whose mark has appeared.
 GRASS_HD_CALL void grass_handle(grass_monitor* mon, uint32_t i, const grass_request* q, uint64_t mark) {
   grass_outcome o = {GRASS_OK, 0, 0, 0, 0};
@@ -275,17 +299,10 @@ GRASS_HD_CALL void grass_handle(grass_monitor* mon, uint32_t i, const grass_requ
       mon->last_seq[i] = q->seq;
       refused = false;
       switch (q->opcode) {
-        case GRASS_OP_HEARTBEAT: break;
-        case GRASS_OP_DESCRIBE: o.arena = &mon->arenas[mon->slot_count]; break;
-        case GRASS_OP_READ: grass_op_read(mon, i, q, &o); break;
-        case GRASS_OP_READ_BATCH: grass_op_read_batch(mon, i, q, &o); break;
-        case GRASS_OP_WRITE: grass_op_write(mon, q, &o); break;
-        case GRASS_OP_PROCESS_COUNT: grass_op_process(mon, i, q, false, &o); break;
-        case GRASS_OP_PROCESS_LIST: grass_op_process(mon, i, q, true, &o); break;
-        case GRASS_OP_FETCH_RESULT: grass_op_fetch(mon, q, &o); break;
-        case GRASS_OP_METRICS: grass_op_metrics(mon, i, &o); break;
-        case GRASS_OP_DETECT: grass_op_detect(mon, i, q, &o); break;
-        case GRASS_OP_BULK_READ: grass_op_bulk_read(mon, i, q, &o); break;
+#define GRASS_OP_CASE_(opcode, handler) \
+  case opcode: handler(mon, i, q, &o); break;
+        GRASS_OPCODE_LIST(GRASS_OP_CASE_)
+#undef GRASS_OP_CASE_
         default: o.status = GRASS_E_MALFORMED; o.detail = q->opcode; break;
       }
       if (o.status == GRASS_E_MALFORMED) refused = true;

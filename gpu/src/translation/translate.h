@@ -3,7 +3,7 @@
 #ifndef GRASS_TRANSLATION_TRANSLATE_H
 #define GRASS_TRANSLATION_TRANSLATE_H
 
-#include "../memory/phys_map.h"
+#include "memory/phys_map.h"
 
 #define GRASS_PTE_PRESENT 0x1ull
 #define GRASS_PTE_HUGE 0x80ull                 // PS bit in a PUD (1 GiB) or PMD (2 MiB) entry

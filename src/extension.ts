@@ -4,6 +4,7 @@ import { registerCommands } from './commands';
 import { registerDebugAdapter } from './debug/adapter';
 import { Sessions } from './session/sessions';
 import { defaultRelaySocket } from './relay/wire';
+import { RelayModel } from './session/relay-model';
 import { ConfiguredTargets } from './settings/configuredTargets';
 import { TargetKeys } from './settings/keys';
 import { registerViews, type GrassViews } from './views';
@@ -30,7 +31,9 @@ export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
   const relaysStarted: number[] = [];
   const relaySocket = () => vscode.workspace.getConfiguration('grass').get<string>('monitor.socketPath') || defaultRelaySocket();
   const relayLaunch = () => ({ socketPath: relaySocket(), cliPath: context.asAbsolutePath('dist/cli.js'), onStarted: (pid: number) => relaysStarted.push(pid) });
-  const views = registerViews(context, { configured, keys, sessions, output, relaySocket });
+  const relay = new RelayModel(relaySocket);
+  context.subscriptions.push(relay);
+  const views = registerViews(context, { configured, keys, sessions, output, relay });
   registerCommands(context, { output, configured, keys, sessions, views, memoryInspector, relayLaunch });
   context.subscriptions.push(
     registerDebugAdapter(async (target, connect) => {
@@ -39,7 +42,7 @@ export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
       return connect && (await vscode.commands.executeCommand<boolean>('grass.connect', target)) ? sessions.current : undefined;
     }),
   );
-  // The session a monitor still holds from before a reload or restart, re-attached off this path.
+  // The session the relay still holds from before a reload or restart, re-attached off this path.
   void reattachHeldSession({ socketPath: relaySocket(), targets: () => configured.read().targets, key: (name) => keys.get(name), sessions, output });
   output.info(`GRASS ${context.extension.packageJSON.version} activated (${vscode.env.remoteName ? `remote: ${vscode.env.remoteName}` : 'local'})`);
   return { views, keys, sessions, relaysStarted };

@@ -43,7 +43,7 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
     }),
     /** Stops the grass monitor holding the sessions (asks first unless the argument is true);
      * resolves to whether it stopped. Its sessions to dead kernels cannot be opened again. */
-    vscode.commands.registerCommand('grass.stopRelay', async (confirmed?: unknown): Promise<boolean> => {
+    vscode.commands.registerCommand('grass.stopMonitor', async (confirmed?: unknown): Promise<boolean> => {
       const socketPath = deps.relayLaunch().socketPath;
       if (confirmed !== true) {
         const answer = await vscode.window.showWarningMessage(

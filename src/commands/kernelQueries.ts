@@ -88,7 +88,7 @@ export function registerKernelQueryCommands(deps: CommandDeps): vscode.Disposabl
       if (!session) return undefined;
       const text = await cancellableQuery(session, 'describe', async () => {
         const d = await session.client.describe();
-        const held = await session.monitorStatus().catch((err: Error) => ({ error: err.message }));
+        const held = await session.relayStatus().catch((err: Error) => ({ error: err.message }));
         return [
           `${session.target.name} (${session.target.address})`,
           `kernel ${d.release}, ${d.cpuCount} CPUs, ${d.symbols.length} symbols, BTF ${d.btf.length} bytes`,

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { fetchDetections, type Detection } from '../detect/detections';
 import { fetchMetrics, type MetricsWindow } from '../detect/metrics';
 import { listTasks, type TaskRecord } from '../kernel/tasks/tasks';
-import { detectionTitle } from '../views/faults';
+import { detectionTitle } from '../detect/detection-title';
 import type { CommandDeps } from './deps';
 import { requireSession } from './require-session';
 

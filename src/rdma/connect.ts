@@ -1,5 +1,6 @@
-// From a target address to an attached protocol client: the one entry point for the CLI and
-// the monitor. Offline images get a private local agent for the session's lifetime.
+// From a target address to an attached protocol client, directly (never through the relay:
+// src/session/open-target.ts is the one way the CLI and the extension open a target, and adds
+// that path). Offline images get a private local agent for the session's lifetime.
 import { parseTargetAddress, TargetAddress } from './address';
 import { ClientOptions, GrassClient } from './client';
 import { readKeyFile } from './key';
@@ -7,8 +8,6 @@ import { startOfflineAgent } from './local-agent';
 import { openShmTransport } from './shm';
 import type { Transport } from './transport';
 import { VerbsTransport } from './verbs/transport';
-import { attachThroughRelay, relayRunning } from '../relay/remote';
-import { defaultRelaySocket } from '../relay/wire';
 
 export interface TargetSession {
   address: TargetAddress;
@@ -24,7 +23,7 @@ export interface ConnectOptions extends ClientOptions {
   key?: Uint8Array;
 }
 
-function sessionKey(addressText: string, options: ConnectOptions): Uint8Array {
+export function sessionKey(addressText: string, options: ConnectOptions): Uint8Array {
   if (options.key) return options.key;
   const keyFile = options.keyFile ?? process.env.GRASS_KEY_FILE;
   if (!keyFile) throw new Error(`no key for ${addressText}: pass --key-file FILE or set GRASS_KEY_FILE`);
@@ -32,7 +31,7 @@ function sessionKey(addressText: string, options: ConnectOptions): Uint8Array {
 }
 
 /** Attaches a client over an open transport; the transport is closed if that fails. */
-async function attachOver(address: TargetAddress, transport: Transport, key: Uint8Array, options: ConnectOptions): Promise<TargetSession> {
+export async function attachOver(address: TargetAddress, transport: Transport, key: Uint8Array, options: ConnectOptions): Promise<TargetSession> {
   try {
     const client = await GrassClient.attach(transport, key, options);
     return { address, client, close: () => client.close() };
@@ -42,6 +41,8 @@ async function attachOver(address: TargetAddress, transport: Transport, key: Uin
   }
 }
 
+/** Opens `addressText` directly: shm: maps the agent's buffer, rdma:// connects to an agent
+ * listening there, vmcore:/qemu-ram: start a private local agent. */
 export async function connectTarget(addressText: string, options: ConnectOptions = {}): Promise<TargetSession> {
   const address = parseTargetAddress(addressText);
   switch (address.kind) {
@@ -50,14 +51,8 @@ export async function connectTarget(addressText: string, options: ConnectOptions
       return attachOver(address, await openShmTransport(address.path), key, options);
     }
     case 'rdma': {
-      // Through the monitor when one runs (it holds the sessions; docs/rdma.md), else directly
-      // to an agent listening at that address.
       const key = sessionKey(addressText, options);
-      const socket = defaultRelaySocket();
-      const transport = (await relayRunning(socket))
-        ? await attachThroughRelay(socket, addressText)
-        : await VerbsTransport.connect(address.host, address.port, { opTimeoutMs: options.timeoutMs });
-      return attachOver(address, transport, key, options);
+      return attachOver(address, await VerbsTransport.connect(address.host, address.port, { opTimeoutMs: options.timeoutMs }), key, options);
     }
     case 'vmcore':
     case 'qemu-ram': {

@@ -10,10 +10,11 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseTargetAddress } from '../rdma/address';
 import { openShmTransport } from '../rdma/shm';
-import { GrassClient, GrassTimeoutError } from '../rdma/client';
+import { GrassClient } from '../rdma/client';
 import { readVersioned, Transport, TransportError } from '../rdma/transport';
 import { VerbsListener } from '../rdma/verbs/listener';
 import { VerbsOptions, VerbsTransport } from '../rdma/verbs/transport';
+import { classifyFailure, relayStateOf } from '../session/failure';
 import { RelayMemory, RelayReply, RelayRequest, TargetStatus } from './wire';
 
 export interface RelayOptions {
@@ -184,17 +185,19 @@ class Session {
   }
 
   private classify(err: unknown): void {
-    if (err instanceof TransportError) {
-      this.linkDead(err.message);
-    } else if (err instanceof GrassTimeoutError && !err.monitorAlive) {
+    const failure = classifyFailure(err);
+    const state = relayStateOf(failure.state);
+    if (state === 'gpu-nic-dead') {
+      this.linkDead(failure.message);
+    } else if (state === 'monitor-dead') {
       if (this.status.state === 'up') {
         this.status.state = 'monitor-dead';
-        this.status.failure = `monitor dead: no reply while RDMA works (${err.message})`;
+        this.status.failure = `monitor dead: no reply while RDMA works (${failure.message})`;
         this.status.failedAt = new Date().toISOString();
         this.relay.log(`${this.status.name}: ${this.status.failure}`);
       }
     } else {
-      this.relay.log(`${this.status.name}: poll failed: ${(err as Error).message}`);
+      this.relay.log(`${this.status.name}: poll failed: ${failure.message}`);
     }
   }
 

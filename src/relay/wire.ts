@@ -5,6 +5,7 @@
 // client's thread). Bytes travel as base64, 64-bit words as decimal strings.
 import os from 'node:os';
 import path from 'node:path';
+import type { RelayFailureState } from '../session/failure';
 
 export type RelayRequest =
   | { id: number; op: 'targets' }
@@ -25,14 +26,13 @@ export type RelayRequest =
   | { id: number; op: 'claim'; offset: number }
   | { id: number; op: 'release'; offset: number };
 
-/** Which part failed, in the paper's terms (§4.3). */
-export type FailureKind = 'monitor-dead' | 'gpu-nic-dead';
 
 export type RelayReply =
   | { id: number; ok: true; result?: unknown }
   | { id: number; ok: false; error: { kind: 'transport' | 'usage'; message: string } };
 
-export type TargetState = 'up' | FailureKind;
+/** A held target's state: up, or the part that failed (src/session/failure.ts's states the relay records). */
+export type TargetState = 'up' | RelayFailureState;
 
 /** What the monitor knows about one target; the last good data stays after a failure. */
 export interface TargetStatus {

@@ -1,33 +1,40 @@
 // An open session to one target: the protocol client (src/rdma), the kernel model built over it
 // on first use, and a heartbeat polled off the UI path whose state the status bar shows. Live
-// targets (rdma://, shm:) are held by `grass monitor` (./monitorProcess), which the session
-// attaches to; closing the session, the window or the extension host leaves the monitor's
-// session to the target in place.
+// targets (rdma://, shm:) are held by the relay, `grass monitor` (./relay-process), which the
+// session attaches to (./open-target); closing the session, the window or the extension host
+// leaves the relay's session to the target in place.
 import * as vscode from 'vscode';
 import { KernelModel } from '../kernel/model';
-import { relayTargets, attachThroughRelay } from '../relay/remote';
+import { relayTargets } from '../relay/remote';
 import type { TargetStatus } from '../relay/wire';
-import { formatTargetAddress, parseTargetAddress } from '../rdma/address';
-import { GrassClient, GrassTimeoutError } from '../rdma/client';
-import { connectTarget, type TargetSession as ProtocolSession } from '../rdma/connect';
-import { TransportError } from '../rdma/transport';
+import type { GrassClient } from '../rdma/client';
 import type { TargetConfig } from '../settings/targets';
+import { classifyFailure, type FailureState } from './failure';
+import { openHeld, openTarget, type TargetSession as ProtocolSession } from './open-target';
+import { heldAs } from './relay-model';
 import { ensureRelayHolds, type RelayLaunch } from './relay-process';
 
-/** The monitor a session is held by. */
+/** The relay a session is held by. */
 export interface HeldBy {
   socketPath: string;
-  /** The monitor's pid when this session started it. */
+  /** The relay's pid when this session started it. */
   startedPid?: number;
 }
 
-/** What the last heartbeat said: a round trip, or which part of the system failed. */
+/** What the last heartbeat said: a round trip, or which part of the system failed (./failure). */
 export type HeartbeatState =
   | { kind: 'pending' }
   | { kind: 'alive'; roundTripUs: number; livenessCounter: bigint; at: Date }
-  | { kind: 'monitorNotAnswering'; message: string; at: Date }
-  | { kind: 'transportDead'; message: string; at: Date }
-  | { kind: 'error'; message: string; at: Date };
+  | { kind: 'failed'; failure: FailureState; message: string; at: Date };
+
+/** A failed heartbeat's few words, by failure state (the status bar, the Targets view, tooltips). */
+export const HEARTBEAT_FAILURE_TEXT: Record<FailureState, string> = {
+  'monitor-busy': 'monitor not answering',
+  'monitor-dead': 'monitor not answering',
+  'gpu-nic-dead': 'transport or agent dead',
+  refused: 'heartbeat failed',
+  error: 'heartbeat failed',
+};
 
 /** One line for the output channel and tooltips: the round trip, or which part failed. */
 export function describeHeartbeat(target: string, state: HeartbeatState): string {
@@ -36,26 +43,9 @@ export function describeHeartbeat(target: string, state: HeartbeatState): string
       return `${target}: waiting for the first heartbeat`;
     case 'alive':
       return `${target}: ${state.roundTripUs.toFixed(1)} µs round trip, liveness ${state.livenessCounter}`;
-    case 'monitorNotAnswering':
-      return `${target}: monitor not answering (${state.message})`;
-    case 'transportDead':
-      return `${target}: transport or agent dead (${state.message})`;
-    case 'error':
-      return `${target}: heartbeat failed (${state.message})`;
+    case 'failed':
+      return `${target}: ${HEARTBEAT_FAILURE_TEXT[state.failure]} (${state.message})`;
   }
-}
-
-/** Whether the monitor's `status` is of the configured `target` (same address, written either way, or its name). */
-export function heldAs(target: TargetConfig, status: TargetStatus): boolean {
-  const normal = (address: string) => {
-    try {
-      return formatTargetAddress(parseTargetAddress(address));
-    } catch {
-      return undefined;
-    }
-  };
-  const configured = formatTargetAddress(target.parsed);
-  return status.name === target.address || normal(status.address) === configured || normal(`rdma://${status.name}`) === configured;
 }
 
 export class LiveSession implements vscode.Disposable {
@@ -74,32 +64,24 @@ export class LiveSession implements vscode.Disposable {
 
   /**
    * Attaches to the target with the key from secret storage; starts the heartbeat polling. With
-   * `monitor`, a live target is reached through the monitor at its socket (started when none
-   * runs, told to hold the target when it does not yet); offline images are opened directly.
+   * `relay`, a live target is reached through the relay at its socket (started when none runs,
+   * told to hold the target when it does not yet); offline images are opened directly.
    */
-  static async open(target: TargetConfig, key: Uint8Array, monitor?: Omit<RelayLaunch, 'key'>): Promise<LiveSession> {
+  static async open(target: TargetConfig, key: Uint8Array, relay?: Omit<RelayLaunch, 'key'>): Promise<LiveSession> {
     const live = target.parsed.kind === 'shm' || target.parsed.kind === 'rdma';
-    if (monitor && live) {
-      const held = await ensureRelayHolds({ ...monitor, key }, target.address);
-      return LiveSession.attachHeld(target, key, { socketPath: monitor.socketPath, startedPid: held.startedPid }, held.status.name);
+    if (relay && live) {
+      const held = await ensureRelayHolds({ ...relay, key }, target.address);
+      return LiveSession.attachHeld(target, key, { socketPath: relay.socketPath, startedPid: held.startedPid }, held.status.name);
     }
-    return LiveSession.start(target, await connectTarget(target.address, { key, timeoutMs: target.options.requestTimeoutMs }), undefined);
+    return LiveSession.start(target, await openTarget(target.address, { key, timeoutMs: target.options.requestTimeoutMs, relaySocket: relay?.socketPath }), undefined);
   }
 
   /**
-   * Attaches to a target the monitor at heldBy.socketPath already holds (by its monitor-side
+   * Attaches to a target the relay at heldBy.socketPath already holds (by its relay-side
    * name), without a new hold: what a window reload or extension-host restart re-attaches to.
    */
   static async attachHeld(target: TargetConfig, key: Uint8Array, heldBy: HeldBy, heldName: string): Promise<LiveSession> {
-    const transport = await attachThroughRelay(heldBy.socketPath, heldName);
-    let client: GrassClient;
-    try {
-      client = await GrassClient.attach(transport, key, { timeoutMs: target.options.requestTimeoutMs });
-    } catch (err) {
-      await transport.close();
-      throw err;
-    }
-    return LiveSession.start(target, { address: target.parsed, client, close: () => client.close() }, heldBy);
+    return LiveSession.start(target, await openHeld(heldBy.socketPath, heldName, target.parsed, key, { timeoutMs: target.options.requestTimeoutMs }), heldBy);
   }
 
   private static async start(target: TargetConfig, protocol: ProtocolSession, heldBy: HeldBy | undefined): Promise<LiveSession> {
@@ -116,8 +98,8 @@ export class LiveSession implements vscode.Disposable {
     return session;
   }
 
-  /** What the monitor holding this session knows of it (state, failure, since); undefined when not held. */
-  async monitorStatus(): Promise<TargetStatus | undefined> {
+  /** What the relay holding this session knows of it (state, failure, since); undefined when not held. */
+  async relayStatus(): Promise<TargetStatus | undefined> {
     if (!this.heldBy) return undefined;
     return (await relayTargets(this.heldBy.socketPath)).find((t) => heldAs(this.target, t));
   }
@@ -140,10 +122,8 @@ export class LiveSession implements vscode.Disposable {
       const r = await this.client.heartbeat();
       state = { kind: 'alive', roundTripUs: Number(r.roundTripNs) / 1000, livenessCounter: r.liveness.counter, at: new Date() };
     } catch (err) {
-      const message = (err as Error).message;
-      if (err instanceof GrassTimeoutError) state = { kind: 'monitorNotAnswering', message, at: new Date() };
-      else if (err instanceof TransportError) state = { kind: 'transportDead', message, at: new Date() };
-      else state = { kind: 'error', message, at: new Date() };
+      const { state: failure, message } = classifyFailure(err);
+      state = { kind: 'failed', failure, message, at: new Date() };
     }
     if (!this.disposed) {
       this.heartbeatState = state;

@@ -5,7 +5,8 @@
 import type * as vscode from 'vscode';
 import { relayRunning, relayTargets } from '../relay/remote';
 import type { TargetConfig } from '../settings/targets';
-import { heldAs, LiveSession } from './liveSession';
+import { LiveSession } from './liveSession';
+import { heldAs } from './relay-model';
 
 export interface ReattachDeps {
   socketPath: string;

@@ -5,6 +5,7 @@
 // since when; a notification when a new one appears; culprit pids go to the Processes tree.
 import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
+import { detectionTitle } from '../detect/detection-title';
 import { fetchDetections, readBackgroundDetections, type Culprit, type Detection } from '../detect/detections';
 
 export type FaultItem =
@@ -14,12 +15,6 @@ export type FaultItem =
 
 /** What a culprit pid is blamed for, for the Processes tree. */
 export type CulpritMarks = ReadonlyMap<number, string>;
-
-/** The class of a detection as shown: the hang class (F1–F6) when there is one, else the detector. */
-export function detectionTitle(d: Detection): string {
-  const hangClass = (d as Detection & { hangClass?: string }).hangClass;
-  return hangClass ? `${d.detector} ${hangClass}` : d.detector;
-}
 
 function figureText(value: number | number[]): string {
   if (Array.isArray(value)) return value.length ? value.join(', ') : 'none';

@@ -1,6 +1,7 @@
 // Registers the GRASS views (package.json `contributes.views`): one file per view, plus the
 // heartbeat status bar item and the kernel log documents.
 import * as vscode from 'vscode';
+import type { RelayModel } from '../session/relay-model';
 import type { Sessions } from '../session/sessions';
 import type { ConfiguredTargets } from '../settings/configuredTargets';
 import type { TargetKeys } from '../settings/keys';
@@ -26,9 +27,9 @@ export interface GrassViews {
 
 export function registerViews(
   context: vscode.ExtensionContext,
-  deps: { configured: ConfiguredTargets; keys: TargetKeys; sessions: Sessions; output: vscode.LogOutputChannel; relaySocket: () => string },
+  deps: { configured: ConfiguredTargets; keys: TargetKeys; sessions: Sessions; output: vscode.LogOutputChannel; relay: RelayModel },
 ): GrassViews {
-  const targetsProvider = new TargetsProvider(deps.configured, deps.keys, deps.sessions, deps.relaySocket);
+  const targetsProvider = new TargetsProvider(deps.configured, deps.keys, deps.sessions, deps.relay);
   const processesProvider = new ProcessesProvider(deps.sessions);
   const structDecoderProvider = new StructDecoderProvider(deps.sessions);
   const faultsProvider = new FaultsProvider(deps.sessions, deps.output);

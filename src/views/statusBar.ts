@@ -2,7 +2,25 @@
 // The session polls; this only renders what each poll reported. Click: a heartbeat now.
 import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
+import type { FailureState } from '../session/failure';
 import { describeHeartbeat, type HeartbeatState } from '../session/liveSession';
+
+// A monitor that does not answer is a warning (it may come back); a dead path is an error.
+const FAILURE_ICON: Record<FailureState, string> = {
+  'monitor-busy': '$(warning)',
+  'monitor-dead': '$(warning)',
+  'gpu-nic-dead': '$(error)',
+  refused: '$(error)',
+  error: '$(error)',
+};
+
+const FAILURE_SHORT: Record<FailureState, string> = {
+  'monitor-busy': 'monitor not answering',
+  'monitor-dead': 'monitor not answering',
+  'gpu-nic-dead': 'transport/agent dead',
+  refused: 'heartbeat failed',
+  error: 'heartbeat failed',
+};
 
 export class HeartbeatStatusBar implements vscode.Disposable {
   readonly item = vscode.window.createStatusBarItem('grass.heartbeat', vscode.StatusBarAlignment.Left, 50);
@@ -29,14 +47,11 @@ export class HeartbeatStatusBar implements vscode.Disposable {
   }
 
   private render(target: string, state: HeartbeatState): void {
-    const icon = { pending: '$(sync~spin)', alive: '$(pulse)', monitorNotAnswering: '$(warning)', transportDead: '$(error)', error: '$(error)' }[state.kind];
-    const short =
-      state.kind === 'alive'
-        ? `${state.roundTripUs.toFixed(0)} µs`
-        : { pending: '…', monitorNotAnswering: 'monitor not answering', transportDead: 'transport/agent dead', error: 'heartbeat failed' }[state.kind];
+    const icon = state.kind === 'failed' ? FAILURE_ICON[state.failure] : { pending: '$(sync~spin)', alive: '$(pulse)' }[state.kind];
+    const short = state.kind === 'alive' ? `${state.roundTripUs.toFixed(0)} µs` : state.kind === 'pending' ? '…' : FAILURE_SHORT[state.failure];
     this.item.text = `${icon} ${target}: ${short}`;
     this.item.tooltip = describeHeartbeat(target, state) + ('at' in state ? ` (at ${state.at.toISOString()})` : '');
-    this.item.backgroundColor = state.kind === 'alive' || state.kind === 'pending' ? undefined : new vscode.ThemeColor('statusBarItem.errorBackground');
+    this.item.backgroundColor = state.kind === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
   }
 
   dispose(): void {

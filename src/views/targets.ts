@@ -1,34 +1,43 @@
 // Targets view: the targets configured in `grass.targets`, whether a key is stored for each,
 // which one is connected and what its heartbeat says (alive, monitor not answering, transport
-// or agent dead), and what the `grass monitor` holding the sessions says of each (up, monitor
-// dead, GPU/NIC dead), whether or not this window is attached to it.
+// or agent dead), and what the relay (`grass monitor`) holding the sessions says of each (up,
+// monitor dead, GPU/NIC dead), whether or not this window is attached to it: from the relay
+// model (src/session/relay-model.ts), which the view keeps polling only while it is visible.
 import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
 import type { ConfiguredTargets } from '../settings/configuredTargets';
 import type { TargetKeys } from '../settings/keys';
 import type { TargetConfig } from '../settings/targets';
-import { relayTargets } from '../relay/remote';
 import type { TargetStatus } from '../relay/wire';
+import type { FailureState } from '../session/failure';
 import type { HeartbeatState } from '../session/liveSession';
+import type { RelayModel } from '../session/relay-model';
 
-const HEARTBEAT_TEXT: Record<HeartbeatState['kind'], string> = {
+/** What the connected target's heartbeat shows: pending, alive, or the failure's state. */
+type HeartbeatShown = 'pending' | 'alive' | FailureState;
+
+function heartbeatShown(state: HeartbeatState): HeartbeatShown {
+  return state.kind === 'failed' ? state.failure : state.kind;
+}
+
+const HEARTBEAT_TEXT: Record<HeartbeatShown, string> = {
   pending: 'connected',
   alive: 'connected',
-  monitorNotAnswering: 'connected · monitor not answering',
-  transportDead: 'connected · transport or agent dead',
+  'monitor-busy': 'connected · monitor not answering',
+  'monitor-dead': 'connected · monitor not answering',
+  'gpu-nic-dead': 'connected · transport or agent dead',
+  refused: 'connected · heartbeat failing',
   error: 'connected · heartbeat failing',
 };
 
-const MONITOR_POLL_MS = 3000;
-
-const MONITOR_TEXT: Record<TargetStatus['state'], string> = {
+const RELAY_TEXT: Record<TargetStatus['state'], string> = {
   up: 'held by monitor',
   'monitor-dead': 'monitor dead',
   'gpu-nic-dead': 'GPU/NIC dead',
 };
 
 export type TargetItem =
-  | { kind: 'target'; target: TargetConfig; hasKey: boolean; connected: boolean; heartbeat?: HeartbeatState['kind']; held?: TargetStatus }
+  | { kind: 'target'; target: TargetConfig; hasKey: boolean; connected: boolean; heartbeat?: HeartbeatShown; held?: TargetStatus }
   | { kind: 'error'; message: string };
 
 export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vscode.Disposable {
@@ -36,56 +45,71 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscriptions: vscode.Disposable[];
   private heartbeatWatch: vscode.Disposable | undefined;
-  private heartbeatKind: HeartbeatState['kind'] | undefined;
-  // The monitor's view of its targets changes on its own (a target's monitor dies while this
-  // window is not attached to it): re-read while the view is visible.
-  private readonly relayPoll = setInterval(() => {
-    if (this.view?.visible) this.refresh();
-  }, MONITOR_POLL_MS);
-  view: vscode.TreeView<TargetItem> | undefined;
+  private heartbeatShown: HeartbeatShown | undefined;
+  private visibilityWatch: vscode.Disposable | undefined;
+  private treeView: vscode.TreeView<TargetItem> | undefined;
 
   constructor(
     private readonly configured: ConfiguredTargets,
     private readonly keys: TargetKeys,
     private readonly sessions: Sessions,
-    /** The socket of the monitor holding the sessions (setting grass.monitor.socketPath). */
-    private readonly relaySocket: () => string,
+    /** What the relay holding the sessions says of its targets. */
+    private readonly relay: RelayModel,
   ) {
-    this.subscriptions = [configured.onDidChange(() => this.refresh()), sessions.onDidChange(() => this.watchHeartbeat()), keys.onDidChange(() => this.refresh())];
+    this.subscriptions = [
+      configured.onDidChange(() => this.refresh()),
+      sessions.onDidChange(() => this.watchHeartbeat()),
+      keys.onDidChange(() => this.refresh()),
+      relay.onDidChange(() => this.changed.fire()),
+    ];
   }
 
-  // Re-rendered when the heartbeat's kind changes, not on every beat.
+  get view(): vscode.TreeView<TargetItem> | undefined {
+    return this.treeView;
+  }
+
+  // The relay's view of its targets changes on its own (a target's monitor dies while this
+  // window is not attached to it): the model re-reads it while the view is visible.
+  set view(view: vscode.TreeView<TargetItem> | undefined) {
+    this.visibilityWatch?.dispose();
+    this.treeView = view;
+    this.visibilityWatch = view?.onDidChangeVisibility((e) => this.relay.setLive(e.visible));
+    this.relay.setLive(view?.visible ?? false);
+  }
+
+  // Re-rendered when what the heartbeat shows changes, not on every beat.
   private watchHeartbeat(): void {
     this.heartbeatWatch?.dispose();
-    this.heartbeatKind = this.sessions.current?.heartbeatState.kind;
-    this.heartbeatWatch = this.sessions.current?.onDidHeartbeat((state) => {
-      if (state.kind === this.heartbeatKind) return;
-      this.heartbeatKind = state.kind;
+    const session = this.sessions.current;
+    this.heartbeatShown = session && heartbeatShown(session.heartbeatState);
+    this.heartbeatWatch = session?.onDidHeartbeat((state) => {
+      if (heartbeatShown(state) === this.heartbeatShown) return;
+      this.heartbeatShown = heartbeatShown(state);
       this.refresh();
     });
     this.refresh();
   }
 
+  /** Re-renders now, and again when the relay's answer to a fresh read differs. */
   refresh(): void {
     this.changed.fire();
+    void this.relay.refresh();
   }
 
   async getChildren(element?: TargetItem): Promise<TargetItem[]> {
     if (element) return [];
     const { targets, error } = this.configured.read();
     if (error) return [{ kind: 'error', message: error }];
-    const connected = this.sessions.current?.target.name;
-    // No monitor running (or one not answering) just means no target is held.
-    const held = await relayTargets(this.relaySocket()).catch((): TargetStatus[] => []);
-    const heldFor = (t: TargetConfig) => held.find((h) => h.address === t.address || h.name === t.address || `rdma://${h.name}` === t.address);
+    const session = this.sessions.current;
+    const connected = session?.target.name;
     return Promise.all(
       targets.map(async (target) => ({
         kind: 'target' as const,
         target,
         hasKey: await this.keys.has(target.name),
         connected: target.name === connected,
-        heartbeat: target.name === connected ? this.sessions.current?.heartbeatState.kind : undefined,
-        held: heldFor(target),
+        heartbeat: session && target.name === connected ? heartbeatShown(session.heartbeatState) : undefined,
+        held: this.relay.statusOf(target),
       })),
     );
   }
@@ -99,10 +123,10 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
       return tree;
     }
     const { target, hasKey, connected, heartbeat, held } = item;
-    const failing = heartbeat === 'monitorNotAnswering' || heartbeat === 'transportDead' || heartbeat === 'error' || (held !== undefined && held.state !== 'up');
+    const failing = (heartbeat !== undefined && heartbeat !== 'pending' && heartbeat !== 'alive') || (held !== undefined && held.state !== 'up');
     const tree = new vscode.TreeItem(target.name, vscode.TreeItemCollapsibleState.None);
     tree.id = `grass.target/${target.name}`;
-    tree.description = [target.address, connected ? HEARTBEAT_TEXT[heartbeat ?? 'pending'] : '', held ? MONITOR_TEXT[held.state] : '', hasKey ? '' : 'no key'].filter(Boolean).join(' · ');
+    tree.description = [target.address, connected ? HEARTBEAT_TEXT[heartbeat ?? 'pending'] : '', held ? RELAY_TEXT[held.state] : '', hasKey ? '' : 'no key'].filter(Boolean).join(' · ');
     const relayLine = held
       ? `Held by the monitor since ${held.since}: ${held.state}${held.failure ? ` — ${held.failure}` : ''}${held.last.at ? `; last good data ${held.last.at} (${held.last.processes ?? '?'} processes, ${held.last.release ?? '?'})` : ''}.`
       : 'Not held by a monitor.';
@@ -115,7 +139,7 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
   }
 
   dispose(): void {
-    clearInterval(this.relayPoll);
+    this.visibilityWatch?.dispose();
     this.heartbeatWatch?.dispose();
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();

@@ -366,7 +366,7 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
 
   it('Stop Monitor ends the monitor process and its sessions', async () => {
     const [pid] = api.relaysStarted;
-    assert.equal(await vscode.commands.executeCommand('grass.stopRelay', true), true);
+    assert.equal(await vscode.commands.executeCommand('grass.stopMonitor', true), true);
     assert.equal(api.sessions.current, undefined);
     const alive = (): boolean => {
       try {

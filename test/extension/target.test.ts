@@ -307,7 +307,7 @@ describe('connected to a testbed guest', function () {
     this.timeout(60_000);
     await guest.request({ op: 'stopAgent' });
     const state = await vscode.commands.executeCommand<HeartbeatState>('grass.heartbeat');
-    assert.ok(state?.kind === 'monitorNotAnswering' || state?.kind === 'transportDead', show(state));
+    assert.ok(state?.kind === 'failed' && ['monitor-busy', 'monitor-dead', 'gpu-nic-dead'].includes(state.failure), show(state));
     await waitFor('the status bar failure', () => (/not answering|dead/.test(api.views.heartbeat.item.text) ? true : undefined));
     await waitFor('the Targets view failure', async () => (await viewRows('Targets')).find((r) => r.startsWith(TARGET) && /monitor not answering|transport or agent dead/.test(r)));
     await vscode.commands.executeCommand('grass.disconnect');

@@ -2,9 +2,8 @@
 // session around a verb's work, with errors that name the part that failed.
 import { constants } from 'node:os';
 import { parseArgs, ParseArgsConfig } from 'node:util';
-import { GrassTimeoutError } from '../../rdma/client';
-import { connectTarget, TargetSession } from '../../rdma/connect';
-import { ConnectionRefusedError, TransportError } from '../../rdma/transport';
+import { classifyFailure, exitStatusOf } from '../../session/failure';
+import { openTarget, type TargetSession } from '../../session/open-target';
 
 export const targetFlagsUsage = `  --target ADDR      shm:PATH, rdma://HOST|NAME[:PORT] (through a running 'grass monitor'),
                      vmcore:PATH or qemu-ram:PATH[?map=FILE]
@@ -40,10 +39,6 @@ export function parseTargetArgs<O extends NonNullable<ParseArgsConfig['options']
   return { flags, values: parsed.values, positionals: parsed.positionals };
 }
 
-/** Exit statuses of target verbs, so scripts can tell which part failed. */
-export const EXIT_MONITOR_NOT_ANSWERING = 3;
-export const EXIT_TRANSPORT_DEAD = 4;
-
 /** Runs `work` on an attached session; closes it; maps failures to a message and an exit status. */
 export async function withTarget(verb: string, flags: TargetFlags, work: (session: TargetSession) => Promise<number>): Promise<number> {
   let session: TargetSession | undefined;
@@ -54,22 +49,16 @@ export async function withTarget(verb: string, flags: TargetFlags, work: (sessio
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    session = await connectTarget(flags.target, { keyFile: flags.keyFile, timeoutMs: flags.timeoutMs });
+    session = await openTarget(flags.target, { keyFile: flags.keyFile, timeoutMs: flags.timeoutMs });
     return await work(session);
   } catch (err) {
-    if (err instanceof ConnectionRefusedError) {
-      process.stderr.write(`grass ${verb}: ${err.message}\n`);
-      return 1; // refused, as a request the agent refuses: the agent and the link are up
-    }
-    if (err instanceof TransportError) {
-      process.stderr.write(`grass ${verb}: ${err.message} (the agent or the transport is dead)\n`);
-      return EXIT_TRANSPORT_DEAD;
-    }
-    if (err instanceof GrassTimeoutError) {
-      process.stderr.write(`grass ${verb}: ${err.message}\n`);
-      return EXIT_MONITOR_NOT_ANSWERING;
-    }
-    throw err;
+    // The exit status says which part failed (src/session/failure.ts); a refused connection
+    // exits 1, as a request the agent refuses: the agent and the link are up.
+    const failure = classifyFailure(err);
+    const status = exitStatusOf(failure.state);
+    if (status === undefined) throw err;
+    process.stderr.write(`grass ${verb}: ${failure.message}${failure.state === 'gpu-nic-dead' ? ' (the agent or the transport is dead)' : ''}\n`);
+    return status;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

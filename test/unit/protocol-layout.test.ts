@@ -16,7 +16,7 @@ const includeDir = path.join(repo, 'gpu/include');
 const headers = ['grass/protocol.h', 'grass/detectors.h', 'grass/rdma.h'];
 
 /** Every numeric constant of the generated file, by its C name. */
-const constants = Object.entries(wire).filter((e): e is [string, number | bigint] => /^GRASS_/.test(e[0]) && (typeof e[1] === 'number' || typeof e[1] === 'bigint'));
+const constants = Object.entries(wire as Record<string, unknown>).filter((e): e is [string, number | bigint] => /^GRASS_/.test(e[0]) && (typeof e[1] === 'number' || typeof e[1] === 'bigint'));
 
 function compileAndRun(source: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'grass-layout-'));

@@ -15,7 +15,7 @@ import { connectTarget } from '../../src/rdma/connect';
 import { writeNewKeyFile } from '../../src/rdma/key';
 import { startAgent } from '../../src/rdma/local-agent';
 import { KernelLogReader } from '../../src/kernel/log/ringbuffer';
-import type { ReadRequest, TargetMemory } from '../../src/kernel/target';
+import type { ReadRequest, TargetMemory } from '../../src/types/target';
 import { cliCommand } from './btf';
 
 const root = path.resolve(__dirname, '../..');

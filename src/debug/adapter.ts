@@ -6,8 +6,8 @@
 // Memory references: a number or a kernel expression (kernel-virtual), `phys:ADDR` (physical),
 // `pid:N:ADDR` (process N's user addresses).
 import * as vscode from 'vscode';
-import type { AddressSpace } from '../kernel/target';
-import { TargetReadError } from '../kernel/target';
+import type { AddressSpace } from '../types/target';
+import { TargetReadError } from '../types/target';
 import { resolveKernelAddress } from '../session/addresses';
 import type { LiveSession } from '../session/liveSession';
 

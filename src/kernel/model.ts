@@ -5,7 +5,7 @@ import { Btf } from './btf/btf';
 import { lookupTypeName } from './btf/describe';
 import { MemoryReader } from './objects/reader';
 import { SymbolTable } from './symbols/symbols';
-import type { TargetDescription, TargetMemory } from './target';
+import type { TargetDescription, TargetMemory } from '../types/target';
 
 export class KernelModelError extends Error {
   constructor(message: string) {

@@ -6,7 +6,7 @@
 // re-read when torn; fetch further chunks with FETCH_RESULT. Polling yields to the event loop
 // on every check (setImmediate, then 1 ms timers), so nothing blocks the caller's thread.
 import { setImmediate as yieldImmediate, setTimeout as sleep } from 'node:timers/promises';
-import { AddressSpace, ReadRequest, TargetMemory, TargetReadError } from '../kernel/target';
+import { AddressSpace, ReadRequest, TargetMemory, TargetReadError } from '../types/target';
 import * as codec from './protocol/codec';
 import { BackgroundRecord, decodeBackground } from './protocol/decode-background';
 import { decodeDetectionRecords, DetectionRecord } from './protocol/decode-detections';

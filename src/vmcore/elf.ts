@@ -8,7 +8,7 @@
 //    tables through this mapping and aborts without it ("recursive address translation"), and
 //    crash derives phys_base from it. GRASS's reader keeps one of two PT_LOADs with the same
 //    physical memory.
-import type { KernelSymbol } from '../kernel/target';
+import type { KernelSymbol } from '../types/target';
 import { PAGE_BYTES } from './page-filter';
 import type { Segment } from './plan';
 

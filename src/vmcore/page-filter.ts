@@ -12,8 +12,8 @@
 // makedumpfile and crash alike).
 import type { Btf } from '../kernel/btf/btf';
 import type { BtfEnum } from '../kernel/btf/types';
-import type { TargetDescription, TargetMemory } from '../kernel/target';
-import { TargetReadError } from '../kernel/target';
+import type { TargetDescription, TargetMemory } from '../types/target';
+import { TargetReadError } from '../types/target';
 import { VmcoreInfo } from './vmcoreinfo';
 
 export const PAGE_BYTES = 4096;

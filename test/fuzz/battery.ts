@@ -17,7 +17,7 @@ import { ExpressionError } from '../../src/kernel/objects/expression';
 import { ObjectError } from '../../src/kernel/objects/object';
 import { blockedTasks, stackTraces } from '../../src/kernel/stacks/stacks';
 import { SymbolError } from '../../src/kernel/symbols/symbols';
-import { TargetReadError, type TargetDescription } from '../../src/kernel/target';
+import { TargetReadError, type TargetDescription } from '../../src/types/target';
 import { listTasks } from '../../src/kernel/tasks/tasks';
 import { GrassProtocolError, GrassStatusError, GrassTimeoutError } from '../../src/rdma/client';
 import { connectTarget, type TargetSession } from '../../src/rdma/connect';

@@ -7,7 +7,7 @@ import { Kernel } from '../../src/kernel/objects/object';
 import { evaluate, expressionAddress } from '../../src/kernel/objects/expression';
 import { listTasks } from '../../src/kernel/tasks/tasks';
 import { listModules } from '../../src/kernel/modules/modules';
-import type { TargetDescription } from '../../src/kernel/target';
+import type { TargetDescription } from '../../src/types/target';
 import type { FuzzImage } from './image';
 
 const PTE_PRESENT = 1n;

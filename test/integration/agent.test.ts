@@ -13,7 +13,7 @@ import { bootGuest, Guest, type GroundTruth } from '../../testbed';
 import { connectTarget, TargetSession } from '../../src/rdma/connect';
 import { writeNewKeyFile } from '../../src/rdma/key';
 import * as L from '../../src/rdma/protocol/layout';
-import { TargetReadError } from '../../src/kernel/target';
+import { TargetReadError } from '../../src/types/target';
 import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, root, startGuestAgent } from './agentHarness';
 
 let guest: Guest;

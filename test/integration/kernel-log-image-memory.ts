@@ -8,7 +8,7 @@
 
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { parseVmcoreinfo, type Vmcoreinfo } from '../../src/kernel/log/vmcoreinfo';
-import { TargetReadError, type AddressSpace, type ReadRequest, type TargetMemory } from '../../src/kernel/target';
+import { TargetReadError, type AddressSpace, type ReadRequest, type TargetMemory } from '../../src/types/target';
 
 const UTS_FIELD = 65; // __NEW_UTS_LEN + 1: sysname, nodename, release, ... each this long
 

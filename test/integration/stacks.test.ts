@@ -7,8 +7,8 @@ import { bootGuest, Guest } from '../../testbed';
 import { connectTarget, TargetSession } from '../../src/rdma/connect';
 import { KernelModel } from '../../src/kernel/model';
 import { frameText, StackContext, stackTraces } from '../../src/kernel/stacks/stacks';
-import type { ReadRequest, TargetMemory, AddressSpace } from '../../src/kernel/target';
-import { TargetReadError } from '../../src/kernel/target';
+import type { ReadRequest, TargetMemory, AddressSpace } from '../../src/types/target';
+import { TargetReadError } from '../../src/types/target';
 import { grassJson, GuestAgent, startGuestAgent } from './agentHarness';
 
 let guest: Guest;

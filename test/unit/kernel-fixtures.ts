@@ -4,7 +4,7 @@
 import { Btf } from '../../src/kernel/btf/btf';
 import { KernelModel } from '../../src/kernel/model';
 import { SymbolTable } from '../../src/kernel/symbols/symbols';
-import { TargetReadError, type AddressSpace, type KernelSymbol, type ReadRequest, type TargetMemory } from '../../src/kernel/target';
+import { TargetReadError, type AddressSpace, type KernelSymbol, type ReadRequest, type TargetMemory } from '../../src/types/target';
 
 export class ImageMemory implements TargetMemory {
   /** Mapped pages; those never written read as zeros and take no memory. */

@@ -12,7 +12,7 @@ import { Btf } from '../../src/kernel/btf/btf';
 import { KernelLogError, KernelLogReader, locateBlock, readKernelLog, type KernelLogRecord } from '../../src/kernel/log/ringbuffer';
 import { KernelLogFollower } from '../../src/kernel/log/follow';
 import { PrintkLayoutError } from '../../src/kernel/log/layout';
-import { TargetReadError, type ReadRequest, type TargetDescription, type TargetMemory } from '../../src/kernel/target';
+import { TargetReadError, type ReadRequest, type TargetDescription, type TargetMemory } from '../../src/types/target';
 import { parseKmsg, type KmsgTruth } from './kernel-log-kmsg';
 
 interface RingFixture {

@@ -11,7 +11,7 @@ import { collect, hlistForEachEntry, ListChangedError, listForEachEntry } from '
 import { Kernel, ObjectError } from '../../src/kernel/objects/object';
 import { xarrayEntries } from '../../src/kernel/objects/xarray';
 import { listTasks, taskLayout, TaskListError } from '../../src/kernel/tasks/tasks';
-import type { KernelSymbol } from '../../src/kernel/target';
+import type { KernelSymbol } from '../../src/types/target';
 import { debianKernel, HOST_BTF } from './btf-fixtures';
 import { Allocator, ImageMemory, modelOver } from './kernel-fixtures';
 

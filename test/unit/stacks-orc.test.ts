@@ -13,7 +13,7 @@ import { KernelModel } from '../../src/kernel/model';
 import { Kernel } from '../../src/kernel/objects/object';
 import { SymbolTable } from '../../src/kernel/symbols/symbols';
 import { ORC_REG, OrcLayout, OrcUnwindTables } from '../../src/kernel/stacks/orc';
-import { TargetReadError, type AddressSpace, type ReadRequest, type TargetMemory } from '../../src/kernel/target';
+import { TargetReadError, type AddressSpace, type ReadRequest, type TargetMemory } from '../../src/types/target';
 import { debianKernel, toolMissing } from './btf-fixtures';
 
 const kernel = debianKernel();

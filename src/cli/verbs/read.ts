@@ -1,7 +1,7 @@
 // grass read: raw target memory, kernel-virtual by default, physical with --phys, a process's
 // user addresses with --pid; printed as a hex dump, or saved raw with --out.
 import { writeFileSync } from 'node:fs';
-import type { AddressSpace } from '../../kernel/target';
+import type { AddressSpace } from '../../types/target';
 import type { GrassClient } from '../../rdma/client';
 import type { CliCommand } from '../command';
 import { KernelModel } from '../../kernel/model';

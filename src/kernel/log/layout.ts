@@ -5,7 +5,7 @@
 // target has no VMCOREINFO. Nothing is assumed about a struct's layout.
 
 import type { Btf } from '../btf/btf';
-import type { KernelSymbol } from '../target';
+import type { KernelSymbol } from '../../types/target';
 import type { Vmcoreinfo } from './vmcoreinfo';
 
 /** A member's place inside its struct: byte offset, plus bit position and width for bitfields. */

@@ -11,7 +11,7 @@
 // expect after its data was copied; on a live target we re-read the descriptors once at the end.
 
 import { Btf, BtfError } from '../btf/btf';
-import { TargetReadError, type ReadRequest, type TargetDescription, type TargetMemory } from '../target';
+import { TargetReadError, type ReadRequest, type TargetDescription, type TargetMemory } from '../../types/target';
 import { resolvePrintkLayout, type FieldLocation, type PrintkLayout } from './layout';
 import { parseVmcoreinfo } from './vmcoreinfo';
 

@@ -8,7 +8,7 @@ import { KernelModel } from '../model';
 import { hex, Kernel, KObject, ObjectError } from '../objects/object';
 import { listForEachEntry } from '../objects/lists';
 import { SymbolTable } from '../symbols/symbols';
-import type { KernelSymbol } from '../target';
+import type { KernelSymbol } from '../../types/target';
 
 export class ModuleError extends ObjectError {
   constructor(message: string) {

@@ -4,7 +4,7 @@
 
 import type { Btf } from '../btf/btf';
 import type { BtfEnum } from '../btf/types';
-import { TargetReadError } from '../target';
+import { TargetReadError } from '../../types/target';
 import type { KernelModel } from '../model';
 import { evaluate } from './expression';
 import { extractBits, hex, Kernel, type KObject, littleEndianInt } from './object';

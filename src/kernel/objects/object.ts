@@ -5,7 +5,7 @@
 import type { Btf } from '../btf/btf';
 import type { KernelModel } from '../model';
 import type { SymbolTable } from '../symbols/symbols';
-import { TargetReadError } from '../target';
+import { TargetReadError } from '../../types/target';
 import type { MemoryReader } from './reader';
 
 export class ObjectError extends Error {

@@ -8,7 +8,7 @@
 // (no copies) or the error that line got: lookups in a walk of thousands of tasks stay off
 // BigInt arithmetic and allocate little.
 
-import { TargetReadError, type AddressSpace, type ReadRequest, type TargetMemory } from '../target';
+import { TargetReadError, type AddressSpace, type ReadRequest, type TargetMemory } from '../../types/target';
 
 export interface ReaderStats {
   /** Dependent steps: prefetches that had to ask the target (each waits for the one before). */

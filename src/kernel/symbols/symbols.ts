@@ -1,6 +1,6 @@
 // Kernel symbols from the target description: name → address, and address → `symbol+offset`.
 
-import type { KernelSymbol } from '../target';
+import type { KernelSymbol } from '../../types/target';
 
 export class SymbolError extends Error {
   constructor(message: string) {

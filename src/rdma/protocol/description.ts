@@ -1,6 +1,6 @@
 // The DESCRIBE result (grass_description_header and the sections it points at) as a
 // TargetDescription for the kernel model.
-import type { KernelSymbol, MemoryMapRange, TargetDescription } from '../../kernel/target';
+import type { KernelSymbol, MemoryMapRange, TargetDescription } from '../../types/target';
 import * as L from './layout';
 import { StructView } from './struct-view';
 

@@ -1,5 +1,6 @@
-// What the kernel model needs from a target: its description and one-sided memory reads.
-// Implemented by the GRASS protocol client (src/rdma/); the model never sees transports.
+// What a target is to every layer: its description and one-sided memory reads. The kernel
+// model reads through TargetMemory; the GRASS protocol client (src/rdma/) and the test fixtures
+// implement it, so it lives below both (the model never sees transports).
 
 export type AddressSpace =
   | { kind: 'physical' }

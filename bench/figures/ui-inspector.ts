@@ -16,7 +16,7 @@ import { connectTarget } from '../../src/rdma/connect';
 import { writeNewKeyFile } from '../../src/rdma/key';
 import { startAgent } from '../../src/rdma/local-agent';
 import { readInspectorPage } from '../../src/views/inspectorPages';
-import { hexAddress, type MemoryInspectorHostMessage, type MemoryInspectorWebviewMessage } from '../../webview/protocol';
+import { hexAddress, type MemoryInspectorHostMessage, type MemoryInspectorWebviewMessage } from '../../src/types/webview-protocol';
 
 const root = path.resolve(__dirname, '../..');
 const BUNDLE = path.join(root, 'dist/webview/memory-inspector.js');

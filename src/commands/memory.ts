@@ -1,7 +1,7 @@
 // Memory: read a range (memory inspector), decode a struct at an address (struct decoder view),
 // open the memory inspector panel.
 import * as vscode from 'vscode';
-import type { ValueNode } from '../kernel/objects/decode';
+import type { ValueNode } from '../types/decoded-value';
 import type { MemoryInspectorPanel } from '../views/memoryInspector';
 import { valueText, type DecodedItem } from '../views/structDecoder';
 import { structAtAddress, structTypeNames } from '../session/addresses';

@@ -1,7 +1,8 @@
 // What the memory inspector's host answers for one page: the bytes of an aligned 4 KiB page of
 // one address space (the agent translates physical, kernel-virtual and user addresses) and the
 // kernel symbols its pointer-like words point into. No `vscode` here: the bench runs it too.
-import { INSPECTOR_PAGE_BYTES, parseHexAddress, type InspectorSpace, type SymbolAnnotation } from '../../webview/protocol';
+import type { AddressSpace } from '../types/target';
+import { INSPECTOR_PAGE_BYTES, parseHexAddress, type SymbolAnnotation } from '../types/webview-protocol';
 import type { KernelModel } from '../kernel/model';
 
 /** x86-64 kernel addresses: the upper half of the canonical address space. */
@@ -14,7 +15,7 @@ export interface InspectorPage {
 }
 
 /** The page at `addressText` (0x…, page-aligned), or why there is none. */
-export async function readInspectorPage(model: () => Promise<KernelModel>, space: InspectorSpace, addressText: string): Promise<InspectorPage> {
+export async function readInspectorPage(model: () => Promise<KernelModel>, space: AddressSpace, addressText: string): Promise<InspectorPage> {
   try {
     const address = parseHexAddress(addressText);
     if (address % BigInt(INSPECTOR_PAGE_BYTES) !== 0n) throw new Error(`page address ${addressText} is not ${INSPECTOR_PAGE_BYTES}-byte aligned`);

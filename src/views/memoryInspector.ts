@@ -10,10 +10,10 @@ import {
   INSPECTOR_MAX_SPAN,
   isMemoryInspectorWebviewMessage,
   parseHexAddress,
-  type InspectorSpace,
   type MemoryInspectorHostMessage,
   type MemoryInspectorWebviewMessage,
-} from '../../webview/protocol';
+} from '../types/webview-protocol';
+import type { AddressSpace } from '../types/target';
 import type { Sessions } from '../session/sessions';
 import type { KernelModel } from '../kernel/model';
 import { resolveKernelAddress, structAtAddress, structTypeNames } from '../session/addresses';
@@ -57,7 +57,7 @@ export class MemoryInspector implements vscode.Disposable {
   }
 
   /** Opens a new panel at what `addressText` designates (a number, symbol or expression). */
-  async openAt(addressText: string, space: InspectorSpace = { kind: 'kernel' }): Promise<MemoryInspectorPanel> {
+  async openAt(addressText: string, space: AddressSpace = { kind: 'kernel' }): Promise<MemoryInspectorPanel> {
     const panel = this.open();
     await panel.whenReady(15_000);
     await panel.post({ type: 'goTo', addressText, space });
@@ -112,7 +112,7 @@ export class MemoryInspector implements vscode.Disposable {
   }
 
   /** An address in `space` for what the user typed; symbols and expressions are kernel-virtual. */
-  private async resolve(text: string, space: InspectorSpace): Promise<{ address?: string; size?: number; typeName?: string; error?: string }> {
+  private async resolve(text: string, space: AddressSpace): Promise<{ address?: string; size?: number; typeName?: string; error?: string }> {
     try {
       const model = await this.model();
       if (space.kind !== 'kernel') {
@@ -128,7 +128,7 @@ export class MemoryInspector implements vscode.Disposable {
     }
   }
 
-  private async decodeAsStruct(panel: MemoryInspectorPanel, space: InspectorSpace, addressText: string): Promise<void> {
+  private async decodeAsStruct(panel: MemoryInspectorPanel, space: AddressSpace, addressText: string): Promise<void> {
     if (space.kind !== 'kernel') {
       await panel.post({ type: 'notice', text: `Decoding reads kernel-virtual addresses; this panel shows ${describeInspectorSpace(space)} memory.`, isError: true });
       return;
@@ -142,7 +142,7 @@ export class MemoryInspector implements vscode.Disposable {
     }
   }
 
-  private async saveRange(panel: MemoryInspectorPanel, space: InspectorSpace, addressText: string, length: number): Promise<void> {
+  private async saveRange(panel: MemoryInspectorPanel, space: AddressSpace, addressText: string, length: number): Promise<void> {
     try {
       if (!Number.isInteger(length) || length <= 0 || length > INSPECTOR_MAX_SPAN) throw new Error(`a saved range holds 1 to ${INSPECTOR_MAX_SPAN} bytes, not ${length}`);
       const address = parseHexAddress(addressText);

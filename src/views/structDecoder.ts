@@ -3,7 +3,8 @@
 // into the object it points at, decoded when first expanded.
 import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
-import { decodeExpression, type ValueNode } from '../kernel/objects/decode';
+import { decodeExpression } from '../kernel/objects/decode';
+import type { ValueNode } from '../types/decoded-value';
 
 export interface DecodedItem {
   id: string;

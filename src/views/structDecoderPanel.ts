@@ -8,10 +8,11 @@ import {
   parseHexAddress,
   type StructDecoderHostMessage,
   type StructDecoderWebviewMessage,
-} from '../../webview/protocol';
+} from '../types/webview-protocol';
 import type { Sessions } from '../session/sessions';
 import type { KernelModel } from '../kernel/model';
-import { decodeExpression, type ValueNode } from '../kernel/objects/decode';
+import { decodeExpression } from '../kernel/objects/decode';
+import type { ValueNode } from '../types/decoded-value';
 import { structTypeNames } from '../session/addresses';
 import { WebviewHost } from './webviewHost';
 

@@ -4,7 +4,7 @@
 // `pong`. A panel VS Code restored after a reload (WebviewPanelSerializer) is adopted as is.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import type { CommonHostMessage, CommonWebviewMessage } from '../../webview/protocol';
+import type { CommonHostMessage, CommonWebviewMessage } from '../types/webview-protocol';
 
 export interface WebviewHostOptions<FromWebview> {
   viewType: string;

@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { GroundTruth } from '../../testbed';
 import type { GrassExtensionApi } from '../../src/extension';
 import type { TaskRecord } from '../../src/kernel/tasks/tasks';
-import type { ValueNode } from '../../src/kernel/objects/decode';
+import type { ValueNode } from '../../src/types/decoded-value';
 import type { HeartbeatState } from '../../src/session/liveSession';
 import type { ProcessItem } from '../../src/views/processes';
 import type { DecodedItem } from '../../src/views/structDecoder';

@@ -12,7 +12,8 @@ import { KernelLogError, KernelLogReader } from '../../src/kernel/log/ringbuffer
 import { runningTasks } from '../../src/kernel/log/running';
 import { KernelModel, KernelModelError } from '../../src/kernel/model';
 import { listModules } from '../../src/kernel/modules/modules';
-import { decodeExpression, type ValueNode } from '../../src/kernel/objects/decode';
+import { decodeExpression } from '../../src/kernel/objects/decode';
+import type { ValueNode } from '../../src/types/decoded-value';
 import { ExpressionError } from '../../src/kernel/objects/expression';
 import { ObjectError } from '../../src/kernel/objects/object';
 import { blockedTasks, stackTraces } from '../../src/kernel/stacks/stacks';

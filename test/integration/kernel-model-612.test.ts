@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { bootGuest, Guest } from '../../testbed';
-import type { ValueNode } from '../../src/kernel/objects/decode';
+import type { ValueNode } from '../../src/types/decoded-value';
 import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, startGuestAgent } from './agentHarness';
 import { assertRssMatchesTruth } from './kernel-truth';
 

@@ -7,7 +7,7 @@ import { bootGuest, Guest } from '../../testbed';
 import { connectTarget, TargetSession } from '../../src/rdma/connect';
 import { KernelModel } from '../../src/kernel/model';
 import { listTasks } from '../../src/kernel/tasks/tasks';
-import type { ValueNode } from '../../src/kernel/objects/decode';
+import type { ValueNode } from '../../src/types/decoded-value';
 import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, startGuestAgent } from './agentHarness';
 import { assertRssMatchesTruth } from './kernel-truth';
 

@@ -10,12 +10,12 @@ import {
   INSPECTOR_MAX_SPAN,
   INSPECTOR_PAGE_BYTES,
   type GroupBytes,
-  type InspectorSpace,
   type InspectorState,
   type MemoryInspectorHostMessage,
   type MemoryInspectorWebviewMessage,
   type SymbolAnnotation,
-} from '../protocol';
+} from '../../src/types/webview-protocol';
+import type { AddressSpace } from '../../src/types/target';
 
 const host = connectToHost<MemoryInspectorHostMessage, MemoryInspectorWebviewMessage, InspectorState>();
 
@@ -77,7 +77,7 @@ let resolvedNote: string | undefined;
 let goToError: string | undefined;
 let refreshTimer: ReturnType<typeof setInterval> | undefined;
 
-const spaceKey = (space: InspectorSpace): string => (space.kind === 'user' ? `user:${space.pid}` : space.kind);
+const spaceKey = (space: AddressSpace): string => (space.kind === 'user' ? `user:${space.pid}` : space.kind);
 const pageKey = (page: bigint): string => `${spaceKey(state.space)}|${page.toString(16)}`;
 const base = (): bigint => BigInt(state.base);
 
@@ -189,14 +189,14 @@ function save(): void {
 }
 
 /** The space the controls name, or why it is not one. */
-function chosenSpace(): InspectorSpace | string {
+function chosenSpace(): AddressSpace | string {
   const kind = spaceChoice.value();
   if (kind !== 'user') return { kind };
   const n = Number(pid.value().trim());
   return Number.isInteger(n) && n > 0 ? { kind: 'user', pid: n } : `a process's addresses need its pid (a whole number above 0), not '${pid.value()}'`;
 }
 
-const pendingResolves = new Map<number, { text: string; space: InspectorSpace }>();
+const pendingResolves = new Map<number, { text: string; space: AddressSpace }>();
 
 function requestGoTo(): void {
   const space = chosenSpace();

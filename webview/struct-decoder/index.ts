@@ -5,7 +5,8 @@
 // memory inspector.
 import { action, addStyles, button, heading, registeredComponents, row, statusLine, textField } from '../components';
 import { connectToHost } from '../components/host';
-import type { DecodedValue, StructDecoderHostMessage, StructDecoderWebviewMessage } from '../protocol';
+import type { ValueNode } from '../../src/types/decoded-value';
+import type { StructDecoderHostMessage, StructDecoderWebviewMessage } from '../../src/types/webview-protocol';
 
 interface SavedState {
   expression: string;
@@ -61,7 +62,7 @@ function follow(message: { type: 'follow'; expression: string } | Omit<Extract<S
 }
 
 /** What a row shows after the type: ` = value`. */
-function valueText(n: DecodedValue): { text: string; className: string } {
+function valueText(n: ValueNode): { text: string; className: string } {
   if (n.error !== undefined) return { text: `<${n.error}>`, className: 'error' };
   if (n.pointer) return { text: n.pointer.isNull ? '= NULL' : `= ${n.pointer.address}${n.pointer.symbol ? ` <${n.pointer.symbol}>` : ''}`, className: '' };
   if (n.value === undefined) return { text: n.omitted ? `(${n.omitted} more not shown)` : '', className: '' };
@@ -71,25 +72,25 @@ function valueText(n: DecodedValue): { text: string; className: string } {
 }
 
 /** The text "Copy value" puts on the clipboard. */
-function copyText(n: DecodedValue): string {
+function copyText(n: ValueNode): string {
   if (n.pointer) return n.pointer.address;
   if (n.value !== undefined && n.value !== null) return String(n.value);
   return valueText(n).text.replace(/^= /, '');
 }
 
-function followExpression(n: DecodedValue): string | undefined {
+function followExpression(n: ValueNode): string | undefined {
   const p = n.pointer;
   if (!p || p.isNull || !/^(struct|union) /.test(p.target)) return undefined;
   return `*(${p.target} *)${p.address}`;
 }
 
-const isListHead = (n: DecodedValue): boolean => n.type === 'struct list_head' && n.children !== undefined && n.address !== undefined;
+const isListHead = (n: ValueNode): boolean => n.type === 'struct list_head' && n.children !== undefined && n.address !== undefined;
 
 /**
  * One tree item. `path` (dotted member names, `*` for what a pointer leads to, `entry` for a
  * list's next entry) names it in data-path, for people reading the DOM and for tests.
  */
-function item(n: DecodedValue, path: string, owner: DecodedValue | undefined, expanded: boolean): HTMLElement {
+function item(n: ValueNode, path: string, owner: ValueNode | undefined, expanded: boolean): HTMLElement {
   const li = document.createElement('li');
   li.setAttribute('role', 'treeitem');
   const line = document.createElement('div');
@@ -164,7 +165,7 @@ function item(n: DecodedValue, path: string, owner: DecodedValue | undefined, ex
 
 function answerItem(answer: Extract<StructDecoderHostMessage, { type: 'followed' }>, path: string): HTMLElement {
   if (answer.node) return item({ ...answer.node, name: answer.expression ?? answer.node.name }, path, undefined, true);
-  return item({ name: answer.expression ?? 'follow', type: '', kind: 'error', offset: 0, size: 0, error: answer.error ?? 'nothing decoded' }, path, undefined, false);
+  return item({ name: answer.expression ?? 'follow', type: '', typeId: 0, kind: 'error', offset: 0, size: 0, error: answer.error ?? 'nothing decoded' }, path, undefined, false);
 }
 
 host.onMessage((message) => {

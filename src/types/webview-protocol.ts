@@ -1,6 +1,9 @@
 // Messages between the extension host and its webviews. Imported by both sides, so it holds
-// types and checks only: no DOM and no `vscode`. Addresses travel as `0x…` strings (bigint
-// does not survive postMessage's structured clone in every host), bytes as hex strings.
+// types and checks only: no DOM, no Node and no `vscode`. Addresses travel as `0x…` strings
+// (bigint does not survive postMessage's structured clone in every host), bytes as hex strings.
+
+import type { ValueNode } from './decoded-value';
+import type { AddressSpace } from './target';
 
 /** Every webview answers `ping` with `pong` (the host uses it to know the page is live). */
 export type CommonHostMessage = { type: 'ping'; id: number };
@@ -15,9 +18,6 @@ export type CommonWebviewMessage =
       components: string[];
     };
 
-/** Where an inspector reads: the target's physical memory, kernel-virtual, or a process's user addresses. */
-export type InspectorSpace = { kind: 'physical' } | { kind: 'kernel' } | { kind: 'user'; pid: number };
-
 export type GroupBytes = 1 | 2 | 4 | 8;
 
 /** Bytes the inspector fetches per request: one 4 KiB page, aligned, so a failure means an unmapped page. */
@@ -27,7 +27,7 @@ export const INSPECTOR_MAX_SPAN = 16 * 1024 * 1024;
 
 /** What an inspector panel is showing; kept by the page (setState) and restored on reload. */
 export interface InspectorState {
-  space: InspectorSpace;
+  space: AddressSpace;
   /** What the user typed to get here (a number, symbol or expression). */
   addressText: string;
   /** First byte of the scrollable range, 0x…, page-aligned. */
@@ -53,7 +53,7 @@ export type MemoryInspectorHostMessage =
   | CommonHostMessage
   | { type: 'status'; connected: boolean; text: string }
   /** The host asks the page to show this (a command opened the panel at an address). */
-  | { type: 'goTo'; addressText: string; space: InspectorSpace }
+  | { type: 'goTo'; addressText: string; space: AddressSpace }
   /** The answer to `resolve`. */
   | { type: 'resolved'; requestId: number; address?: string; size?: number; typeName?: string; error?: string }
   /** The answer to `readPage`: the page's bytes, or why there are none. */
@@ -64,41 +64,21 @@ export type MemoryInspectorHostMessage =
 export type MemoryInspectorWebviewMessage =
   | CommonWebviewMessage
   /** Turn what the user typed (number, symbol, expression) into an address in `space`. */
-  | { type: 'resolve'; requestId: number; text: string; space: InspectorSpace }
-  | { type: 'readPage'; requestId: number; space: InspectorSpace; address: string }
+  | { type: 'resolve'; requestId: number; text: string; space: AddressSpace }
+  | { type: 'readPage'; requestId: number; space: AddressSpace; address: string }
   /** The selection's start, to decode as a struct the user picks (kernel-virtual only). */
-  | { type: 'decodeAsStruct'; space: InspectorSpace; address: string }
-  | { type: 'saveRange'; space: InspectorSpace; address: string; length: number }
+  | { type: 'decodeAsStruct'; space: AddressSpace; address: string }
+  | { type: 'saveRange'; space: AddressSpace; address: string; length: number }
   /** The panel's title follows what it shows. */
   | { type: 'title'; text: string };
-
-/** A decoded value as the struct decoder shows it (the JSON of src/kernel/objects/decode.ts's ValueNode). */
-export interface DecodedValue {
-  name: string;
-  type: string;
-  kind: string;
-  offset: number;
-  size: number;
-  bitOffset?: number;
-  bitSize?: number;
-  address?: string;
-  value?: number | string | boolean | null;
-  hex?: string;
-  numeric?: string;
-  pointer?: { address: string; isNull: boolean; symbol?: string; target: string };
-  length?: number;
-  omitted?: number;
-  children?: DecodedValue[];
-  error?: string;
-}
 
 export type StructDecoderHostMessage =
   | CommonHostMessage
   | { type: 'status'; connected: boolean; text: string }
   /** The object the panel shows, decoded from `expression`. */
-  | { type: 'decoded'; expression: string; root?: DecodedValue; error?: string }
+  | { type: 'decoded'; expression: string; root?: ValueNode; error?: string }
   /** The answer to `follow`/`followList`: what a pointer or list entry leads to. */
-  | { type: 'followed'; requestId: number; expression?: string; node?: DecodedValue; error?: string };
+  | { type: 'followed'; requestId: number; expression?: string; node?: ValueNode; error?: string };
 
 export type StructDecoderWebviewMessage =
   | CommonWebviewMessage
@@ -117,7 +97,7 @@ export type StructDecoderWebviewMessage =
 
 const is = (m: Record<string, unknown>, key: string, type: 'string' | 'number' | 'boolean'): boolean => typeof m[key] === type;
 
-function isSpace(value: unknown): value is InspectorSpace {
+function isSpace(value: unknown): value is AddressSpace {
   if (typeof value !== 'object' || value === null) return false;
   const s = value as Record<string, unknown>;
   if (s.kind === 'kernel' || s.kind === 'physical') return true;
@@ -194,6 +174,6 @@ export function hexAddress(value: bigint): string {
   return `0x${value.toString(16)}`;
 }
 
-export function describeInspectorSpace(space: InspectorSpace): string {
+export function describeInspectorSpace(space: AddressSpace): string {
   return space.kind === 'user' ? `pid ${space.pid} user` : space.kind === 'kernel' ? 'kernel-virtual' : 'physical';
 }

@@ -1,5 +1,10 @@
-import { startAgent } from '../../../testbed/agent';
-import { attachGuest, bootGuest, FAULT_KINDS, FaultKind, listGuests, PreemptModel } from '../../../testbed/guest';
+// `grass testbed`: boots and drives the QEMU testbed, in a GRASS checkout only. The launcher
+// (testbed/) is not part of the product, so dist/cli.js and the .vsix do not carry it: its
+// verbs (testbed/cli.ts) are loaded at run time from the checkout this CLI runs from,
+// compiled by the checkout's own tsx; without testbed/ the verb says so.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import type { CliCommand } from '../command';
 
 const usage = `usage: grass testbed <verb> ...  (a Debian kernel in QEMU; see docs/testbed.md)
@@ -13,7 +18,7 @@ const usage = `usage: grass testbed <verb> ...  (a Debian kernel in QEMU; see do
   truth ID [--kallsyms] --json
                       ground truth from the guest itself: tasks, /proc/stat, meminfo, vmstat,
                       loadavg, kernel log (seq, level, text), and /proc/kallsyms if asked
-  fault ID KIND       inject a fault: ${FAULT_KINDS.join(' ')}
+  fault ID KIND       inject a fault (without KIND it lists the kinds)
   spawn ID N [--threads]
                       start N sleeping processes (or threads)
   pause ID | resume ID
@@ -23,175 +28,41 @@ const usage = `usage: grass testbed <verb> ...  (a Debian kernel in QEMU; see do
   list [--json]       guests running on this machine
 `;
 
-class UsageError extends Error {}
-
-function takeOption(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const value = args[i + 1];
-  if (value === undefined || value.startsWith('--')) throw new UsageError(`${name} needs a value`);
-  args.splice(i, 2);
-  return value;
+/** What testbed/cli.ts exports. */
+interface TestbedVerbs {
+  runTestbed(argv: string[], usage: string): Promise<number>;
 }
 
-function takeFlag(args: string[], name: string): boolean {
-  const i = args.indexOf(name);
-  if (i < 0) return false;
-  args.splice(i, 1);
-  return true;
-}
-
-function takeInt(args: string[], name: string): number | undefined {
-  const v = takeOption(args, name);
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`${name} needs a whole number, got '${v}'`);
-  return Number(v);
-}
-
-function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n');
-}
-
-function needId(args: string[], verb: string): string {
-  const id = args.shift();
-  if (!id) throw new UsageError(`testbed ${verb} needs a guest id`);
-  return id;
-}
-
-async function up(args: string[]): Promise<number> {
-  const json = takeFlag(args, '--json');
-  const kaslr = takeFlag(args, '--kaslr');
-  const agent = takeFlag(args, '--agent');
-  const preempt = takeOption(args, '--preempt');
-  if (preempt !== undefined && !['none', 'voluntary', 'full'].includes(preempt)) {
-    throw new UsageError(`--preempt must be none, voluntary or full, got '${preempt}'`);
+/** The folder holding this CLI's package.json: the checkout (from src/cli/verbs/ or dist/). */
+function packageRoot(): string {
+  let dir = __dirname;
+  for (let depth = 0; depth < 6; depth++) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    dir = path.dirname(dir);
   }
-  const options = {
-    kernel: takeOption(args, '--kernel'),
-    kaslr,
-    memMiB: takeInt(args, '--mem'),
-    cpus: takeInt(args, '--cpus'),
-    cpuModel: takeOption(args, '--cpu-model'),
-    preempt: preempt as PreemptModel | undefined,
-    swapMiB: takeInt(args, '--swap'),
-    diskMiB: takeInt(args, '--disk'),
-    append: takeOption(args, '--append')?.split(/\s+/),
-    persistent: true,
-  };
-  if (args.length) throw new UsageError(`testbed up: unexpected '${args[0]}'`);
-  const guest = await bootGuest(options);
-  let agentInfo: { target: string; keyFile: string } | undefined;
-  if (agent) {
-    try {
-      const handle = await startAgent(guest);
-      agentInfo = { target: handle.target, keyFile: handle.keyFile };
-    } catch (e) {
-      await guest.down();
-      throw e;
-    }
-  }
-  const k = guest.kernelDir;
-  const out = {
-    id: guest.id,
-    ramFile: guest.ramFile,
-    memoryMap: guest.memoryMapFile,
-    serial: guest.serialLog,
-    qmp: guest.qmpSocket,
-    shell: guest.record.shellSocket,
-    kernel: { package: k.package, abi: k.abi, release: k.release, vmlinux: k.vmlinux, btf: k.btf, dir: k.dir },
-    kernelCommandLine: guest.record.kernelCommandLine,
-    bootMs: guest.bootMs,
-    ...agentInfo,
-  };
-  if (json) printJson(out);
-  else process.stdout.write(`${guest.id}\n`);
-  process.stderr.write(`testbed: guest ${guest.id} up in ${guest.bootMs} ms (${k.abi}); 'grass testbed down ${guest.id}' stops it\n`);
-  return 0;
+  throw new Error(`no package.json above ${__dirname}`);
 }
 
-async function run(argv: string[]): Promise<number> {
-  const args = [...argv];
-  const verb = args.shift();
-  switch (verb) {
-    case 'up':
-      return up(args);
-    case 'run': {
-      const json = takeFlag(args, '--json');
-      const timeoutMs = takeInt(args, '--timeout');
-      const guest = attachGuest(needId(args, verb));
-      if (!args.length) throw new UsageError('testbed run needs a command');
-      const r = await guest.run(args.join(' '), { timeoutMs });
-      if (json) printJson(r);
-      else process.stdout.write(r.stdout);
-      return r.rc;
-    }
-    case 'truth': {
-      takeFlag(args, '--json'); // JSON is the only output form
-      const kallsyms = takeFlag(args, '--kallsyms');
-      const guest = attachGuest(needId(args, verb));
-      printJson(await guest.truth({ kallsyms }));
-      return 0;
-    }
-    case 'fault': {
-      const json = takeFlag(args, '--json');
-      const guest = attachGuest(needId(args, verb));
-      const kind = args.shift() as FaultKind | undefined;
-      if (!kind || !FAULT_KINDS.includes(kind)) throw new UsageError(`testbed fault needs a kind: ${FAULT_KINDS.join(', ')}`);
-      const r = await guest.fault(kind);
-      if (json) printJson(r);
-      else process.stderr.write(`testbed: fault ${kind} injected into ${guest.id}\n`);
-      return 0;
-    }
-    case 'spawn': {
-      const json = takeFlag(args, '--json');
-      const threads = takeFlag(args, '--threads');
-      const guest = attachGuest(needId(args, verb));
-      const n = Number(args.shift());
-      const r = await guest.spawn(n, { threads });
-      if (json) printJson(r);
-      else process.stdout.write(`${r.created} ${threads ? 'threads' : 'processes'} held by pid ${r.holderPid}\n`);
-      return 0;
-    }
-    case 'pause':
-      await attachGuest(needId(args, verb)).pause();
-      return 0;
-    case 'resume':
-      await attachGuest(needId(args, verb)).resume();
-      return 0;
-    case 'dump': {
-      const guest = attachGuest(needId(args, verb));
-      const file = args.shift();
-      if (!file) throw new UsageError('testbed dump needs a file path');
-      await guest.dump(file);
-      return 0;
-    }
-    case 'down':
-      await attachGuest(needId(args, verb)).down();
-      return 0;
-    case 'list': {
-      const guests = listGuests().map((g) => ({ id: g.id, qemuPid: g.qemuPid, ramFile: g.ramFile, kernel: g.kernel.abi, options: g.options }));
-      if (takeFlag(args, '--json')) printJson({ guests });
-      else for (const g of guests) process.stdout.write(`${g.id}  ${g.kernel}  ${g.options.memMiB} MiB  ${g.options.cpus} CPUs\n`);
-      return 0;
-    }
-    default:
-      throw new UsageError(verb ? `testbed: unknown verb '${verb}'` : 'testbed needs a verb');
+function loadTestbed(): TestbedVerbs {
+  const root = packageRoot();
+  const entry = path.join(root, 'testbed', 'cli.ts');
+  if (!existsSync(entry)) {
+    throw new Error(`'grass testbed' runs only from a GRASS checkout: ${entry} is not there (the testbed is not part of the installed CLI or extension)`);
   }
+  // A require the bundler cannot follow: tsx is resolved from the checkout, at run time.
+  const requireFromRoot = createRequire(path.join(root, 'package.json'));
+  let tsx: { require(id: string, fromFile: string): unknown };
+  try {
+    tsx = requireFromRoot('tsx/cjs/api') as typeof tsx;
+  } catch (e) {
+    throw new Error(`'grass testbed' compiles testbed/ with the checkout's tsx, which did not load (run npm install in ${root}): ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return tsx.require(entry, __filename) as TestbedVerbs;
 }
 
 export const testbedCommand: CliCommand = {
   name: 'testbed',
   summary: 'boot and drive a Debian kernel in QEMU (faults, ground truth, dumps)',
   usage,
-  async run(argv) {
-    try {
-      return await run(argv);
-    } catch (e) {
-      if (e instanceof UsageError) {
-        process.stderr.write(`grass testbed: ${e.message}\n\n${usage}`);
-        return 2;
-      }
-      throw e;
-    }
-  },
+  run: (argv) => loadTestbed().runTestbed(argv, usage),
 };

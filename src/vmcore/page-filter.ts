@@ -12,9 +12,9 @@
 // makedumpfile and crash alike).
 import type { Btf } from '../kernel/btf/btf';
 import type { BtfEnum } from '../kernel/btf/types';
+import { parseVmcoreinfo, type Vmcoreinfo } from '../kernel/vmcoreinfo';
 import type { TargetDescription, TargetMemory } from '../types/target';
 import { TargetReadError } from '../types/target';
-import { VmcoreInfo } from './vmcoreinfo';
 
 export const PAGE_BYTES = 4096;
 const PAGE_MAPPING_ANON = 1n;
@@ -89,10 +89,17 @@ function enumValue(btf: Btf, enumName: string, name: string): number | undefined
   return undefined;
 }
 
+/** A VMCOREINFO value the filter checks against: `parsed`, or an error naming the line that did not parse. */
+function exportedValue<T>(info: Vmcoreinfo, key: string, parsed: T | undefined): T | undefined {
+  const raw = info.malformed.get(key);
+  if (raw !== undefined) throw new PageFilterError(`VMCOREINFO ${key}=${raw} is not a number`);
+  return parsed;
+}
+
 /** Resolves struct page's layout from the target's BTF, VMCOREINFO and kernel variables. */
 export async function resolvePageLayout(btf: Btf, description: TargetDescription, memory: TargetMemory): Promise<PageLayout> {
-  const info = new VmcoreInfo(description.vmcoreinfo);
-  if (info.size === 0) throw new PageFilterError('the target has no VMCOREINFO (the buddy page_type value is exported only there)');
+  if (!description.vmcoreinfo.trim()) throw new PageFilterError('the target has no VMCOREINFO (the buddy page_type value is exported only there)');
+  const info = parseVmcoreinfo(description.vmcoreinfo);
   const page = btf.findByName('page', 'struct');
   if (page === undefined) throw new PageFilterError('no struct page in the target\'s BTF');
   const layout = {
@@ -104,23 +111,29 @@ export async function resolvePageLayout(btf: Btf, description: TargetDescription
     private: memberByte(btf, page, 'private'),
   };
   // The kernel's own export of the same facts: a disagreement means we misread the BTF.
-  const exported: [string, number][] = [['SIZE(page)', layout.pageSize], ['OFFSET(page.flags)', layout.flags], ['OFFSET(page.mapping)', layout.mapping],
-    ['OFFSET(page.compound_head)', layout.compoundHead], ['OFFSET(page._mapcount)', layout.pageType], ['OFFSET(page.private)', layout.private]];
-  for (const [key, fromBtf] of exported) {
-    const v = info.number(key);
-    if (v !== undefined && Number(v) !== fromBtf) throw new PageFilterError(`VMCOREINFO ${key}=${v} but the BTF says ${fromBtf}`);
+  const offset = (member: string): number | undefined => exportedValue(info, `OFFSET(page.${member})`, info.offsets.get(`page.${member}`));
+  const exported: [string, number | undefined, number][] = [
+    ['SIZE(page)', exportedValue(info, 'SIZE(page)', info.sizes.get('page')), layout.pageSize],
+    ['OFFSET(page.flags)', offset('flags'), layout.flags],
+    ['OFFSET(page.mapping)', offset('mapping'), layout.mapping],
+    ['OFFSET(page.compound_head)', offset('compound_head'), layout.compoundHead],
+    ['OFFSET(page._mapcount)', offset('_mapcount'), layout.pageType],
+    ['OFFSET(page.private)', offset('private'), layout.private],
+  ];
+  for (const [key, v, fromBtf] of exported) {
+    if (v !== undefined && v !== fromBtf) throw new PageFilterError(`VMCOREINFO ${key}=${v} but the BTF says ${fromBtf}`);
   }
   const flag = (name: string, required = true): number | undefined => {
     const v = enumValue(btf, 'pageflags', name);
     if (v === undefined && !required) return undefined;
     if (v === undefined) throw new PageFilterError(`enum pageflags has no ${name} in the target's BTF`);
-    const exportedBit = info.number(`NUMBER(${name})`);
+    const exportedBit = exportedValue(info, `NUMBER(${name})`, info.numbers.get(name));
     if (exportedBit !== undefined && Number(exportedBit) !== v) throw new PageFilterError(`VMCOREINFO NUMBER(${name})=${exportedBit} but BTF's enum pageflags says ${v}`);
     return v;
   };
-  const buddy = info.number('NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)');
+  const buddy = exportedValue(info, 'NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)', info.numbers.get('PAGE_BUDDY_MAPCOUNT_VALUE'));
   if (buddy === undefined) throw new PageFilterError('VMCOREINFO lacks NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE): free pages cannot be told apart');
-  const offline = info.number('NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)');
+  const offline = exportedValue(info, 'NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)', info.numbers.get('PAGE_OFFLINE_MAPCOUNT_VALUE'));
   if (enumValue(btf, 'pageflags', 'PG_slab') === undefined && enumValue(btf, 'pagetype', 'PGTY_slab') === undefined) {
     throw new PageFilterError('neither enum pageflags PG_slab nor enum pagetype PGTY_slab in the BTF: slab pages cannot be recognised');
   }

@@ -7,7 +7,7 @@
 // located in RAM by its contents.
 
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
-import { parseVmcoreinfo, type Vmcoreinfo } from '../../src/kernel/log/vmcoreinfo';
+import { parseVmcoreinfo, type Vmcoreinfo } from '../../src/kernel/vmcoreinfo';
 import { TargetReadError, type AddressSpace, type ReadRequest, type TargetMemory } from '../../src/types/target';
 
 const UTS_FIELD = 65; // __NEW_UTS_LEN + 1: sysname, nodename, release, ... each this long

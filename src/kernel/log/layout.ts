@@ -6,7 +6,7 @@
 
 import type { Btf } from '../btf/btf';
 import type { KernelSymbol } from '../../types/target';
-import type { Vmcoreinfo } from './vmcoreinfo';
+import type { Vmcoreinfo } from '../vmcoreinfo';
 
 /** A member's place inside its struct: byte offset, plus bit position and width for bitfields. */
 export interface FieldLocation {

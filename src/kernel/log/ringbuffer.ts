@@ -13,7 +13,7 @@
 import { Btf, BtfError } from '../btf/btf';
 import { TargetReadError, type ReadRequest, type TargetDescription, type TargetMemory } from '../../types/target';
 import { resolvePrintkLayout, type FieldLocation, type PrintkLayout } from './layout';
-import { parseVmcoreinfo } from './vmcoreinfo';
+import { parseVmcoreinfo } from '../vmcoreinfo';
 
 export type LogCaller = { kind: 'thread'; pid: number } | { kind: 'cpu'; cpu: number };
 

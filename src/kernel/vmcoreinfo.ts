@@ -1,7 +1,9 @@
-// VMCOREINFO: the "KEY=value" text the kernel keeps for crash tools (kernel/crash_core.c).
-// Lines look like OSRELEASE=6.1.0-56-amd64, SYMBOL(prb)=ffffffff82a5c3d0, SIZE(printk_info)=88,
-// OFFSET(printk_info.seq)=0, LENGTH(printk_info_device)=48; SYMBOL values are hex, SIZE,
-// OFFSET and LENGTH decimal, as the kernel prints them. NUMBER(...) lines are not needed here.
+// VMCOREINFO: the "KEY=value" text the kernel keeps for crash tools (kernel/crash_core.c),
+// read from the target's memory by the agent. Lines look like OSRELEASE=6.1.0-56-amd64,
+// SYMBOL(prb)=ffffffff82a5c3d0, SIZE(printk_info)=88, OFFSET(printk_info.seq)=0,
+// LENGTH(printk_info_device)=48, NUMBER(PG_lru)=4; SYMBOL values are hex, SIZE, OFFSET and
+// LENGTH unsigned decimal, NUMBER signed decimal, as the kernel prints them. The one parser:
+// the kernel log's layout and the vmcore page filter both read it.
 
 export interface Vmcoreinfo {
   /** Plain keys (OSRELEASE, PAGESIZE, KERNELOFFSET, ...) with their raw text. */
@@ -14,9 +16,13 @@ export interface Vmcoreinfo {
   offsets: Map<string, number>;
   /** LENGTH(name): array lengths. */
   lengths: Map<string, number>;
+  /** NUMBER(name): constants (page flag bits, page_type values, ...). */
+  numbers: Map<string, bigint>;
+  /** Keyed lines whose value did not parse, by key (`NUMBER(PG_lru)`), with the raw value. */
+  malformed: Map<string, string>;
 }
 
-const keyed = /^(SYMBOL|SIZE|OFFSET|LENGTH)\(([^)]+)\)=(.*)$/;
+const keyed = /^(SYMBOL|SIZE|OFFSET|LENGTH|NUMBER)\(([^)]+)\)=(.*)$/;
 const plain = /^([A-Z][A-Z0-9_-]*)=(.*)$/;
 
 export function parseVmcoreinfo(text: string): Vmcoreinfo {
@@ -26,6 +32,8 @@ export function parseVmcoreinfo(text: string): Vmcoreinfo {
     sizes: new Map(),
     offsets: new Map(),
     lengths: new Map(),
+    numbers: new Map(),
+    malformed: new Map(),
   };
   for (const rawLine of text.split('\n')) {
     const line = rawLine.replace(/\0.*$/s, '').trim();
@@ -52,9 +60,15 @@ export function parseVmcoreinfo(text: string): Vmcoreinfo {
         case 'LENGTH':
           info.lengths.set(name, parseDecimal(value));
           break;
+        case 'NUMBER':
+          // %ld: signed decimal (PAGE_BUDDY_MAPCOUNT_VALUE is negative on older kernels).
+          if (!/^-?\d+$/.test(value)) throw new Error(`not a decimal: ${value}`);
+          info.numbers.set(name, BigInt(value));
+          break;
       }
     } catch {
-      // A malformed value is left out; a consumer that needs it reports it missing by name.
+      // Left out of the maps; a consumer that needs it can say what the text held.
+      info.malformed.set(`${kind}(${name})`, value);
     }
   }
   return info;

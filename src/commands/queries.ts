@@ -2,7 +2,8 @@
 import * as vscode from 'vscode';
 import { fetchDetections, type Detection } from '../detect/detections';
 import { fetchMetrics, type MetricsWindow } from '../detect/metrics';
-import { listTasks, type TaskRecord } from '../kernel/tasks/tasks';
+import { listTasks } from '../kernel/tasks/tasks';
+import type { TaskRecord } from '../types/task-record';
 import { detectionTitle } from '../detect/detection-title';
 import type { CommandDeps } from './deps';
 import { requireSession } from './require-session';

@@ -7,6 +7,7 @@
 // on every check (setImmediate, then 1 ms timers), so nothing blocks the caller's thread.
 import { setImmediate as yieldImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { AddressSpace, ReadRequest, TargetMemory, TargetReadError } from '../types/target';
+import type { TaskRecord } from '../types/task-record';
 import * as codec from './protocol/codec';
 import { BackgroundRecord, decodeBackground } from './protocol/decode-background';
 import { decodeDetectionRecords, DetectionRecord } from './protocol/decode-detections';
@@ -263,7 +264,7 @@ export class GrassClient implements TargetMemory {
     return Number(new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0, true));
   }
 
-  async processList(options: { threads?: boolean; idle?: boolean } = {}): Promise<codec.TaskRecord[]> {
+  async processList(options: { threads?: boolean; idle?: boolean } = {}): Promise<TaskRecord[]> {
     const { data } = await this.call(L.Opcode.ProcessList, [BigInt(psFlags(options))]);
     return codec.decodeTaskRecords(data);
   }

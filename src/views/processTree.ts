@@ -1,7 +1,7 @@
 // The Processes view's model, without VS Code: thread-group leaders with their other threads as
 // children, ids stable across refreshes (target, tgid, pid), and what each row shows. The view
 // (./processes) renders it; the ui-tree bench measures it.
-import type { TaskRecord } from '../kernel/tasks/tasks';
+import type { TaskRecord } from '../types/task-record';
 
 export type ProcessItem = { kind: 'process'; id: string; task: TaskRecord; threads: ProcessItem[] } | { kind: 'thread'; id: string; task: TaskRecord; leader: ProcessItem };
 

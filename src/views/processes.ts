@@ -3,7 +3,8 @@
 // Ids are stable across refreshes (target, tgid, pid) so expansion survives and `reveal` works.
 import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
-import { listTasks, type TaskRecord } from '../kernel/tasks/tasks';
+import { listTasks } from '../kernel/tasks/tasks';
+import type { TaskRecord } from '../types/task-record';
 import type { CulpritMarks } from './faults';
 import { buildProcessTree, processRow, updateProcessTree, type ProcessItem } from './processTree';
 

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import type { GroundTruth } from '../../testbed';
 import type { GrassExtensionApi } from '../../src/extension';
-import type { TaskRecord } from '../../src/kernel/tasks/tasks';
+import type { TaskRecord } from '../../src/types/task-record';
 import type { ValueNode } from '../../src/types/decoded-value';
 import type { HeartbeatState } from '../../src/session/liveSession';
 import type { ProcessItem } from '../../src/views/processes';

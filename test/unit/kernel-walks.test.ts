@@ -10,7 +10,7 @@ import { Btf } from '../../src/kernel/btf/btf';
 import { collect, hlistForEachEntry, ListChangedError, listForEachEntry } from '../../src/kernel/objects/lists';
 import { Kernel, ObjectError } from '../../src/kernel/objects/object';
 import { xarrayEntries } from '../../src/kernel/objects/xarray';
-import { listTasks, taskLayout, TaskListError } from '../../src/kernel/tasks/tasks';
+import { findTask, forEachTask, listTasks, taskLayout, TaskListError } from '../../src/kernel/tasks/tasks';
 import type { KernelSymbol } from '../../src/types/target';
 import { debianKernel, HOST_BTF } from './btf-fixtures';
 import { Allocator, ImageMemory, modelOver } from './kernel-fixtures';
@@ -223,6 +223,25 @@ describe('the PID IDR and the process list, remote analysis', { skip }, () => {
       assert.equal(t.threads, 1);
       assert.equal(t.taskAddress, image.tasks[pid - 1]);
     }
+  });
+
+  it('forEachTask yields each task_struct as an object; findTask finds one by pid, or none', async () => {
+    const image = processImage(200);
+    const model = modelOver(btf!, image.memory, image.symbols);
+    const seen: number[] = [];
+    for await (const task of forEachTask(model)) {
+      seen.push(task.record.pid);
+      assert.equal(task.object.address, image.tasks[task.record.pid - 1]);
+      assert.equal(task.object.typeName, 'struct task_struct');
+    }
+    assert.deepEqual(seen.sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i + 1));
+    const found = await findTask(model, 65);
+    assert.ok(found, 'pid 65');
+    assert.equal(found.object.address, image.tasks[64]);
+    // The object reads members on its own, past the fields the walk read.
+    assert.equal(await (await found.object.member('comm')).string(), 'proc-65');
+    assert.equal(await (await found.object.member('pid')).readInt(), 65n);
+    assert.equal(await findTask(model, 201), undefined);
   });
 
   it('XArray nodes reached twice, pointing back at an ancestor, or in a leaf: reported, not followed', async () => {

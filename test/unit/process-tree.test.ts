@@ -3,7 +3,7 @@
 // reading that changes nothing must re-render nothing, and one that changes a row only that row.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { TaskRecord } from '../../src/kernel/tasks/tasks';
+import type { TaskRecord } from '../../src/types/task-record';
 import { buildProcessTree, processRow, updateProcessTree } from '../../src/views/processTree';
 
 function task(pid: number, tgid: number, over: Partial<TaskRecord> = {}): TaskRecord {

@@ -2,7 +2,8 @@
 // (btf, decode, ps --remote-analysis): the agent's description gives BTF and symbols, the
 // protocol client gives reads.
 import { KernelModel, type KernelModelOptions } from '../../kernel/model';
-import { listTasks, type TaskRecord } from '../../kernel/tasks/tasks';
+import { listTasks } from '../../kernel/tasks/tasks';
+import type { TaskRecord } from '../../types/task-record';
 import type { TargetSession } from '../../rdma/connect';
 
 export async function modelFromSession(session: TargetSession, options: KernelModelOptions = {}): Promise<KernelModel> {

@@ -10,7 +10,8 @@
 import type { KernelModel } from '../model';
 import { loadModules, type LoadedModule } from '../modules/modules';
 import { hex, Kernel, KObject, ObjectError } from '../objects/object';
-import { listTasks, type TaskRecord } from '../tasks/tasks';
+import { forEachTask, listTasks } from '../tasks/tasks';
+import type { TaskRecord } from '../../types/task-record';
 import { ORC_REG, OrcUnwindTables } from './orc';
 
 export interface StackFrame {
@@ -291,12 +292,17 @@ class UnwindStop extends Error {}
 
 /** Stack traces of the tasks with these pids (threads included). Unknown pids are an error naming them. */
 export async function stackTraces(model: KernelModel, pids: number[], options: { includeScheduler?: boolean } = {}): Promise<StackTrace[]> {
-  const { tasks } = await listTasks(model, { threads: true, idle: true });
-  const missing = pids.filter((p) => !tasks.some((t) => t.pid === p));
+  // One walk for every pid asked for; pid 0 is init_task (the first idle task), as findTask has it.
+  const wanted = new Set(pids);
+  const found = new Map<number, TaskRecord>();
+  for await (const { record } of forEachTask(model, { threads: true, idle: true })) {
+    if (wanted.has(record.pid) && !found.has(record.pid)) found.set(record.pid, record);
+  }
+  const missing = pids.filter((p) => !found.has(p));
   if (missing.length) throw new ObjectError(`no task with pid ${missing.join(', ')} on the target`);
   const ctx = await StackContext.create(model);
   const out: StackTrace[] = [];
-  for (const pid of pids) out.push(await ctx.trace(tasks.find((t) => t.pid === pid)!, options));
+  for (const pid of pids) out.push(await ctx.trace(found.get(pid)!, options));
   return out;
 }
 

@@ -12,25 +12,10 @@
 
 import type { Btf } from '../btf/btf';
 import type { KernelModel } from '../model';
-import { hex, Kernel, ObjectError } from '../objects/object';
+import { hex, Kernel, type KObject, ObjectError } from '../objects/object';
 import type { Range } from '../objects/reader';
 import { xarrayEntries } from '../objects/xarray';
-
-export interface TaskRecord {
-  pid: number;
-  tgid: number;
-  ppid: number;
-  comm: string;
-  /** One of R S D T t X Z P I, as ps prints it. */
-  state: string;
-  cpu: number;
-  utimeNs: bigint;
-  stimeNs: bigint;
-  rssBytes: bigint;
-  threads: number;
-  /** Kernel virtual address of the task_struct. */
-  taskAddress: bigint;
-}
+import type { TaskRecord } from '../../types/task-record';
 
 export interface TaskListOptions {
   /** Every thread, not only thread-group leaders. */
@@ -407,10 +392,18 @@ async function attempt(model: KernelModel, options: TaskListOptions): Promise<{ 
   return { result, changed, kernel };
 }
 
-/** The target's tasks, read from its memory through the model (remote-analysis mode). */
-export async function listTasks(model: KernelModel, options: TaskListOptions = {}): Promise<TaskListResult> {
+/** A task as drgn's helpers hand it out: its task_struct, to read any member of, and the ps fields read with it. */
+export interface Task {
+  /** `struct task_struct` at `record.taskAddress`, read through the same cache as the walk. */
+  object: KObject;
+  record: TaskRecord;
+}
+
+type TaskReadStats = TaskListResult['stats'];
+
+/** The records of one consistent reading of the task set (read again while it changes), with the reads added to `stats`. */
+async function readTasks(model: KernelModel, options: TaskListOptions, stats: TaskReadStats): Promise<{ records: TaskRecord[]; kernel: Kernel }> {
   const retries = options.retries ?? 2;
-  const stats = { rounds: 0, batches: 0, ranges: 0, bytes: 0, attempts: 0 };
   for (;;) {
     stats.attempts++;
     const { result, changed, kernel } = await attempt(model, options);
@@ -418,9 +411,36 @@ export async function listTasks(model: KernelModel, options: TaskListOptions = {
     stats.batches += kernel.reader.stats.batches;
     stats.ranges += kernel.reader.stats.ranges;
     stats.bytes += kernel.reader.stats.bytes;
-    if (changed.length === 0) return { tasks: result, stats };
+    if (changed.length === 0) return { records: result, kernel };
     if (stats.attempts > retries) {
       throw new TaskListError(`the task set changed during each of ${stats.attempts} reads (pause the target for an exact list): ${changed.slice(0, 3).join('; ')}`);
     }
   }
+}
+
+const noReads = (): TaskReadStats => ({ rounds: 0, batches: 0, ranges: 0, bytes: 0, attempts: 0 });
+
+/**
+ * Every task, as drgn's for_each_task(): found through init_pid_ns's IDR (thread-group
+ * leaders, or every thread with `threads`; the idle tasks first with `idle`). The whole set is
+ * read in a few batches before the first task is yielded, so it is one consistent reading.
+ * `stats`, when given, gets the reads made added to it.
+ */
+export async function* forEachTask(model: KernelModel, options: TaskListOptions = {}, stats: TaskReadStats = noReads()): AsyncGenerator<Task> {
+  const { records, kernel } = await readTasks(model, options, stats);
+  for (const record of records) yield { object: kernel.object('struct task_struct', record.taskAddress, `task ${record.pid}`), record };
+}
+
+/** The task with this pid (a thread's too; 0: init_task), as drgn's find_task(); undefined when there is none. */
+export async function findTask(model: KernelModel, pid: number): Promise<Task | undefined> {
+  for await (const task of forEachTask(model, { threads: true, idle: pid === 0 })) if (task.record.pid === pid) return task;
+  return undefined;
+}
+
+/** The target's tasks, read from its memory through the model (remote-analysis mode). */
+export async function listTasks(model: KernelModel, options: TaskListOptions = {}): Promise<TaskListResult> {
+  const stats = noReads();
+  const tasks: TaskRecord[] = [];
+  for await (const task of forEachTask(model, options, stats)) tasks.push(task.record);
+  return { tasks, stats };
 }

@@ -2,6 +2,7 @@
 import { createHmac } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import * as L from './layout';
+import type { TaskRecord } from '../../types/task-record';
 import { StructView } from './struct-view';
 
 export interface BufferHeader {
@@ -40,20 +41,6 @@ export interface Reply {
   detail: bigint;
   dataCrc32: number;
   requestTag: number;
-}
-
-export interface TaskRecord {
-  taskAddress: bigint;
-  pid: number;
-  tgid: number;
-  ppid: number;
-  cpu: number;
-  utimeNs: bigint;
-  stimeNs: bigint;
-  rssBytes: bigint;
-  threads: number;
-  state: string;
-  comm: string;
 }
 
 function view(bytes: Uint8Array): DataView {

@@ -20,7 +20,7 @@ import { formatRecord } from '../src/kernel/log/format';
 import { KernelModel } from '../src/kernel/model';
 import { fetchMetrics } from '../src/detect/metrics';
 import { fetchDetections } from '../src/detect/detections';
-import { assertTasksMatchTruth } from '../test/integration/agentHarness';
+import { assertTasksMatchTruth } from '../test/integration/agent-harness';
 
 const root = path.resolve(__dirname, '..');
 const check = process.argv.includes('--check');

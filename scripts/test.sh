@@ -126,7 +126,7 @@ extension_suite() {
   # The whole run's bound: about 210 s on an idle 2-core host with the 60 s extension-host soak;
   # room for a loaded one, and for the long form's 600 s soak.
   local bound=$((600 + ${GRASS_EXTENSION_SOAK_SECONDS:-60}))
-  GRASS_LAUNCHER_TIMEOUT_S=${GRASS_LAUNCHER_TIMEOUT_S:-$bound} node --import tsx test/harness/runSuite.ts out/test/extension/index.js | tee "$log" || rc=$?
+  GRASS_LAUNCHER_TIMEOUT_S=${GRASS_LAUNCHER_TIMEOUT_S:-$bound} node --import tsx test/harness/run-suite.ts out/test/extension/index.js | tee "$log" || rc=$?
   local line passed=0 failed=0
   line=$(grep -o 'grass-suite-result: [0-9]* passed, [0-9]* failed' "$log" | tail -1)
   if [ -n "$line" ]; then

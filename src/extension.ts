@@ -5,10 +5,10 @@ import { registerDebugAdapter } from './debug/adapter';
 import { Sessions } from './session/sessions';
 import { defaultRelaySocket } from './relay/wire';
 import { RelayModel } from './session/relay-model';
-import { ConfiguredTargets } from './settings/configuredTargets';
+import { ConfiguredTargets } from './settings/configured-targets';
 import { TargetKeys } from './settings/keys';
 import { registerViews, type GrassViews } from './views';
-import { MemoryInspector } from './views/memoryInspector';
+import { MemoryInspector } from './views/memory-inspector';
 import { reattachHeldSession } from './session/reattach';
 
 /** What activate() returns: the live pieces, for extensions and tests that drive GRASS. */

@@ -1,7 +1,7 @@
 // Memory inspector page latency on a paused testbed guest: going to an address not yet fetched
 // until its bytes are on screen — the real webview bundle (dist/webview/memory-inspector.js) in
 // headless Chromium, its requests answered by the extension host's own page reader
-// (src/views/inspectorPages.ts) over the agent — next to the floor, the same 4 KiB page read
+// (src/views/inspector-pages.ts) over the agent — next to the floor, the same 4 KiB page read
 // and annotated in process with no page at all. The webview's postMessage to the extension host
 // is Playwright's exposed function here (in VS Code it crosses to the extension host process),
 // so that hop is not in these figures.
@@ -15,7 +15,7 @@ import { KernelModel } from '../../src/kernel/model';
 import { connectTarget } from '../../src/rdma/connect';
 import { writeNewKeyFile } from '../../src/rdma/key';
 import { startAgent } from '../../src/rdma/local-agent';
-import { readInspectorPage } from '../../src/views/inspectorPages';
+import { readInspectorPage } from '../../src/views/inspector-pages';
 import { hexAddress, type MemoryInspectorHostMessage, type MemoryInspectorWebviewMessage } from '../../src/types/webview-protocol';
 
 const root = path.resolve(__dirname, '../..');
@@ -67,7 +67,7 @@ export const group: FigureGroup = {
 
           const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
           const post = (message: MemoryInspectorHostMessage): Promise<unknown> => page.evaluate(`window.postMessage(${JSON.stringify(message)}, '*')`);
-          // The extension host's side, as src/views/memoryInspector.ts answers the page.
+          // The extension host's side, as src/views/memory-inspector.ts answers the page.
           await page.exposeFunction('grassBenchHost', (message: MemoryInspectorWebviewMessage) => {
             if (message.type === 'resolve') void post({ type: 'resolved', requestId: message.requestId, address: hexAddress(BigInt(message.text)) });
             if (message.type === 'readPage') {

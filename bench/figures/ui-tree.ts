@@ -19,7 +19,7 @@ import { connectTarget } from '../../src/rdma/connect';
 import { readKeyFile, writeNewKeyFile } from '../../src/rdma/key';
 import { ensureRelayHolds } from '../../src/session/relay-process';
 import { startAgent } from '../../src/rdma/local-agent';
-import { buildProcessTree, processRow } from '../../src/views/processTree';
+import { buildProcessTree, processRow } from '../../src/views/process-tree';
 
 const SIZES = [1000, 10_000];
 

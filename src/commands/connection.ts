@@ -1,9 +1,9 @@
 // Connect, disconnect, heartbeat.
 import * as vscode from 'vscode';
 import { stopRelay } from '../relay/remote';
-import { describeHeartbeat, LiveSession, type HeartbeatState } from '../session/liveSession';
+import { describeHeartbeat, LiveSession, type HeartbeatState } from '../session/live-session';
 import type { CommandDeps } from './deps';
-import { pickTarget } from './pickTarget';
+import { pickTarget } from './pick-target';
 import { requireSession } from './require-session';
 
 export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable[] {

@@ -1,9 +1,9 @@
 // What command handlers get from the extension's wiring.
 import type * as vscode from 'vscode';
-import type { ConfiguredTargets } from '../settings/configuredTargets';
+import type { ConfiguredTargets } from '../settings/configured-targets';
 import type { TargetKeys } from '../settings/keys';
 import type { GrassViews } from '../views';
-import type { MemoryInspector } from '../views/memoryInspector';
+import type { MemoryInspector } from '../views/memory-inspector';
 import type { RelayLaunch } from '../session/relay-process';
 import type { Sessions } from '../session/sessions';
 

@@ -2,11 +2,11 @@
 import type * as vscode from 'vscode';
 import { registerConnectionCommands } from './connection';
 import type { CommandDeps } from './deps';
-import { registerKernelQueryCommands } from './kernelQueries';
+import { registerKernelQueryCommands } from './kernel-queries';
 import { registerMemoryCommands } from './memory';
 import { registerProcessCommands } from './processes';
 import { registerQueryCommands } from './queries';
-import { registerSaveVmcoreCommand } from './saveVmcore';
+import { registerSaveVmcoreCommand } from './save-vmcore';
 import { registerTargetCommands } from './targets';
 
 export function registerCommands(context: vscode.ExtensionContext, deps: CommandDeps): void {

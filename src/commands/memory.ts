@@ -2,8 +2,8 @@
 // open the memory inspector panel.
 import * as vscode from 'vscode';
 import type { ValueNode } from '../types/decoded-value';
-import type { MemoryInspectorPanel } from '../views/memoryInspector';
-import { valueText, type DecodedItem } from '../views/structDecoder';
+import type { MemoryInspectorPanel } from '../views/memory-inspector';
+import { valueText, type DecodedItem } from '../views/struct-decoder';
 import { structAtAddress, structTypeNames } from '../session/addresses';
 import type { CommandDeps } from './deps';
 import { requireSession } from './require-session';

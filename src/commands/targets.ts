@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import { parseTargetAddress } from '../rdma/address';
 import { KEY_BYTES, parseKeyHex } from '../settings/keys';
 import type { CommandDeps } from './deps';
-import { pickTarget } from './pickTarget';
+import { pickTarget } from './pick-target';
 
 /** The grass.targets setting where it is in effect (workspace, else user), entries as written. */
 function writtenTargets(): { entries: unknown[]; scope: vscode.ConfigurationTarget } {

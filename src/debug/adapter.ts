@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import type { AddressSpace } from '../types/target';
 import { TargetReadError } from '../types/target';
 import { resolveKernelAddress } from '../session/addresses';
-import type { LiveSession } from '../session/liveSession';
+import type { LiveSession } from '../session/live-session';
 
 /** The most one readMemory request returns (a viewer asks for a screenful at a time). */
 export const MAX_DAP_READ_BYTES = 1 << 20;

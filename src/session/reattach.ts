@@ -5,7 +5,7 @@
 import type * as vscode from 'vscode';
 import { relayRunning, relayTargets } from '../relay/remote';
 import type { TargetConfig } from '../settings/targets';
-import { LiveSession } from './liveSession';
+import { LiveSession } from './live-session';
 import { heldAs } from './relay-model';
 
 export interface ReattachDeps {

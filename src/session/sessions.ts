@@ -1,7 +1,7 @@
 // The session with the target the window is connected to, if any. Commands and views read it;
-// the connect command opens it (./liveSession.ts).
+// the connect command opens it (./live-session.ts).
 import * as vscode from 'vscode';
-import type { LiveSession } from './liveSession';
+import type { LiveSession } from './live-session';
 
 export type TargetSession = LiveSession;
 

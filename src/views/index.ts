@@ -3,13 +3,13 @@
 import * as vscode from 'vscode';
 import type { RelayModel } from '../session/relay-model';
 import type { Sessions } from '../session/sessions';
-import type { ConfiguredTargets } from '../settings/configuredTargets';
+import type { ConfiguredTargets } from '../settings/configured-targets';
 import type { TargetKeys } from '../settings/keys';
 import { FaultsProvider, type FaultItem } from './faults';
-import { KernelLogDocuments } from './kernelLog';
+import { KernelLogDocuments } from './kernel-log';
 import { ProcessesProvider, type ProcessItem } from './processes';
-import { HeartbeatStatusBar } from './statusBar';
-import { StructDecoderProvider, type DecodedItem } from './structDecoder';
+import { HeartbeatStatusBar } from './status-bar';
+import { StructDecoderProvider, type DecodedItem } from './struct-decoder';
 import { TargetsProvider, type TargetItem } from './targets';
 
 export interface GrassViews {

@@ -6,9 +6,9 @@ import type { Sessions } from '../session/sessions';
 import { listTasks } from '../kernel/tasks/tasks';
 import type { TaskRecord } from '../types/task-record';
 import type { CulpritMarks } from './faults';
-import { buildProcessTree, processRow, updateProcessTree, type ProcessItem } from './processTree';
+import { buildProcessTree, processRow, updateProcessTree, type ProcessItem } from './process-tree';
 
-export type { ProcessItem } from './processTree';
+export type { ProcessItem } from './process-tree';
 
 export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<ProcessItem[] | void>();

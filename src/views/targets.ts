@@ -5,12 +5,12 @@
 // model (src/session/relay-model.ts), which the view keeps polling only while it is visible.
 import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
-import type { ConfiguredTargets } from '../settings/configuredTargets';
+import type { ConfiguredTargets } from '../settings/configured-targets';
 import type { TargetKeys } from '../settings/keys';
 import type { TargetConfig } from '../settings/targets';
 import type { TargetStatus } from '../relay/wire';
 import type { FailureState } from '../session/failure';
-import type { HeartbeatState } from '../session/liveSession';
+import type { HeartbeatState } from '../session/live-session';
 import type { RelayModel } from '../session/relay-model';
 
 /** What the connected target's heartbeat shows: pending, alive, or the failure's state. */

@@ -10,10 +10,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import type { GrassExtensionApi } from '../../src/extension';
-import type { HeartbeatState } from '../../src/session/liveSession';
+import type { HeartbeatState } from '../../src/session/live-session';
 import { monitorNotAnswering } from '../../src/session/failure';
 import { viewRows } from '../harness/workbench';
-import { GuestTarget, stopRelays } from './support/guestTarget';
+import { GuestTarget, stopRelays } from './support/guest-target';
 
 const TARGET = 'dead-parts';
 const TIMEOUT_MS = 1500;

@@ -17,9 +17,9 @@ import type { GrassExtensionApi } from '../../src/extension';
 import type { TargetStatus } from '../../src/relay/wire';
 import type { StackTrace } from '../../src/kernel/stacks/stacks';
 import { frameText } from '../../src/kernel/stacks/stacks';
-import type { HeartbeatState } from '../../src/session/liveSession';
+import type { HeartbeatState } from '../../src/session/live-session';
 import type { TargetItem } from '../../src/views/targets';
-import { GuestTarget, stopRelays } from './support/guestTarget';
+import { GuestTarget, stopRelays } from './support/guest-target';
 
 const EXTENSION_ID = 'grass.grass-vscode';
 /** The extension-host soak: a minute in npm test, ten in npm run test:long (scripts/test.sh sets it). */

@@ -11,12 +11,12 @@ import type { GroundTruth } from '../../testbed';
 import type { GrassExtensionApi } from '../../src/extension';
 import type { TaskRecord } from '../../src/types/task-record';
 import type { ValueNode } from '../../src/types/decoded-value';
-import type { HeartbeatState } from '../../src/session/liveSession';
+import type { HeartbeatState } from '../../src/session/live-session';
 import type { ProcessItem } from '../../src/views/processes';
-import type { DecodedItem } from '../../src/views/structDecoder';
-import { assertTasksMatchTruth, type PsTask } from '../integration/agentHarness';
+import type { DecodedItem } from '../../src/views/struct-decoder';
+import { assertTasksMatchTruth, type PsTask } from '../integration/agent-harness';
 import { viewRows, webview } from '../harness/workbench';
-import { GuestTarget, stopRelays } from './support/guestTarget';
+import { GuestTarget, stopRelays } from './support/guest-target';
 
 const EXTENSION_ID = 'grass.grass-vscode';
 const TARGET = 'testbed';

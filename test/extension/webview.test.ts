@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import * as vscode from 'vscode';
-import type { MemoryInspectorPanel } from '../../src/views/memoryInspector';
+import type { MemoryInspectorPanel } from '../../src/views/memory-inspector';
 import { webview } from '../harness/workbench';
 
 async function waitForText(selector: string, pattern: RegExp, timeoutMs = 10_000): Promise<string> {

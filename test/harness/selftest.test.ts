@@ -9,7 +9,7 @@ import { test } from 'node:test';
 const ROOT = path.resolve(__dirname, '../..');
 
 test('a failing extension-host test is reported as a failure', () => {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'test/harness/runSuite.ts', 'out/test/harness/suites/failing-fixture/index.js'], {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'test/harness/run-suite.ts', 'out/test/harness/suites/failing-fixture/index.js'], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 240_000,

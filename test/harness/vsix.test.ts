@@ -29,7 +29,7 @@ test('the packaged .vsix installs into code-server and activates there', (t) => 
   assert.equal(installed.length, 1, `installed: ${readdirSync(extensionsDir).join(', ')}`);
   assert.ok(existsSync(path.join(extensionsDir, installed[0], 'node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node')));
 
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'test/harness/runSuite.ts', 'out/test/harness/suites/installed-vsix/index.js', '--development-path', 'test/harness/empty-extension', '--extensions-dir', extensionsDir], {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'test/harness/run-suite.ts', 'out/test/harness/suites/installed-vsix/index.js', '--development-path', 'test/harness/empty-extension', '--extensions-dir', extensionsDir], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 240_000,

@@ -17,7 +17,7 @@ import { GrassClient, GrassStatusError } from '../../src/rdma/client';
 import { readKeyFile, writeNewKeyFile } from '../../src/rdma/key';
 import * as L from '../../src/rdma/protocol/layout';
 import { openShmTransport } from '../../src/rdma/shm';
-import { grass, root } from './agentHarness';
+import { grass, root } from './agent-harness';
 
 let guest: Guest;
 let dir: string;

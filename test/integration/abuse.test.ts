@@ -16,7 +16,7 @@ import * as codec from '../../src/rdma/protocol/codec';
 import * as L from '../../src/rdma/protocol/layout';
 import { openShmTransport } from '../../src/rdma/shm';
 import { Transport } from '../../src/rdma/transport';
-import { GuestAgent, startGuestAgent } from './agentHarness';
+import { GuestAgent, startGuestAgent } from './agent-harness';
 
 const SLOTS = 4;
 let guest: Guest;

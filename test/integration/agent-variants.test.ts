@@ -8,7 +8,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bootGuest, Guest } from '../../testbed';
-import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, startGuestAgent } from './agentHarness';
+import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, startGuestAgent } from './agent-harness';
 
 interface Describe {
   release: string;

@@ -14,7 +14,7 @@ import { connectTarget, TargetSession } from '../../src/rdma/connect';
 import { writeNewKeyFile } from '../../src/rdma/key';
 import * as L from '../../src/rdma/protocol/layout';
 import { TargetReadError } from '../../src/types/target';
-import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, root, startGuestAgent } from './agentHarness';
+import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, root, startGuestAgent } from './agent-harness';
 
 let guest: Guest;
 let agent: GuestAgent;
@@ -295,7 +295,7 @@ test('small slots (2 × 4 KiB data): chunked replies and split reads give the sa
 });
 
 function runClientProcess(small: GuestAgent, iterations: number): Promise<{ requests: number; readsChecked: number; heartbeats: number }> {
-  const workerArgs = ['--import', 'tsx', path.join(__dirname, 'agentClientWorker.ts'), small.target, small.keyFile, guest.ramFile, JSON.stringify(guest.memoryMap().ranges), String(iterations)];
+  const workerArgs = ['--import', 'tsx', path.join(__dirname, 'agent-client-worker.ts'), small.target, small.keyFile, guest.ramFile, JSON.stringify(guest.memoryMap().ranges), String(iterations)];
   return new Promise((resolve, reject) => {
     execFile(process.execPath, workerArgs, { cwd: root, timeout: 180_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`client process failed: ${stderr || err.message}`));

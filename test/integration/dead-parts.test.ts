@@ -18,7 +18,7 @@ import { openShmTransport } from '../../src/rdma/shm';
 import { TransportError } from '../../src/rdma/transport';
 import { relayTargets } from '../../src/relay/remote';
 import type { TargetStatus } from '../../src/relay/wire';
-import { grass, grassJson, GuestAgent, PsTask, root, startGuestAgent } from './agentHarness';
+import { grass, grassJson, GuestAgent, PsTask, root, startGuestAgent } from './agent-harness';
 
 const TIMEOUT_MS = 1500;
 // A failure is reported after the request timeout plus two liveness reads 200 ms apart (checked

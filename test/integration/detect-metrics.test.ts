@@ -13,7 +13,7 @@ import { bootGuest, Guest, GroundTruth } from '../../testbed';
 import { connectTarget, TargetSession } from '../../src/rdma/connect';
 import { fetchMetricsSamples, MetricsSample, MetricsWindow } from '../../src/detect/metrics';
 import { fetchDetections, readBackground, setDetectorModes } from '../../src/detect/detections';
-import { grassJson, GuestAgent, startGuestAgent } from './agentHarness';
+import { grassJson, GuestAgent, startGuestAgent } from './agent-harness';
 
 const USER_HZ_NS = 10_000_000n; // /proc/stat prints clock ticks of USER_HZ = 100 (x86 ABI)
 const KIB = 1024n;

@@ -5,8 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { bootGuest, Guest, type FaultKind } from '../../testbed';
 import { connectTarget, type TargetSession } from '../../src/rdma/connect';
 import { readBackground, type Detection, type HangClass } from '../../src/detect/detections';
-import { withLockHolder } from '../../src/detect/lockHolder';
-import { startGuestAgent, type GuestAgent } from './agentHarness';
+import { withLockHolder } from '../../src/detect/lock-holder';
+import { startGuestAgent, type GuestAgent } from './agent-harness';
 
 /** What a run is classified as: a hang class, cpu-high-load, memory-leak, or none. */
 export type DetectedClass = HangClass | 'cpu-high-load' | 'memory-leak' | 'none';

@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Detection } from '../../src/detect/detections';
-import { grassJson } from './agentHarness';
+import { grassJson } from './agent-harness';
 import { DetectTarget, FaultRun, guestShape, HEALTHY_LOADS, healthyRun, injectAndDetect } from './detect-support';
 
 const HEALTHY_SECONDS = 60;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { bootGuest, Guest } from '../../testbed';
 import { parseKmsg, type KmsgTruth } from '../unit/kernel-log-kmsg';
-import { grass, grassJson, GuestAgent, root, startGuestAgent } from './agentHarness';
+import { grass, grassJson, GuestAgent, root, startGuestAgent } from './agent-harness';
 
 let guest: Guest;
 let agent: GuestAgent;

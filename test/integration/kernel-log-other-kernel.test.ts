@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { bootGuest, Guest } from '../../testbed';
 import { parseKmsg } from '../unit/kernel-log-kmsg';
-import { grassJson, GuestAgent, startGuestAgent } from './agentHarness';
+import { grassJson, GuestAgent, startGuestAgent } from './agent-harness';
 
 /** The concrete image package behind bookworm's 6.12 meta-package, from the local apt index. */
 function otherKernel(): string {

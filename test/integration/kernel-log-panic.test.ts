@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bootGuest, Guest } from '../../testbed';
-import { grass, grassJson, GuestAgent, startGuestAgent } from './agentHarness';
+import { grass, grassJson, GuestAgent, startGuestAgent } from './agent-harness';
 
 let guest: Guest;
 let agent: GuestAgent;

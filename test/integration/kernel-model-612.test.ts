@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { bootGuest, Guest } from '../../testbed';
 import type { ValueNode } from '../../src/types/decoded-value';
-import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, startGuestAgent } from './agentHarness';
+import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, startGuestAgent } from './agent-harness';
 import { assertRssMatchesTruth } from './kernel-truth';
 
 function otherKernel(): string {

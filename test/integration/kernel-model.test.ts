@@ -8,7 +8,7 @@ import { connectTarget, TargetSession } from '../../src/rdma/connect';
 import { KernelModel } from '../../src/kernel/model';
 import { listTasks } from '../../src/kernel/tasks/tasks';
 import type { ValueNode } from '../../src/types/decoded-value';
-import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, startGuestAgent } from './agentHarness';
+import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, startGuestAgent } from './agent-harness';
 import { assertRssMatchesTruth } from './kernel-truth';
 
 let guest: Guest;

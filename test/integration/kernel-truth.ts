@@ -1,7 +1,7 @@
 // Shared by the kernel-model integration tests: comparisons with the guest's own /proc.
 import assert from 'node:assert/strict';
 import type { GroundTruth } from '../../testbed';
-import type { PsTask } from './agentHarness';
+import type { PsTask } from './agent-harness';
 
 /** RSS as /proc reports it, for tasks whose RSS did not move between the two truths. */
 export function assertRssMatchesTruth(listed: PsTask[], before: GroundTruth, after: GroundTruth): number {

@@ -13,7 +13,7 @@ import { KernelModel } from '../../src/kernel/model';
 import { loadModules, moduleTypeModel, type LoadedModule } from '../../src/kernel/modules/modules';
 import { Kernel } from '../../src/kernel/objects/object';
 import { listForEachEntry } from '../../src/kernel/objects/lists';
-import { grass, GuestAgent, startGuestAgent } from './agentHarness';
+import { grass, GuestAgent, startGuestAgent } from './agent-harness';
 
 let guest: Guest;
 let agent: GuestAgent;

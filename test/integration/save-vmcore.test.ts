@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bootGuest, GroundTruth, Guest } from '../../testbed';
-import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, root, startGuestAgent } from './agentHarness';
+import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, root, startGuestAgent } from './agent-harness';
 
 let guest: Guest;
 let agent: GuestAgent;

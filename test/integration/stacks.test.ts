@@ -9,7 +9,7 @@ import { KernelModel } from '../../src/kernel/model';
 import { frameText, StackContext, stackTraces } from '../../src/kernel/stacks/stacks';
 import type { ReadRequest, TargetMemory, AddressSpace } from '../../src/types/target';
 import { TargetReadError } from '../../src/types/target';
-import { grassJson, GuestAgent, startGuestAgent } from './agentHarness';
+import { grassJson, GuestAgent, startGuestAgent } from './agent-harness';
 
 let guest: Guest;
 let agent: GuestAgent;

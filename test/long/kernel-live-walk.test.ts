@@ -11,7 +11,7 @@ import { KernelModel } from '../../src/kernel/model';
 import { collect, listForEachEntry } from '../../src/kernel/objects/lists';
 import { Kernel, ObjectError } from '../../src/kernel/objects/object';
 import { listTasks } from '../../src/kernel/tasks/tasks';
-import { GuestAgent, startGuestAgent } from '../integration/agentHarness';
+import { GuestAgent, startGuestAgent } from '../integration/agent-harness';
 
 const ROUNDS = 40;
 const BOUND_MS = 20_000;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bootGuest, GroundTruth, Guest } from '../../testbed';
-import { grassJson, GuestAgent, PsTask, sameComm, startGuestAgent } from '../integration/agentHarness';
+import { grassJson, GuestAgent, PsTask, sameComm, startGuestAgent } from '../integration/agent-harness';
 import { crashTasks, drgnTasks, ensurePeerTools, kernelDebugVmlinux, PeerTask } from './peer-tools';
 
 let guest: Guest;

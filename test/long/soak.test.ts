@@ -1,9 +1,9 @@
 // The long soak (`npm run test:long`): one million heartbeats, then ten minutes of
 // heartbeats, `ps` and physical reads at once against a real agent; no reply lost, wrong or
 // stale, and no memory growth in the agent, the monitor holding it or this client process. See
-// test/integration/soakLoad.ts; the short form runs in `npm test`. Progress: test/long/log.ts.
+// test/integration/soak-load.ts; the short form runs in `npm test`. Progress: test/long/log.ts.
 import { test } from 'node:test';
-import { assertSoakClean, describeSoak, soak } from '../integration/soakLoad';
+import { assertSoakClean, describeSoak, soak } from '../integration/soak-load';
 import { longLog } from './log';
 
 test('soak: 1 000 000 heartbeats and 10 minutes of ps + reads: nothing lost or stale, no memory growth', { timeout: 60 * 60_000 }, async () => {

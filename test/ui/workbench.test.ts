@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { bootGuest, type Guest } from '../../testbed';
-import { grassJson, sameComm, startGuestAgent, type GuestAgent } from '../integration/agentHarness';
+import { grassJson, sameComm, startGuestAgent, type GuestAgent } from '../integration/agent-harness';
 import { ROOT, waitUntil, Workbench, type Frame } from './workbench';
 
 const TARGET = 'demo';

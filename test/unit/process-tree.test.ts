@@ -1,10 +1,10 @@
-// The Processes view's refresh: which rows a fresh reading re-renders (src/views/processTree.ts).
+// The Processes view's refresh: which rows a fresh reading re-renders (src/views/process-tree.ts).
 // Each re-rendered row costs VS Code's extension host memory until the view is disposed, so a
 // reading that changes nothing must re-render nothing, and one that changes a row only that row.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TaskRecord } from '../../src/types/task-record';
-import { buildProcessTree, processRow, updateProcessTree } from '../../src/views/processTree';
+import { buildProcessTree, processRow, updateProcessTree } from '../../src/views/process-tree';
 
 function task(pid: number, tgid: number, over: Partial<TaskRecord> = {}): TaskRecord {
   return {

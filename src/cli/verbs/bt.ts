@@ -2,7 +2,7 @@
 import { blockedTasks, frameText, stackTraces, type StackFrame, type StackTrace } from '../../kernel/stacks/stacks';
 import type { CliCommand } from '../command';
 import { modelFromSession } from './kernel-target';
-import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass bt --target ADDR [--key-file F] (PID... | --blocked) [--all-frames] [--json]
 

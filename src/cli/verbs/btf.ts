@@ -4,7 +4,7 @@ import { allTypesJson, formatType, lookupTypeName, typeJson } from '../../kernel
 import { loadBtfFile } from '../../kernel/btf/load';
 import { parseArgs } from 'node:util';
 import { modelFromSession } from './kernel-target';
-import { parseTargetArgs, targetFlagsUsage, withTarget } from './targetFlags';
+import { parseTargetArgs, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass btf [TYPE...] (--btf FILE [--base FILE] | --target ADDR --key-file F) [--json]
 

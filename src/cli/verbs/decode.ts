@@ -1,7 +1,7 @@
 import type { CliCommand } from '../command';
 import { decodeExpression, formatValueTree } from '../../kernel/objects/decode';
 import { modelFromSession } from './kernel-target';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass decode EXPR --target ADDR [--key-file F] [--max-elements N] [--json]
 

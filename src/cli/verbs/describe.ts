@@ -1,7 +1,7 @@
 // grass describe: the target description the agent published (kernel release, KASLR, paging,
 // memory map, sizes of the symbol table and BTF).
 import type { CliCommand } from '../command';
-import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass describe --target ADDR [--key-file F] [--json]
 

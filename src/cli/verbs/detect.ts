@@ -2,8 +2,8 @@
 // last evaluated; --watch follows the background area.
 import type { CliCommand } from '../command';
 import { DETECTOR_NAMES, Detection, DetectorName, fetchDetections, readBackground, setDetectorModes } from '../../detect/detections';
-import { withLockHolder } from '../../detect/lockHolder';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { withLockHolder } from '../../detect/lock-holder';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass detect --target ADDR [--key-file F] [--background | --watch [--interval-ms N]]
                     [--modes background|inline,...] [--json]

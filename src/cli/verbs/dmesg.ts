@@ -4,7 +4,7 @@ import { KernelLogError, KernelLogReader, type KernelLog } from '../../kernel/lo
 import { KernelLogFollower } from '../../kernel/log/follow';
 import { formatRecord, recordToJson } from '../../kernel/log/format';
 import type { CliCommand } from '../command';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass dmesg --target ADDR [--key-file F] [--since SEQ] [--follow [--interval-ms N]] [--json]
 

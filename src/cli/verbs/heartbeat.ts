@@ -1,7 +1,7 @@
 // grass heartbeat: one request the monitor answers at once, plus the liveness block it keeps
 // on its own; says which part failed when there is no answer.
 import type { CliCommand } from '../command';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass heartbeat --target ADDR [--key-file F] [--count N] [--json]
 

@@ -1,7 +1,7 @@
 // grass metrics: the SHFH metrics of the monitor's last 1 s window (its own clock).
 import type { CliCommand } from '../command';
 import { fetchMetrics } from '../../detect/metrics';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass metrics --target ADDR [--key-file F] [--json]
 

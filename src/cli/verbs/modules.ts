@@ -2,7 +2,7 @@
 import { listModules, procModulesLine } from '../../kernel/modules/modules';
 import type { CliCommand } from '../command';
 import { modelFromSession } from './kernel-target';
-import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass modules --target ADDR [--key-file F] [--json]
 

@@ -7,7 +7,7 @@ import { readKeyFile } from '../../rdma/key';
 import { relayTargets, stopRelay } from '../../relay/remote';
 import { RelayServer } from '../../relay/server';
 import { defaultRelaySocket } from '../../relay/wire';
-import { printJson } from './targetFlags';
+import { printJson } from './target-flags';
 
 const usage = `usage: grass monitor [--listen rdma://HOST[:PORT]] [--connect rdma://AGENT[:PORT]|shm:PATH]...
                      [--socket PATH] [--key-file F] [--poll-ms N] [--timeout-ms N]

@@ -1,7 +1,7 @@
 // grass ps: the target's tasks as the agent walks them (DESIGN §6 JSON shape).
 import type { CliCommand } from '../command';
 import { remoteAnalysisProcessList } from './kernel-target';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass ps --target ADDR [--key-file F] [--threads] [--idle] [--remote-analysis] [--json]
 

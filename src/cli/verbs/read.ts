@@ -7,7 +7,7 @@ import type { CliCommand } from '../command';
 import { KernelModel } from '../../kernel/model';
 import { expressionAddress } from '../../kernel/objects/expression';
 import { Kernel } from '../../kernel/objects/object';
-import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const MAX_READ_BYTES = 1 << 30;
 

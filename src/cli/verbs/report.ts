@@ -6,7 +6,7 @@ import { KernelLogReader } from '../../kernel/log/ringbuffer';
 import { runningTasks } from '../../kernel/log/running';
 import { KernelModel } from '../../kernel/model';
 import type { CliCommand } from '../command';
-import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass report --target ADDR [--key-file F] [--json]
 

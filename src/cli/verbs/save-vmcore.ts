@@ -2,7 +2,7 @@
 // streamed over the protocol's BULK_READ into an ELF vmcore that crash, drgn and grass open.
 import type { CliCommand } from '../command';
 import { journalPath, SaveProgress, saveVmcore } from '../../vmcore/save';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './targetFlags';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass save-vmcore OUT --target ADDR [--key-file F] [--kernel-only] [--parallel N] [--json]
 

@@ -9,7 +9,7 @@
 // On end of stdin (the test ended, or its extension host died) it stops the agent and the guest.
 import { createInterface } from 'node:readline';
 import { bootGuest, type Guest } from '../../../testbed';
-import { startGuestAgent, type GuestAgent } from '../../integration/agentHarness';
+import { startGuestAgent, type GuestAgent } from '../../integration/agent-harness';
 
 const reply = (value: unknown): void => {
   process.stdout.write(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');

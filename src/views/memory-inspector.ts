@@ -17,9 +17,9 @@ import type { AddressSpace } from '../types/target';
 import type { Sessions } from '../session/sessions';
 import type { KernelModel } from '../kernel/model';
 import { resolveKernelAddress, structAtAddress, structTypeNames } from '../session/addresses';
-import { readInspectorPage } from './inspectorPages';
-import { StructDecoderPanels } from './structDecoderPanel';
-import { WebviewHost } from './webviewHost';
+import { readInspectorPage } from './inspector-pages';
+import { StructDecoderPanels } from './struct-decoder-panel';
+import { WebviewHost } from './webview-host';
 
 export const MEMORY_INSPECTOR_VIEW_TYPE = 'grass.memoryInspector';
 /** Bytes read per request when saving a range. */

@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
 import type { FailureState } from '../session/failure';
-import { describeHeartbeat, type HeartbeatState } from '../session/liveSession';
+import { describeHeartbeat, type HeartbeatState } from '../session/live-session';
 
 // A monitor that does not answer is a warning (it may come back); a dead path is an error.
 const FAILURE_ICON: Record<FailureState, string> = {

@@ -1,6 +1,6 @@
 // Runs one extension-host test suite through @vscode/test-electron's runTests(), pointed at
 // our code-server launcher instead of a VS Code download (none can be had here).
-//   node --import tsx test/harness/runSuite.ts <suite index.js> [--development-path DIR]
+//   node --import tsx test/harness/run-suite.ts <suite index.js> [--development-path DIR]
 //        [--extensions-dir DIR]
 // The development extension defaults to the repository (the extension under test).
 // Prints the suite's output (ending with its `grass-suite-result:` line) and exits with the
@@ -19,7 +19,7 @@ async function main(argv: string[]): Promise<number> {
     return i >= 0 ? path.resolve(argv[i + 1]) : undefined;
   };
   const testsPath = argv.find((a, i) => !a.startsWith('--') && !argv[i - 1]?.startsWith('--'));
-  if (!testsPath) throw new Error('usage: runSuite.ts <suite index.js> [--development-path DIR] [--extensions-dir DIR]');
+  if (!testsPath) throw new Error('usage: run-suite.ts <suite index.js> [--development-path DIR] [--extensions-dir DIR]');
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'grass-suite-'));
   const extensionsDir = option('--extensions-dir') ?? path.join(scratch, 'extensions');
   const workspace = path.join(scratch, 'workspace');

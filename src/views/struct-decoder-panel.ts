@@ -14,7 +14,7 @@ import type { KernelModel } from '../kernel/model';
 import { decodeExpression } from '../kernel/objects/decode';
 import type { ValueNode } from '../types/decoded-value';
 import { structTypeNames } from '../session/addresses';
-import { WebviewHost } from './webviewHost';
+import { WebviewHost } from './webview-host';
 
 export const STRUCT_DECODER_VIEW_TYPE = 'grass.structDecoderPanel';
 /** Array elements sent per array: a page shows the rest as "N more". */

@@ -18,7 +18,7 @@ import { readKeyFile } from '../../src/rdma/key';
 import { openShmTransport } from '../../src/rdma/shm';
 import { relayMemory, relayTargets } from '../../src/relay/remote';
 import type { TargetStatus } from '../../src/relay/wire';
-import { GuestAgent, root, startGuestAgent } from './agentHarness';
+import { GuestAgent, root, startGuestAgent } from './agent-harness';
 
 export interface SoakOptions {
   heartbeats: number;

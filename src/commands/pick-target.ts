@@ -1,7 +1,7 @@
 // Chooses the target a command acts on: the one passed (a tree item from the Targets view or
 // a name), else the only one configured, else one the user picks.
 import * as vscode from 'vscode';
-import type { ConfiguredTargets } from '../settings/configuredTargets';
+import type { ConfiguredTargets } from '../settings/configured-targets';
 import type { TargetConfig } from '../settings/targets';
 import type { TargetItem } from '../views/targets';
 

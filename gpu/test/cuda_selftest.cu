@@ -47,7 +47,7 @@ __global__ void time_heartbeat_path(grass_monitor* mon, const grass_request* q, 
   uint32_t slot = 0;
   for (uint32_t k = 0; k < reps; k++) {
     grass_hmac m;
-    grass_hmac_init(&m, mon->key, 32);
+    grass_hmac_begin(&m, &mon->key);
     grass_hmac_update(&m, &mon->instance, 8);
     grass_hmac_update(&m, &slot, 4);
     grass_hmac_update(&m, q, offsetof(grass_request, mac));
@@ -111,7 +111,7 @@ int main() {
   mon->slot_count = slots;
   mon->slot_bytes = stride;
   mon->slot_data_bytes = data_bytes;
-  memcpy(mon->key, h.key, 32);
+  grass_hmac_key_init(&mon->key, h.key, 32);
   mon->instance = 0xabcdef;
   mon->mem.ranges[0] = {0, 1 << 20, memory};
   mon->mem.count = 1;

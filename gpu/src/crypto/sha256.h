@@ -22,7 +22,7 @@ GRASS_HD void grass_sha256_init(grass_sha256* s) {
   s->block_bytes = 0;
 }
 
-GRASS_HD_CALL void grass_sha256_compress(uint32_t h[8], const uint8_t* p) {
+GRASS_HD_CALL void grass_sha256_compress_words(uint32_t h[8], const uint32_t m[16]) {
   const uint32_t k[64] = {
       0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
       0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -35,7 +35,7 @@ GRASS_HD_CALL void grass_sha256_compress(uint32_t h[8], const uint8_t* p) {
   uint32_t w[64];
   GRASS_UNROLL
   for (int i = 0; i < 16; i++)
-    w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    w[i] = m[i];
   GRASS_UNROLL
   for (int i = 16; i < 64; i++) {
     uint32_t s0 = grass_rotr32(w[i - 15], 7) ^ grass_rotr32(w[i - 15], 18) ^ (w[i - 15] >> 3);
@@ -50,6 +50,15 @@ GRASS_HD_CALL void grass_sha256_compress(uint32_t h[8], const uint8_t* p) {
     hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
   }
   h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+}
+
+// One 64-byte block of bytes, as big-endian words.
+GRASS_HD void grass_sha256_compress(uint32_t h[8], const uint8_t* p) {
+  uint32_t m[16];
+  GRASS_UNROLL
+  for (int i = 0; i < 16; i++)
+    m[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+  grass_sha256_compress_words(h, m);
 }
 
 GRASS_HD void grass_sha256_update(grass_sha256* s, const void* data, uint64_t n) {
@@ -72,28 +81,40 @@ GRASS_HD void grass_sha256_update(grass_sha256* s, const void* data, uint64_t n)
   }
 }
 
-GRASS_HD void grass_sha256_final(grass_sha256* s, uint8_t out[32]) {
+// The state after the last block (padding written into the block in place: on the device a
+// byte-at-a-time update of the padding cost more than a compression).
+GRASS_HD void grass_sha256_finish(grass_sha256* s) {
   uint64_t bits = s->total_bytes * 8;
-  uint8_t pad = 0x80;
-  grass_sha256_update(s, &pad, 1);
-  uint8_t zero = 0;
-  while (s->block_bytes != 56) grass_sha256_update(s, &zero, 1);
-  uint8_t len[8];
-  for (int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
-  grass_sha256_update(s, len, 8);
+  uint32_t n = s->block_bytes;
+  s->block[n++] = 0x80;
+  if (n > 56) {
+    for (; n < 64; n++) s->block[n] = 0;
+    grass_sha256_compress(s->h, s->block);
+    n = 0;
+  }
+  for (; n < 56; n++) s->block[n] = 0;
+  for (int i = 0; i < 8; i++) s->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
+  grass_sha256_compress(s->h, s->block);
+  s->block_bytes = 0;
+}
+
+GRASS_HD void grass_sha256_final(grass_sha256* s, uint8_t out[32]) {
+  grass_sha256_finish(s);
   for (int i = 0; i < 8; i++) {
     out[4 * i] = (uint8_t)(s->h[i] >> 24); out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
     out[4 * i + 2] = (uint8_t)(s->h[i] >> 8); out[4 * i + 3] = (uint8_t)s->h[i];
   }
 }
 
-// HMAC-SHA256 in three steps so a message made of several pieces needs no copy.
-struct grass_hmac {
-  grass_sha256 inner;
-  uint8_t outer_key[64];
+// HMAC-SHA256 keyed once: the states after the key's inner (0x36) and outer (0x5c) pad blocks
+// are computed when the key is set, so each message costs its own blocks and one outer block
+// (RFC 2104 section 4's precomputation), not two more compressions.
+struct grass_hmac_key {
+  uint32_t inner[8];
+  uint32_t outer[8];
 };
 
-GRASS_HD void grass_hmac_init(grass_hmac* m, const uint8_t* key, uint32_t key_bytes) {
+GRASS_HD void grass_hmac_key_init(grass_hmac_key* hk, const uint8_t* key, uint32_t key_bytes) {
   uint8_t k[64];
   for (int i = 0; i < 64; i++) k[i] = 0;
   if (key_bytes > 64) {
@@ -104,22 +125,53 @@ GRASS_HD void grass_hmac_init(grass_hmac* m, const uint8_t* key, uint32_t key_by
   } else {
     for (uint32_t i = 0; i < key_bytes; i++) k[i] = key[i];
   }
-  uint8_t ipad[64];
-  for (int i = 0; i < 64; i++) { ipad[i] = k[i] ^ 0x36; m->outer_key[i] = k[i] ^ 0x5c; }
-  grass_sha256_init(&m->inner);
-  grass_sha256_update(&m->inner, ipad, 64);
+  uint8_t pad[64];
+  grass_sha256 s;
+  for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x36;
+  grass_sha256_init(&s);
+  grass_sha256_compress(s.h, pad);
+  for (int i = 0; i < 8; i++) hk->inner[i] = s.h[i];
+  for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x5c;
+  grass_sha256_init(&s);
+  grass_sha256_compress(s.h, pad);
+  for (int i = 0; i < 8; i++) hk->outer[i] = s.h[i];
+}
+
+// One message in pieces (no copy): begin, update per piece, final.
+struct grass_hmac {
+  grass_sha256 inner;
+  uint32_t outer[8];
+};
+
+GRASS_HD void grass_hmac_begin(grass_hmac* m, const grass_hmac_key* hk) {
+  for (int i = 0; i < 8; i++) { m->inner.h[i] = hk->inner[i]; m->outer[i] = hk->outer[i]; }
+  m->inner.total_bytes = 64;  // the inner pad block, already compressed
+  m->inner.block_bytes = 0;
+}
+
+// For a key used once (tests, a client's first request).
+GRASS_HD void grass_hmac_init(grass_hmac* m, const uint8_t* key, uint32_t key_bytes) {
+  grass_hmac_key hk;
+  grass_hmac_key_init(&hk, key, key_bytes);
+  grass_hmac_begin(m, &hk);
 }
 
 GRASS_HD void grass_hmac_update(grass_hmac* m, const void* data, uint64_t n) { grass_sha256_update(&m->inner, data, n); }
 
 GRASS_HD void grass_hmac_final(grass_hmac* m, uint8_t out[32]) {
-  uint8_t inner_digest[32];
-  grass_sha256_final(&m->inner, inner_digest);
-  grass_sha256 outer;
-  grass_sha256_init(&outer);
-  grass_sha256_update(&outer, m->outer_key, 64);
-  grass_sha256_update(&outer, inner_digest, 32);
-  grass_sha256_final(&outer, out);
+  grass_sha256_finish(&m->inner);
+  // The outer message is the 32-byte inner digest after the outer pad block: one block, its
+  // padding fixed (0x80, zeros, the length 96 bytes in bits).
+  uint32_t w[16];
+  for (int i = 0; i < 8; i++) w[i] = m->inner.h[i];
+  w[8] = 0x80000000u;
+  for (int i = 9; i < 15; i++) w[i] = 0;
+  w[15] = (64 + 32) * 8;
+  grass_sha256_compress_words(m->outer, w);
+  for (int i = 0; i < 8; i++) {
+    out[4 * i] = (uint8_t)(m->outer[i] >> 24); out[4 * i + 1] = (uint8_t)(m->outer[i] >> 16);
+    out[4 * i + 2] = (uint8_t)(m->outer[i] >> 8); out[4 * i + 3] = (uint8_t)m->outer[i];
+  }
 }
 
 // Compares in time independent of where the first difference is.

@@ -97,7 +97,7 @@ MonitorSetup prepare_monitor(uint8_t* buffer, const BufferOptions& o, const uint
   m->slot_bytes = slot_stride(o);
   m->slot_data_bytes = o.slot_data_bytes;
   m->allow_writes = o.allow_writes ? 1 : 0;
-  memcpy(m->key, key, 32);
+  grass_hmac_key_init(&m->key, key, 32);
   m->instance = instance;
   m->mem = mem;
   m->paging = paging;

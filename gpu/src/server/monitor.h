@@ -29,7 +29,7 @@ struct grass_monitor {
   uint8_t* buffer;
   uint32_t slot_count, slot_bytes, slot_data_bytes;
   uint32_t allow_writes;
-  uint8_t key[32];
+  grass_hmac_key key;                                // the session key, as HMAC pad states
   uint64_t instance;
   grass_phys_map mem;
   grass_paging paging;
@@ -283,7 +283,7 @@ GRASS_HD_CALL void grass_handle(grass_monitor* mon, uint32_t i, const grass_requ
   } else {
     if (q->data_bytes) grass_copy(mon->scratch, grass_slot_data(mon, i), q->data_bytes);
     grass_hmac m;
-    grass_hmac_init(&m, mon->key, 32);
+    grass_hmac_begin(&m, &mon->key);
     grass_hmac_update(&m, &mon->instance, 8);
     grass_hmac_update(&m, &i, 4);
     grass_hmac_update(&m, q, (uint64_t)((const uint8_t*)&q->mac - (const uint8_t*)q));

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { bootGuest, startAgent, type AgentHandle, type Guest } from '../testbed';
 import { attachThroughRelay, stopRelay } from '../src/relay/remote';
 import { GrassClient } from '../src/rdma/client';
-import { connectTarget, type TargetSession } from '../src/rdma/connect';
+import { connectTarget, type ProtocolSession } from '../src/rdma/connect';
 import { readKeyFile } from '../src/rdma/key';
 import { ensureRelayHolds } from '../src/session/relay-process';
 import { KernelLogReader } from '../src/kernel/log/ringbuffer';
@@ -50,7 +50,7 @@ const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 let guest: Guest | undefined;
 let agent: AgentHandle | undefined;
-let session: TargetSession | undefined;
+let session: ProtocolSession | undefined;
 let codeServer: ChildProcess | undefined;
 let scratch: string | undefined;
 
@@ -71,7 +71,7 @@ async function stopAll(): Promise<void> {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 }
 
-async function liveKernel(s: TargetSession, g: Guest): Promise<void> {
+async function liveKernel(s: ProtocolSession, g: Guest): Promise<void> {
   const { client } = s;
   const description = await client.describe();
   await step('describe', async () =>
@@ -126,7 +126,7 @@ async function liveKernel(s: TargetSession, g: Guest): Promise<void> {
   });
 }
 
-async function deadKernel(s: TargetSession, g: Guest): Promise<void> {
+async function deadKernel(s: ProtocolSession, g: Guest): Promise<void> {
   const { client } = s;
   say('\n--- the guest kernel panics: echo c > /proc/sysrq-trigger ---');
   await step('panic', async () => {

@@ -14,7 +14,8 @@ S=.devimg/src/gpu
 make -C $S build/grass-agent cuda-agent  # not `all`: its wire-layout step needs the repository's scripts/, which do not travel
 strip -o .devimg/grass-agent $S/build/grass-agent
 strip -o .devimg/grass-agent-cuda $S/build/grass-agent-cuda
-g++ -O2 -std=c++17 -I$S/include -pthread $S/device/grass_probe.cpp -o .devimg/grass_probe
+# The include roots of gpu/Makefile (the probe includes the monitor code, which includes the plugins).
+g++ -O2 -std=c++17 -I$S/include -I$S/src -I.devimg/src/llview-plugins -I$S/build/gen -pthread $S/device/grass_probe.cpp -o .devimg/grass_probe
 nvcc -O2 -gencode arch=compute_90,code=sm_90 $S/device/floor.cu -o .devimg/floor
 rm -rf $S/build
 for l in libbpf.so.1 libelf.so.1 libnl-3.so.200 libnl-route-3.so.200 libibverbs.so.1 librdmacm.so.1; do

@@ -8,10 +8,10 @@ import { blockedTasks, frameText, stackTraces, type BlockedReport, type StackTra
 import type { ProcessItem } from '../views/processes';
 import type { CommandDeps } from './deps';
 import { requireSession } from './require-session';
-import type { TargetSession } from '../session/sessions';
+import type { LiveSession } from '../session/live-session';
 
 /** Runs `work` under a cancellable progress notification; undefined when cancelled or failed (the error is shown). */
-export async function cancellableQuery<T>(session: TargetSession, title: string, work: () => Promise<T>): Promise<T | undefined> {
+export async function cancellableQuery<T>(session: LiveSession, title: string, work: () => Promise<T>): Promise<T | undefined> {
   try {
     return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `GRASS: ${title} (${session.target.name})`, cancellable: true }, (_progress, token) =>
       Promise.race([work(), new Promise<undefined>((resolve) => token.onCancellationRequested(() => resolve(undefined)))]),

@@ -7,7 +7,7 @@ import { valueText, type DecodedItem } from '../views/struct-decoder';
 import { structAtAddress, structTypeNames } from '../session/addresses';
 import type { CommandDeps } from './deps';
 import { requireSession } from './require-session';
-import type { TargetSession } from '../session/sessions';
+import type { LiveSession } from '../session/live-session';
 
 export function registerMemoryCommands(deps: CommandDeps): vscode.Disposable[] {
   return [
@@ -67,7 +67,7 @@ export function registerMemoryCommands(deps: CommandDeps): vscode.Disposable[] {
 const NUMBER = /^(0x[0-9a-fA-F]+|\d+)$/;
 
 /** The expression to decode, from the command's arguments or asked for. */
-async function decodeInput(session: TargetSession, first: unknown, structType: unknown): Promise<string | undefined> {
+async function decodeInput(session: LiveSession, first: unknown, structType: unknown): Promise<string | undefined> {
   if (typeof first === 'string' && typeof structType === 'string') return structAtAddress(structType, first);
   const text =
     typeof first === 'string'

@@ -9,7 +9,9 @@ import { openShmTransport } from './shm';
 import type { Transport } from './transport';
 import { VerbsTransport } from './verbs/transport';
 
-export interface TargetSession {
+/** A protocol client attached to one target (the kernel model and the CLI verbs read through it;
+ * the extension's LiveSession wraps one). */
+export interface ProtocolSession {
   address: TargetAddress;
   client: GrassClient;
   /** Detaches; also stops the local agent of an offline image. */
@@ -31,7 +33,7 @@ export function sessionKey(addressText: string, options: ConnectOptions): Uint8A
 }
 
 /** Attaches a client over an open transport; the transport is closed if that fails. */
-export async function attachOver(address: TargetAddress, transport: Transport, key: Uint8Array, options: ConnectOptions): Promise<TargetSession> {
+export async function attachOver(address: TargetAddress, transport: Transport, key: Uint8Array, options: ConnectOptions): Promise<ProtocolSession> {
   try {
     const client = await GrassClient.attach(transport, key, options);
     return { address, client, close: () => client.close() };
@@ -43,7 +45,7 @@ export async function attachOver(address: TargetAddress, transport: Transport, k
 
 /** Opens `addressText` directly: shm: maps the agent's buffer, rdma:// connects to an agent
  * listening there, vmcore:/qemu-ram: start a private local agent. */
-export async function connectTarget(addressText: string, options: ConnectOptions = {}): Promise<TargetSession> {
+export async function connectTarget(addressText: string, options: ConnectOptions = {}): Promise<ProtocolSession> {
   const address = parseTargetAddress(addressText);
   switch (address.kind) {
     case 'shm': {

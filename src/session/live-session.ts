@@ -10,7 +10,7 @@ import type { TargetStatus } from '../relay/wire';
 import type { GrassClient } from '../rdma/client';
 import type { TargetConfig } from '../settings/targets';
 import { classifyFailure, type FailureState } from './failure';
-import { openHeld, openTarget, type TargetSession as ProtocolSession } from './open-target';
+import { openHeld, openTarget, type ProtocolSession } from './open-target';
 import { heldAs } from './relay-model';
 import { ensureRelayHolds, type RelayLaunch } from './relay-process';
 

@@ -4,11 +4,11 @@
 // A target the relay already holds is opened by its relay-side name (openHeld). No VS Code
 // dependency.
 import { parseTargetAddress, type TargetAddress } from '../rdma/address';
-import { attachOver, connectTarget, sessionKey, type ConnectOptions, type TargetSession } from '../rdma/connect';
+import { attachOver, connectTarget, sessionKey, type ConnectOptions, type ProtocolSession } from '../rdma/connect';
 import { attachThroughRelay, relayRunning } from '../relay/remote';
 import { defaultRelaySocket } from '../relay/wire';
 
-export type { TargetSession } from '../rdma/connect';
+export type { ProtocolSession } from '../rdma/connect';
 
 export interface OpenOptions extends ConnectOptions {
   /** The relay's socket: the setting grass.monitor.socketPath in the extension; else
@@ -16,7 +16,7 @@ export interface OpenOptions extends ConnectOptions {
   relaySocket?: string;
 }
 
-export async function openTarget(addressText: string, options: OpenOptions = {}): Promise<TargetSession> {
+export async function openTarget(addressText: string, options: OpenOptions = {}): Promise<ProtocolSession> {
   const address = parseTargetAddress(addressText);
   if (address.kind === 'rdma') {
     const socket = options.relaySocket ?? defaultRelaySocket();
@@ -29,6 +29,6 @@ export async function openTarget(addressText: string, options: OpenOptions = {})
  * Opens a target the relay at socketPath holds (heldName: its relay-side name, or an rdma://
  * address it holds), without a new hold; `address` is what the session reports as its target.
  */
-export async function openHeld(socketPath: string, heldName: string, address: TargetAddress, key: Uint8Array, options: ConnectOptions = {}): Promise<TargetSession> {
+export async function openHeld(socketPath: string, heldName: string, address: TargetAddress, key: Uint8Array, options: ConnectOptions = {}): Promise<ProtocolSession> {
   return attachOver(address, await attachThroughRelay(socketPath, heldName), key, options);
 }

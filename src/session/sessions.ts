@@ -3,19 +3,17 @@
 import * as vscode from 'vscode';
 import type { LiveSession } from './live-session';
 
-export type TargetSession = LiveSession;
-
 export class Sessions implements vscode.Disposable {
-  private session: TargetSession | undefined;
+  private session: LiveSession | undefined;
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
 
-  get current(): TargetSession | undefined {
+  get current(): LiveSession | undefined {
     return this.session;
   }
 
   /** Makes `session` the current one, closing the one before. */
-  open(session: TargetSession): void {
+  open(session: LiveSession): void {
     this.session?.dispose();
     this.session = session;
     this.changed.fire();

@@ -21,7 +21,7 @@ import { SymbolError } from '../../src/kernel/symbols/symbols';
 import { TargetReadError, type TargetDescription } from '../../src/types/target';
 import { listTasks } from '../../src/kernel/tasks/tasks';
 import { GrassProtocolError, GrassStatusError, GrassTimeoutError } from '../../src/rdma/client';
-import { connectTarget, type TargetSession } from '../../src/rdma/connect';
+import { connectTarget, type ProtocolSession } from '../../src/rdma/connect';
 import { DescriptionError } from '../../src/rdma/protocol/description';
 import { TransportError } from '../../src/rdma/transport';
 
@@ -84,7 +84,7 @@ function countTreeErrors(node: ValueNode): number {
 class BatteryStopped extends Error {}
 
 export class Battery {
-  private session?: TargetSession;
+  private session?: ProtocolSession;
   private sessionTarget?: string;
   private description?: TargetDescription;
   private model?: KernelModel;

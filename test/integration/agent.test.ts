@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bootGuest, Guest, type GroundTruth } from '../../testbed';
-import { connectTarget, TargetSession } from '../../src/rdma/connect';
+import { connectTarget, ProtocolSession } from '../../src/rdma/connect';
 import { writeNewKeyFile } from '../../src/rdma/key';
 import * as L from '../../src/rdma/protocol/layout';
 import { TargetReadError } from '../../src/types/target';
@@ -18,7 +18,7 @@ import { assertTasksMatchTruth, grass, grassJson, GuestAgent, PsTask, root, star
 
 let guest: Guest;
 let agent: GuestAgent;
-let session: TargetSession;
+let session: ProtocolSession;
 let scratch: string;
 let args: string[];
 

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bootGuest, Guest, GroundTruth } from '../../testbed';
-import { connectTarget, TargetSession } from '../../src/rdma/connect';
+import { connectTarget, ProtocolSession } from '../../src/rdma/connect';
 import { fetchMetricsSamples, MetricsSample, MetricsWindow } from '../../src/detect/metrics';
 import { fetchDetections, readBackground, setDetectorModes } from '../../src/detect/detections';
 import { grassJson, GuestAgent, startGuestAgent } from './agent-harness';
@@ -20,7 +20,7 @@ const KIB = 1024n;
 
 let guest: Guest;
 let agent: GuestAgent;
-let session: TargetSession;
+let session: ProtocolSession;
 let args: string[];
 
 before(async () => {

@@ -3,7 +3,7 @@
 // area polled in-process (one seqlocked read per poll, no request) until a detection shows.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bootGuest, Guest, type FaultKind } from '../../testbed';
-import { connectTarget, type TargetSession } from '../../src/rdma/connect';
+import { connectTarget, type ProtocolSession } from '../../src/rdma/connect';
 import { readBackground, type Detection, type HangClass } from '../../src/detect/detections';
 import { withLockHolder } from '../../src/detect/lock-holder';
 import { startGuestAgent, type GuestAgent } from './agent-harness';
@@ -39,7 +39,7 @@ export function guestShape(kind: string): { memMiB: number; cpus: number; swapMi
 }
 
 export class DetectTarget {
-  private constructor(readonly guest: Guest, readonly agent: GuestAgent, readonly session: TargetSession) {}
+  private constructor(readonly guest: Guest, readonly agent: GuestAgent, readonly session: ProtocolSession) {}
 
   static async start(shape: Parameters<typeof bootGuest>[0], agentEnv: NodeJS.ProcessEnv = {}): Promise<DetectTarget> {
     const guest = await bootGuest(shape);

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bootGuest, Guest } from '../../testbed';
-import { connectTarget, TargetSession } from '../../src/rdma/connect';
+import { connectTarget, ProtocolSession } from '../../src/rdma/connect';
 import { KernelModel } from '../../src/kernel/model';
 import { listTasks } from '../../src/kernel/tasks/tasks';
 import type { ValueNode } from '../../src/types/decoded-value';
@@ -13,7 +13,7 @@ import { assertRssMatchesTruth } from './kernel-truth';
 
 let guest: Guest;
 let agent: GuestAgent;
-let session: TargetSession;
+let session: ProtocolSession;
 let args: string[];
 
 before(async () => {

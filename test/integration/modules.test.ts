@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bootGuest, Guest } from '../../testbed';
-import { connectTarget, TargetSession } from '../../src/rdma/connect';
+import { connectTarget, ProtocolSession } from '../../src/rdma/connect';
 import { KernelModel } from '../../src/kernel/model';
 import { loadModules, moduleTypeModel, type LoadedModule } from '../../src/kernel/modules/modules';
 import { Kernel } from '../../src/kernel/objects/object';
@@ -17,7 +17,7 @@ import { grass, GuestAgent, startGuestAgent } from './agent-harness';
 
 let guest: Guest;
 let agent: GuestAgent;
-let session: TargetSession;
+let session: ProtocolSession;
 let args: string[];
 
 before(async () => {

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bootGuest, Guest } from '../../testbed';
-import { connectTarget, TargetSession } from '../../src/rdma/connect';
+import { connectTarget, ProtocolSession } from '../../src/rdma/connect';
 import { KernelModel } from '../../src/kernel/model';
 import { frameText, StackContext, stackTraces } from '../../src/kernel/stacks/stacks';
 import type { ReadRequest, TargetMemory, AddressSpace } from '../../src/types/target';
@@ -13,7 +13,7 @@ import { grassJson, GuestAgent, startGuestAgent } from './agent-harness';
 
 let guest: Guest;
 let agent: GuestAgent;
-let session: TargetSession;
+let session: ProtocolSession;
 
 before(async () => {
   guest = await bootGuest({ memMiB: 512, cpus: 2 });

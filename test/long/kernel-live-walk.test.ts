@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { bootGuest, Guest } from '../../testbed';
-import { connectTarget, TargetSession } from '../../src/rdma/connect';
+import { connectTarget, ProtocolSession } from '../../src/rdma/connect';
 import { KernelModel } from '../../src/kernel/model';
 import { collect, listForEachEntry } from '../../src/kernel/objects/lists';
 import { Kernel, ObjectError } from '../../src/kernel/objects/object';
@@ -18,7 +18,7 @@ const BOUND_MS = 20_000;
 
 let guest: Guest;
 let agent: GuestAgent;
-let session: TargetSession;
+let session: ProtocolSession;
 let model: KernelModel;
 
 before(async () => {

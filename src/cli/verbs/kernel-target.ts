@@ -4,15 +4,15 @@
 import { KernelModel, type KernelModelOptions } from '../../kernel/model';
 import { listTasks } from '../../kernel/tasks/tasks';
 import type { TaskRecord } from '../../types/task-record';
-import type { TargetSession } from '../../rdma/connect';
+import type { ProtocolSession } from '../../rdma/connect';
 
-export async function modelFromSession(session: TargetSession, options: KernelModelOptions = {}): Promise<KernelModel> {
+export async function modelFromSession(session: ProtocolSession, options: KernelModelOptions = {}): Promise<KernelModel> {
   const description = await session.client.describe();
   return KernelModel.fromDescription(description, session.client, options);
 }
 
 /** `grass ps --remote-analysis`: the process list built here from memory reads alone. */
-export async function remoteAnalysisProcessList(session: TargetSession, options: { threads?: boolean; idle?: boolean }): Promise<TaskRecord[]> {
+export async function remoteAnalysisProcessList(session: ProtocolSession, options: { threads?: boolean; idle?: boolean }): Promise<TaskRecord[]> {
   const model = await modelFromSession(session);
   return (await listTasks(model, options)).tasks;
 }

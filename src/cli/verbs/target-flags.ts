@@ -3,7 +3,7 @@
 import { constants } from 'node:os';
 import { parseArgs, ParseArgsConfig } from 'node:util';
 import { classifyFailure, exitStatusOf } from '../../session/failure';
-import { openTarget, type TargetSession } from '../../session/open-target';
+import { openTarget, type ProtocolSession } from '../../session/open-target';
 
 export const targetFlagsUsage = `  --target ADDR      shm:PATH, rdma://HOST|NAME[:PORT] (through a running 'grass monitor'),
                      vmcore:PATH or qemu-ram:PATH[?map=FILE]
@@ -40,8 +40,8 @@ export function parseTargetArgs<O extends NonNullable<ParseArgsConfig['options']
 }
 
 /** Runs `work` on an attached session; closes it; maps failures to a message and an exit status. */
-export async function withTarget(verb: string, flags: TargetFlags, work: (session: TargetSession) => Promise<number>): Promise<number> {
-  let session: TargetSession | undefined;
+export async function withTarget(verb: string, flags: TargetFlags, work: (session: ProtocolSession) => Promise<number>): Promise<number> {
+  let session: ProtocolSession | undefined;
   // Interrupted: detach first, so an offline image's private agent and key go with us.
   const onSignal = (signal: NodeJS.Signals): void => {
     void (session?.close() ?? Promise.resolve()).finally(() => process.exit(128 + constants.signals[signal]));

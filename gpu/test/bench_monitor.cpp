@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "process-list/process_list_layout.h"
 #include "server/buffer_setup.h"
 
 namespace {
@@ -68,15 +67,17 @@ int main(int argc, char** argv) {
   grass::MemorySource src = grass::MemorySource::open(memory, map, false);
   grass::Target t = grass::discover(src, "", "");
   grass::BtfTypes btf(t.btf);
-  grass_ps_layout ps = grass::resolve_process_list_layout(btf, t);
   grass::BufferOptions o;
   std::vector<uint8_t> buffer(grass::buffer_bytes(o));
   Poster p;
   for (int i = 0; i < 32; i++) p.key[i] = (uint8_t)i;
-  grass::MonitorSetup setup = grass::prepare_monitor(buffer.data(), o, p.key, 42, src.phys(), t.paging, ps, grass::build_description(t, src));
+  grass::MonitorSetup setup = grass::prepare_monitor(buffer.data(), o, p.key, 42, src.phys(), t.paging, grass::build_description(t, src));
+  // The process list only: the service times of requests, without the metrics and detectors' ticks.
+  grass::PluginSetup plugins{btf, t, setup, {}};
+  grass::resolve_process_list_plugin(plugins);
   p.mon = setup.monitor.get();
   grass_fault f{};
-  grass_ps_ctx c = {&src.phys(), &t.paging, &ps, &f};
+  grass_ps_ctx c = {&src.phys(), &t.paging, &setup.monitor->ps, &f};
   uint64_t n = 0;
   grass_ps_walk(&c, 0, nullptr, 0, &n);
   printf("heartbeat            %9.1f us\n", p.time(GRASS_OP_HEARTBEAT, {}, 2001) / 1e3);

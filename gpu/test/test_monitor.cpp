@@ -37,10 +37,9 @@ struct Rig {
     mem.count = 1;
     mem.writable = 1;
     grass_paging pg{};
-    grass_ps_layout ps{};
     description.resize(10000);
     for (size_t i = 0; i < description.size(); i++) description[i] = (uint8_t)(i ^ 0x5a);
-    setup = grass::prepare_monitor(buffer.data(), opts, key, instance, mem, pg, ps, description);
+    setup = grass::prepare_monitor(buffer.data(), opts, key, instance, mem, pg, description);
   }
   grass_monitor* mon() { return setup.monitor.get(); }
   grass_slot_header* slot(uint32_t i) { return grass_slot(mon(), i); }

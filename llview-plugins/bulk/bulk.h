@@ -2,9 +2,10 @@
 // (grass save-vmcore). Each reply is one chunk in the slot itself, so a remote with N slots has
 // N transfers in flight and each costs one round trip; the remote chooses the pages (the
 // kernel-only filter reads the target's struct page array beforehand) and the agent copies
-// only those. Included by monitor.h.
-#ifndef GRASS_SERVER_BULK_H
-#define GRASS_SERVER_BULK_H
+// only those. The bulk plugin's one entry point (plugins.h); monitor code, included by the
+// plugin list.
+#ifndef GRASS_PLUGIN_BULK_H
+#define GRASS_PLUGIN_BULK_H
 
 // Copies the selected pages of [addr, addr + len) to dst (capacity bytes), runs of adjacent
 // pages in one copy. bitmap == 0: every page.
@@ -46,5 +47,7 @@ GRASS_HD_CALL void grass_op_bulk_read(grass_monitor* mon, uint32_t i, const gras
   }
   o->inline_bytes = at;
 }
+
+#define GRASS_BULK_OPS(Y) Y(GRASS_OP_BULK_READ, grass_op_bulk_read)
 
 #endif

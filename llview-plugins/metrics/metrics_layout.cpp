@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "server/buffer_setup.h"
+
 namespace grass {
 
 namespace {
@@ -209,6 +211,13 @@ grass_metrics_layout resolve_metrics_layout(const BtfTypes& btf, const Target& t
     }
   }
   return l;
+}
+
+// The plugin's resolve entry point (plugins.h): what did not resolve is a warning.
+void resolve_metrics_plugin(PluginSetup& s) {
+  std::string why;
+  s.setup.monitor->metrics = resolve_metrics_layout(s.btf, s.target, &why);
+  if (!why.empty()) s.warnings.push_back(why);
 }
 
 }  // namespace grass

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "server/buffer_setup.h"
+
 namespace grass {
 
 grass_ps_layout resolve_process_list_layout(const BtfTypes& btf, const Target& target) {
@@ -66,5 +68,8 @@ grass_ps_layout resolve_process_list_layout(const BtfTypes& btf, const Target& t
   if (l.runqueues) l.rq_idle = btf.field("rq", {"idle"}).offset;
   return l;
 }
+
+// The plugin's resolve entry point (plugins.h): required, a target without it throws.
+void resolve_process_list_plugin(PluginSetup& s) { s.setup.monitor->ps = resolve_process_list_layout(s.btf, s.target); }
 
 }  // namespace grass

@@ -15,8 +15,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "process-list/process_list_layout.h"
-#include "metrics/metrics_layout.h"
 #include "backend/backend.h"
 #include "discovery/btf_types.h"
 #include "discovery/discovery.h"
@@ -161,18 +159,6 @@ int main(int argc, char** argv) {
     grass::MemorySource memory = grass::MemorySource::open(o.memory, o.memory_map, o.buffer.allow_writes);
     grass::Target target = grass::discover(memory, o.kallsyms, o.btf);
     grass::BtfTypes btf(target.btf);
-    grass_ps_layout ps = grass::resolve_process_list_layout(btf, target);
-    std::string metrics_unresolved;
-    grass_metrics_layout metrics = grass::resolve_metrics_layout(btf, target, &metrics_unresolved);
-    if (!metrics_unresolved.empty()) fprintf(stderr, "grass-agent: warning: %s\n", metrics_unresolved.c_str());
-
-    // Check the process list once on the host; a broken one is reported, not fatal (reads still work).
-    grass_fault f{};
-    grass_ps_ctx ctx = {&memory.phys(), &target.paging, &ps, &f};
-    uint64_t processes = 0;
-    bool ps_ok = grass_ps_walk(&ctx, 0, nullptr, 0, &processes);
-    if (!ps_ok) fprintf(stderr, "grass-agent: warning: the task list does not walk (status %u at %s)\n", f.status, grass::hex(f.address).c_str());
-
     uint64_t instance;
     if (getrandom(&instance, sizeof instance, 0) != sizeof instance) throw std::runtime_error("getrandom failed");
     bool over_rdma = o.listen.rfind("rdma://", 0) == 0;
@@ -181,25 +167,17 @@ int main(int argc, char** argv) {
     if (over_rdma) host.reset(new grass::HostBuffer(grass::buffer_bytes(o.buffer)));
     else shm.reset(new grass::ShmBuffer(o.listen.substr(4), grass::buffer_bytes(o.buffer)));
     uint8_t* buffer_data = over_rdma ? host->data() : shm->data();
-    grass::MonitorSetup setup = grass::prepare_monitor(buffer_data, o.buffer, key, instance, memory.phys(), target.paging, ps,
+    grass::MonitorSetup setup = grass::prepare_monitor(buffer_data, o.buffer, key, instance, memory.phys(), target.paging,
                                                        grass::build_description(target, memory));
     memset(key, 0, sizeof key);
-    setup.monitor->metrics = metrics;
-    // The detectors' walk buffers: room for PID_MAX_DEFAULT thread groups.
-    const uint64_t detect_tasks = 32768;
-    std::vector<grass_task_record> detect_records(metrics.parts ? detect_tasks : 0);
-    std::vector<int32_t> detect_pids(detect_records.size());
-    std::vector<uint64_t> detect_cpu_ns(2 * detect_records.size());  // baseline, then scores
-    grass_detect_state detect{};
-    if (metrics.parts) {
-      detect = grass_detect_state{};
-      detect.tasks = detect_records.data();
-      detect.task_capacity = detect_tasks;
-      detect.base_pid = detect_pids.data();
-      detect.base_cpu_ns = detect_cpu_ns.data();
-      grass_detect_init(&detect);
-      setup.monitor->detect = &detect;
-    }
+    for (const std::string& w : grass::resolve_plugins(btf, target, setup)) fprintf(stderr, "grass-agent: warning: %s\n", w.c_str());
+
+    // Check the process list once on the host; a broken one is reported, not fatal (reads still work).
+    grass_fault f{};
+    grass_ps_ctx ctx = {&memory.phys(), &target.paging, &setup.monitor->ps, &f};
+    uint64_t processes = 0;
+    bool ps_ok = grass_ps_walk(&ctx, 0, nullptr, 0, &processes);
+    if (!ps_ok) fprintf(stderr, "grass-agent: warning: the task list does not walk (status %u at %s)\n", f.status, grass::hex(f.address).c_str());
     uint32_t liveness_ms = o.liveness_period_ms ? o.liveness_period_ms : over_rdma ? 100 : 0;
     setup.monitor->liveness_period_ns = (uint64_t)liveness_ms * 1000000;  // see grass_monitor
     grass::Backend backend(o.backend, setup.monitor.get(), buffer_data, grass::buffer_bytes(o.buffer));

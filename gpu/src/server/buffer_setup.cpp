@@ -84,8 +84,7 @@ ShmBuffer::~ShmBuffer() {
 }
 
 MonitorSetup prepare_monitor(uint8_t* buffer, const BufferOptions& o, const uint8_t key[32], uint64_t instance,
-                             const grass_phys_map& mem, const grass_paging& paging, const grass_ps_layout& ps,
-                             std::vector<uint8_t> description) {
+                             const grass_phys_map& mem, const grass_paging& paging, std::vector<uint8_t> description) {
   if (o.slot_count == 0 || o.slot_count > GRASS_MAX_SLOTS) throw std::runtime_error("slot count must be 1.." + std::to_string(GRASS_MAX_SLOTS));
   if (o.slot_data_bytes < 4096) throw std::runtime_error("slot data area must be at least 4096 bytes");
   MonitorSetup s;
@@ -101,7 +100,6 @@ MonitorSetup prepare_monitor(uint8_t* buffer, const BufferOptions& o, const uint
   m->instance = instance;
   m->mem = mem;
   m->paging = paging;
-  m->ps = ps;
   grass_crc32_tables_init(&m->crc);
   for (uint32_t i = 0; i < o.slot_count; i++) {
     s.arenas.emplace_back(new uint8_t[o.result_bytes]);
@@ -128,6 +126,14 @@ MonitorSetup prepare_monitor(uint8_t* buffer, const BufferOptions& o, const uint
   grass_store_mark(&h->magic, GRASS_MAGIC);  // last: a client that sees the magic sees the rest
   grass_fence();
   return s;
+}
+
+std::vector<std::string> resolve_plugins(const BtfTypes& btf, const Target& target, MonitorSetup& setup) {
+  PluginSetup s{btf, target, setup, {}};
+#define GRASS_PLUGIN_RESOLVE_(Y, name, resolve, tick, ops) resolve(s);
+  GRASS_PLUGIN_LIST(GRASS_PLUGIN_RESOLVE_, )
+#undef GRASS_PLUGIN_RESOLVE_
+  return s.warnings;
 }
 
 }  // namespace grass

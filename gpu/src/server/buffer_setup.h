@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "monitor.h"
+#include "discovery/btf_types.h"
 #include "discovery/discovery.h"
 
 namespace grass {
@@ -42,18 +43,38 @@ class ShmBuffer {
 uint64_t buffer_bytes(const BufferOptions& o);
 uint32_t slot_stride(const BufferOptions& o);
 
-// Owns the monitor's memory (arenas, scratch) for the cpu backend.
+// Owns the monitor's memory (arenas, scratch, what the plugins allocate) for the cpu backend.
 struct MonitorSetup {
   std::unique_ptr<grass_monitor> monitor;
   std::vector<std::unique_ptr<uint8_t[]>> arenas;  // left uninitialised: pages are touched only when used
   std::vector<uint8_t> description;
   std::vector<uint8_t> scratch;
+  std::vector<std::shared_ptr<void>> plugin_memory;
 };
 
-// Initialises the header (magic last) and the monitor state. key: 32 bytes.
+// Initialises the header (magic last) and the monitor state, every plugin off. key: 32 bytes.
 MonitorSetup prepare_monitor(uint8_t* buffer, const BufferOptions& o, const uint8_t key[32], uint64_t instance,
-                             const grass_phys_map& mem, const grass_paging& paging, const grass_ps_layout& ps,
-                             std::vector<uint8_t> description);
+                             const grass_phys_map& mem, const grass_paging& paging, std::vector<uint8_t> description);
+
+// What a plugin's resolve entry point (plugins.h) works on: the target, and the monitor it sets up.
+struct PluginSetup {
+  const BtfTypes& btf;
+  const Target& target;
+  MonitorSetup& setup;
+  std::vector<std::string> warnings;  // a plugin that resolved only in part, or not at all, says why
+
+  // count zeroed Ts, kept as long as the monitor.
+  template <typename T>
+  T* allocate(uint64_t count) {
+    std::shared_ptr<T> p(new T[count](), std::default_delete<T[]>());
+    setup.plugin_memory.push_back(p);
+    return p.get();
+  }
+};
+
+// Resolves every plugin of the list, in its order; throws when a plugin the agent cannot serve
+// without (the process list) does not resolve. Returns the warnings.
+std::vector<std::string> resolve_plugins(const BtfTypes& btf, const Target& target, MonitorSetup& setup);
 
 }  // namespace grass
 

@@ -196,48 +196,6 @@ GRASS_HD_CALL void grass_op_write(grass_monitor* mon, const grass_request* q, gr
     grass_fault_outcome(o, &f);
 }
 
-GRASS_HD_CALL void grass_op_process(grass_monitor* mon, uint32_t i, const grass_request* q, bool list, grass_outcome* o) {
-  grass_fault f = {0, 0};
-  grass_ps_ctx c = {&mon->mem, &mon->paging, &mon->ps, &f};
-  grass_result_arena* arena = &mon->arenas[i];
-  uint64_t count = 0;
-  uint32_t flags = (uint32_t)q->args[0];
-  if (!list) {
-    if (!grass_ps_walk(&c, flags, 0, 0, &count)) { grass_fault_outcome(o, &f); return; }
-    grass_copy(grass_slot_data(mon, i), &count, 8);
-    o->inline_bytes = 8;
-    return;
-  }
-  uint64_t capacity = arena->capacity / sizeof(grass_task_record);
-  arena->id = 0;  // the arena is being overwritten
-  if (!grass_ps_walk(&c, flags, (grass_task_record*)arena->data, capacity, &count)) { grass_fault_outcome(o, &f); return; }
-  arena->id = grass_result_id(mon, i);
-  arena->bytes = count * sizeof(grass_task_record);
-  o->arena = arena;
-}
-
-GRASS_HD_CALL void grass_op_metrics(grass_monitor* mon, uint32_t i, grass_outcome* o) {
-  grass_result_arena* arena = &mon->arenas[i];
-  if (!mon->metrics.parts) { o->status = GRASS_E_UNSUPPORTED; return; }
-  arena->id = 0;  // the arena is being overwritten
-  uint64_t bytes = grass_metrics_reply(&mon->metrics_state, mon->metrics.cpu_count, arena->data, arena->capacity);
-  if (!bytes) { o->status = GRASS_E_UNSUPPORTED; o->detail = mon->metrics.cpu_count; return; }
-  arena->id = grass_result_id(mon, i);
-  arena->bytes = bytes;
-  o->arena = arena;
-}
-
-GRASS_HD_CALL void grass_op_detect(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) {
-  if (!mon->detect) { o->status = GRASS_E_UNSUPPORTED; return; }
-  if (q->args[0] == GRASS_DETECT_SET_MODES) grass_detect_set_modes(mon->detect, (uint32_t)q->args[1]);
-  else if (q->args[0] != 0) { o->status = GRASS_E_MALFORMED; o->detail = q->args[0]; return; }
-  grass_fault f = {GRASS_OK, 0};
-  grass_ps_ctx ps = {&mon->mem, &mon->paging, &mon->ps, &f};
-  grass_detect_inline(&ps, mon->detect, &mon->metrics_state);
-  grass_copy(grass_slot_data(mon, i), mon->detect->results, sizeof mon->detect->results);
-  o->inline_bytes = sizeof mon->detect->results;
-}
-
 GRASS_HD void grass_op_fetch(grass_monitor* mon, const grass_request* q, grass_outcome* o) {
   uint64_t id = q->args[0], offset = q->args[1];
   uint32_t index = (uint32_t)(id & 0xff);
@@ -248,31 +206,25 @@ GRASS_HD void grass_op_fetch(grass_monitor* mon, const grass_request* q, grass_o
   o->offset = offset;
 }
 
-#include "bulk.h"
-
 GRASS_HD void grass_op_heartbeat(grass_monitor*, uint32_t, const grass_request*, grass_outcome*) {}
 GRASS_HD void grass_op_describe(grass_monitor* mon, uint32_t, const grass_request*, grass_outcome* o) { o->arena = &mon->arenas[mon->slot_count]; }
 GRASS_HD_CALL void grass_op_write_slot(grass_monitor* mon, uint32_t, const grass_request* q, grass_outcome* o) { grass_op_write(mon, q, o); }
-GRASS_HD_CALL void grass_op_process_count(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) { grass_op_process(mon, i, q, false, o); }
-GRASS_HD_CALL void grass_op_process_list(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) { grass_op_process(mon, i, q, true, o); }
 GRASS_HD void grass_op_fetch_slot(grass_monitor* mon, uint32_t, const grass_request* q, grass_outcome* o) { grass_op_fetch(mon, q, o); }
-GRASS_HD_CALL void grass_op_metrics_slot(grass_monitor* mon, uint32_t i, const grass_request*, grass_outcome* o) { grass_op_metrics(mon, i, o); }
+
+// The plugins (process list, metrics, detectors, bulk): their entry points, in one list.
+#include "plugins.h"
 
 // Every opcode and its handler (mon, slot, request, outcome): the buffer server's own (heartbeat,
-// describe, memory reads and writes, fetching a large result), then each plugin's (process list,
-// metrics, detectors, bulk). The dispatch in grass_handle is generated from this list.
-#define GRASS_OPCODE_LIST(X)                      \
-  X(GRASS_OP_HEARTBEAT, grass_op_heartbeat)       \
-  X(GRASS_OP_DESCRIBE, grass_op_describe)         \
-  X(GRASS_OP_READ, grass_op_read)                 \
-  X(GRASS_OP_READ_BATCH, grass_op_read_batch)     \
-  X(GRASS_OP_WRITE, grass_op_write_slot)          \
-  X(GRASS_OP_FETCH_RESULT, grass_op_fetch_slot)   \
-  X(GRASS_OP_PROCESS_COUNT, grass_op_process_count) \
-  X(GRASS_OP_PROCESS_LIST, grass_op_process_list) \
-  X(GRASS_OP_METRICS, grass_op_metrics_slot)      \
-  X(GRASS_OP_DETECT, grass_op_detect)             \
-  X(GRASS_OP_BULK_READ, grass_op_bulk_read)
+// describe, memory reads and writes, fetching a large result), then each plugin's, from the plugin
+// list. The dispatch in grass_handle is generated from this list.
+#define GRASS_OPCODE_LIST(X)                    \
+  X(GRASS_OP_HEARTBEAT, grass_op_heartbeat)     \
+  X(GRASS_OP_DESCRIBE, grass_op_describe)       \
+  X(GRASS_OP_READ, grass_op_read)               \
+  X(GRASS_OP_READ_BATCH, grass_op_read_batch)   \
+  X(GRASS_OP_WRITE, grass_op_write_slot)        \
+  X(GRASS_OP_FETCH_RESULT, grass_op_fetch_slot) \
+  GRASS_PLUGIN_OPCODE_LIST(X)
 
 // Authenticates, checks freshness, runs and answers one request whose mark has appeared.
 GRASS_HD_CALL void grass_handle(grass_monitor* mon, uint32_t i, const grass_request* q, uint64_t mark) {
@@ -358,13 +310,7 @@ GRASS_HD uint32_t grass_monitor_pass(grass_monitor* mon, uint64_t now_ns) {
   for (uint32_t i = 0; i < mon->slot_count; i++) answered += grass_serve_slot(mon, i, now_ns, true);
   for (uint32_t i = 0; i < mon->slot_count; i++) answered += grass_serve_slot(mon, i, now_ns, false);
   mon->passes++;
-  grass_fault metrics_fault = {0, 0};
-  grass_metrics_ctx metrics = {&mon->mem, &mon->paging, &mon->metrics, &metrics_fault};
-  grass_metrics_tick(&metrics, &mon->metrics_state, now_ns);
-  if (mon->detect) {
-    grass_ps_ctx ps = {&mon->mem, &mon->paging, &mon->ps, &metrics_fault};
-    if (grass_detect_tick(&ps, mon->detect, &mon->metrics_state)) grass_detect_publish(mon->buffer, &mon->crc, mon->detect);
-  }
+  grass_plugins_tick(mon, now_ns);
   if (mon->liveness_period_ns == 0 || mon->liveness_published_ns == 0 || now_ns - mon->liveness_published_ns >= mon->liveness_period_ns) {
     grass_publish_liveness(mon, now_ns);
     mon->liveness_published_ns = now_ns ? now_ns : 1;

@@ -83,3 +83,34 @@ test('the generated file names every struct and constant the headers define', ()
 test('a field the header does not have fails to compile (the comparison is live)', () => {
   assert.throws(() => compileAndRun('#include <stddef.h>\n#include "grass/protocol.h"\nint main(void) { return (int)offsetof(struct grass_reply, no_such_field); }\n'));
 });
+
+test('the header pages hold the background area of every detector, and a DETECT reply fits a slot', () => {
+  const { grass_buffer_header: header, grass_background: background, grass_detection: detection } = wire.structs;
+  assert.ok(header.size <= wire.GRASS_BACKGROUND_OFFSET, `grass_buffer_header (${header.size} bytes) reaches the background area`);
+  assert.ok(wire.GRASS_BACKGROUND_OFFSET + background.size <= wire.GRASS_HEADER_BYTES, `background area of ${background.size} bytes past the header pages`);
+  assert.equal(wire.GRASS_HEADER_BYTES % 4096, 0);
+  assert.equal(background.fields.detections.size, wire.GRASS_DETECTORS * detection.size);
+  assert.ok(wire.GRASS_DETECTORS * detection.size <= 4096, 'the DETECT records exceed the smallest slot data area');
+  assert.ok(wire.GRASS_DETECTORS <= 32);
+});
+
+/** protocol.h compiled over a detector list of n made-up detectors instead of grass/detectors.h's. */
+function withDetectors(n: number, body: string): string {
+  const rows = Array.from({ length: n }, (_, k) => `X(D${k}, d${k}, ${k + 1}, "d${k}")`).join(' ');
+  return [
+    '#include <stdio.h>',
+    '#define GRASS_DETECTORS_H',
+    `#define GRASS_DETECTOR_LIST(X) ${rows}`,
+    '#define GRASS_DETECTOR_COUNT_(NAME, symbol, kind, name) +1u',
+    '#define GRASS_DETECTORS (0u GRASS_DETECTOR_LIST(GRASS_DETECTOR_COUNT_))',
+    '#include "grass/protocol.h"',
+    `int main(void) { ${body} return 0; }`,
+    '',
+  ].join('\n');
+}
+
+test('the header pages grow with the detector list, and a list the wire cannot carry fails to compile, saying why', () => {
+  assert.equal(compileAndRun(withDetectors(3, 'printf("%u", GRASS_HEADER_BYTES);')), '4096');
+  assert.equal(compileAndRun(withDetectors(4, 'printf("%u", GRASS_HEADER_BYTES);')), '8192');
+  assert.throws(() => compileAndRun(withDetectors(10, '')), (e: { stderr?: Buffer }) => /no longer fit a 4096-byte slot data area/.test(String(e.stderr)));
+});

@@ -13,13 +13,14 @@
 
 #include <stdint.h>
 
+#include <assert.h> /* static_assert, in C11 too */
+
 #include "grass/detectors.h"
 
 #define GRASS_MAGIC 0x5346425353415247ull /* "GRASSBFS" little-endian */
 #define GRASS_PROTOCOL_VERSION 1u
 #define GRASS_MAC_BYTES 32u        /* HMAC-SHA256 */
 #define GRASS_REQUEST_ARGS 6u
-#define GRASS_HEADER_BYTES 4096u   /* the slots start here */
 
 /* Request opcodes. Arguments are in grass_request.args; a reply may span several chunks
  * (see GRASS_OP_FETCH_RESULT). */
@@ -285,6 +286,19 @@ struct grass_background {
   struct grass_detection detections[GRASS_DETECTORS];
   struct grass_history_point history[GRASS_HISTORY_POINTS];
 };
+
+/* The header pages, where the slots start: grass_buffer_header, then from GRASS_BACKGROUND_OFFSET
+ * the background area, sized by the detector list (grass/detectors.h): one page holds up to three
+ * detectors, a fourth makes it two. */
+#define GRASS_HEADER_BYTES ((uint32_t)((GRASS_BACKGROUND_OFFSET + sizeof(struct grass_background) + 4095u) / 4096u * 4096u))
+
+/* A GRASS_OP_DETECT reply is inline: it must fit the smallest slot data area (4096 bytes,
+ * buffer_setup.cpp); the detectors' mode mask (GRASS_DETECT_SET_MODES) has 32 bits. */
+static_assert(sizeof(struct grass_buffer_header) <= GRASS_BACKGROUND_OFFSET,
+              "grass_buffer_header grew into the background area at GRASS_BACKGROUND_OFFSET");
+static_assert(GRASS_DETECTORS * sizeof(struct grass_detection) <= 4096u,
+              "grass/detectors.h: the detectors' GRASS_OP_DETECT records no longer fit a 4096-byte slot data area");
+static_assert(GRASS_DETECTORS <= 32u, "grass/detectors.h: more detectors than GRASS_DETECT_SET_MODES has bits");
 
 /* GRASS_OP_DESCRIBE result: this header, then the sections it points at (offsets from the
  * start of the result). Strings are UTF-8 without NUL. */

@@ -63,7 +63,7 @@ function measure(parsed) {
     }
   }
   for (const name of parsed.constants) lines.push(`  printf("const ${name} %llu\\n", (unsigned long long)(${name}));`);
-  lines.push('#define GRASS_PRINT_DETECTOR(NAME, symbol, kind, name) printf("detector GRASS_DETECT_" #NAME " %u " name "\\n", (unsigned)GRASS_DETECT_##NAME);');
+  lines.push('#define GRASS_PRINT_DETECTOR(NAME, symbol, kind, name) printf("detector GRASS_DETECT_" #NAME " %u " name " " #symbol "\\n", (unsigned)GRASS_DETECT_##NAME);');
   lines.push('  GRASS_DETECTOR_LIST(GRASS_PRINT_DETECTOR)');
   const source = ['#include <stddef.h>', '#include <stdio.h>', ...headers.map((h) => `#include "${h}"`), 'int main(void) {', ...lines, '  return 0;', '}', ''].join('\n');
   const dir = mkdtempSync(path.join(tmpdir(), 'grass-wire-'));
@@ -100,8 +100,8 @@ function generate() {
   const values = new Map();
   const detectors = [];
   for (const line of measure(parsed).trim().split('\n')) {
-    const [kind, name, a, b] = line.split(' ');
-    if (kind === 'detector') detectors.push({ constant: name, kind: Number(a), name: b });
+    const [kind, name, a, b, c] = line.split(' ');
+    if (kind === 'detector') detectors.push({ constant: name, kind: Number(a), name: b, symbol: c });
     else if (kind === 'struct') sizes.set(name, { size: Number(a), align: Number(b) });
     else if (kind === 'field') fields.set(name, { offset: Number(a), size: Number(b) });
     else values.set(name, BigInt(a));
@@ -118,9 +118,13 @@ function generate() {
   detectors.sort((x, y) => x.kind - y.kind);
   for (const d of detectors) out.push(`export const ${d.constant} = ${d.kind};`);
   out.push('');
-  out.push('/** grass/detectors.h: each detector\'s kind and remote name, by kind (the records\' order). */');
+  out.push('/**');
+  out.push(' * grass/detectors.h, by kind (the records\' order): each detector\'s kind (its record is kind - 1 of');
+  out.push(' * a GRASS_OP_DETECT reply and of the background area), its bit in GRASS_DETECT_SET_MODES\'s mask');
+  out.push(' * (kind - 1), its remote name and its C symbol (llview-plugins/detect/<name>/).');
+  out.push(' */');
   out.push('export const detectors = [');
-  for (const d of detectors) out.push(`  { kind: ${d.kind}, name: '${d.name}' },`);
+  for (const d of detectors) out.push(`  { kind: ${d.kind}, bit: ${d.kind - 1}, name: '${d.name}', symbol: '${d.symbol}' },`);
   out.push('] as const;');
   out.push('');
   for (const e of parsed.enums) {

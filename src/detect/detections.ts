@@ -5,16 +5,18 @@ import type { GrassClient } from '../rdma/client';
 import * as L from '../rdma/protocol/layout';
 import type { DetectionRecord } from '../rdma/protocol/decode-detections';
 
-export type DetectorName = 'cpu-high-load' | 'memory-leak' | 'hang';
-export const DETECTOR_NAMES: readonly DetectorName[] = ['cpu-high-load', 'memory-leak', 'hang'];
+/** A detector's remote name: the detectors are grass/detectors.h's list (wire.generated.ts), by kind. */
+export type DetectorName = (typeof L.detectorTable)[number]['name'];
+export const DETECTOR_NAMES: readonly DetectorName[] = L.detectorTable.map((d) => d.name);
 export type HangClass = 'F1' | 'F2' | 'F3' | 'F4' | 'F5' | 'F6';
 
 /**
  * What a culprit is to the detection: the task using the CPU (cpu-high-load), the largest
  * consumer (memory-leak, F6), the task a stuck CPU runs (F1 F2 F3 F5), a task waiting (F4), the
- * task that slept holding the lock the CPUs spin on (F5, from the kernel's log).
+ * task that slept holding the lock the CPUs spin on (F5, from the kernel's log); a task, for a
+ * detector this file has no reading of.
  */
-export type CulpritRole = 'cpu' | 'memory' | 'on-cpu' | 'waiter' | 'lock-holder';
+export type CulpritRole = 'cpu' | 'memory' | 'on-cpu' | 'waiter' | 'lock-holder' | 'task';
 
 export interface Culprit {
   pid: number;
@@ -45,7 +47,7 @@ export interface Detection {
   culprits: Culprit[];
 }
 
-const names: Record<number, DetectorName> = { [L.DETECT_CPU_HIGH_LOAD]: 'cpu-high-load', [L.DETECT_MEMORY_LEAK]: 'memory-leak', [L.DETECT_HANG]: 'hang' };
+const byKind = new Map<number, DetectorName>(L.detectorTable.map((d) => [d.kind, d.name]));
 
 /** CPUs of a bit mask. */
 function cpuList(mask: number): number[] {
@@ -70,13 +72,14 @@ function hangFigures(value: (i: number) => number): { hangClass: HangClass; figu
   };
 }
 
-const roles: Record<DetectorName, CulpritRole> = { 'cpu-high-load': 'cpu', 'memory-leak': 'memory', hang: 'on-cpu' };
+// The detectors read here; another (a new one of grass/detectors.h) shows its values[] as they are.
+const roles: Partial<Record<DetectorName, CulpritRole>> = { 'cpu-high-load': 'cpu', 'memory-leak': 'memory', hang: 'on-cpu' };
 
 /** What the agent's detection records mean, per detector; records not evaluated yet are left out. */
 export function interpretDetections(records: readonly DetectionRecord[]): Detection[] {
   const out: Detection[] = [];
   for (const r of records) {
-    const detector = names[r.kind];
+    const detector = byKind.get(r.kind);
     if (!detector) {
       if (r.kind === 0) continue; // not evaluated yet (no metrics window)
       throw new Error(`detection record of unknown kind ${r.kind}`);
@@ -88,8 +91,9 @@ export function interpretDetections(records: readonly DetectionRecord[]): Detect
     let hangClass: HangClass | undefined;
     if (detected && detector === 'cpu-high-load') figures = { leastBusyCpuPercent: value(0) / 10, leastBusyCpu: value(1), spanSeconds: value(2) / 1e9, runnableTasks: value(3), cpuCount: value(4) };
     else if (detected && detector === 'memory-leak') figures = { memFreeBytes: value(0), memTotalBytes: value(1), swapFreeBytes: value(2), swapTotalBytes: value(3) };
-    else if (detected) ({ hangClass, figures } = hangFigures(value));
-    const role: CulpritRole = hangClass === 'F4' ? 'waiter' : hangClass === 'F6' ? 'memory' : roles[detector];
+    else if (detected && detector === 'hang') ({ hangClass, figures } = hangFigures(value));
+    else if (detected) figures = { values: r.values.map(Number) };
+    const role: CulpritRole = hangClass === 'F4' ? 'waiter' : hangClass === 'F6' ? 'memory' : (roles[detector] ?? 'task');
     const culprits: Culprit[] = r.culprits.map((c) => ({
       pid: c.pid,
       comm: c.comm,
@@ -121,7 +125,7 @@ export async function fetchDetections(client: GrassClient): Promise<Detection[]>
 /** Sets which detectors run in background mode (the others run when asked); returns their state. */
 export async function setDetectorModes(client: GrassClient, background: readonly DetectorName[]): Promise<Detection[]> {
   let mask = 0;
-  for (const name of background) mask |= 1 << DETECTOR_NAMES.indexOf(name);
+  for (const d of L.detectorTable) if (background.includes(d.name)) mask |= 1 << d.bit;
   return interpretDetections(await client.setBackgroundDetectors(mask));
 }
 

@@ -114,3 +114,13 @@ test('the header pages grow with the detector list, and a list the wire cannot c
   assert.equal(compileAndRun(withDetectors(4, 'printf("%u", GRASS_HEADER_BYTES);')), '8192');
   assert.throws(() => compileAndRun(withDetectors(10, '')), (e: { stderr?: Buffer }) => /no longer fit a 4096-byte slot data area/.test(String(e.stderr)));
 });
+
+test('the detector table is grass/detectors.h\'s list, and the remote names and mode bits come from it', async () => {
+  const { DETECTOR_NAMES } = await import('../../src/detect/detections');
+  const list = readFileSync(path.join(includeDir, 'grass/detectors.h'), 'utf8');
+  const rows = [...list.matchAll(/^ {2}X\((\w+), (\w+), (\d+), "([\w-]+)"\)/gm)].map((m) => ({ kind: Number(m[3]), bit: Number(m[3]) - 1, name: m[4], symbol: m[2] }));
+  rows.sort((a, b) => a.kind - b.kind);
+  assert.ok(rows.length >= 1);
+  assert.deepEqual(wire.detectors.map((d) => ({ ...d })), rows);
+  assert.deepEqual(DETECTOR_NAMES, rows.map((r) => r.name));
+});

@@ -24,8 +24,8 @@ Prints the active detections (or "no detection"); exit status 0 either way.
 and prints each detection when it starts and ends, and the metric history's new windows with
 --json (one JSON object per line), until interrupted.
 --modes sets which detectors run in background (evaluated on every window and published) and
-which inline (evaluated only when asked), e.g. --modes background,background,inline for
-cpu-high-load, memory-leak, hang.
+which inline (evaluated only when asked), one word per detector in this order:
+${DETECTOR_NAMES.join(', ')} (e.g. ${DETECTOR_NAMES.map((_, i) => (i === DETECTOR_NAMES.length - 1 ? 'inline' : 'background')).join(',')}).
 --json prints {"detections":[{detector,active,detectedAt,holdsSince,evaluatedAt,error,mode,
 hangClass?,figures,culprits:[{pid,comm,role,cpu,cpuPercent,rssBytes}]}]} for every detector
 (times in seconds of the monitor's clock).
@@ -56,13 +56,16 @@ function describe(d: Detection): string {
       ? `cpu-high-load: every CPU busy for ${f.spanSeconds.toFixed(1)} s (least busy: CPU ${f.leastBusyCpu} at ${f.leastBusyCpuPercent.toFixed(1)} %), ${f.runnableTasks} tasks runnable for ${f.cpuCount} CPUs`
       : d.detector === 'memory-leak'
         ? `memory-leak: RAM free ${mib(f.memFreeBytes)} of ${mib(f.memTotalBytes)}, swap free ${mib(f.swapFreeBytes)} of ${mib(f.swapTotalBytes)}`
-        : hangHead(d);
+        : d.detector === 'hang'
+          ? hangHead(d)
+          : `${d.detector}: detected, values ${(d.figures.values as number[]).join(' ')}`;
   const culprits = d.culprits.map((c) => {
     const who = `  pid ${c.pid} ${c.comm}`;
     if (c.role === 'cpu') return `${who}: ${c.cpuPercent.toFixed(1)} % CPU`;
     if (c.role === 'memory') return `${who}: ${mib(c.rssBytes)} resident`;
     if (c.role === 'on-cpu') return `${who}: on CPU ${c.cpu}`;
     if (c.role === 'lock-holder') return `${who}: slept holding the lock (kernel log: scheduling while atomic)`;
+    if (c.role === 'task') return who;
     return `${who}: waiting`;
   });
   return [head, ...culprits].join('\n');

@@ -22,7 +22,7 @@ export const DETECT_MEMORY_LEAK = W.GRASS_DETECT_MEMORY_LEAK;
 export const DETECT_HANG = W.GRASS_DETECT_HANG;
 export const DETECT_CULPRITS = W.GRASS_DETECT_CULPRITS;
 export const DETECT_SET_MODES = W.GRASS_DETECT_SET_MODES;
-/** Every detector of grass/detectors.h (kind, remote name), by kind. */
+/** Every detector of grass/detectors.h (kind, mode bit, remote name, C symbol), by kind. */
 export const detectorTable = W.detectors;
 export const BACKGROUND_OFFSET = W.GRASS_BACKGROUND_OFFSET;
 export const BACKGROUND_LAYOUT = W.GRASS_BACKGROUND_LAYOUT;

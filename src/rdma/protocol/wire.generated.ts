@@ -61,11 +61,15 @@ export const GRASS_DETECT_CPU_HIGH_LOAD = 1;
 export const GRASS_DETECT_MEMORY_LEAK = 2;
 export const GRASS_DETECT_HANG = 3;
 
-/** grass/detectors.h: each detector's kind and remote name, by kind (the records' order). */
+/**
+ * grass/detectors.h, by kind (the records' order): each detector's kind (its record is kind - 1 of
+ * a GRASS_OP_DETECT reply and of the background area), its bit in GRASS_DETECT_SET_MODES's mask
+ * (kind - 1), its remote name and its C symbol (llview-plugins/detect/<name>/).
+ */
 export const detectors = [
-  { kind: 1, name: 'cpu-high-load' },
-  { kind: 2, name: 'memory-leak' },
-  { kind: 3, name: 'hang' },
+  { kind: 1, bit: 0, name: 'cpu-high-load', symbol: 'cpu_high_load' },
+  { kind: 2, bit: 1, name: 'memory-leak', symbol: 'memory_leak' },
+  { kind: 3, bit: 2, name: 'hang', symbol: 'hang' },
 ] as const;
 
 /** enum grass_opcode */

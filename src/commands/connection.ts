@@ -1,7 +1,9 @@
 // Connect, disconnect, heartbeat.
 import * as vscode from 'vscode';
 import { stopRelay } from '../relay/remote';
+import { classifyFailure } from '../session/failure';
 import { describeHeartbeat, LiveSession, type HeartbeatState } from '../session/live-session';
+import { causeFirst } from '../views/cause-first';
 import type { CommandDeps } from './deps';
 import { pickTarget } from './pick-target';
 import { requireSession } from './require-session';
@@ -14,7 +16,11 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
       if (!target) return false;
       const key = await deps.keys.get(target.name);
       if (!key) {
-        void vscode.window.showWarningMessage(`GRASS: no key stored for '${target.name}'. Run "GRASS: Set Target Key…" first.`);
+        // The fix is one click away: the same two ways Add Target offers.
+        void vscode.window.showWarningMessage(`GRASS: no key stored for '${target.name}': connecting needs the key its agent was given.`, 'Enter Key…', 'From Key File…').then((choice) => {
+          if (choice === 'Enter Key…') void vscode.commands.executeCommand('grass.setTargetKey', target.name);
+          if (choice === 'From Key File…') void vscode.commands.executeCommand('grass.setTargetKeyFromFile', target.name);
+        });
         return false;
       }
       try {
@@ -22,6 +28,7 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
           { location: vscode.ProgressLocation.Notification, title: `GRASS: connecting to ${target.name}…` },
           () => LiveSession.open(target, key, deps.relayLaunch()),
         );
+        deps.views.targetsProvider.setConnectFailure(target.name, undefined);
         deps.sessions.open(session);
         const held = session.heldBy;
         deps.output.info(
@@ -29,9 +36,11 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
         );
         return true;
       } catch (err) {
-        const message = `cannot connect to '${target.name}' (${target.address}): ${(err as Error).message}`;
-        deps.output.error(message);
-        void vscode.window.showErrorMessage(`GRASS: ${message}`);
+        const failure = classifyFailure(err);
+        deps.output.error(`cannot connect to '${target.name}' (${target.address}): ${failure.message}`);
+        deps.views.targetsProvider.setConnectFailure(target.name, failure);
+        // Cause first: the toast is cut at its edge, and the address is the least news in it.
+        void vscode.window.showErrorMessage(`GRASS: ${causeFirst(failure.message)} — cannot connect to '${target.name}' (${target.address})`);
         return false;
       }
     }),

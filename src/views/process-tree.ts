@@ -83,6 +83,49 @@ export function processRow(item: ProcessItem, culprit?: string): ProcessRow {
   };
 }
 
+/** The orders the Processes view offers, with what the view's title says of each. */
+export const PROCESS_SORTS = { pid: 'pid', cpu: 'CPU time', rss: 'resident memory', state: 'state' } as const;
+export type ProcessSort = keyof typeof PROCESS_SORTS;
+
+function cpuTime(t: TaskRecord): bigint {
+  return t.utimeNs + t.stimeNs;
+}
+
+/** Row order: by pid ascending; CPU time and RSS largest first; state by name. Ties by pid. */
+export function compareProcesses(sort: ProcessSort): (a: ProcessItem, b: ProcessItem) => number {
+  const byPid = (a: ProcessItem, b: ProcessItem): number => a.task.pid - b.task.pid;
+  const descending = (x: bigint, y: bigint): number => (x === y ? 0 : x > y ? -1 : 1);
+  switch (sort) {
+    case 'pid':
+      return byPid;
+    case 'cpu':
+      return (a, b) => descending(cpuTime(a.task), cpuTime(b.task)) || byPid(a, b);
+    case 'rss':
+      return (a, b) => descending(a.task.rssBytes, b.task.rssBytes) || byPid(a, b);
+    case 'state':
+      return (a, b) => stateName(a.task.state).localeCompare(stateName(b.task.state)) || byPid(a, b);
+  }
+}
+
+/**
+ * The processes as a parent/child tree (ppid is the parent's tgid): the roots (a parent not
+ * listed, as pid 0 is not) and each listed process's child processes, every list in `sort` order.
+ */
+export function nestProcesses(processes: ProcessItem[], sort: ProcessSort): { roots: ProcessItem[]; children: Map<number, ProcessItem[]> } {
+  const listed = new Set(processes.map((p) => p.task.pid));
+  const roots: ProcessItem[] = [];
+  const children = new Map<number, ProcessItem[]>();
+  for (const p of processes) {
+    const parent = p.task.ppid;
+    if (parent === p.task.pid || !listed.has(parent)) roots.push(p);
+    else children.set(parent, [...(children.get(parent) ?? []), p]);
+  }
+  const order = compareProcesses(sort);
+  roots.sort(order);
+  for (const list of children.values()) list.sort(order);
+  return { roots, children };
+}
+
 /**
  * Brings `current` up to date with a fresh reading when both list the same processes and
  * threads in the same order: the items of rows that show something new take the fresh task

@@ -1,12 +1,14 @@
 // Processes view: the connected target's tasks read from its memory (remote-analysis mode,
-// src/kernel/tasks), thread-group leaders with their other threads as children (./processTree).
+// src/kernel/tasks), thread-group leaders with their other threads as children (./process-tree),
+// flat or nested under their parent processes, sorted by pid, CPU time, RSS or state; the view's
+// title says when the list was read ("as of") and which filter and order apply.
 // Ids are stable across refreshes (target, tgid, pid) so expansion survives and `reveal` works.
 import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
 import { listTasks } from '../kernel/tasks/tasks';
 import type { TaskRecord } from '../types/task-record';
 import type { CulpritMarks } from './faults';
-import { buildProcessTree, processRow, updateProcessTree, type ProcessItem } from './process-tree';
+import { buildProcessTree, compareProcesses, nestProcesses, PROCESS_SORTS, processRow, updateProcessTree, type ProcessItem, type ProcessSort } from './process-tree';
 
 export type { ProcessItem } from './process-tree';
 
@@ -17,6 +19,14 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
   private processes: ProcessItem[] = [];
   private byId = new Map<string, ProcessItem>();
   private filterText = '';
+  /** The target the filter was set for: another target starts unfiltered. */
+  private filterTarget: string | undefined;
+  private sortKey: ProcessSort = 'pid';
+  private nestedView = false;
+  /** Nested: the roots and each process's child processes, in sort order. */
+  private nesting: ReturnType<typeof nestProcesses> | undefined;
+  /** When the rows were last read from the target. */
+  private readAt: Date | undefined;
   /** Why the last listing failed, shown as the view's message. */
   error: string | undefined;
   private loading: Promise<void> | undefined;
@@ -26,7 +36,10 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
 
   constructor(private readonly sessions: Sessions) {
     this.subscriptions = [
-      sessions.onDidChange(() => void this.refresh()),
+      sessions.onDidChange(() => {
+        if (this.filterText && sessions.current?.target.name !== this.filterTarget) this.setFilter('');
+        void this.refresh();
+      }),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('grass.processes.refreshIntervalSeconds')) this.scheduleAutoRefresh();
       }),
@@ -61,11 +74,51 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     return this.filterText;
   }
 
-  /** Shows only processes whose comm contains `text` or whose pid (or a thread's) is `text`. */
+  /** Shows only processes whose comm contains `text` or whose pid (or a thread's) is `text` (flat, in sort order). */
   setFilter(text: string): void {
     this.filterText = text.trim();
-    if (this.view) this.view.description = this.filterText ? `filter: ${this.filterText}` : undefined;
+    this.filterTarget = this.sessions.current?.target.name;
+    this.describe();
     this.changed.fire();
+  }
+
+  get sort(): ProcessSort {
+    return this.sortKey;
+  }
+
+  get nested(): boolean {
+    return this.nestedView;
+  }
+
+  /** Orders the rows (and every process's child processes). */
+  setSort(sort: ProcessSort): void {
+    this.sortKey = sort;
+    this.arrange();
+  }
+
+  /** Nests processes under their parents (true) or lists them flat (false). */
+  setNested(nested: boolean): void {
+    this.nestedView = nested;
+    this.arrange();
+  }
+
+  private arrange(): void {
+    this.processes.sort(compareProcesses(this.sortKey));
+    this.nesting = this.nestedView ? nestProcesses(this.processes, this.sortKey) : undefined;
+    this.describe();
+    this.changed.fire();
+  }
+
+  // The title's description: when the rows were read, then the order and filter in effect.
+  private describe(): void {
+    if (!this.view) return;
+    const parts = [
+      this.readAt ? `as of ${this.readAt.toLocaleTimeString()}` : '',
+      this.nestedView ? 'tree' : '',
+      this.sortKey !== 'pid' ? `by ${PROCESS_SORTS[this.sortKey]}` : '',
+      this.filterText ? `filter: ${this.filterText}` : '',
+    ];
+    this.view.description = parts.filter(Boolean).join(' · ') || undefined;
   }
 
   /** Re-reads the task list from the target; resolves when the view has the new list. */
@@ -79,8 +132,11 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     if (!session) {
       this.processes = [];
       this.byId.clear();
+      this.nesting = undefined;
+      this.readAt = undefined;
       this.error = undefined;
       this.setMessage(undefined);
+      this.describe();
       this.changed.fire();
       return;
     }
@@ -91,14 +147,21 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
       // Only rows that show something new are re-rendered (a hung kernel's list does not
       // change at all): VS Code's extension host keeps memory for every row it renders until
       // the view is disposed.
+      // (updateProcessTree compares in pid order, the order buildProcessTree gives.)
+      this.processes.sort(compareProcesses('pid'));
       const changed = this.error === undefined ? updateProcessTree({ processes: this.processes, byId: this.byId }, fresh) : undefined;
       this.error = undefined;
       this.setMessage(undefined);
-      if (changed) {
+      this.readAt = new Date();
+      if (changed && this.sortKey === 'pid' && !this.nestedView) {
+        this.describe();
         if (changed.length > 0) this.changed.fire(changed);
         return;
       }
-      ({ processes: this.processes, byId: this.byId } = fresh);
+      // Another order or the tree: a changed row may move, so the whole list is arranged again.
+      if (!changed) ({ processes: this.processes, byId: this.byId } = fresh);
+      this.arrange();
+      return;
     } catch (err) {
       this.error = `cannot list the processes of ${session.target.name}: ${(err as Error).message}`;
       this.setMessage(this.error);
@@ -137,18 +200,28 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
   async getChildren(element?: ProcessItem): Promise<ProcessItem[]> {
     if (!element) {
       await this.loading;
-      return this.processes.filter((p) => this.matches(p));
+      if (this.filterText) return this.processes.filter((p) => this.matches(p));
+      return this.nesting?.roots ?? this.processes;
     }
-    return element.kind === 'process' ? element.threads : [];
+    if (element.kind !== 'process') return [];
+    return this.filterText ? element.threads : [...element.threads, ...this.childProcesses(element)];
+  }
+
+  private childProcesses(item: ProcessItem): ProcessItem[] {
+    return this.nesting?.children.get(item.task.pid) ?? [];
   }
 
   getParent(element: ProcessItem): ProcessItem | undefined {
-    return element.kind === 'thread' ? this.byId.get(element.leader.id) : undefined;
+    if (element.kind === 'thread') return this.byId.get(element.leader.id);
+    if (!this.nesting || this.filterText) return undefined;
+    const parent = this.processes.find((p) => p.task.pid === element.task.ppid);
+    return parent && parent !== element ? parent : undefined;
   }
 
   getTreeItem(item: ProcessItem): vscode.TreeItem {
     const row = processRow(item, this.culprits.get(item.task.pid));
-    const tree = new vscode.TreeItem(row.label, row.hasChildren ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    const hasChildren = row.hasChildren || (item.kind === 'process' && !this.filterText && this.childProcesses(item).length > 0);
+    const tree = new vscode.TreeItem(row.label, hasChildren ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
     tree.id = item.id;
     tree.description = row.description;
     tree.iconPath = row.culprit ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('errorForeground')) : new vscode.ThemeIcon(row.icon);

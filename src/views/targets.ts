@@ -9,7 +9,8 @@ import type { ConfiguredTargets } from '../settings/configured-targets';
 import type { TargetKeys } from '../settings/keys';
 import type { TargetConfig } from '../settings/targets';
 import type { TargetStatus } from '../relay/wire';
-import type { FailureState } from '../session/failure';
+import type { Failure, FailureState } from '../session/failure';
+import { causeFirst } from './cause-first';
 import type { HeartbeatState } from '../session/live-session';
 import type { RelayModel } from '../session/relay-model';
 
@@ -20,24 +21,30 @@ function heartbeatShown(state: HeartbeatState): HeartbeatShown {
   return state.kind === 'failed' ? state.failure : state.kind;
 }
 
-const HEARTBEAT_TEXT: Record<HeartbeatShown, string> = {
+/** The connected target's state while its heartbeat shows this (first in the row). */
+const HEARTBEAT_STATE: Record<HeartbeatShown, string> = {
   pending: 'connected',
   alive: 'connected',
-  'monitor-busy': 'connected · monitor not answering',
-  'monitor-dead': 'connected · monitor not answering',
-  'gpu-nic-dead': 'connected · transport or agent dead',
-  refused: 'connected · heartbeat failing',
-  error: 'connected · heartbeat failing',
+  'monitor-busy': 'monitor not answering',
+  'monitor-dead': 'monitor not answering',
+  'gpu-nic-dead': 'transport or agent dead',
+  refused: 'heartbeat failing',
+  error: 'heartbeat failing',
 };
 
-const RELAY_TEXT: Record<TargetStatus['state'], string> = {
+const RELAY_STATE: Record<TargetStatus['state'], string> = {
   up: 'held by monitor',
   'monitor-dead': 'monitor dead',
   'gpu-nic-dead': 'GPU/NIC dead',
 };
 
+/** The state a failed connect leaves: a refused key says so, anything else is unreachable. */
+function connectFailureState(failure: Failure): string {
+  return /bad authenticator/.test(failure.message) ? 'key refused' : failure.state === 'refused' ? 'connection refused' : 'unreachable';
+}
+
 export type TargetItem =
-  | { kind: 'target'; target: TargetConfig; hasKey: boolean; connected: boolean; heartbeat?: HeartbeatShown; held?: TargetStatus }
+  | { kind: 'target'; target: TargetConfig; hasKey: boolean; connected: boolean; heartbeat?: HeartbeatShown; held?: TargetStatus; connectFailure?: Failure & { at: Date } }
   | { kind: 'error'; message: string };
 
 export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vscode.Disposable {
@@ -48,6 +55,8 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
   private heartbeatShown: HeartbeatShown | undefined;
   private visibilityWatch: vscode.Disposable | undefined;
   private treeView: vscode.TreeView<TargetItem> | undefined;
+  /** The last connect that failed, per target name, until one succeeds. */
+  private readonly connectFailures = new Map<string, Failure & { at: Date }>();
 
   constructor(
     private readonly configured: ConfiguredTargets,
@@ -90,6 +99,13 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
     this.refresh();
   }
 
+  /** Records how the last connect to a target failed (undefined: it succeeded). */
+  setConnectFailure(name: string, failure: Failure | undefined): void {
+    if (failure) this.connectFailures.set(name, { ...failure, at: new Date() });
+    else this.connectFailures.delete(name);
+    this.changed.fire();
+  }
+
   /** Re-renders now, and again when the relay's answer to a fresh read differs. */
   refresh(): void {
     this.changed.fire();
@@ -110,6 +126,7 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
         connected: target.name === connected,
         heartbeat: session && target.name === connected ? heartbeatShown(session.heartbeatState) : undefined,
         held: this.relay.statusOf(target),
+        connectFailure: this.connectFailures.get(target.name),
       })),
     );
   }
@@ -122,17 +139,40 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
       tree.iconPath = new vscode.ThemeIcon('error');
       return tree;
     }
-    const { target, hasKey, connected, heartbeat, held } = item;
-    const failing = (heartbeat !== undefined && heartbeat !== 'pending' && heartbeat !== 'alive') || (held !== undefined && held.state !== 'up');
-    const tree = new vscode.TreeItem(target.name, vscode.TreeItemCollapsibleState.None);
+    const { target, hasKey, connected, heartbeat, held, connectFailure } = item;
+    const heartbeatFailing = connected && heartbeat !== undefined && heartbeat !== 'pending' && heartbeat !== 'alive';
+    const relayFailing = held !== undefined && held.state !== 'up';
+    const connectFailing = !connected && connectFailure !== undefined;
+    const failing = heartbeatFailing || relayFailing || connectFailing;
+    // One state, the most telling, before the name (a narrow side bar cuts the row's end); the rest in the tooltip.
+    const state = heartbeatFailing
+      ? HEARTBEAT_STATE[heartbeat]
+      : relayFailing
+        ? RELAY_STATE[held.state]
+        : connectFailing
+          ? connectFailureState(connectFailure)
+          : connected
+            ? HEARTBEAT_STATE[heartbeat ?? 'pending']
+            : held
+              ? RELAY_STATE[held.state]
+              : hasKey
+                ? 'idle'
+                : 'no key';
+    const tree = new vscode.TreeItem(`${state} · ${target.name}`, vscode.TreeItemCollapsibleState.None);
     tree.id = `grass.target/${target.name}`;
-    tree.description = [target.address, connected ? HEARTBEAT_TEXT[heartbeat ?? 'pending'] : '', held ? RELAY_TEXT[held.state] : '', hasKey ? '' : 'no key'].filter(Boolean).join(' · ');
-    const relayLine = held
-      ? `Held by the monitor since ${held.since}: ${held.state}${held.failure ? ` — ${held.failure}` : ''}${held.last.at ? `; last good data ${held.last.at} (${held.last.processes ?? '?'} processes, ${held.last.release ?? '?'})` : ''}.`
-      : 'Not held by a monitor.';
-    tree.tooltip = new vscode.MarkdownString(
-      `**${target.name}**\n\n\`${target.address}\`\n\n${connected ? 'Connected.' : 'Not connected.'} ${hasKey ? 'Key stored in secret storage.' : 'No key stored: run "GRASS: Set Target Key…".'}\n\n${relayLine}`,
-    );
+    const lines = [
+      `**${target.name}** — ${state}`,
+      `\`${target.address}\``,
+      connected ? `Connected${heartbeat ? `; heartbeat: ${HEARTBEAT_STATE[heartbeat]}` : ''}.` : 'Not connected.',
+      connectFailing ? `Last connect failed at ${connectFailure.at.toLocaleTimeString()}: ${causeFirst(connectFailure.message)}.` : '',
+      held
+        ? `Held by the monitor since ${held.since}: ${RELAY_STATE[held.state]}${held.failure ? ` — ${held.failure}` : ''}${held.last.at ? `; last good data ${held.last.at} (${held.last.processes ?? '?'} processes, ${held.last.release ?? '?'})` : ''}.`
+        : 'Not held by a monitor.',
+      hasKey ? 'Key stored in secret storage.' : 'No key stored: run "GRASS: Set Target Key…".',
+    ];
+    const tooltip = new vscode.MarkdownString(lines.filter(Boolean).join('\n\n'));
+    tooltip.supportHtml = false;
+    tree.tooltip = tooltip;
     tree.iconPath = new vscode.ThemeIcon(failing ? 'vm-active' : connected ? 'vm-running' : 'vm-outline', failing ? new vscode.ThemeColor('errorForeground') : undefined);
     tree.contextValue = 'grass.target';
     return tree;

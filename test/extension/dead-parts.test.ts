@@ -12,7 +12,7 @@ import * as vscode from 'vscode';
 import type { GrassExtensionApi } from '../../src/extension';
 import type { HeartbeatState } from '../../src/session/live-session';
 import { monitorNotAnswering } from '../../src/session/failure';
-import { viewRows } from '../harness/workbench';
+import { targetRow, viewRows } from '../harness/workbench';
 import { GuestTarget, stopRelays } from './support/guest-target';
 
 const TARGET = 'dead-parts';
@@ -90,7 +90,7 @@ describe('dead parts, as the extension shows them', function () {
       await waitFor('the status bar failure', () => /monitor not answering/.test(api.views.heartbeat.item.text));
       console.log(`dead parts (extension): agent stalled, named in ${Date.now() - started} ms: ${api.views.heartbeat.item.text}`);
       await vscode.commands.executeCommand('grass.targets.focus');
-      await waitFor('the Targets row failure', async () => (await viewRows('Targets')).find((r) => r.startsWith(TARGET) && /monitor not answering/.test(r)));
+      await waitFor('the Targets row failure', async () => targetRow(await viewRows('Targets'), TARGET)?.startsWith('monitor not answering'));
       await provider.refresh();
       assert.match(provider.error ?? '', new RegExp(`cannot list the processes of ${TARGET}`), 'the view says why it could not refresh');
       assert.deepEqual((await provider.getChildren()).map((p) => p.task.pid), rowsBefore, 'the last good rows stay');

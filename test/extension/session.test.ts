@@ -172,11 +172,15 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     const rows = async (): Promise<TargetItem[]> => api.views.targetsProvider.getChildren();
     const held = (await rows()).find((t) => t.kind === 'target' && t.target.name === TARGET);
     assert.ok(held?.kind === 'target' && held.held?.state === 'up', JSON.stringify(held));
-    assert.match(String(api.views.targetsProvider.getTreeItem(held).description), /^shm:\S+ · connected · held by monitor$/);
+    const heldItem = api.views.targetsProvider.getTreeItem(held);
+    assert.equal(heldItem.label, `connected · ${TARGET}`);
+    assert.match((heldItem.tooltip as vscode.MarkdownString).value, /`shm:\S+`[\s\S]*Held by the monitor since \S+: held by monitor/);
     assert.equal(await vscode.commands.executeCommand('grass.addTarget', 'spare', 'rdma://10.0.0.9:7471'), 'spare');
     const spare = (await rows()).find((t) => t.kind === 'target' && t.target.name === 'spare');
     assert.ok(spare?.kind === 'target' && spare.held === undefined && !spare.connected && !spare.hasKey);
-    assert.equal(String(api.views.targetsProvider.getTreeItem(spare).description), 'rdma://10.0.0.9:7471 · no key');
+    const spareItem = api.views.targetsProvider.getTreeItem(spare);
+    assert.equal(spareItem.label, 'no key · spare');
+    assert.match((spareItem.tooltip as vscode.MarkdownString).value, /`rdma:\/\/10\.0\.0\.9:7471`[\s\S]*Not held by a monitor\.[\s\S]*No key stored/);
     // A second target of the same name, or a bad address, is refused and nothing is written.
     assert.equal(await vscode.commands.executeCommand('grass.addTarget', 'spare', 'shm:/x'), undefined);
     assert.equal(await vscode.commands.executeCommand('grass.addTarget', 'other', 'tcp://nowhere'), undefined);

@@ -15,7 +15,7 @@ import type { HeartbeatState } from '../../src/session/live-session';
 import type { ProcessItem } from '../../src/views/processes';
 import type { DecodedItem } from '../../src/views/struct-decoder';
 import { assertTasksMatchTruth, type PsTask } from '../integration/agent-harness';
-import { viewRows, webview } from '../harness/workbench';
+import { notificationTexts, targetRow, targetTooltip, viewDescription, viewRows, viewRowSelector, webview, workbenchClick, workbenchTexts } from '../harness/workbench';
 import { GuestTarget, stopRelays } from './support/guest-target';
 
 const EXTENSION_ID = 'grass.grass-vscode';
@@ -82,8 +82,20 @@ describe('connected to a testbed guest', function () {
   it('connecting with a key the agent does not share fails plainly and opens no session', async () => {
     await api.keys.set(TARGET, '5a'.repeat(32));
     try {
+      await vscode.commands.executeCommand('notifications.clearAll');
       assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), false);
       assert.equal(api.sessions.current, undefined);
+      // The toast as a person sees it: the cause first (a toast is cut at its edge), the address last.
+      const message = await waitFor('the error toast', async () =>
+        (await notificationTexts('message')).find((t) => t.includes(`cannot connect to '${TARGET}'`)),
+      );
+      assert.match(message, /^GRASS: bad authenticator/);
+      assert.ok(message.indexOf('bad authenticator') < message.indexOf(guest.target), message);
+      // The Targets row says the key was refused; its tooltip says why.
+      await vscode.commands.executeCommand('grass.targets.focus');
+      await waitFor('the key-refused row', async () => targetRow(await viewRows('Targets'), TARGET)?.startsWith('key refused'));
+      assert.match(await targetTooltip(TARGET), /Last connect failed at .+: bad authenticator/);
+      await vscode.commands.executeCommand('notifications.clearAll');
     } finally {
       await vscode.commands.executeCommand('grass.setTargetKeyFromFile', TARGET, vscode.Uri.file(guest.keyFile));
     }
@@ -105,7 +117,7 @@ describe('connected to a testbed guest', function () {
     });
     assert.equal(later.kind, 'alive');
     await vscode.commands.executeCommand('grass.targets.focus');
-    await waitFor('the connected row', async () => (await viewRows('Targets')).find((r) => r.startsWith(TARGET) && r.includes('connected')));
+    await waitFor('the connected row', async () => targetRow(await viewRows('Targets'), TARGET)?.startsWith('connected'));
   });
 
   it("the Processes tree equals the paused guest's own ps (leaders, threads as children), with stable ids", async function () {
@@ -178,6 +190,65 @@ describe('connected to a testbed guest', function () {
     assert.ok((await provider.getChildren()).some((p) => p.task.pid === 1));
     await vscode.commands.executeCommand('grass.filterProcesses', '');
     assert.equal((await provider.getChildren()).length, again.length);
+  });
+
+  it('the Processes view nests a child under its parent, sorts by RSS, says as of when, and drops its filter for another session', async function () {
+    this.timeout(120_000);
+    const provider = api.views.processesProvider;
+    const rowsAt = (level: number): Promise<string[]> => workbenchTexts(`${viewRowSelector('Processes')}[aria-level="${level}"]`);
+    await vscode.commands.executeCommand('grass.processes.focus');
+    const before = Date.now();
+    await provider.refresh();
+    // The title says when the rows were read.
+    const asOf = await waitFor('"as of" in the title', async () => (await viewDescription('Processes')).find((d) => /^as of \d/.test(d)));
+    assert.ok(Date.now() - before < 60_000, asOf);
+    const truth: GroundTruth = await guest.request({ op: 'truth' });
+    const kthreadd = truth.tasks.find((t) => t.pid === 2)!;
+    const child = truth.tasks.filter((t) => t.ppid === 2 && t.pid === t.tgid).sort((a, b) => a.pid - b.pid)[0];
+    try {
+      // As a tree: kthreadd at the top level, its first child kernel thread one level under it.
+      await vscode.commands.executeCommand('grass.toggleProcessTree', true);
+      const top = await waitFor('the tree\'s top level', async () => {
+        const rows = await rowsAt(1);
+        return rows.some((r) => r.startsWith(`2 ${kthreadd.comm}`)) ? rows : undefined;
+      });
+      assert.ok(!top.some((r) => r.startsWith(`${child.pid} ${child.comm}`)), `pid ${child.pid} is at the top level: ${top.join(' | ')}`);
+      assert.match((await viewDescription('Processes')).join(), / · tree/);
+      await workbenchClick(`${viewRowSelector('Processes')}[aria-level="1"]:has-text("2 ${kthreadd.comm}") .monaco-tl-twistie`);
+      await waitFor(`pid ${child.pid} under kthreadd`, async () => (await rowsAt(2)).find((r) => r.startsWith(`${child.pid} ${child.comm}`)));
+
+      // Flat, by RSS: the rows' resident sizes as shown never grow down the list, and the top row is
+      // one of the guest's own three largest.
+      await vscode.commands.executeCommand('grass.toggleProcessTree', false);
+      await vscode.commands.executeCommand('grass.sortProcesses', 'rss');
+      await waitFor('"by resident memory" in the title', async () => (await viewDescription('Processes')).find((d) => d.includes('by resident memory')));
+      const shownRss = (row: string): number => {
+        const m = /· ([\d.]+) (KiB|MiB)(?: ·|$)/.exec(row);
+        return m ? Number(m[1]) * (m[2] === 'MiB' ? 1024 : 1) : row.includes('no mm') ? 0 : NaN;
+      };
+      const rows = await waitFor('rows by RSS', async () => {
+        const r = await viewRows('Processes');
+        return r.length >= 5 && shownRss(r[0]) > 0 ? r : undefined;
+      });
+      const sizes = rows.map(shownRss);
+      assert.ok(sizes.every((v) => !Number.isNaN(v)), rows.join(' | '));
+      assert.ok(sizes.every((v, i) => i === 0 || v <= sizes[i - 1]), `not by RSS: ${rows.join(' | ')}`);
+      const largest = truth.tasks.filter((t) => t.pid === t.tgid).sort((a, b) => b.rssPages - a.rssPages).slice(0, 3).map((t) => t.pid);
+      const topPid = Number(/^(\d+) /.exec(rows[0])![1]);
+      assert.ok(largest.includes(topPid), `top row ${rows[0]}; the guest's largest: ${largest.join(', ')}`);
+
+      // A filter holds for its session only: after disconnecting and connecting again the rows are unfiltered.
+      await vscode.commands.executeCommand('grass.filterProcesses', 'kthreadd');
+      await waitFor('the filter in the title', async () => (await viewDescription('Processes')).find((d) => d.includes('filter: kthreadd')));
+      await vscode.commands.executeCommand('grass.disconnect');
+      assert.equal(await vscode.commands.executeCommand('grass.connect', TARGET), true);
+      await waitFor('the unfiltered rows', async () => ((await viewRows('Processes')).length > 3 ? true : undefined), 20_000);
+      assert.ok(!(await viewDescription('Processes')).join().includes('filter:'));
+      assert.equal(provider.filter, '');
+    } finally {
+      await vscode.commands.executeCommand('grass.toggleProcessTree', false);
+      await vscode.commands.executeCommand('grass.sortProcesses', 'pid');
+    }
   });
 
   it("Show Process List returns the guest's tasks", async function () {
@@ -309,7 +380,7 @@ describe('connected to a testbed guest', function () {
     const state = await vscode.commands.executeCommand<HeartbeatState>('grass.heartbeat');
     assert.ok(state?.kind === 'failed' && ['monitor-busy', 'monitor-dead', 'gpu-nic-dead'].includes(state.failure), show(state));
     await waitFor('the status bar failure', () => (/not answering|dead/.test(api.views.heartbeat.item.text) ? true : undefined));
-    await waitFor('the Targets view failure', async () => (await viewRows('Targets')).find((r) => r.startsWith(TARGET) && /monitor not answering|transport or agent dead/.test(r)));
+    await waitFor('the Targets view failure', async () => /^(monitor not answering|transport or agent dead) · /.test(targetRow(await viewRows('Targets'), TARGET) ?? '') || undefined);
     await vscode.commands.executeCommand('grass.disconnect');
     assert.equal(api.sessions.current, undefined);
   });

@@ -16,7 +16,8 @@
 // Tests can look at the rendered workbench (what a person would see) through the console:
 // a line `grass-launcher: {"op":"texts","selector":CSS,"out":FILE}` makes the launcher write
 // the inner texts of the matching elements to FILE as JSON; "click" and "fill" (with
-// "value") act on the element as a person would; "frames": [CSS...] first enters those
+// "value") act on the element as a person would; "hover" rests the mouse on the (first)
+// matching element and answers the inner texts of the hover VS Code shows for it; "frames": [CSS...] first enters those
 // nested iframes (a webview's page); {"op":"screenshot","out":FILE} saves a PNG. The answer
 // file holds the result or {"error"}. test/harness/workbench.ts wraps this for tests.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -38,6 +39,7 @@ interface Page {
   screenshot(options: { path: string }): Promise<unknown>;
   locator(selector: string): Locator;
   frameLocator(selector: string): FrameLocator;
+  mouse: { move(x: number, y: number): Promise<void> };
   on(event: 'console', fn: (msg: { type(): string; text(): string }) => void): void;
   on(event: 'crash' | 'close', fn: () => void): void;
 }
@@ -45,6 +47,9 @@ interface Locator {
   allInnerTexts(): Promise<string[]>;
   click(options: { timeout: number }): Promise<void>;
   fill(value: string, options: { timeout: number }): Promise<void>;
+  hover(options: { timeout: number }): Promise<void>;
+  first(): Locator;
+  waitFor(options: { state: 'visible'; timeout: number }): Promise<void>;
 }
 interface FrameLocator {
   locator(selector: string): Locator;
@@ -156,6 +161,22 @@ async function answerWorkbenchRequest(page: Page, json: string): Promise<void> {
       await page.screenshot({ path: partial });
     } else if (op === 'texts' && selector) {
       writeFileSync(partial, JSON.stringify(await scope.locator(selector).allInnerTexts()));
+    } else if (op === 'hover' && selector) {
+      // The hover VS Code shows for the element (a tree row's tooltip), as a person pausing on it sees it.
+      // (A hover can be dismissed before it shows, by a re-render under the mouse: rest again.)
+      const shown = page.locator('.workbench-hover:visible, .monaco-hover:visible');
+      for (let attempt = 1; ; attempt++) {
+        await page.mouse.move(0, 0);
+        await scope.locator(selector).first().hover({ timeout: 5000 });
+        try {
+          await shown.first().waitFor({ state: 'visible', timeout: 4000 });
+          break;
+        } catch (err) {
+          if (attempt === 3) throw err;
+        }
+      }
+      writeFileSync(partial, JSON.stringify(await shown.allInnerTexts()));
+      await page.mouse.move(0, 0);
     } else if (op === 'click' && selector) {
       await scope.locator(selector).click({ timeout: 5000 });
       writeFileSync(partial, JSON.stringify({ ok: true }));

@@ -3,11 +3,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as vscode from 'vscode';
 
 const REQUEST = 'grass-launcher: ';
 
 interface Request {
-  op: 'texts' | 'click' | 'fill' | 'screenshot';
+  op: 'texts' | 'click' | 'fill' | 'hover' | 'screenshot';
   selector?: string;
   value?: string;
   frames?: string[];
@@ -41,6 +42,16 @@ export function workbenchTexts(selector: string, timeoutMs = 10_000): Promise<st
   return askJson<string[]>({ op: 'texts', selector }, timeoutMs);
 }
 
+/** Rests the mouse on the first element matching a selector; the texts of the hover VS Code shows. */
+export function workbenchHover(selector: string, timeoutMs = 15_000): Promise<string[]> {
+  return askJson<string[]>({ op: 'hover', selector }, timeoutMs);
+}
+
+/** Clicks the first element matching a selector in the workbench page. */
+export function workbenchClick(selector: string, timeoutMs = 10_000): Promise<void> {
+  return askJson<unknown>({ op: 'click', selector }, timeoutMs).then(() => undefined);
+}
+
 /** The page of the webview panel that has focus (VS Code nests it in two iframes). */
 const ACTIVE_WEBVIEW = ['iframe.webview.ready', 'iframe#active-frame'];
 
@@ -59,7 +70,42 @@ export async function workbenchScreenshot(file: string, timeoutMs = 10_000): Pro
 
 /** Rows a tree view shows, by the view's title (e.g. 'Targets'). */
 export function viewRows(viewTitle: string): Promise<string[]> {
-  return workbenchTexts(`.pane:has(.pane-header[aria-label^="${viewTitle}"]) .monaco-list-row`);
+  return workbenchTexts(viewRowSelector(viewTitle));
+}
+
+/** Selector of a tree view's rows, by the view's title. */
+export function viewRowSelector(viewTitle: string): string {
+  return `.pane:has(.pane-header[aria-label^="${viewTitle}"]) .monaco-list-row`;
+}
+
+/** A Targets row shows its state first, then ` · ` and the target's name: the row of a target. */
+export function targetRow(rows: string[], name: string): string | undefined {
+  return rows.find((r) => r.endsWith(` · ${name}`));
+}
+
+/** The hover (tooltip) of a Targets row, as shown when the mouse rests on it. */
+export async function targetTooltip(name: string): Promise<string> {
+  return (await workbenchHover(`${viewRowSelector('Targets')}:has-text(" · ${name}")`)).join('\n');
+}
+
+/**
+ * The notifications as the notification center shows them (each row: message, source, buttons;
+ * toasts do not stay on screen in this headless workbench). `part`: only the messages, or only
+ * the buttons. The center is closed again afterwards.
+ */
+export async function notificationTexts(part: 'item' | 'message' | 'buttons' = 'item'): Promise<string[]> {
+  const selector = { item: '', message: ' .notification-list-item-message', buttons: ' .notification-list-item-buttons-container .monaco-button' }[part];
+  await vscode.commands.executeCommand('notifications.showList');
+  try {
+    return await workbenchTexts(`.notifications-center .notification-list-item${selector}`);
+  } finally {
+    await vscode.commands.executeCommand('notifications.hideList');
+  }
+}
+
+/** The description a view's title shows (its header, beside the title). */
+export function viewDescription(viewTitle: string): Promise<string[]> {
+  return workbenchTexts(`.pane-header[aria-label^="${viewTitle}"] .description`);
 }
 
 /** The welcome text a view shows when it has no rows. */

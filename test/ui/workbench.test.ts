@@ -116,7 +116,7 @@ async function personFlow(): Promise<void> {
   // The GRASS side bar: the demo target listed (the settings were written after start).
   await page.locator(GRASS_ACTIVITY).click({ timeout: 10_000 });
   const targets = workbench.viewRows('Targets');
-  await waitUntil(`${TARGET} in the Targets view`, async () => (await targets.allInnerTexts()).some((t) => t.startsWith(TARGET)), 30_000);
+  await waitUntil(`${TARGET} in the Targets view`, async () => (await targets.allInnerTexts()).some((t) => t.endsWith(` · ${TARGET}`)), 30_000);
   await workbench.command('GRASS: Set Target Key…');
   await workbench.answer(`key for ${TARGET}`, keyHex);
   await workbench.command('GRASS: Connect to Target…');
@@ -239,7 +239,7 @@ async function personFlow(): Promise<void> {
   // VS Code restores the panels, which show what they showed.
   // Once VS Code has stored both panels' titles (the browser's state is written now and then).
   await workbench.reload(['Struct: *(struct task_struct *)', 'Memory: init_task']);
-  await waitUntil(`${TARGET} in the Targets view after the reload`, async () => (await targets.allInnerTexts()).some((t) => t.startsWith(TARGET)), 60_000);
+  await waitUntil(`${TARGET} in the Targets view after the reload`, async () => (await targets.allInnerTexts()).some((t) => t.endsWith(` · ${TARGET}`)), 60_000);
   await waitUntil('the heartbeat in the status bar after the reload', async () => (await page.locator('.statusbar-item').allInnerTexts()).some((t) => t.includes(`${TARGET}:`) && /µs/.test(t)), 60_000);
   await waitUntil('the first processes in the tree after the reload', async () => (await rows.count()) > 0, 30_000);
   await workbench.command('GRASS: Filter Processes…');

@@ -44,6 +44,13 @@ module.exports = {
       to: { path: outside(SESSION_LAYER) },
     },
     {
+      name: 'targets-open-through-session',
+      comment: 'One way to open a target: src/session/open-target.ts (openTarget, openHeld, openLiveTransport). Above the session layer nothing opens a transport or connects itself.',
+      severity: 'error',
+      from: { path: '^src/(?!rdma/|session/)' },
+      to: { path: '^src/rdma/(connect|shm)\\.ts$', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'views-import-no-commands',
       comment: 'Commands use views, never the other way: what both need goes into the session layer or below.',
       severity: 'error',

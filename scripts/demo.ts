@@ -9,10 +9,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bootGuest, startAgent, type AgentHandle, type Guest } from '../testbed';
-import { attachThroughRelay, stopRelay } from '../src/relay/remote';
-import { GrassClient } from '../src/rdma/client';
-import { connectTarget, type ProtocolSession } from '../src/rdma/connect';
+import { stopRelay } from '../src/relay/remote';
+import { parseTargetAddress } from '../src/rdma/address';
 import { readKeyFile } from '../src/rdma/key';
+import { openHeld, openTarget, type ProtocolSession } from '../src/session/open-target';
 import { ensureRelayHolds } from '../src/session/relay-process';
 import { KernelLogReader } from '../src/kernel/log/ringbuffer';
 import { extractFaultReports } from '../src/kernel/log/faults';
@@ -183,15 +183,14 @@ const relaySocket = (): string => path.join(scratchDir(), 'monitor.sock');
  * A heartbeat through the grass monitor's session to the target, as the extension makes it:
  * the monitor holds the session (DESIGN §3.4), the client reaches the buffer through its socket.
  */
-async function heartbeatThroughMonitor(heldName: string, keyFile: string): Promise<string> {
-  const transport = await attachThroughRelay(relaySocket(), heldName);
-  const client = await GrassClient.attach(transport, readKeyFile(keyFile));
+async function heartbeatThroughMonitor(target: string, heldName: string, keyFile: string): Promise<string> {
+  const held = await openHeld(relaySocket(), heldName, parseTargetAddress(target), readKeyFile(keyFile));
   try {
-    const hb = await client.heartbeat();
+    const hb = await held.client.heartbeat();
     verify(hb.liveness.counter > 0n, `the liveness counter read through the monitor is ${hb.liveness.counter}`);
     return `${(Number(hb.roundTripNs) / 1000).toFixed(1)} µs round trip through ${relaySocket()}`;
   } finally {
-    await client.close();
+    await held.close();
   }
 }
 
@@ -280,7 +279,7 @@ async function main(): Promise<number> {
   });
   if (!guest || !agent) return 1;
   await step('connect', async () => {
-    session = await connectTarget(agent!.target, { keyFile: agent!.keyFile });
+    session = await openTarget(agent!.target, { keyFile: agent!.keyFile, relaySocket: relaySocket() });
     return `attached to ${agent!.target} with the key in ${agent!.keyFile}`;
   });
   if (!session) return 1;
@@ -289,13 +288,13 @@ async function main(): Promise<number> {
     const held = await ensureRelayHolds({ socketPath: relaySocket(), cliPath: path.join(root, 'dist/cli.js'), key: readKeyFile(agent!.keyFile) }, agent!.target);
     verify(held.status.state === 'up', `the monitor's session is ${held.status.state}: ${held.status.failure ?? ''}`);
     heldName = held.status.name;
-    return `grass monitor (pid ${held.startedPid ?? 'already running'}) holds ${agent!.target}; heartbeat ${await heartbeatThroughMonitor(heldName, agent!.keyFile)}`;
+    return `grass monitor (pid ${held.startedPid ?? 'already running'}) holds ${agent!.target}; heartbeat ${await heartbeatThroughMonitor(agent!.target, heldName, agent!.keyFile)}`;
   });
   await liveKernel(session, guest);
   await deadKernel(session, guest);
   if (heldName) {
     const name = heldName;
-    await step('monitor (dead kernel)', async () => `the session survived the panic; heartbeat ${await heartbeatThroughMonitor(name, agent!.keyFile)}`);
+    await step('monitor (dead kernel)', async () => `the session survived the panic; heartbeat ${await heartbeatThroughMonitor(agent!.target, name, agent!.keyFile)}`);
   }
   if (!check) {
     await session.close();

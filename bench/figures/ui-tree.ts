@@ -13,10 +13,10 @@ import type { Bench, FigureGroup } from '../lib';
 import { bootGuest, type Guest } from '../../testbed';
 import { KernelModel } from '../../src/kernel/model';
 import { listTasks } from '../../src/kernel/tasks/tasks';
-import { attachThroughRelay, stopRelay } from '../../src/relay/remote';
-import { GrassClient } from '../../src/rdma/client';
-import { connectTarget } from '../../src/rdma/connect';
+import { stopRelay } from '../../src/relay/remote';
+import type { GrassClient } from '../../src/rdma/client';
 import { readKeyFile, writeNewKeyFile } from '../../src/rdma/key';
+import { openHeld, openTarget } from '../../src/session/open-target';
 import { ensureRelayHolds } from '../../src/session/relay-process';
 import { startAgent } from '../../src/rdma/local-agent';
 import { buildProcessTree, processRow } from '../../src/views/process-tree';
@@ -83,8 +83,8 @@ export const group: FigureGroup = {
       const key = readKeyFile(keyFile);
       const held = await ensureRelayHolds({ socketPath, cliPath, key }, `shm:${shmPath}`);
       try {
-        const direct: Connect = async () => (await connectTarget(`shm:${shmPath}`, { keyFile })).client;
-        const viaMonitor: Connect = async () => GrassClient.attach(await attachThroughRelay(socketPath, held.status.name), key);
+        const direct: Connect = async () => (await openTarget(`shm:${shmPath}`, { keyFile })).client;
+        const viaMonitor: Connect = async () => (await openHeld(socketPath, held.status.name, { kind: 'shm', path: shmPath }, key)).client;
         let spawned = 0;
         for (const size of SIZES) {
           await guest.spawn(size - spawned, { timeoutMs: 900_000 });

@@ -7,7 +7,7 @@ import { readKeyFile } from './key';
 import { startOfflineAgent } from './local-agent';
 import { openShmTransport } from './shm';
 import type { Transport } from './transport';
-import { VerbsTransport } from './verbs/transport';
+import { VerbsOptions, VerbsTransport } from './verbs/transport';
 
 /** A protocol client attached to one target (the kernel model and the CLI verbs read through it;
  * the extension's LiveSession wraps one). */
@@ -32,6 +32,20 @@ export function sessionKey(addressText: string, options: ConnectOptions): Uint8A
   return readKeyFile(keyFile);
 }
 
+/** A live agent's buffer: its shared memory on this host, or an agent listening for RDMA. */
+export type LiveAddress = Extract<TargetAddress, { kind: 'shm' | 'rdma' }>;
+
+/**
+ * Opens a live agent's transport directly, without attaching a client: shm: maps the agent's
+ * buffer, rdma:// connects to an agent listening there. connectTarget attaches over it; the
+ * relay holds the transport and attaches its own clients.
+ */
+export function openLiveTransport(address: Extract<TargetAddress, { kind: 'rdma' }>, options?: VerbsOptions): Promise<VerbsTransport>;
+export function openLiveTransport(address: LiveAddress, options?: VerbsOptions): Promise<Transport>;
+export function openLiveTransport(address: LiveAddress, options: VerbsOptions = {}): Promise<Transport> {
+  return address.kind === 'shm' ? openShmTransport(address.path) : VerbsTransport.connect(address.host, address.port, options);
+}
+
 /** Attaches a client over an open transport; the transport is closed if that fails. */
 export async function attachOver(address: TargetAddress, transport: Transport, key: Uint8Array, options: ConnectOptions): Promise<ProtocolSession> {
   try {
@@ -48,13 +62,10 @@ export async function attachOver(address: TargetAddress, transport: Transport, k
 export async function connectTarget(addressText: string, options: ConnectOptions = {}): Promise<ProtocolSession> {
   const address = parseTargetAddress(addressText);
   switch (address.kind) {
-    case 'shm': {
-      const key = sessionKey(addressText, options);
-      return attachOver(address, await openShmTransport(address.path), key, options);
-    }
+    case 'shm':
     case 'rdma': {
       const key = sessionKey(addressText, options);
-      return attachOver(address, await VerbsTransport.connect(address.host, address.port, { opTimeoutMs: options.timeoutMs }), key, options);
+      return attachOver(address, await openLiveTransport(address, { opTimeoutMs: options.timeoutMs }), key, options);
     }
     case 'vmcore':
     case 'qemu-ram': {

@@ -1,6 +1,7 @@
 // The relay (`grass monitor`): the long-lived Node process that holds the RDMA sessions of many targets
 // (DESIGN §3.4). Agents connect to it at start (--listen) or it connects to listening agents
-// (--connect, or a client's `hold` request; shm: agents on this host are held the same way);
+// (--connect, or a client's `hold` request; shm: agents on this host are held the same way;
+// both opened by the session layer's openLiveTransport, the one direct path);
 // it polls each session with heartbeats, keeps the last good data, classifies
 // failures (no reply while RDMA works: monitor dead; RDMA error or dropped connection: GPU/NIC
 // or network dead) and serves the CLI and the extension over a local socket (./wire). Clients
@@ -8,13 +9,13 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseTargetAddress } from '../rdma/address';
-import { openShmTransport } from '../rdma/shm';
+import { formatTargetAddress, parseTargetAddress, type TargetAddress } from '../rdma/address';
 import { GrassClient } from '../rdma/client';
 import { readVersioned, Transport, TransportError } from '../rdma/transport';
 import { VerbsListener } from '../rdma/verbs/listener';
 import { VerbsOptions, VerbsTransport } from '../rdma/verbs/transport';
 import { classifyFailure, relayStateOf } from '../session/failure';
+import { openLiveTransport } from '../session/open-target';
 import { RelayMemory, RelayReply, RelayRequest, TargetStatus } from './wire';
 
 export interface RelayOptions {
@@ -288,7 +289,7 @@ export class RelayServer {
         if (key) await held.useKey(key);
         return held.status;
       }
-      const transport = await openShmTransport(a.path);
+      const transport = await openLiveTransport(a);
       try {
         if (key) await verifyKey(transport, new Claims(), key, this.settings.timeoutMs);
       } catch (err) {
@@ -302,7 +303,7 @@ export class RelayServer {
     // An agent that connected to --listen is held already: nothing to connect to.
     if (!find() && !this.connecting.has(target)) {
       this.connecting.add(target);
-      void this.keepConnected(a.host, a.port);
+      void this.keepConnected(a);
     }
     const deadline = Date.now() + waitMs;
     while (wait && !find() && Date.now() < deadline) await sleep(100);
@@ -323,14 +324,14 @@ export class RelayServer {
   }
 
   /** Connects to a listening agent, and again whenever the session is lost. */
-  private async keepConnected(host: string, port: number): Promise<void> {
-    const target = `rdma://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  private async keepConnected(address: Extract<TargetAddress, { kind: 'rdma' }>): Promise<void> {
+    const target = formatTargetAddress(address);
     let reported = false;
     let current: Session | undefined;
     while (!this.closed) {
       if (!current || current.status.state === 'gpu-nic-dead' || !this.sessions.includes(current)) {
         try {
-          const transport = await VerbsTransport.connect(host, port, this.settings.verbs);
+          const transport = await openLiveTransport(address, this.settings.verbs);
           current = this.adopt(transport, verbsIdentity(transport), 'monitor-connected');
           reported = false;
         } catch (err) {

@@ -1,14 +1,15 @@
 // The one way to open a target, for the CLI, the extension and the scripts: an rdma:// target
 // through the relay (`grass monitor`) when one answers at the relay's socket (it holds the
 // sessions; docs/rdma.md), else directly; shm: and offline images directly (src/rdma/connect.ts).
-// A target the relay already holds is opened by its relay-side name (openHeld). No VS Code
-// dependency.
+// A target the relay already holds is opened by its relay-side name (openHeld). The relay itself
+// holds live targets' transports opened by openLiveTransport, the direct path without a client.
+// No VS Code dependency.
 import { parseTargetAddress, type TargetAddress } from '../rdma/address';
 import { attachOver, connectTarget, sessionKey, type ConnectOptions, type ProtocolSession } from '../rdma/connect';
 import { attachThroughRelay, relayRunning } from '../relay/remote';
 import { defaultRelaySocket } from '../relay/wire';
 
-export type { ProtocolSession } from '../rdma/connect';
+export { openLiveTransport, type LiveAddress, type ProtocolSession } from '../rdma/connect';
 
 export interface OpenOptions extends ConnectOptions {
   /** The relay's socket: the setting grass.monitor.socketPath in the extension; else

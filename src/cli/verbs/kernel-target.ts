@@ -4,7 +4,7 @@
 import { KernelModel, type KernelModelOptions } from '../../kernel/model';
 import { listTasks } from '../../kernel/tasks/tasks';
 import type { TaskRecord } from '../../types/task-record';
-import type { ProtocolSession } from '../../rdma/connect';
+import type { ProtocolSession } from '../../session/open-target';
 
 export async function modelFromSession(session: ProtocolSession, options: KernelModelOptions = {}): Promise<KernelModel> {
   const description = await session.client.describe();

@@ -1,8 +1,10 @@
 // `npm run package` makes a .vsix that code-server installs (--install-extension) and whose
-// extension activates from the installed copy, koffi's native binary included.
+// extension activates from the installed copy, koffi's native binary included; the .vsix stays
+// small and carries nothing of .devimg/ (gpu/device/prepare.sh's guest images, 10 MB each).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -14,10 +16,26 @@ const CODE_SERVER = path.join(ROOT, '.cache/tools/vscode/node_modules/code-serve
 test('the packaged .vsix installs into code-server and activates there', (t) => {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'grass-vsix-'));
   t.after(() => rmSync(scratch, { recursive: true, force: true }));
-  const packed = spawnSync('bash', ['scripts/package.sh'], { cwd: ROOT, encoding: 'utf8' });
+  // As after gpu/device/prepare.sh: .devimg/ holds a guest image (a stand-in when it has none).
+  const devimg = path.join(ROOT, '.devimg');
+  const hadDevimg = existsSync(devimg);
+  const standIn = path.join(devimg, `vsix-test-${process.pid}.ram`);
+  mkdirSync(devimg, { recursive: true });
+  writeFileSync(standIn, randomBytes(6 << 20)); // incompressible: packed, it alone would pass 5 MiB
+  let packed;
+  try {
+    packed = spawnSync('bash', ['scripts/package.sh'], { cwd: ROOT, encoding: 'utf8' });
+  } finally {
+    rmSync(hadDevimg ? standIn : devimg, { recursive: true, force: true });
+  }
   assert.equal(packed.status, 0, `npm run package failed:\n${packed.stderr}`);
   const vsix = packed.stdout.trim();
   assert.ok(existsSync(vsix), `package.sh named ${vsix}, which does not exist`);
+  const bytes = statSync(vsix).size;
+  assert.ok(bytes < 5 * 1024 * 1024, `the .vsix is ${(bytes / 1048576).toFixed(1)} MiB (at most 5 MiB)`);
+  const entries = execFileSync('python3', ['-c', 'import sys, zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', vsix], { encoding: 'utf8' }).split('\n');
+  assert.ok(entries.includes('extension/package.json'), `not a .vsix of the extension: ${entries.slice(0, 5).join(', ')}`);
+  assert.deepEqual(entries.filter((e) => e.includes('.devimg')), [], 'the .vsix carries .devimg entries');
 
   const extensionsDir = path.join(scratch, 'extensions');
   const env = { ...process.env, PATH: `${path.dirname(NODE24)}:${process.env.PATH}`, TMPDIR: scratch, XDG_CONFIG_HOME: path.join(scratch, 'config'), XDG_DATA_HOME: path.join(scratch, 'data') };

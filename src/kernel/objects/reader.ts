@@ -4,9 +4,10 @@
 // so nothing stale outlives it.
 //
 // Storage is per 4 KiB page, keyed by the page number as a plain number (a 64-bit address
-// shifted right by 12 fits in 52 bits), holding per line a view of the batch reply it came in
-// (no copies) or the error that line got: lookups in a walk of thousands of tasks stay off
-// BigInt arithmetic and allocate little.
+// shifted right by 12 fits in 52 bits) less the first one the reader saw (so the keys of one
+// walk's slab objects stay small integers, which a Map hashes without allocating), holding per line the batch reply it came in (no copies)
+// and where in that reply the line starts, or the error that line got: lookups in a walk of
+// thousands of tasks stay off BigInt arithmetic and allocate nothing per line.
 
 import { TargetReadError, type AddressSpace, type ReadRequest, type TargetMemory } from '../../types/target';
 
@@ -27,44 +28,61 @@ export interface Range {
 const KERNEL: AddressSpace = { kind: 'kernel' };
 const PAGE = 4096;
 
-/** Per line: undefined (not fetched), its bytes, or the error its read got. */
-type Page = (Uint8Array | TargetReadError | undefined)[];
+/** Per line: undefined (not fetched), the reply holding it, or the error its read got; `at`: the line's offset in that reply. */
+interface Page {
+  source: (Uint8Array | TargetReadError | undefined)[];
+  at: Uint32Array;
+}
 
 export class MemoryReader {
   readonly stats: ReaderStats = { rounds: 0, batches: 0, ranges: 0, bytes: 0 };
   private readonly pages = new Map<number, Page>();
   private readonly lineShift: number;
+  private readonly linesPerPage: number;
+  private keyBase: number | undefined;
 
   /**
    * @param lineSize cache granularity in bytes (a power of two from 8 to 4096, so a line never
    * spans two pages and one unmapped page cannot spoil a neighbour's read).
    * @param maxRangesPerBatch larger batches are split into readBatch calls of this many ranges,
    * issued together (the protocol client splits further to fit its slots).
+   * @param gapLines missing lines of one page this close together are asked for as one range,
+   * the lines between included: a range costs the agent a translation and the wire an entry
+   * each way, about what a line or two of bytes costs.
    */
   constructor(
     readonly memory: TargetMemory,
     readonly lineSize = 64,
     private readonly maxRangesPerBatch = 1 << 16,
     readonly space: AddressSpace = KERNEL,
+    private readonly gapLines = 2,
   ) {
     if (lineSize < 8 || lineSize > PAGE || (lineSize & (lineSize - 1)) !== 0) throw new Error(`line size ${lineSize} is not a power of two in 8..4096`);
     this.lineShift = Math.log2(lineSize);
+    this.linesPerPage = PAGE >> this.lineShift;
   }
 
-  private page(pageNo: number): Page {
-    let p = this.pages.get(pageNo);
+  private key(pageNo: number): number {
+    this.keyBase ??= pageNo;
+    return pageNo - this.keyBase;
+  }
+
+  private page(key: number): Page {
+    let p = this.pages.get(key);
     if (!p) {
-      p = new Array<Uint8Array | TargetReadError | undefined>(PAGE / this.lineSize);
-      this.pages.set(pageNo, p);
+      p = { source: new Array<Uint8Array | TargetReadError | undefined>(this.linesPerPage), at: new Uint32Array(this.linesPerPage) };
+      this.pages.set(key, p);
     }
     return p;
   }
 
   /** Makes sure every byte of these ranges is cached, in one batch of reads. */
   async prefetch(ranges: readonly Range[]): Promise<void> {
-    // Missing lines per page, then runs of neighbouring lines as one request each (never across
-    // a page boundary: a page that fails must not take its mapped neighbour with it).
-    const wanted = new Map<number, Set<number>>();
+    // Missing lines as a bitmap per page, then runs of them (gaps of up to gapLines bridged) as
+    // one request each, never across a page boundary: a page that fails must not take its
+    // mapped neighbour with it.
+    const words = Math.max(1, this.linesPerPage >> 5);
+    const wanted = new Map<number, Uint32Array>();
     for (const r of ranges) {
       if (r.length <= 0) continue;
       let pageNo = Number(r.address >> 12n);
@@ -72,14 +90,18 @@ export class MemoryReader {
       let left = r.length;
       while (left > 0) {
         const inPage = Math.min(left, PAGE - offset);
-        const p = this.pages.get(pageNo);
+        const key = this.key(pageNo);
+        const p = this.pages.get(key);
         const first = offset >> this.lineShift;
         const last = (offset + inPage - 1) >> this.lineShift;
+        let bits: Uint32Array | undefined;
         for (let line = first; line <= last; line++) {
-          if (p && p[line] !== undefined) continue;
-          let set = wanted.get(pageNo);
-          if (!set) wanted.set(pageNo, (set = new Set()));
-          set.add(line);
+          if (p && p.source[line] !== undefined) continue;
+          if (!bits) {
+            bits = wanted.get(key);
+            if (!bits) wanted.set(key, (bits = new Uint32Array(words)));
+          }
+          bits[line >> 5] |= 1 << (line & 31);
         }
         left -= inPage;
         offset = 0;
@@ -87,22 +109,19 @@ export class MemoryReader {
       }
     }
     if (wanted.size === 0) return;
-    const requests: { req: ReadRequest; pageNo: number; firstLine: number }[] = [];
-    for (const [pageNo, lines] of wanted) {
-      const sorted = [...lines].sort((a, b) => a - b);
-      let start = sorted[0];
-      let prev = start;
+    const requests: { req: ReadRequest; key: number; firstLine: number }[] = [];
+    for (const [key, bits] of wanted) {
+      let start = -1;
+      let end = -1;
       const flush = (): void => {
-        const address = (BigInt(pageNo) << 12n) + BigInt(start << this.lineShift);
-        requests.push({ req: { space: this.space, address, length: (prev - start + 1) << this.lineShift }, pageNo, firstLine: start });
+        const address = (BigInt(key + this.keyBase!) << 12n) + BigInt(start << this.lineShift);
+        requests.push({ req: { space: this.space, address, length: (end - start + 1) << this.lineShift }, key, firstLine: start });
       };
-      for (const line of sorted.slice(1)) {
-        if (line === prev + 1) {
-          prev = line;
-          continue;
-        }
-        flush();
-        start = prev = line;
+      for (let line = 0; line < this.linesPerPage; line++) {
+        if ((bits[line >> 5] & (1 << (line & 31))) === 0) continue;
+        if (start >= 0 && line - end - 1 > this.gapLines) flush();
+        if (start < 0 || line - end - 1 > this.gapLines) start = line;
+        end = line;
       }
       flush();
     }
@@ -114,17 +133,22 @@ export class MemoryReader {
     const replies = await Promise.all(chunks.map((chunk) => this.memory.readBatch(chunk.map((c) => c.req))));
     chunks.forEach((chunk, c) => {
       const results = replies[c];
-      chunk.forEach(({ req, pageNo, firstLine }, k) => {
+      chunk.forEach(({ req, key, firstLine }, k) => {
         const res = results[k];
-        const p = this.page(pageNo);
+        const p = this.page(key);
         const lines = req.length >> this.lineShift;
+        // A bridged line already cached keeps what the walk saw first.
         if (res instanceof Uint8Array && res.length === req.length) {
-          for (let l = 0; l < lines; l++) p[firstLine + l] = res.subarray(l << this.lineShift, (l + 1) << this.lineShift);
+          for (let l = 0; l < lines; l++) {
+            if (p.source[firstLine + l] !== undefined) continue;
+            p.source[firstLine + l] = res;
+            p.at[firstLine + l] = l << this.lineShift;
+          }
           this.stats.bytes += res.length;
         } else {
           const err =
             res instanceof TargetReadError ? res : new TargetReadError(this.space, req.address, req.length, res ? `short read of ${res.length} bytes` : 'no result returned');
-          for (let l = 0; l < lines; l++) p[firstLine + l] = err;
+          for (let l = 0; l < lines; l++) if (p.source[firstLine + l] === undefined) p.source[firstLine + l] = err;
         }
       });
     });
@@ -138,44 +162,62 @@ export class MemoryReader {
 
   /**
    * Bytes already fetched by prefetch(); throws TargetReadError when any is unreadable. Reads
-   * within one line return a view of the cache (do not modify it).
+   * within one page fetched in one piece return a view of the cache (do not modify it).
    */
   cached(address: bigint, length: number): Uint8Array {
+    return this.cachedAt(Number(address >> 12n), Number(address & 4095n), length);
+  }
+
+  /**
+   * cached() at page `pageNo` (address >> 12) plus `offset` bytes (any size): a walk that reads
+   * many fields of one object splits its address once and stays off BigInt arithmetic.
+   */
+  cachedAt(pageNo: number, offset: number, length: number): Uint8Array {
     if (length <= 0) return new Uint8Array(0);
-    let pageNo = Number(address >> 12n);
-    let offset = Number(address & 4095n);
-    if (offset + length <= PAGE) return this.fromPage(pageNo, offset, length, address, length);
+    if (offset >= PAGE) {
+      pageNo += Math.floor(offset / PAGE);
+      offset %= PAGE;
+    }
+    if (offset + length <= PAGE) return this.fromPage(pageNo, offset, length, pageNo, offset, length);
     const out = new Uint8Array(length);
     let at = 0;
+    let page = pageNo;
+    let from = offset;
     while (at < length) {
-      const n = Math.min(length - at, PAGE - offset);
-      out.set(this.fromPage(pageNo, offset, n, address, length), at);
+      const n = Math.min(length - at, PAGE - from);
+      out.set(this.fromPage(page, from, n, pageNo, offset, length), at);
       at += n;
-      offset = 0;
-      pageNo++;
+      from = 0;
+      page++;
     }
     return out;
   }
 
-  private fromPage(pageNo: number, offset: number, n: number, address: bigint, length: number): Uint8Array {
-    const p = this.pages.get(pageNo);
+  /** Lines of one page; the read asked for (start page, offset, length) is named in errors. */
+  private fromPage(pageNo: number, offset: number, n: number, askedPage: number, askedOffset: number, length: number): Uint8Array {
+    const p = this.pages.get(this.key(pageNo));
     const first = offset >> this.lineShift;
     const last = (offset + n - 1) >> this.lineShift;
-    const lineOf = (line: number): Uint8Array => {
-      const data = p?.[line];
-      if (data instanceof Uint8Array) return data;
-      const at = (BigInt(pageNo) << 12n) + BigInt(Math.max(offset, line << this.lineShift));
-      if (data === undefined) throw new Error(`internal: 0x${at.toString(16)} read before it was prefetched`);
-      throw new TargetReadError(this.space, address, length, `byte 0x${at.toString(16)} unreadable: ${data.reason}`);
-    };
     const within = offset & (this.lineSize - 1);
-    if (first === last) return lineOf(first).subarray(within, within + n);
+    const source = p?.source[first];
+    if (p && source instanceof Uint8Array) {
+      // One reply holding every line asked for: a view of it.
+      const start = p.at[first] + within;
+      let line = first + 1;
+      while (line <= last && p.source[line] === source && p.at[line] === p.at[first] + ((line - first) << this.lineShift)) line++;
+      if (line > last) return source.subarray(start, start + n);
+    }
     const out = new Uint8Array(n);
     let at = 0;
     for (let line = first; line <= last; line++) {
-      const data = lineOf(line);
-      const from = line === first ? within : 0;
-      const take = Math.min(n - at, this.lineSize - from);
+      const data = p?.source[line];
+      if (!(data instanceof Uint8Array)) {
+        const byte = (BigInt(pageNo) << 12n) + BigInt(Math.max(offset, line << this.lineShift));
+        if (data === undefined) throw new Error(`internal: 0x${byte.toString(16)} read before it was prefetched`);
+        throw new TargetReadError(this.space, (BigInt(askedPage) << 12n) + BigInt(askedOffset), length, `byte 0x${byte.toString(16)} unreadable: ${data.reason}`);
+      }
+      const from = p!.at[line] + (line === first ? within : 0);
+      const take = Math.min(n - at, this.lineSize - (line === first ? within : 0));
       out.set(data.subarray(from, from + take), at);
       at += take;
     }

@@ -188,7 +188,32 @@ export function stateLetter(state: number, exitState: number): string {
   return 'RSDTtXZPI'[index];
 }
 
-const taskFields = (l: TaskLayout): Field[] => [l.pid, l.tgid, l.comm, l.state, l.exitState, l.realParent, l.signal, l.mm, l.utime, l.stime, l.cpu, l.pidLink];
+/**
+ * The task_struct fields a walk reads, as ranges relative to the task: fields less than
+ * two cache lines apart share one range, so a task costs a few ranges to ask for, not one per
+ * field.
+ */
+function taskSpans(l: TaskLayout): Field[] {
+  const fields = [l.pid, l.tgid, l.comm, l.state, l.exitState, l.realParent, l.signal, l.mm, l.utime, l.stime, l.cpu, l.pidLink].sort((a, b) => a.offset - b.offset);
+  const spans: Field[] = [];
+  for (const f of fields) {
+    const last = spans[spans.length - 1];
+    if (last && f.offset <= last.offset + last.size + 128) last.size = Math.max(last.size, f.offset + f.size - last.offset);
+    else spans.push({ offset: f.offset, size: f.size });
+  }
+  return spans;
+}
+
+/** An object's address split once into page number and offset (see MemoryReader.cachedAt). */
+interface At {
+  address: bigint;
+  page: number;
+  offset: number;
+}
+
+const at = (address: bigint): At => ({ address, page: Number(address >> 12n), offset: Number(address & 4095n) });
+
+const commDecoder = new TextDecoder('utf-8', { fatal: false });
 
 class Snapshot {
   constructor(
@@ -196,77 +221,92 @@ class Snapshot {
     readonly layout: TaskLayout,
   ) {}
 
-  private bytes(address: bigint, f: Field, what: string): Uint8Array {
+  private bytes(o: At, f: Field, what: string): Uint8Array {
     try {
-      return this.kernel.reader.cached(address + BigInt(f.offset), f.size);
+      return this.kernel.reader.cachedAt(o.page, o.offset + f.offset, f.size);
     } catch (err) {
-      throw new TaskListError(`${what} at ${hex(address)}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new TaskListError(`${what} at ${hex(o.address)}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
-  uint(address: bigint, f: Field, what: string): bigint {
-    const b = this.bytes(address, f, what);
-    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  /** An unsigned field of up to 8 bytes, little-endian (no DataView per field: thousands of tasks). */
+  uint(o: At, f: Field, what: string): bigint {
+    const b = this.bytes(o, f, what);
+    if (b.length === 8) {
+      const lo = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
+      const hi = (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0;
+      return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+    }
+    return BigInt(this.small(b, o, what));
+  }
+
+  /** A signed field of up to 4 bytes as a number (8-byte ones through uint). */
+  int(o: At, f: Field, what: string): number {
+    if (f.size === 8) return Number(BigInt.asIntN(64, this.uint(o, f, what)));
+    const v = this.small(this.bytes(o, f, what), o, what);
+    const bits = f.size * 8;
+    return bits === 32 ? v | 0 : v >= 2 ** (bits - 1) ? v - 2 ** bits : v;
+  }
+
+  private small(b: Uint8Array, o: At, what: string): number {
     switch (b.length) {
-      case 8:
-        return v.getBigUint64(0, true);
       case 4:
-        return BigInt(v.getUint32(0, true));
+        return (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
       case 2:
-        return BigInt(v.getUint16(0, true));
+        return b[0] | (b[1] << 8);
       case 1:
-        return BigInt(b[0]);
+        return b[0];
       default:
-        throw new TaskListError(`${what} at ${hex(address)}: unexpected field size ${b.length}`);
+        throw new TaskListError(`${what} at ${hex(o.address)}: unexpected field size ${b.length}`);
     }
   }
 
-  int(address: bigint, f: Field, what: string): number {
-    return Number(BigInt.asIntN(f.size * 8, this.uint(address, f, what)));
+  comm(o: At): string {
+    const b = this.bytes(o, this.layout.comm, 'task comm');
+    let end = 0;
+    let ascii = true;
+    while (end < b.length && b[end] !== 0) {
+      if (b[end] >= 0x80) ascii = false;
+      end++;
+    }
+    return ascii ? String.fromCharCode(...b.subarray(0, end)) : commDecoder.decode(b.subarray(0, end));
   }
 
-  comm(address: bigint): string {
-    const b = this.bytes(address, this.layout.comm, 'task comm');
-    const nul = b.indexOf(0);
-    return new TextDecoder('utf-8', { fatal: false }).decode(nul >= 0 ? b.subarray(0, nul) : b);
-  }
-
-  async prefetch(addresses: Iterable<bigint>, fields: Field[]): Promise<void> {
+  /** Asks for these fields of these objects, all in one round. */
+  async prefetch(...groups: [Iterable<bigint>, Field[]][]): Promise<void> {
     const ranges: Range[] = [];
-    for (const a of addresses) for (const f of fields) ranges.push({ address: a + BigInt(f.offset), length: f.size });
+    for (const [addresses, fields] of groups) for (const a of addresses) for (const f of fields) ranges.push({ address: a + BigInt(f.offset), length: f.size });
     await this.kernel.reader.prefetch(ranges);
   }
 }
 
-/** Task addresses found through init_pid_ns's IDR, checked against the pid numbers they hold. */
-async function tasksFromPidIdr(s: Snapshot): Promise<{ tasks: bigint[]; changed: string[] }> {
+/** Task addresses found through init_pid_ns's IDR, checked against the pid numbers they hold; the task fields fetched. */
+async function tasksFromPidIdr(s: Snapshot): Promise<{ tasks: At[]; changed: string[] }> {
   const k = s.kernel;
   const l = s.layout;
   const ns = k.symbols.address('init_pid_ns');
   const entries = await xarrayEntries(k, ns + BigInt(l.nsIdrXarray), 'init_pid_ns.idr');
-  await s.prefetch(
-    entries.map((e) => e.entry),
-    [l.pidTasks],
-  );
-  const tasks: bigint[] = [];
-  const pidNumbers: bigint[] = [];
+  await s.prefetch([entries.map((e) => e.entry), [l.pidTasks]]);
+  const tasks: At[] = [];
+  const pidNumbers: number[] = [];
+  const firstTask: Field = { offset: l.pidTasks.offset, size: 8 };
   for (const e of entries) {
-    const first = s.uint(e.entry, { offset: l.pidTasks.offset, size: 8 }, `struct pid of pid ${e.index}`);
+    const first = s.uint(at(e.entry), firstTask, `struct pid of pid ${e.index}`);
     // A pid whose task is gone (kept by a reference, or only a group/session id) has none.
     if (first === 0n) continue;
-    tasks.push(first - BigInt(l.pidLink.offset));
-    pidNumbers.push(e.index);
+    tasks.push(at(first - BigInt(l.pidLink.offset)));
+    pidNumbers.push(Number(e.index));
   }
-  await s.prefetch(tasks, taskFields(l));
+  await s.prefetch([tasks.map((t) => t.address), taskSpans(l)]);
   const changed: string[] = [];
   tasks.forEach((t, i) => {
-    const pid = s.uint(t, l.pid, 'task pid');
-    if (pid !== pidNumbers[i]) changed.push(`pid ${pidNumbers[i]} leads to task ${hex(t)} whose pid is ${pid}`);
+    const pid = s.int(t, l.pid, 'task pid');
+    if (pid !== pidNumbers[i]) changed.push(`pid ${pidNumbers[i]} leads to task ${hex(t.address)} whose pid is ${pid}`);
   });
   return { tasks, changed };
 }
 
-async function idleTasks(s: Snapshot): Promise<bigint[]> {
+async function idleTasks(s: Snapshot): Promise<At[]> {
   const k = s.kernel;
   const initTask = k.symbols.address('init_task');
   const out = [initTask];
@@ -276,19 +316,19 @@ async function idleTasks(s: Snapshot): Promise<bigint[]> {
     const offsets: bigint[] = [];
     for (let cpu = 1; cpu < cpus; cpu++) offsets.push(await k.perCpuOffset(cpu));
     const rqs = offsets.map((o) => rq.address + o);
-    await s.prefetch(rqs, [s.layout.rqIdle]);
+    await s.prefetch([rqs, [s.layout.rqIdle]]);
     for (const r of rqs) {
-      const idle = s.uint(r, s.layout.rqIdle, 'rq->idle');
+      const idle = s.uint(at(r), s.layout.rqIdle, 'rq->idle');
       if (idle !== 0n && idle !== initTask) out.push(idle);
     }
   }
-  await s.prefetch(out, taskFields(s.layout));
-  return out;
+  await s.prefetch([out, taskSpans(s.layout)]);
+  return out.map(at);
 }
 
 /** One task's fields, read once from the cache. */
 interface TaskFields {
-  address: bigint;
+  at: At;
   pid: number;
   tgid: number;
   comm: string;
@@ -301,10 +341,10 @@ interface TaskFields {
   stime: bigint;
 }
 
-function readTask(s: Snapshot, t: bigint): TaskFields {
+function readTask(s: Snapshot, t: At): TaskFields {
   const l = s.layout;
   return {
-    address: t,
+    at: t,
     pid: s.int(t, l.pid, 'task pid'),
     tgid: s.int(t, l.tgid, 'task tgid'),
     comm: s.comm(t),
@@ -322,12 +362,12 @@ async function attempt(model: KernelModel, options: TaskListOptions): Promise<{ 
   const kernel = new Kernel(model);
   const layout = taskLayout(model.btf);
   const s = new Snapshot(kernel, layout);
-  const { tasks: found, changed } = await tasksFromPidIdr(s);
-  const idleAddresses = options.idle ? await idleTasks(s) : [];
+  // The idle tasks (per-CPU runqueues) do not depend on the IDR: both walks at once.
+  const [{ tasks: found, changed }, idleAddresses] = await Promise.all([tasksFromPidIdr(s), options.idle ? idleTasks(s) : []]);
   const all = found.map((t) => readTask(s, t));
   const idle = idleAddresses.map((t) => readTask(s, t));
 
-  // Parents (for ppid), signal_structs and mm_structs: one batch each.
+  // Parents (for ppid), signal_structs and mm_structs: one round, the addresses all known now.
   const parents = new Set<bigint>();
   const signals = new Set<bigint>();
   const mms = new Set<bigint>();
@@ -336,32 +376,31 @@ async function attempt(model: KernelModel, options: TaskListOptions): Promise<{ 
     if (t.signal) signals.add(t.signal);
     if (t.mm) mms.add(t.mm);
   }
-  await s.prefetch(parents, [layout.tgid]);
-  await s.prefetch(signals, [layout.signalNrThreads, layout.signalUtime, layout.signalStime]);
   const rssFields = layout.rssCounters.map((offset) => ({ offset, size: 8 }));
-  await s.prefetch(mms, rssFields);
+  await s.prefetch([parents, [layout.tgid]], [signals, [layout.signalNrThreads, layout.signalUtime, layout.signalStime]], [mms, rssFields]);
 
   const pageSize = BigInt(model.pageSize);
   const record = (t: TaskFields, groupTimes?: { utime: bigint; stime: bigint }): TaskRecord => {
     let rssPages = 0n;
     if (t.mm) {
+      const mm = at(t.mm);
       for (const f of rssFields) {
-        const v = BigInt.asIntN(64, s.uint(t.mm, f, 'mm rss counter'));
+        const v = BigInt.asIntN(64, s.uint(mm, f, 'mm rss counter'));
         if (v > 0n) rssPages += v;
       }
     }
     return {
       pid: t.pid,
       tgid: t.tgid,
-      ppid: t.realParent && t.realParent !== t.address && t.pid !== 0 ? s.int(t.realParent, layout.tgid, 'parent tgid') : 0,
+      ppid: t.realParent && t.realParent !== t.at.address && t.pid !== 0 ? s.int(at(t.realParent), layout.tgid, 'parent tgid') : 0,
       comm: t.comm,
       state: t.state,
       cpu: t.cpu,
       utimeNs: groupTimes?.utime ?? t.utime,
       stimeNs: groupTimes?.stime ?? t.stime,
       rssBytes: rssPages * pageSize,
-      threads: t.signal ? s.int(t.signal, layout.signalNrThreads, 'signal nr_threads') : 1,
-      taskAddress: t.address,
+      threads: t.signal ? s.int(at(t.signal), layout.signalNrThreads, 'signal nr_threads') : 1,
+      taskAddress: t.at.address,
     };
   };
 
@@ -380,7 +419,8 @@ async function attempt(model: KernelModel, options: TaskListOptions): Promise<{ 
       if (t.pid !== t.tgid) continue;
       let times: { utime: bigint; stime: bigint } | undefined;
       if (t.signal) {
-        times = { utime: s.uint(t.signal, layout.signalUtime, 'signal utime'), stime: s.uint(t.signal, layout.signalStime, 'signal stime') };
+        const signal = at(t.signal);
+        times = { utime: s.uint(signal, layout.signalUtime, 'signal utime'), stime: s.uint(signal, layout.signalStime, 'signal stime') };
         for (const member of groups.get(t.tgid) ?? []) {
           times.utime += member.utime;
           times.stime += member.stime;

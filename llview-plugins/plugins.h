@@ -8,6 +8,7 @@
 // grass::resolve_nothing and grass_plugin_no_tick stand for an entry point a plugin has not.
 //   X(Y, name, resolve, tick, OPS); Y is passed through to the rows for the lists nested in them.
 // Included by monitor.h after grass_monitor; the detectors are a list of their own (grass/detectors.h).
+// The recipe: llview-plugins/README.md, "How to add an agent plugin".
 #ifndef GRASS_PLUGINS_H
 #define GRASS_PLUGINS_H
 

@@ -2,7 +2,8 @@
 // header defines grass_detect_<symbol>(ps, st, metrics) and its figures; registering it here gives
 // it its kind (its record's place in GRASS_OP_DETECT replies and the background area: kind - 1, its
 // bit in GRASS_DETECT_SET_MODES: kind - 1), GRASS_DETECTORS, the monitor's call and the remote's
-// name (src/rdma/protocol/wire.generated.ts). Kinds are wire values: never renumber one.
+// name (src/rdma/protocol/wire.generated.ts). Kinds are wire values: never renumber one. The
+// recipe, and the limits protocol.h checks: llview-plugins/README.md, "How to add a detector".
 //   X(NAME, symbol, kind, "remote-name"), in evaluation order (a detector may use the records of
 //   those before it: the hang explains busy CPUs, so it runs before cpu-high-load).
 #ifndef GRASS_DETECTORS_H

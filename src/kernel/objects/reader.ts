@@ -28,6 +28,13 @@ export interface Range {
 const KERNEL: AddressSpace = { kind: 'kernel' };
 const PAGE = 4096;
 
+/** Reads collected for one round (MemoryReader.plan). */
+export interface ReadPlan {
+  /** The bytes [offset, offset + length) from the start of page `page` (address >> 12); offset may be any size. */
+  add(page: number, offset: number, length: number): void;
+  fetch(): Promise<void>;
+}
+
 /** Per line: undefined (not fetched), the reply holding it, or the error its read got; `at`: the line's offset in that reply. */
 interface Page {
   source: (Uint8Array | TargetReadError | undefined)[];
@@ -78,16 +85,25 @@ export class MemoryReader {
 
   /** Makes sure every byte of these ranges is cached, in one batch of reads. */
   async prefetch(ranges: readonly Range[]): Promise<void> {
+    const plan = this.plan();
+    for (const r of ranges) plan.add(Number(r.address >> 12n), Number(r.address & 4095n), r.length);
+    await plan.fetch();
+  }
+
+  /** A batch of reads to collect with add(page, offset, length) (see cachedAt) and issue with fetch(): prefetch() without BigInt arithmetic per range. */
+  plan(): ReadPlan {
     // Missing lines as a bitmap per page, then runs of them (gaps of up to gapLines bridged) as
     // one request each, never across a page boundary: a page that fails must not take its
     // mapped neighbour with it.
     const words = Math.max(1, this.linesPerPage >> 5);
     const wanted = new Map<number, Uint32Array>();
-    for (const r of ranges) {
-      if (r.length <= 0) continue;
-      let pageNo = Number(r.address >> 12n);
-      let offset = Number(r.address & 4095n);
-      let left = r.length;
+    const add = (pageNo: number, offset: number, length: number): void => {
+      if (length <= 0) return;
+      if (offset < 0 || offset >= PAGE) {
+        pageNo += Math.floor(offset / PAGE);
+        offset -= Math.floor(offset / PAGE) * PAGE;
+      }
+      let left = length;
       while (left > 0) {
         const inPage = Math.min(left, PAGE - offset);
         const key = this.key(pageNo);
@@ -107,51 +123,64 @@ export class MemoryReader {
         offset = 0;
         pageNo++;
       }
-    }
+    };
+    return { add, fetch: () => this.fetch(wanted) };
+  }
+
+  private async fetch(wanted: Map<number, Uint32Array>): Promise<void> {
     if (wanted.size === 0) return;
-    const requests: { req: ReadRequest; key: number; firstLine: number }[] = [];
+    const requests: ReadRequest[] = [];
+    const keys: number[] = [];
+    const firstLines: number[] = [];
     for (const [key, bits] of wanted) {
+      const base = BigInt(key + this.keyBase!) << 12n;
       let start = -1;
       let end = -1;
-      const flush = (): void => {
-        const address = (BigInt(key + this.keyBase!) << 12n) + BigInt(start << this.lineShift);
-        requests.push({ req: { space: this.space, address, length: (end - start + 1) << this.lineShift }, key, firstLine: start });
-      };
-      for (let line = 0; line < this.linesPerPage; line++) {
-        if ((bits[line >> 5] & (1 << (line & 31))) === 0) continue;
-        if (start >= 0 && line - end - 1 > this.gapLines) flush();
-        if (start < 0 || line - end - 1 > this.gapLines) start = line;
-        end = line;
+      for (let w = 0; w < bits.length; w++) {
+        let word = bits[w];
+        while (word !== 0) {
+          const bit = 31 - Math.clz32(word & -word);
+          word &= word - 1;
+          const line = (w << 5) + bit;
+          if (start >= 0 && line - end - 1 > this.gapLines) {
+            requests.push({ space: this.space, address: base + BigInt(start << this.lineShift), length: (end - start + 1) << this.lineShift });
+            keys.push(key);
+            firstLines.push(start);
+            start = -1;
+          }
+          if (start < 0) start = line;
+          end = line;
+        }
       }
-      flush();
+      requests.push({ space: this.space, address: base + BigInt(start << this.lineShift), length: (end - start + 1) << this.lineShift });
+      keys.push(key);
+      firstLines.push(start);
     }
     this.stats.rounds++;
-    const chunks: (typeof requests)[] = [];
+    const chunks: ReadRequest[][] = [];
     for (let i = 0; i < requests.length; i += this.maxRangesPerBatch) chunks.push(requests.slice(i, i + this.maxRangesPerBatch));
     this.stats.batches += chunks.length;
     this.stats.ranges += requests.length;
-    const replies = await Promise.all(chunks.map((chunk) => this.memory.readBatch(chunk.map((c) => c.req))));
-    chunks.forEach((chunk, c) => {
-      const results = replies[c];
-      chunk.forEach(({ req, key, firstLine }, k) => {
-        const res = results[k];
-        const p = this.page(key);
-        const lines = req.length >> this.lineShift;
-        // A bridged line already cached keeps what the walk saw first.
-        if (res instanceof Uint8Array && res.length === req.length) {
-          for (let l = 0; l < lines; l++) {
-            if (p.source[firstLine + l] !== undefined) continue;
-            p.source[firstLine + l] = res;
-            p.at[firstLine + l] = l << this.lineShift;
-          }
-          this.stats.bytes += res.length;
-        } else {
-          const err =
-            res instanceof TargetReadError ? res : new TargetReadError(this.space, req.address, req.length, res ? `short read of ${res.length} bytes` : 'no result returned');
-          for (let l = 0; l < lines; l++) if (p.source[firstLine + l] === undefined) p.source[firstLine + l] = err;
+    const replies = (await Promise.all(chunks.map((chunk) => this.memory.readBatch(chunk)))).flat();
+    for (let k = 0; k < requests.length; k++) {
+      const req = requests[k];
+      const res = replies[k];
+      const p = this.page(keys[k]);
+      const firstLine = firstLines[k];
+      const lines = req.length >> this.lineShift;
+      // A bridged line already cached keeps what the walk saw first.
+      if (res instanceof Uint8Array && res.length === req.length) {
+        for (let l = 0; l < lines; l++) {
+          if (p.source[firstLine + l] !== undefined) continue;
+          p.source[firstLine + l] = res;
+          p.at[firstLine + l] = l << this.lineShift;
         }
-      });
-    });
+        this.stats.bytes += res.length;
+      } else {
+        const err = res instanceof TargetReadError ? res : new TargetReadError(this.space, req.address, req.length, res ? `short read of ${res.length} bytes` : 'no result returned');
+        for (let l = 0; l < lines; l++) if (p.source[firstLine + l] === undefined) p.source[firstLine + l] = err;
+      }
+    }
   }
 
   /** Bytes at an address; throws TargetReadError naming the first unreadable address. */
@@ -191,6 +220,31 @@ export class MemoryReader {
       page++;
     }
     return out;
+  }
+
+  /**
+   * An unsigned little-endian integer of 1, 2 or 4 bytes at (page, offset) as cachedAt() finds
+   * it, read straight from the cached reply (no view allocated); same errors as cachedAt().
+   */
+  uintAt(pageNo: number, offset: number, size: 1 | 2 | 4): number {
+    if (offset >= PAGE && offset < 2 ** 31) {
+      pageNo += offset >> 12;
+      offset &= 4095;
+    }
+    if (offset >= 0 && offset < PAGE) {
+      const line = offset >> this.lineShift;
+      const within = offset & (this.lineSize - 1);
+      if (within + size <= this.lineSize) {
+        const p = this.pages.get(this.key(pageNo));
+        const b = p?.source[line];
+        if (p && b instanceof Uint8Array) {
+          const i = p.at[line] + within;
+          return size === 4 ? (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0 : size === 2 ? b[i] | (b[i + 1] << 8) : b[i];
+        }
+      }
+    }
+    const b = this.cachedAt(pageNo, offset, size);
+    return size === 4 ? (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0 : size === 2 ? b[0] | (b[1] << 8) : b[0];
   }
 
   /** Lines of one page; the read asked for (start page, offset, length) is named in errors. */

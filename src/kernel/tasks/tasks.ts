@@ -13,7 +13,6 @@
 import type { Btf } from '../btf/btf';
 import type { KernelModel } from '../model';
 import { hex, Kernel, type KObject, ObjectError } from '../objects/object';
-import type { Range } from '../objects/reader';
 import { xarrayEntries } from '../objects/xarray';
 import type { TaskRecord } from '../../types/task-record';
 
@@ -189,29 +188,37 @@ export function stateLetter(state: number, exitState: number): string {
 }
 
 /**
- * The task_struct fields a walk reads, as ranges relative to the task: fields less than
- * two cache lines apart share one range, so a task costs a few ranges to ask for, not one per
- * field.
+ * Fields of one structure as the ranges to ask for: fields less than SPAN_GAP bytes apart share
+ * one, so an object costs a range or two, not one per field (a range costs the agent a
+ * translation and both sides an entry to code; a few hundred bytes more cost less).
  */
-function taskSpans(l: TaskLayout): Field[] {
-  const fields = [l.pid, l.tgid, l.comm, l.state, l.exitState, l.realParent, l.signal, l.mm, l.utime, l.stime, l.cpu, l.pidLink].sort((a, b) => a.offset - b.offset);
-  const spans: Field[] = [];
-  for (const f of fields) {
-    const last = spans[spans.length - 1];
-    if (last && f.offset <= last.offset + last.size + 128) last.size = Math.max(last.size, f.offset + f.size - last.offset);
-    else spans.push({ offset: f.offset, size: f.size });
+const SPAN_GAP = 512;
+
+function spans(fields: Field[]): Field[] {
+  const out: Field[] = [];
+  for (const f of [...fields].sort((a, b) => a.offset - b.offset)) {
+    const last = out[out.length - 1];
+    if (last && f.offset <= last.offset + last.size + SPAN_GAP) last.size = Math.max(last.size, f.offset + f.size - last.offset);
+    else out.push({ offset: f.offset, size: f.size });
   }
-  return spans;
+  return out;
 }
 
-/** An object's address split once into page number and offset (see MemoryReader.cachedAt). */
+const taskSpans = (l: TaskLayout): Field[] => spans([l.pid, l.tgid, l.comm, l.state, l.exitState, l.realParent, l.signal, l.mm, l.utime, l.stime, l.cpu, l.pidLink]);
+
+/**
+ * An object's address as its page number (address >> 12) and its offset in that page, plain
+ * numbers (see MemoryReader.cachedAt): a walk of thousands of tasks reads their fields and
+ * follows their pointers without BigInt arithmetic.
+ */
 interface At {
-  address: bigint;
   page: number;
   offset: number;
 }
 
-const at = (address: bigint): At => ({ address, page: Number(address >> 12n), offset: Number(address & 4095n) });
+const at = (address: bigint): At => ({ page: Number(address >> 12n), offset: Number(address & 4095n) });
+const addressOf = (o: At): bigint => (BigInt(o.page) << 12n) + BigInt(o.offset);
+const sameAt = (a: At, b: At): boolean => a.page === b.page && a.offset === b.offset;
 
 const commDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -221,48 +228,65 @@ class Snapshot {
     readonly layout: TaskLayout,
   ) {}
 
-  private bytes(o: At, f: Field, what: string): Uint8Array {
+  private fail(o: At, what: string, err: unknown): TaskListError {
+    return new TaskListError(`${what} at ${hex(addressOf(o))}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  /** The low 32 bits (unsigned) of a field of 4 or 8 bytes, or a field of 1 or 2. */
+  u32(o: At, f: Field, what: string, skip = 0): number {
     try {
-      return this.kernel.reader.cachedAt(o.page, o.offset + f.offset, f.size);
+      return this.kernel.reader.uintAt(o.page, o.offset + f.offset + skip, f.size >= 4 ? 4 : (f.size as 1 | 2));
     } catch (err) {
-      throw new TaskListError(`${what} at ${hex(o.address)}: ${err instanceof Error ? err.message : String(err)}`);
+      throw this.fail(o, what, err);
     }
   }
 
-  /** An unsigned field of up to 8 bytes, little-endian (no DataView per field: thousands of tasks). */
-  uint(o: At, f: Field, what: string): bigint {
-    const b = this.bytes(o, f, what);
-    if (b.length === 8) {
-      const lo = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
-      const hi = (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0;
-      return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
-    }
-    return BigInt(this.small(b, o, what));
-  }
-
-  /** A signed field of up to 4 bytes as a number (8-byte ones through uint). */
+  /** A signed field as a number (8-byte ones exact below 2^53). */
   int(o: At, f: Field, what: string): number {
-    if (f.size === 8) return Number(BigInt.asIntN(64, this.uint(o, f, what)));
-    const v = this.small(this.bytes(o, f, what), o, what);
-    const bits = f.size * 8;
-    return bits === 32 ? v | 0 : v >= 2 ** (bits - 1) ? v - 2 ** bits : v;
+    const v = this.u32(o, f, what);
+    switch (f.size) {
+      case 8:
+        return (this.u32(o, f, what, 4) | 0) * 2 ** 32 + v;
+      case 4:
+        return v | 0;
+      case 2:
+        return v >= 0x8000 ? v - 0x10000 : v;
+      case 1:
+        return v >= 0x80 ? v - 0x100 : v;
+      default:
+        throw new TaskListError(`${what} at ${hex(addressOf(o))}: unexpected field size ${f.size}`);
+    }
   }
 
-  private small(b: Uint8Array, o: At, what: string): number {
-    switch (b.length) {
-      case 4:
-        return (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
-      case 2:
-        return b[0] | (b[1] << 8);
-      case 1:
-        return b[0];
-      default:
-        throw new TaskListError(`${what} at ${hex(o.address)}: unexpected field size ${b.length}`);
+  /** An unsigned 8-byte field. */
+  u64(o: At, f: Field, what: string): bigint {
+    const lo = this.u32(o, f, what);
+    const hi = this.u32(o, f, what, 4);
+    return hi < 0x200000 ? BigInt(hi * 2 ** 32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
+  }
+
+  /** The object a pointer field points into, `minus` bytes before where it points (container_of); undefined for NULL. */
+  pointer(o: At, f: Field, what: string, minus = 0): At | undefined {
+    const lo = this.u32(o, f, what);
+    const hi = this.u32(o, f, what, 4);
+    if (lo === 0 && hi === 0) return undefined;
+    let page = hi * 2 ** 20 + (lo >>> 12);
+    let offset = (lo & 4095) - minus;
+    if (offset < 0) {
+      const back = Math.ceil(-offset / 4096);
+      page -= back;
+      offset += back * 4096;
     }
+    return { page, offset };
   }
 
   comm(o: At): string {
-    const b = this.bytes(o, this.layout.comm, 'task comm');
+    let b: Uint8Array;
+    try {
+      b = this.kernel.reader.cachedAt(o.page, o.offset + this.layout.comm.offset, this.layout.comm.size);
+    } catch (err) {
+      throw this.fail(o, 'task comm', err);
+    }
     let end = 0;
     let ascii = true;
     while (end < b.length && b[end] !== 0) {
@@ -273,10 +297,10 @@ class Snapshot {
   }
 
   /** Asks for these fields of these objects, all in one round. */
-  async prefetch(...groups: [Iterable<bigint>, Field[]][]): Promise<void> {
-    const ranges: Range[] = [];
-    for (const [addresses, fields] of groups) for (const a of addresses) for (const f of fields) ranges.push({ address: a + BigInt(f.offset), length: f.size });
-    await this.kernel.reader.prefetch(ranges);
+  async prefetch(...groups: [Iterable<At | undefined>, Field[]][]): Promise<void> {
+    const plan = this.kernel.reader.plan();
+    for (const [objects, fields] of groups) for (const o of objects) if (o) for (const f of fields) plan.add(o.page, o.offset + f.offset, f.size);
+    await plan.fetch();
   }
 }
 
@@ -286,44 +310,45 @@ async function tasksFromPidIdr(s: Snapshot): Promise<{ tasks: At[]; changed: str
   const l = s.layout;
   const ns = k.symbols.address('init_pid_ns');
   const entries = await xarrayEntries(k, ns + BigInt(l.nsIdrXarray), 'init_pid_ns.idr');
-  await s.prefetch([entries.map((e) => e.entry), [l.pidTasks]]);
+  const pids = entries.map((e) => at(e.entry));
+  await s.prefetch([pids, [l.pidTasks]]);
   const tasks: At[] = [];
   const pidNumbers: number[] = [];
   const firstTask: Field = { offset: l.pidTasks.offset, size: 8 };
-  for (const e of entries) {
-    const first = s.uint(at(e.entry), firstTask, `struct pid of pid ${e.index}`);
+  entries.forEach((e, i) => {
+    const task = s.pointer(pids[i], firstTask, `struct pid of pid ${e.index}`, l.pidLink.offset);
     // A pid whose task is gone (kept by a reference, or only a group/session id) has none.
-    if (first === 0n) continue;
-    tasks.push(at(first - BigInt(l.pidLink.offset)));
+    if (!task) return;
+    tasks.push(task);
     pidNumbers.push(Number(e.index));
-  }
-  await s.prefetch([tasks.map((t) => t.address), taskSpans(l)]);
+  });
+  await s.prefetch([tasks, taskSpans(l)]);
   const changed: string[] = [];
   tasks.forEach((t, i) => {
     const pid = s.int(t, l.pid, 'task pid');
-    if (pid !== pidNumbers[i]) changed.push(`pid ${pidNumbers[i]} leads to task ${hex(t.address)} whose pid is ${pid}`);
+    if (pid !== pidNumbers[i]) changed.push(`pid ${pidNumbers[i]} leads to task ${hex(addressOf(t))} whose pid is ${pid}`);
   });
   return { tasks, changed };
 }
 
 async function idleTasks(s: Snapshot): Promise<At[]> {
   const k = s.kernel;
-  const initTask = k.symbols.address('init_task');
+  const initTask = at(k.symbols.address('init_task'));
   const out = [initTask];
   const rq = k.symbols.get('runqueues');
   if (rq && s.layout.rqIdle) {
     const cpus = await k.cpuCount();
     const offsets: bigint[] = [];
     for (let cpu = 1; cpu < cpus; cpu++) offsets.push(await k.perCpuOffset(cpu));
-    const rqs = offsets.map((o) => rq.address + o);
+    const rqs = offsets.map((o) => at(rq.address + o));
     await s.prefetch([rqs, [s.layout.rqIdle]]);
     for (const r of rqs) {
-      const idle = s.uint(at(r), s.layout.rqIdle, 'rq->idle');
-      if (idle !== 0n && idle !== initTask) out.push(idle);
+      const idle = s.pointer(r, s.layout.rqIdle, 'rq->idle');
+      if (idle && !sameAt(idle, initTask)) out.push(idle);
     }
   }
   await s.prefetch([out, taskSpans(s.layout)]);
-  return out.map(at);
+  return out;
 }
 
 /** One task's fields, read once from the cache. */
@@ -334,9 +359,9 @@ interface TaskFields {
   comm: string;
   state: string;
   cpu: number;
-  realParent: bigint;
-  signal: bigint;
-  mm: bigint;
+  realParent: At | undefined;
+  signal: At | undefined;
+  mm: At | undefined;
   utime: bigint;
   stime: bigint;
 }
@@ -348,13 +373,13 @@ function readTask(s: Snapshot, t: At): TaskFields {
     pid: s.int(t, l.pid, 'task pid'),
     tgid: s.int(t, l.tgid, 'task tgid'),
     comm: s.comm(t),
-    state: stateLetter(Number(BigInt.asUintN(32, s.uint(t, l.state, 'task state'))), s.int(t, l.exitState, 'task exit_state')),
+    state: stateLetter(s.u32(t, l.state, 'task state'), s.int(t, l.exitState, 'task exit_state')),
     cpu: s.int(t, l.cpu, 'task cpu'),
-    realParent: s.uint(t, l.realParent, 'task real_parent'),
-    signal: s.uint(t, l.signal, 'task signal'),
-    mm: s.uint(t, l.mm, 'task mm'),
-    utime: s.uint(t, l.utime, 'task utime'),
-    stime: s.uint(t, l.stime, 'task stime'),
+    realParent: s.pointer(t, l.realParent, 'task real_parent'),
+    signal: s.pointer(t, l.signal, 'task signal'),
+    mm: s.pointer(t, l.mm, 'task mm'),
+    utime: s.u64(t, l.utime, 'task utime'),
+    stime: s.u64(t, l.stime, 'task stime'),
   };
 }
 
@@ -367,40 +392,37 @@ async function attempt(model: KernelModel, options: TaskListOptions): Promise<{ 
   const all = found.map((t) => readTask(s, t));
   const idle = idleAddresses.map((t) => readTask(s, t));
 
-  // Parents (for ppid), signal_structs and mm_structs: one round, the addresses all known now.
-  const parents = new Set<bigint>();
-  const signals = new Set<bigint>();
-  const mms = new Set<bigint>();
-  for (const t of [...idle, ...all]) {
-    if (t.realParent) parents.add(t.realParent);
-    if (t.signal) signals.add(t.signal);
-    if (t.mm) mms.add(t.mm);
-  }
+  // Parents (for ppid), signal_structs and mm_structs: one round, the addresses all known now
+  // (the reader asks once for a line however many tasks share it).
   const rssFields = layout.rssCounters.map((offset) => ({ offset, size: 8 }));
-  await s.prefetch([parents, [layout.tgid]], [signals, [layout.signalNrThreads, layout.signalUtime, layout.signalStime]], [mms, rssFields]);
+  const tasks = [...idle, ...all];
+  await s.prefetch(
+    [tasks.map((t) => t.realParent), [layout.tgid]],
+    [tasks.map((t) => t.signal), spans([layout.signalNrThreads, layout.signalUtime, layout.signalStime])],
+    [tasks.map((t) => t.mm), spans(rssFields)],
+  );
 
   const pageSize = BigInt(model.pageSize);
   const record = (t: TaskFields, groupTimes?: { utime: bigint; stime: bigint }): TaskRecord => {
-    let rssPages = 0n;
+    let rssPages = 0;
     if (t.mm) {
-      const mm = at(t.mm);
       for (const f of rssFields) {
-        const v = BigInt.asIntN(64, s.uint(mm, f, 'mm rss counter'));
-        if (v > 0n) rssPages += v;
+        const v = s.int(t.mm, f, 'mm rss counter');
+        if (v > 0) rssPages += v;
       }
     }
     return {
       pid: t.pid,
       tgid: t.tgid,
-      ppid: t.realParent && t.realParent !== t.at.address && t.pid !== 0 ? s.int(at(t.realParent), layout.tgid, 'parent tgid') : 0,
+      ppid: t.realParent && !sameAt(t.realParent, t.at) && t.pid !== 0 ? s.int(t.realParent, layout.tgid, 'parent tgid') : 0,
       comm: t.comm,
       state: t.state,
       cpu: t.cpu,
       utimeNs: groupTimes?.utime ?? t.utime,
       stimeNs: groupTimes?.stime ?? t.stime,
-      rssBytes: rssPages * pageSize,
-      threads: t.signal ? s.int(at(t.signal), layout.signalNrThreads, 'signal nr_threads') : 1,
-      taskAddress: t.at.address,
+      rssBytes: BigInt(rssPages) * pageSize,
+      threads: t.signal ? s.int(t.signal, layout.signalNrThreads, 'signal nr_threads') : 1,
+      taskAddress: addressOf(t.at),
     };
   };
 
@@ -419,8 +441,7 @@ async function attempt(model: KernelModel, options: TaskListOptions): Promise<{ 
       if (t.pid !== t.tgid) continue;
       let times: { utime: bigint; stime: bigint } | undefined;
       if (t.signal) {
-        const signal = at(t.signal);
-        times = { utime: s.uint(signal, layout.signalUtime, 'signal utime'), stime: s.uint(signal, layout.signalStime, 'signal stime') };
+        times = { utime: s.u64(t.signal, layout.signalUtime, 'signal utime'), stime: s.u64(t.signal, layout.signalStime, 'signal stime') };
         for (const member of groups.get(t.tgid) ?? []) {
           times.utime += member.utime;
           times.stime += member.stime;

@@ -65,9 +65,15 @@ export const group: FigureGroup = {
             const model = KernelModel.fromDescription(await client.describe(), client);
             const first = await listTasks(model, {});
             checkAgainstTruth('remote analysis', first.tasks.map((t) => t.pid), truth);
-            await bench.time(`remote-analysis-${size}`, `process list in remote-analysis mode (${first.tasks.length} processes, ${first.stats.rounds} rounds of reads)`, () => listTasks(model, {}), {
+            const { rounds, batches, ranges, bytes } = first.stats;
+            const tasks = first.tasks.length;
+            await bench.time(`remote-analysis-${size}`, `process list in remote-analysis mode (${tasks} processes, ${rounds} rounds of reads)`, () => listTasks(model, {}), {
               runs: size >= 10_000 ? 5 : 11, warmup: 1, versus: `growth.process-list-${size}`,
+              note: `${rounds} rounds, ${batches} READ_BATCH calls, ${ranges} ranges, ${bytes} bytes: ${(ranges / tasks).toFixed(1)} ranges and ${Math.round(bytes / tasks)} bytes per task`,
             });
+            // What one list costs the wire, one reading each (the same for every run of a paused guest).
+            bench.record(`remote-analysis-${size}-rounds`, `remote-analysis list: dependent rounds of reads (${tasks} processes)`, 'rounds', [rounds]);
+            bench.record(`remote-analysis-${size}-bytes-per-task`, `remote-analysis list: bytes read per process (${ranges} ranges in all)`, 'B/task', [bytes / tasks]);
           } finally {
             await session.close();
           }

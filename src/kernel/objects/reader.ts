@@ -5,9 +5,10 @@
 //
 // Storage is per 4 KiB page, keyed by the page number as a plain number (a 64-bit address
 // shifted right by 12 fits in 52 bits) less the first one the reader saw (so the keys of one
-// walk's slab objects stay small integers, which a Map hashes without allocating), holding per line the batch reply it came in (no copies)
-// and where in that reply the line starts, or the error that line got: lookups in a walk of
-// thousands of tasks stay off BigInt arithmetic and allocate nothing per line.
+// walk's slab objects stay small integers, which a Map hashes without allocating), holding the
+// runs of lines each request brought (a view of the batch reply, no copies) or the error it got:
+// lookups in a walk of thousands of tasks stay off BigInt arithmetic, and a fetched range costs
+// one small object, not one per line.
 
 import { TargetReadError, type AddressSpace, type ReadRequest, type TargetMemory } from '../../types/target';
 
@@ -35,15 +36,27 @@ export interface ReadPlan {
   fetch(): Promise<void>;
 }
 
-/** Per line: undefined (not fetched), the reply holding it, or the error its read got; `at`: the line's offset in that reply. */
-interface Page {
-  source: (Uint8Array | TargetReadError | undefined)[];
-  at: Uint32Array;
+/** Lines first..last of a page as one request got them: the reply (its byte 0 is line `first`'s) or the error. */
+interface Run {
+  first: number;
+  last: number;
+  data: Uint8Array | TargetReadError;
+}
+
+/** The run holding a line: the first one fetched wins (a line bridged again later keeps what the walk saw first). */
+function runOf(runs: Run[] | undefined, line: number): Run | undefined {
+  if (!runs) return undefined;
+  for (let i = 0; i < runs.length; i++) {
+    const r = runs[i];
+    if (line >= r.first && line <= r.last) return r;
+  }
+  return undefined;
 }
 
 export class MemoryReader {
   readonly stats: ReaderStats = { rounds: 0, batches: 0, ranges: 0, bytes: 0 };
-  private readonly pages = new Map<number, Page>();
+  /** Per page, the runs of lines fetched in it (a few: a walk asks for neighbouring lines together). */
+  private readonly pages = new Map<number, Run[]>();
   private readonly lineShift: number;
   private readonly linesPerPage: number;
   private keyBase: number | undefined;
@@ -74,15 +87,6 @@ export class MemoryReader {
     return pageNo - this.keyBase;
   }
 
-  private page(key: number): Page {
-    let p = this.pages.get(key);
-    if (!p) {
-      p = { source: new Array<Uint8Array | TargetReadError | undefined>(this.linesPerPage), at: new Uint32Array(this.linesPerPage) };
-      this.pages.set(key, p);
-    }
-    return p;
-  }
-
   /** Makes sure every byte of these ranges is cached, in one batch of reads. */
   async prefetch(ranges: readonly Range[]): Promise<void> {
     const plan = this.plan();
@@ -92,11 +96,25 @@ export class MemoryReader {
 
   /** A batch of reads to collect with add(page, offset, length) (see cachedAt) and issue with fetch(): prefetch() without BigInt arithmetic per range. */
   plan(): ReadPlan {
-    // Missing lines as a bitmap per page, then runs of them (gaps of up to gapLines bridged) as
-    // one request each, never across a page boundary: a page that fails must not take its
-    // mapped neighbour with it.
+    // Missing lines as a bitmap per page (the bitmaps in one pool: no allocation per page), then
+    // runs of them (gaps of up to gapLines bridged) as one request each, never across a page
+    // boundary: a page that fails must not take its mapped neighbour with it.
     const words = Math.max(1, this.linesPerPage >> 5);
-    const wanted = new Map<number, Uint32Array>();
+    const slots = new Map<number, number>();
+    let bits = new Uint32Array(words * 256);
+    const slotOf = (key: number): number => {
+      let slot = slots.get(key);
+      if (slot === undefined) {
+        slot = slots.size * words;
+        slots.set(key, slot);
+        if (slot + words > bits.length) {
+          const grown = new Uint32Array(bits.length * 2);
+          grown.set(bits);
+          bits = grown;
+        }
+      }
+      return slot;
+    };
     const add = (pageNo: number, offset: number, length: number): void => {
       if (length <= 0) return;
       if (offset < 0 || offset >= PAGE) {
@@ -107,37 +125,38 @@ export class MemoryReader {
       while (left > 0) {
         const inPage = Math.min(left, PAGE - offset);
         const key = this.key(pageNo);
-        const p = this.pages.get(key);
-        const first = offset >> this.lineShift;
+        const runs = this.pages.get(key);
         const last = (offset + inPage - 1) >> this.lineShift;
-        let bits: Uint32Array | undefined;
-        for (let line = first; line <= last; line++) {
-          if (p && p.source[line] !== undefined) continue;
-          if (!bits) {
-            bits = wanted.get(key);
-            if (!bits) wanted.set(key, (bits = new Uint32Array(words)));
+        let slot = -1;
+        for (let line = offset >> this.lineShift; line <= last; line++) {
+          const run = runOf(runs, line);
+          if (run) {
+            line = run.last;
+            continue;
           }
-          bits[line >> 5] |= 1 << (line & 31);
+          if (slot < 0) slot = slotOf(key);
+          bits[slot + (line >> 5)] |= 1 << (line & 31);
         }
         left -= inPage;
         offset = 0;
         pageNo++;
       }
     };
-    return { add, fetch: () => this.fetch(wanted) };
+    return { add, fetch: () => this.fetch(slots, bits) };
   }
 
-  private async fetch(wanted: Map<number, Uint32Array>): Promise<void> {
-    if (wanted.size === 0) return;
+  private async fetch(slots: Map<number, number>, bits: Uint32Array): Promise<void> {
+    if (slots.size === 0) return;
+    const words = Math.max(1, this.linesPerPage >> 5);
     const requests: ReadRequest[] = [];
     const keys: number[] = [];
     const firstLines: number[] = [];
-    for (const [key, bits] of wanted) {
+    for (const [key, slot] of slots) {
       const base = BigInt(key + this.keyBase!) << 12n;
       let start = -1;
       let end = -1;
-      for (let w = 0; w < bits.length; w++) {
-        let word = bits[w];
+      for (let w = 0; w < words; w++) {
+        let word = bits[slot + w];
         while (word !== 0) {
           const bit = 31 - Math.clz32(word & -word);
           word &= word - 1;
@@ -152,10 +171,12 @@ export class MemoryReader {
           end = line;
         }
       }
+      if (start < 0) continue;
       requests.push({ space: this.space, address: base + BigInt(start << this.lineShift), length: (end - start + 1) << this.lineShift });
       keys.push(key);
       firstLines.push(start);
     }
+    if (requests.length === 0) return;
     this.stats.rounds++;
     const chunks: ReadRequest[][] = [];
     for (let i = 0; i < requests.length; i += this.maxRangesPerBatch) chunks.push(requests.slice(i, i + this.maxRangesPerBatch));
@@ -165,21 +186,17 @@ export class MemoryReader {
     for (let k = 0; k < requests.length; k++) {
       const req = requests[k];
       const res = replies[k];
-      const p = this.page(keys[k]);
-      const firstLine = firstLines[k];
-      const lines = req.length >> this.lineShift;
-      // A bridged line already cached keeps what the walk saw first.
+      let data: Uint8Array | TargetReadError;
       if (res instanceof Uint8Array && res.length === req.length) {
-        for (let l = 0; l < lines; l++) {
-          if (p.source[firstLine + l] !== undefined) continue;
-          p.source[firstLine + l] = res;
-          p.at[firstLine + l] = l << this.lineShift;
-        }
+        data = res;
         this.stats.bytes += res.length;
       } else {
-        const err = res instanceof TargetReadError ? res : new TargetReadError(this.space, req.address, req.length, res ? `short read of ${res.length} bytes` : 'no result returned');
-        for (let l = 0; l < lines; l++) if (p.source[firstLine + l] === undefined) p.source[firstLine + l] = err;
+        data = res instanceof TargetReadError ? res : new TargetReadError(this.space, req.address, req.length, res ? `short read of ${res.length} bytes` : 'no result returned');
       }
+      const run: Run = { first: firstLines[k], last: firstLines[k] + (req.length >> this.lineShift) - 1, data };
+      const runs = this.pages.get(keys[k]);
+      if (runs) runs.push(run);
+      else this.pages.set(keys[k], [run]);
     }
   }
 
@@ -231,49 +248,43 @@ export class MemoryReader {
       pageNo += offset >> 12;
       offset &= 4095;
     }
-    if (offset >= 0 && offset < PAGE) {
-      const line = offset >> this.lineShift;
-      const within = offset & (this.lineSize - 1);
-      if (within + size <= this.lineSize) {
-        const p = this.pages.get(this.key(pageNo));
-        const b = p?.source[line];
-        if (p && b instanceof Uint8Array) {
-          const i = p.at[line] + within;
-          return size === 4 ? (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0 : size === 2 ? b[i] | (b[i + 1] << 8) : b[i];
-        }
+    if (offset >= 0 && offset + size <= PAGE) {
+      const run = runOf(this.pages.get(this.key(pageNo)), offset >> this.lineShift);
+      if (run && run.data instanceof Uint8Array && (offset + size - 1) >> this.lineShift <= run.last) {
+        const b = run.data;
+        const i = offset - (run.first << this.lineShift);
+        return size === 4 ? (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0 : size === 2 ? b[i] | (b[i + 1] << 8) : b[i];
       }
     }
     const b = this.cachedAt(pageNo, offset, size);
     return size === 4 ? (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0 : size === 2 ? b[0] | (b[1] << 8) : b[0];
   }
 
-  /** Lines of one page; the read asked for (start page, offset, length) is named in errors. */
+  /** Bytes of one page; the read asked for (start page, offset, length) is named in errors. */
   private fromPage(pageNo: number, offset: number, n: number, askedPage: number, askedOffset: number, length: number): Uint8Array {
-    const p = this.pages.get(this.key(pageNo));
+    const runs = this.pages.get(this.key(pageNo));
     const first = offset >> this.lineShift;
     const last = (offset + n - 1) >> this.lineShift;
-    const within = offset & (this.lineSize - 1);
-    const source = p?.source[first];
-    if (p && source instanceof Uint8Array) {
+    const run = runOf(runs, first);
+    if (run && run.data instanceof Uint8Array && last <= run.last) {
       // One reply holding every line asked for: a view of it.
-      const start = p.at[first] + within;
-      let line = first + 1;
-      while (line <= last && p.source[line] === source && p.at[line] === p.at[first] + ((line - first) << this.lineShift)) line++;
-      if (line > last) return source.subarray(start, start + n);
+      const start = offset - (run.first << this.lineShift);
+      return run.data.subarray(start, start + n);
     }
     const out = new Uint8Array(n);
     let at = 0;
     for (let line = first; line <= last; line++) {
-      const data = p?.source[line];
-      if (!(data instanceof Uint8Array)) {
+      const r = runOf(runs, line);
+      if (!r || !(r.data instanceof Uint8Array)) {
         const byte = (BigInt(pageNo) << 12n) + BigInt(Math.max(offset, line << this.lineShift));
-        if (data === undefined) throw new Error(`internal: 0x${byte.toString(16)} read before it was prefetched`);
-        throw new TargetReadError(this.space, (BigInt(askedPage) << 12n) + BigInt(askedOffset), length, `byte 0x${byte.toString(16)} unreadable: ${data.reason}`);
+        if (!r) throw new Error(`internal: 0x${byte.toString(16)} read before it was prefetched`);
+        throw new TargetReadError(this.space, (BigInt(askedPage) << 12n) + BigInt(askedOffset), length, `byte 0x${byte.toString(16)} unreadable: ${(r.data as TargetReadError).reason}`);
       }
-      const from = p!.at[line] + (line === first ? within : 0);
-      const take = Math.min(n - at, this.lineSize - (line === first ? within : 0));
-      out.set(data.subarray(from, from + take), at);
-      at += take;
+      const from = Math.max(offset, line << this.lineShift);
+      const to = Math.min(offset + n, (line + 1) << this.lineShift);
+      const inRun = from - (r.first << this.lineShift);
+      out.set(r.data.subarray(inRun, inRun + (to - from)), at);
+      at += to - from;
     }
     return out;
   }

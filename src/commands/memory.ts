@@ -56,7 +56,7 @@ export function registerMemoryCommands(deps: CommandDeps): vscode.Disposable[] {
       item.node.address ? vscode.commands.executeCommand('grass.readMemory', item.node.address) : undefined,
     ),
     vscode.commands.registerCommand('grass.decoded.copyValue', (item: DecodedItem) =>
-      vscode.env.clipboard.writeText(typeof item.node.value === 'string' || item.node.pointer ? String(item.node.pointer?.address ?? item.node.value) : valueText(item.node).replace(/^ = /, '')),
+      vscode.env.clipboard.writeText(typeof item.node.value === 'string' || item.node.pointer ? String(item.node.pointer?.address ?? item.node.value) : valueText({ ...item.node, bits: undefined }).replace(/^ = /, '')),
     ),
     vscode.commands.registerCommand('grass.decoded.copyAddress', (item: DecodedItem) => (item.node.address ? vscode.env.clipboard.writeText(item.node.address) : undefined)),
     /** Resolves to the panel, so that callers (and tests) can talk to it. */

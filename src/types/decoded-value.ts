@@ -42,4 +42,9 @@ export interface ValueNode {
   omitted?: number;
   children?: ValueNode[];
   error?: string;
+  /**
+   * Flag words (a task's state and flags): the set bits by the kernel's own names, in bit
+   * order (a bit without one as hex), and why some or all are not named.
+   */
+  bits?: { names: string[]; note?: string };
 }

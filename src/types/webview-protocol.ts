@@ -49,9 +49,16 @@ export interface SymbolAnnotation {
   symbol: string;
 }
 
+/** What a panel reads: the connected target (named) or nothing, as the page's status line says it. */
+export interface PanelStatusMessage {
+  type: 'status';
+  connected: boolean;
+  text: string;
+}
+
 export type MemoryInspectorHostMessage =
   | CommonHostMessage
-  | { type: 'status'; connected: boolean; text: string }
+  | PanelStatusMessage
   /** The host asks the page to show this (a command opened the panel at an address). */
   | { type: 'goTo'; addressText: string; space: AddressSpace }
   /** The answer to `resolve`. */
@@ -59,7 +66,9 @@ export type MemoryInspectorHostMessage =
   /** The answer to `readPage`: the page's bytes, or why there are none. */
   | { type: 'page'; requestId: number; address: string; hex?: string; error?: string; annotations: SymbolAnnotation[] }
   /** Something the page should say (a range saved, a decode refused). */
-  | { type: 'notice'; text: string; isError: boolean };
+  | { type: 'notice'; text: string; isError: boolean }
+  /** The answer to `symbolize`: the kernel symbol an address lies in (`name+0x10`), if any. */
+  | { type: 'symbolized'; requestId: number; address: string; symbol?: string };
 
 export type MemoryInspectorWebviewMessage =
   | CommonWebviewMessage
@@ -70,11 +79,13 @@ export type MemoryInspectorWebviewMessage =
   | { type: 'decodeAsStruct'; space: AddressSpace; address: string }
   | { type: 'saveRange'; space: AddressSpace; address: string; length: number }
   /** The panel's title follows what it shows. */
-  | { type: 'title'; text: string };
+  | { type: 'title'; text: string }
+  /** The kernel symbol a pointer value points into (the data inspector's pointer line). */
+  | { type: 'symbolize'; requestId: number; address: string };
 
 export type StructDecoderHostMessage =
   | CommonHostMessage
-  | { type: 'status'; connected: boolean; text: string }
+  | PanelStatusMessage
   /** The object the panel shows, decoded from `expression`. */
   | { type: 'decoded'; expression: string; root?: ValueNode; error?: string }
   /** The answer to `follow`/`followList`: what a pointer or list entry leads to. */
@@ -131,6 +142,8 @@ export function isMemoryInspectorWebviewMessage(value: unknown): value is Memory
       return is(m, 'address', 'string') && is(m, 'length', 'number') && isSpace(m.space);
     case 'title':
       return is(m, 'text', 'string');
+    case 'symbolize':
+      return is(m, 'requestId', 'number') && is(m, 'address', 'string');
     default:
       return false;
   }

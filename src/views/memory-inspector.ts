@@ -15,11 +15,11 @@ import {
 } from '../types/webview-protocol';
 import type { AddressSpace } from '../types/target';
 import type { Sessions } from '../session/sessions';
-import type { KernelModel } from '../kernel/model';
 import { resolveKernelAddress, structAtAddress, structTypeNames } from '../session/addresses';
 import { readInspectorPage } from './inspector-pages';
 import { StructDecoderPanels } from './struct-decoder-panel';
-import { WebviewHost } from './webview-host';
+import { SessionPanels } from './session-panels';
+import type { WebviewHost } from './webview-host';
 
 export const MEMORY_INSPECTOR_VIEW_TYPE = 'grass.memoryInspector';
 /** Bytes read per request when saving a range. */
@@ -27,28 +27,15 @@ const SAVE_CHUNK = 64 * 1024;
 
 export type MemoryInspectorPanel = WebviewHost<MemoryInspectorHostMessage, MemoryInspectorWebviewMessage>;
 
-export class MemoryInspector implements vscode.Disposable {
-  private readonly panels = new Set<MemoryInspectorPanel>();
-  private readonly subscriptions: vscode.Disposable[];
+export class MemoryInspector extends SessionPanels<MemoryInspectorHostMessage, MemoryInspectorWebviewMessage> {
   /** Struct decoder panels: where "decode as struct…" opens, and which opens members here. */
   readonly structDecoder: StructDecoderPanels;
 
-  constructor(
-    private readonly extensionUri: vscode.Uri,
-    private readonly sessions: Sessions,
-    private readonly output: vscode.LogOutputChannel,
-  ) {
+  constructor(extensionUri: vscode.Uri, sessions: Sessions, output: vscode.LogOutputChannel) {
+    const page = { viewType: MEMORY_INSPECTOR_VIEW_TYPE, title: 'GRASS Memory Inspector', bundle: 'memory-inspector', isMessage: isMemoryInspectorWebviewMessage };
+    super(extensionUri, sessions, output, { ...page, status: (message) => message });
     this.structDecoder = new StructDecoderPanels(extensionUri, sessions, output, (address) => this.openAt(address));
-    this.subscriptions = [
-      this.structDecoder,
-      sessions.onDidChange(() => {
-        for (const panel of this.panels) this.sendStatus(panel);
-      }),
-      vscode.window.registerWebviewPanelSerializer(MEMORY_INSPECTOR_VIEW_TYPE, {
-        // The page restores what it showed from its own saved state; the host only rewires it.
-        deserializeWebviewPanel: async (panel) => void this.adopt(panel),
-      }),
-    ];
+    this.subscriptions.push(this.structDecoder);
   }
 
   /** Opens a new inspector panel. */
@@ -64,29 +51,8 @@ export class MemoryInspector implements vscode.Disposable {
     return panel;
   }
 
-  /** Open panels (tests and the bench talk to them). */
-  get openPanels(): MemoryInspectorPanel[] {
-    return [...this.panels].filter((p) => !p.isDisposed);
-  }
-
-  private adopt(restored: vscode.WebviewPanel | undefined): MemoryInspectorPanel {
-    const panel: MemoryInspectorPanel = new WebviewHost(
-      this.extensionUri,
-      { viewType: MEMORY_INSPECTOR_VIEW_TYPE, title: 'GRASS Memory Inspector', bundle: 'memory-inspector', isMessage: isMemoryInspectorWebviewMessage },
-      this.output,
-      restored,
-    );
-    this.panels.add(panel);
-    panel.onDidDispose(() => this.panels.delete(panel));
-    panel.onMessage((message) => void this.handle(panel, message));
-    return panel;
-  }
-
-  private async handle(panel: MemoryInspectorPanel, message: MemoryInspectorWebviewMessage): Promise<void> {
+  protected async handle(panel: MemoryInspectorPanel, message: MemoryInspectorWebviewMessage): Promise<void> {
     switch (message.type) {
-      case 'ready':
-        this.sendStatus(panel);
-        break;
       case 'title':
         panel.panel.title = message.text;
         break;
@@ -96,6 +62,9 @@ export class MemoryInspector implements vscode.Disposable {
       case 'readPage':
         await panel.post({ type: 'page', requestId: message.requestId, address: message.address, ...(await readInspectorPage(() => this.model(), message.space, message.address)) });
         break;
+      case 'symbolize':
+        await panel.post({ type: 'symbolized', requestId: message.requestId, address: message.address, symbol: await this.symbolize(message.address) });
+        break;
       case 'decodeAsStruct':
         await this.decodeAsStruct(panel, message.space, message.address);
         break;
@@ -103,12 +72,6 @@ export class MemoryInspector implements vscode.Disposable {
         await this.saveRange(panel, message.space, message.address, message.length);
         break;
     }
-  }
-
-  private async model(): Promise<KernelModel> {
-    const session = this.sessions.current;
-    if (!session) throw new Error('not connected to a target');
-    return session.model();
   }
 
   /** An address in `space` for what the user typed; symbols and expressions are kernel-virtual. */
@@ -125,6 +88,15 @@ export class MemoryInspector implements vscode.Disposable {
       return { address: hexAddress(resolved.address), size: resolved.size, typeName: resolved.type };
     } catch (err) {
       return { error: (err as Error).message };
+    }
+  }
+
+  /** The kernel symbol (`name+0x10`) an address lies in; undefined when none or not connected. */
+  private async symbolize(addressText: string): Promise<string | undefined> {
+    try {
+      return (await this.model()).symbols.describe(parseHexAddress(addressText));
+    } catch {
+      return undefined;
     }
   }
 
@@ -162,19 +134,5 @@ export class MemoryInspector implements vscode.Disposable {
     } catch (err) {
       await panel.post({ type: 'notice', text: `Saving ${length} bytes at ${addressText} failed: ${(err as Error).message}`, isError: true });
     }
-  }
-
-  private sendStatus(panel: MemoryInspectorPanel): void {
-    const session = this.sessions.current;
-    void panel.post(
-      session
-        ? { type: 'status', connected: true, text: `Connected to ${session.target.name} (${session.target.address}).` }
-        : { type: 'status', connected: false, text: 'Not connected to a target. Run "GRASS: Connect to Target…" first.' },
-    );
-  }
-
-  dispose(): void {
-    for (const s of this.subscriptions) s.dispose();
-    for (const panel of this.panels) panel.dispose();
   }
 }

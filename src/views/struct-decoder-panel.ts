@@ -14,7 +14,9 @@ import type { KernelModel } from '../kernel/model';
 import { decodeExpression } from '../kernel/objects/decode';
 import type { ValueNode } from '../types/decoded-value';
 import { structTypeNames } from '../session/addresses';
-import { WebviewHost } from './webview-host';
+import { nameTaskBits } from './flag-bits';
+import { SessionPanels } from './session-panels';
+import type { WebviewHost } from './webview-host';
 
 export const STRUCT_DECODER_VIEW_TYPE = 'grass.structDecoderPanel';
 /** Array elements sent per array: a page shows the rest as "N more". */
@@ -23,25 +25,16 @@ const IDENTIFIER = /^[A-Za-z_]\w*$/;
 
 export type StructDecoderPanel = WebviewHost<StructDecoderHostMessage, StructDecoderWebviewMessage>;
 
-export class StructDecoderPanels implements vscode.Disposable {
-  private readonly panels = new Set<StructDecoderPanel>();
-  private readonly subscriptions: vscode.Disposable[];
-
+export class StructDecoderPanels extends SessionPanels<StructDecoderHostMessage, StructDecoderWebviewMessage> {
   constructor(
-    private readonly extensionUri: vscode.Uri,
-    private readonly sessions: Sessions,
-    private readonly output: vscode.LogOutputChannel,
+    extensionUri: vscode.Uri,
+    sessions: Sessions,
+    output: vscode.LogOutputChannel,
     /** Opens a memory inspector at a kernel-virtual address. */
     private readonly openMemory: (address: string) => Promise<unknown>,
   ) {
-    this.subscriptions = [
-      sessions.onDidChange(() => {
-        for (const panel of this.panels) this.sendStatus(panel);
-      }),
-      vscode.window.registerWebviewPanelSerializer(STRUCT_DECODER_VIEW_TYPE, {
-        deserializeWebviewPanel: async (panel) => void this.adopt(panel),
-      }),
-    ];
+    const page = { viewType: STRUCT_DECODER_VIEW_TYPE, title: 'GRASS Struct Decoder', bundle: 'struct-decoder', isMessage: isStructDecoderWebviewMessage };
+    super(extensionUri, sessions, output, { ...page, status: (message) => message });
   }
 
   /** Opens a new panel showing what `expression` designates (`init_task`, `*(struct x *)0x…`). */
@@ -52,28 +45,8 @@ export class StructDecoderPanels implements vscode.Disposable {
     return panel;
   }
 
-  get openPanels(): StructDecoderPanel[] {
-    return [...this.panels].filter((p) => !p.isDisposed);
-  }
-
-  private adopt(restored: vscode.WebviewPanel | undefined): StructDecoderPanel {
-    const panel: StructDecoderPanel = new WebviewHost(
-      this.extensionUri,
-      { viewType: STRUCT_DECODER_VIEW_TYPE, title: 'GRASS Struct Decoder', bundle: 'struct-decoder', isMessage: isStructDecoderWebviewMessage },
-      this.output,
-      restored,
-    );
-    this.panels.add(panel);
-    panel.onDidDispose(() => this.panels.delete(panel));
-    panel.onMessage((message) => void this.handle(panel, message));
-    return panel;
-  }
-
-  private async handle(panel: StructDecoderPanel, message: StructDecoderWebviewMessage): Promise<void> {
+  protected async handle(panel: StructDecoderPanel, message: StructDecoderWebviewMessage): Promise<void> {
     switch (message.type) {
-      case 'ready':
-        this.sendStatus(panel);
-        break;
       case 'decode':
         await this.decodeInto(panel, message.expression);
         break;
@@ -98,15 +71,12 @@ export class StructDecoderPanels implements vscode.Disposable {
     await panel.post({ type: 'decoded', expression, root: node, error });
   }
 
-  private async model(): Promise<KernelModel> {
-    const session = this.sessions.current;
-    if (!session) throw new Error('not connected to a target');
-    return session.model();
-  }
-
   private async decode(expression: string): Promise<{ expression: string; node?: ValueNode; error?: string }> {
     try {
-      return { expression, node: await decodeExpression(await this.model(), expression, { maxElements: MAX_ELEMENTS }) };
+      const model = await this.model();
+      const node = await decodeExpression(model, expression, { maxElements: MAX_ELEMENTS });
+      await nameTaskBits(model, node);
+      return { expression, node };
     } catch (err) {
       this.output.warn(`struct decoder: ${expression}: ${(err as Error).message}`);
       return { expression, error: (err as Error).message };
@@ -144,20 +114,6 @@ export class StructDecoderPanels implements vscode.Disposable {
     } catch (err) {
       return { error: (err as Error).message };
     }
-  }
-
-  private sendStatus(panel: StructDecoderPanel): void {
-    const session = this.sessions.current;
-    void panel.post(
-      session
-        ? { type: 'status', connected: true, text: `Connected to ${session.target.name}.` }
-        : { type: 'status', connected: false, text: 'Not connected to a target. Run "GRASS: Connect to Target…" first.' },
-    );
-  }
-
-  dispose(): void {
-    for (const s of this.subscriptions) s.dispose();
-    for (const panel of this.panels) panel.dispose();
   }
 }
 

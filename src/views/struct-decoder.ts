@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
 import { decodeExpression } from '../kernel/objects/decode';
 import type { ValueNode } from '../types/decoded-value';
+import { nameTaskBits } from './flag-bits';
 
 export interface DecodedItem {
   id: string;
@@ -41,7 +42,9 @@ export class StructDecoderProvider implements vscode.TreeDataProvider<DecodedIte
   async decode(expression: string): Promise<ValueNode> {
     const session = this.sessions.current;
     if (!session) throw new Error('not connected to a target');
-    const node = await decodeExpression(await session.model(), expression);
+    const model = await session.model();
+    const node = await decodeExpression(model, expression);
+    await nameTaskBits(model, node);
     this.show(node);
     return node;
   }
@@ -65,8 +68,12 @@ export class StructDecoderProvider implements vscode.TreeDataProvider<DecodedIte
     if (!session) return [];
     let followed = this.followed.get(element.id);
     if (!followed) {
-      followed = decodeExpression(await session.model(), element.follow).then(
-        (target) => [this.item(target, `${element.id}/*`, element)],
+      const model = await session.model();
+      followed = decodeExpression(model, element.follow).then(
+        async (target) => {
+          await nameTaskBits(model, target);
+          return [this.item(target, `${element.id}/*`, element)];
+        },
         (err: unknown) => [this.item({ name: element.follow!, type: element.node.pointer!.target, typeId: 0, kind: 'error', offset: 0, size: 0, error: (err as Error).message }, `${element.id}/*`, element)],
       );
       this.followed.set(element.id, followed);
@@ -84,7 +91,7 @@ export class StructDecoderProvider implements vscode.TreeDataProvider<DecodedIte
     const tree = new vscode.TreeItem(n.name, expandable ? (item.parent ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded) : vscode.TreeItemCollapsibleState.None);
     tree.id = item.id;
     tree.description = `${n.type}${valueText(n)}`;
-    tree.tooltip = `${n.type} ${n.name}${n.address ? ` at ${n.address}` : ''} (offset ${n.offset}, ${n.size} bytes)${n.error ? `\n${n.error}` : ''}`;
+    tree.tooltip = `${n.type} ${n.name}${n.address ? ` at ${n.address}` : ''} (offset ${n.offset}, ${n.size} bytes)${n.bits?.note ? `\n${n.bits.note}` : ''}${n.error ? `\n${n.error}` : ''}`;
     tree.iconPath = new vscode.ThemeIcon(n.error ? 'error' : n.pointer ? 'arrow-right' : n.children ? 'symbol-struct' : 'symbol-field');
     tree.contextValue = n.address ? 'grass.decoded.addressed' : 'grass.decoded';
     return tree;
@@ -102,5 +109,6 @@ export function valueText(n: ValueNode): string {
   if (n.pointer) return n.pointer.isNull ? ' = NULL' : ` = ${n.pointer.address}${n.pointer.symbol ? ` <${n.pointer.symbol}>` : ''}`;
   if (n.value === undefined) return n.omitted ? ` (${n.omitted} more not shown)` : '';
   if (typeof n.value === 'string' && n.kind === 'array') return ` = ${JSON.stringify(n.value)}`;
-  return ` = ${String(n.value)}${n.hex !== undefined && typeof n.value !== 'boolean' && n.hex !== String(n.value) ? ` (${n.hex})` : ''}`;
+  const bits = n.bits ? ` [${n.bits.names.join(' | ')}]` : '';
+  return ` = ${String(n.value)}${n.hex !== undefined && typeof n.value !== 'boolean' && n.hex !== String(n.value) ? ` (${n.hex})` : ''}${bits}`;
 }

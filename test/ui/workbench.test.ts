@@ -4,6 +4,7 @@
 // task) — asserting the text shown against the guest itself, in a dark and a light theme,
 // with screenshots of each panel under test-results/ui/ (git-ignored; the paths are printed).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -71,12 +72,13 @@ function webviewText(frame: Frame, selector: string, pattern: RegExp, timeoutMs 
  * /proc/kallsyms) is annotated `init_task+0x…`; init_task's list heads point at themselves, so
  * there is at least one.
  */
-async function assertSymbolAnnotations(frame: Frame, initTaskShown: bigint): Promise<void> {
+async function assertSymbolAnnotations(frame: Frame, initTaskShown: bigint): Promise<{ address: bigint; value: bigint; symbol: string }> {
   const kallsyms = await guest.exec('grep " init_task$" /proc/kallsyms');
   const initTask = BigInt(`0x${kallsyms.trim().split(/\s+/)[0]}`);
   assert.equal(initTaskShown, initTask, `the inspector went to ${initTaskShown.toString(16)}, the guest's kallsyms says init_task is at ${kallsyms}`);
   const rows = frame.locator('.row');
   let checked = 0;
+  let first: { address: bigint; value: bigint; symbol: string } | undefined;
   for (let i = 0; i < (await rows.count()); i++) {
     const row = rows.nth(i);
     const bytes = rowBytes(await row.locator('.hex').innerText());
@@ -87,10 +89,12 @@ async function assertSymbolAnnotations(frame: Frame, initTaskShown: bigint): Pro
       if (value < initTask || value >= initTask + 0x1000n) continue;
       const symbol = value === initTask ? 'init_task' : `init_task+0x${(value - initTask).toString(16)}`;
       assert.ok(annotation.includes(`+${offset}: ${symbol}`), `row ${await row.getAttribute('data-address')}: word ${value.toString(16)} annotated '${annotation}', not ${symbol}`);
+      first ??= { address: BigInt((await row.getAttribute('data-address'))!) + BigInt(offset), value, symbol };
       checked++;
     }
   }
-  assert.ok(checked > 0, 'no word on screen points into init_task');
+  assert.ok(first, 'no word on screen points into init_task');
+  return first;
 }
 
 /** The hex bytes a memory inspector row shows (1-byte groups), as a Buffer. */
@@ -162,7 +166,19 @@ async function personFlow(): Promise<void> {
     return /^[0-9a-f\s]+$/.test(text.trim()) ? text : undefined;
   }, 20_000);
   assert.equal(rowBytes(shown).toString('hex'), truth.hex);
-  await assertSymbolAnnotations(inspector, BigInt(truth.address));
+  const word = await assertSymbolAnnotations(inspector, BigInt(truth.address));
+  // The panel says which target it reads.
+  assert.equal(await inspector.locator('#target').innerText(), `Reading ${TARGET} (shm:${path.join(linkDir!, 'buffer')}).`);
+  // The data inspector: the 8 bytes from a clicked byte as numbers and as a pointer with its symbol
+  // (the guest's kallsyms placed init_task; the word's value is the guest's, read above).
+  await inspector.locator(`.byte[data-address="0x${word.address.toString(16)}"]`).click();
+  const pointerLine = await webviewText(inspector, '#data-inspector tr[data-kind="pointer"] td', /<init_task/);
+  assert.equal(pointerLine, `0x${word.value.toString(16)} <${word.symbol}>`);
+  assert.equal(await inspector.locator('#data-inspector tr[data-kind="u64"] td').innerText(), `${word.value} (0x${word.value.toString(16)})`);
+  assert.equal(await inspector.locator('#data-inspector tr[data-kind="u8"] td').innerText(), `${word.value & 0xffn} (0x${(word.value & 0xffn).toString(16)})`);
+  await shoot(`memory-inspector-data-${THEMES[0].kind}`, page.locator('.part.editor'));
+  // Back to init_task's first byte: Decode as struct… below decodes at the selection.
+  await inspector.locator(`.byte[data-address="${truth.address}"]`).click();
 
   // A second inspector at the same time, on physical memory: its bytes against the guest's RAM file.
   await workbench.command('GRASS: Open Memory Inspector');
@@ -205,6 +221,13 @@ async function personFlow(): Promise<void> {
   const idle = (await grassJson<{ tasks: { pid: number; comm: string }[] }>(['ps', '--idle', '--target', agent.target, '--key-file', agent.keyFile])).tasks.find((t) => t.pid === 0);
   assert.equal(commRow, `= ${JSON.stringify(idle?.comm)}`);
   assert.equal(commRow, '= "swapper/0"');
+  // Each member's offset and size (crash's struct -o) as pahole reads the guest kernel's BTF.
+  const pahole = execFileSync('pahole', ['-F', 'btf', '-C', 'task_struct', guest.kernelDir.btf], { encoding: 'utf8' });
+  const [, commOffset, commSize] = /\bcomm\[16\];\s*\/\*\s*(\d+)\s+(\d+)/.exec(pahole)!.map(Number);
+  assert.equal(await decoder.locator('.node[data-path="comm"] .offset').innerText(), `+0x${commOffset.toString(16)}`);
+  assert.equal(await decoder.locator('.node[data-path="comm"] .size').innerText(), `${commSize} B`);
+  // Task flags: this kernel's BTF has no PF_* enum (pahole/bpftool list none), and the row says so.
+  assert.match(await decoder.locator('.node[data-path="flags"] .note').innerText(), /BTF has no enum of PF_\* bits/);
 
   // init_task.tasks → the next task in the list (container_of), as the guest's own ps shows it.
   await decoder.locator('.node[data-path="tasks"]').hover();
@@ -214,6 +237,10 @@ async function personFlow(): Promise<void> {
   const nextComm = (await webviewText(decoder, '.node[data-path="tasks.entry.comm"] .value', /^= "/)).slice(2);
   const procComm = (await guest.exec(`cat /proc/${nextPid}/comm`)).trim();
   assert.ok(sameComm(JSON.parse(nextComm) as string, procComm), `task ${nextPid}: decoded comm ${nextComm}, the guest says ${procComm}`);
+  // Its __state named bit by bit from the kernel's own table: the state the guest's /proc gives it.
+  const procState = /^\d+ \(.*\) (\S)/.exec(await guest.exec(`cat /proc/${nextPid}/stat`))![1];
+  const stateBits = await webviewText(decoder, '.node[data-path="tasks.entry.__state"] .bits', /^\[/);
+  assert.ok(stateBits.startsWith(`[${procState} (`), `task ${nextPid}: __state shown as ${stateBits}, the guest's /proc says ${procState}`);
 
   for (const theme of THEMES) {
     if (theme !== THEMES[0]) {

@@ -42,6 +42,10 @@ addStyles(`
   .ascii { margin-left: 0.6em; color: var(--vscode-textPreformat-foreground, inherit); }
   .ann { margin-left: 1em; color: var(--vscode-textLink-foreground); }
   #selection { margin: 2px 0; }
+  #data-inspector { border-collapse: collapse; margin: 2px 0 4px; font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); }
+  #data-inspector th { text-align: left; font-weight: normal; color: var(--vscode-descriptionForeground); padding-right: 1em; }
+  #data-inspector td { padding-right: 1.5em; white-space: pre; }
+  #data-inspector .symbol { color: var(--vscode-textLink-foreground); }
 `);
 
 const saved = host.savedState();
@@ -127,8 +131,28 @@ const annotate = checkbox('annotate', 'symbols', (checked) => {
   render();
 });
 annotate.set(true);
+/** Which target this panel reads (the host says it on every session change). */
+const targetLine = statusLine('target');
 const status = statusLine('status');
 const selectionLine = statusLine('selection');
+// The data inspector: the 8 bytes from the selection's start read as each type (as VS Code's
+// hex editor and memory tools show them), the pointer with the kernel symbol it points into.
+const INSPECTED_BYTES = 8;
+const dataInspector = document.createElement('table');
+dataInspector.id = 'data-inspector';
+dataInspector.hidden = true;
+const inspectorCells = new Map<string, HTMLTableCellElement>();
+for (const kind of ['u8', 'u16', 'u32', 'u64', 'i64', 'string', 'pointer']) {
+  const tr = document.createElement('tr');
+  tr.dataset.kind = kind;
+  const th = document.createElement('th');
+  th.textContent = kind;
+  const td = document.createElement('td');
+  tr.append(th, td);
+  dataInspector.append(tr);
+  inspectorCells.set(kind, td);
+}
+let pointerSymbol: { address: string; symbol?: string; requestId?: number } | undefined;
 const rows = document.createElement('div');
 rows.id = 'rows';
 rows.tabIndex = 0;
@@ -139,6 +163,7 @@ rows.append(spacer, rowsWindow);
 
 document.body.append(
   title,
+  targetLine.element,
   row(spaceChoice.element, pid.element, address.element, button('go', 'Go', requestGoTo), spanChoice.element),
   row(
     ...groups.map((g) => g.toggle.element),
@@ -151,6 +176,7 @@ document.body.append(
   ),
   status.element,
   selectionLine.element,
+  dataInspector,
   rows,
 );
 address.onEnter(requestGoTo);
@@ -315,6 +341,54 @@ function render(): void {
       `${missing ? ' (loading…)' : ''}; ${cache.size} pages cached`,
   );
   showSelection();
+  showDataInspector();
+}
+
+/** The byte at an address from the cached pages, if read. */
+function byteAt(at: bigint): number | undefined {
+  const page = (at / PAGE) * PAGE;
+  return cache.get(pageKey(page))?.bytes?.[Number(at - page)];
+}
+
+function showDataInspector(): void {
+  const range = selectedRange();
+  // Shown while a byte is selected: the rows keep the height otherwise.
+  dataInspector.hidden = range === undefined;
+  if (!range) return;
+  const bytes: number[] = [];
+  for (let i = 0; i < INSPECTED_BYTES; i++) {
+    const b = byteAt(range.start + BigInt(i));
+    if (b === undefined) break;
+    bytes.push(b);
+  }
+  const value = (n: number): bigint | undefined => {
+    if (bytes.length < n) return undefined;
+    const ordered = state.littleEndian ? bytes.slice(0, n).reverse() : bytes.slice(0, n);
+    return ordered.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
+  };
+  const number = (v: bigint | undefined): string => (v === undefined ? '—' : `${v} (0x${v.toString(16)})`);
+  const u64 = value(8);
+  inspectorCells.get('u8')!.textContent = number(value(1));
+  inspectorCells.get('u16')!.textContent = number(value(2));
+  inspectorCells.get('u32')!.textContent = number(value(4));
+  inspectorCells.get('u64')!.textContent = number(u64);
+  inspectorCells.get('i64')!.textContent = u64 === undefined ? '—' : String(BigInt.asIntN(64, u64));
+  const text = bytes.map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : b === 0 ? '\\0' : '.')).join('');
+  inspectorCells.get('string')!.textContent = bytes.length ? text : '—';
+  const pointerCell = inspectorCells.get('pointer')!;
+  if (u64 === undefined) {
+    pointerCell.textContent = "the selection's 8 bytes are not read yet";
+    return;
+  }
+  const address = hexAddress(u64);
+  if (pointerSymbol?.address !== address) {
+    pointerSymbol = { address, requestId: nextRequestId++ };
+    host.post({ type: 'symbolize', requestId: pointerSymbol.requestId!, address });
+  }
+  const symbol = document.createElement('span');
+  symbol.className = 'symbol';
+  symbol.textContent = pointerSymbol.requestId !== undefined ? ' …' : pointerSymbol.symbol ? ` <${pointerSymbol.symbol}>` : ' (no kernel symbol)';
+  pointerCell.replaceChildren(address, symbol);
 }
 
 function renderRow(at: bigint, page: CachedPage | undefined, offsetInPage: number): HTMLElement {
@@ -434,6 +508,7 @@ host.onMessage((message) => {
       host.post({ type: 'pong', id: message.id, heading: title.textContent ?? '', components: registeredComponents() });
       break;
     case 'status':
+      targetLine.set(message.text, !message.connected);
       if (!message.connected) status.set(message.text, true);
       else if (located) {
         // A new session: what is cached came from the old one.
@@ -472,6 +547,11 @@ host.onMessage((message) => {
       break;
     case 'notice':
       status.set(message.text, message.isError);
+      break;
+    case 'symbolized':
+      if (pointerSymbol?.requestId !== message.requestId) break;
+      pointerSymbol = { address: message.address, symbol: message.symbol };
+      showDataInspector();
       break;
   }
 });

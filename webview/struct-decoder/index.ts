@@ -28,17 +28,24 @@ addStyles(`
   .value { margin-left: 0.6em; color: var(--vscode-debugTokenExpression-value, var(--vscode-foreground)); }
   .value.string { color: var(--vscode-debugTokenExpression-string, var(--vscode-foreground)); }
   .value.error { color: var(--vscode-errorForeground); }
+  .offset, .size { display: inline-block; text-align: right; color: var(--vscode-descriptionForeground); margin-right: 0.6em; }
+  .offset { min-width: 5em; }
+  .size { min-width: 3.5em; }
+  .bits { margin-left: 0.6em; color: var(--vscode-debugTokenExpression-name, var(--vscode-foreground)); }
+  .note { margin-left: 0.6em; font-style: italic; color: var(--vscode-descriptionForeground); }
   .actions { visibility: hidden; margin-left: 0.6em; }
   .node:hover .actions, .node:focus-within .actions { visibility: visible; }
 `);
 
 const title = heading('Struct Decoder');
 const expressionField = textField('expression', 'Expression', 'init_task, *(struct task_struct *)0xffff…, per_cpu(runqueues, 0)', '', 50);
+/** Which target this panel reads (the host says it on every session change). */
+const targetLine = statusLine('target');
 const status = statusLine('status');
 const tree = document.createElement('div');
 tree.id = 'tree';
 tree.setAttribute('role', 'tree');
-document.body.append(title, row(expressionField.element, button('decode', 'Decode', decodeTyped)), status.element, tree);
+document.body.append(title, targetLine.element, row(expressionField.element, button('decode', 'Decode', decodeTyped)), status.element, tree);
 expressionField.onEnter(decodeTyped);
 
 let nextRequestId = 1;
@@ -104,10 +111,25 @@ function item(n: ValueNode, path: string, owner: ValueNode | undefined, expanded
   const type = document.createElement('span');
   type.className = 'type';
   type.textContent = n.type;
+  // Where the member lies and how big it is, as crash's `struct -o` prints it: offset from the
+  // decoded object's start, size in bytes.
+  const offset = document.createElement('span');
+  offset.className = 'offset';
+  offset.textContent = `+0x${n.offset.toString(16)}`;
+  offset.title = `offset ${n.offset} bytes from the start of the decoded object`;
+  const size = document.createElement('span');
+  size.className = 'size';
+  size.textContent = `${n.size} B`;
   const value = document.createElement('span');
   const shown = valueText(n);
   value.className = `value ${shown.className}`.trim();
   value.textContent = shown.text;
+  const bits = document.createElement('span');
+  bits.className = 'bits';
+  if (n.bits) bits.textContent = `[${n.bits.names.join(' | ')}]`;
+  const note = document.createElement('span');
+  note.className = 'note';
+  if (n.bits?.note) note.textContent = n.bits.note;
   const actions = document.createElement('span');
   actions.className = 'actions';
   actions.append(action('copy', 'Copy the value', () => host.post({ type: 'copy', text: copyText(n) }), 'copy-value'));
@@ -158,7 +180,7 @@ function item(n: ValueNode, path: string, owner: ValueNode | undefined, expanded
     twisty.textContent = ' ';
     children.hidden = true;
   }
-  line.append(twisty, name, type, value, actions);
+  line.append(twisty, offset, size, name, type, value, bits, note, actions);
   li.append(line, children);
   return li;
 }
@@ -174,6 +196,7 @@ host.onMessage((message) => {
       host.post({ type: 'pong', id: message.id, heading: title.textContent ?? '', components: registeredComponents() });
       break;
     case 'status':
+      targetLine.set(message.text, !message.connected);
       if (!message.connected || tree.childElementCount === 0) status.set(message.text, !message.connected);
       // Restored before the session was back: decode again now that it is.
       if (message.connected && failedExpression) host.post({ type: 'decode', expression: failedExpression });

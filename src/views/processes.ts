@@ -109,14 +109,15 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     this.changed.fire();
   }
 
-  // The title's description: when the rows were read, then the order and filter in effect.
+  // The title's description: the filter and order in effect, and when the rows were read.
   private describe(): void {
     if (!this.view) return;
+    // (What hides or moves rows first: a narrow side bar cuts the end.)
     const parts = [
-      this.readAt ? `as of ${this.readAt.toLocaleTimeString()}` : '',
+      this.filterText ? `filter: ${this.filterText}` : '',
       this.nestedView ? 'tree' : '',
       this.sortKey !== 'pid' ? `by ${PROCESS_SORTS[this.sortKey]}` : '',
-      this.filterText ? `filter: ${this.filterText}` : '',
+      this.readAt ? `as of ${this.readAt.toTimeString().slice(0, 8)}` : '',
     ];
     this.view.description = parts.filter(Boolean).join(' · ') || undefined;
   }

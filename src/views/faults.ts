@@ -7,10 +7,11 @@ import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
 import { detectionTitle } from '../detect/detection-title';
 import { fetchDetections, readBackgroundDetections, type Culprit, type Detection } from '../detect/detections';
+import { formatBytes } from './process-tree';
 
 export type FaultItem =
   | { kind: 'detection'; id: string; detection: Detection; firstSeen: Date }
-  | { kind: 'detail'; id: string; label: string; description?: string; culprit?: Culprit }
+  | { kind: 'detail'; id: string; label: string; description?: string; culprit?: Culprit; /** An evidence figure's key, as the detector names it. */ key?: string }
   | { kind: 'message'; id: string; label: string };
 
 /** What a culprit pid is blamed for, for the Processes tree. */
@@ -21,8 +22,20 @@ function figureText(value: number | number[]): string {
   return Number.isInteger(value) ? String(value) : value.toFixed(1);
 }
 
+const FIGURE_WORDS: Record<string, string> = { cpu: 'CPU', cpus: 'CPUs', rss: 'RSS', percent: '%' };
+
+/** A detector's figure key in words (`leastBusyCpuPercent` → `least busy CPU %`); the key stays in the tooltip. */
+export function figureLabel(key: string): string {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(' ')
+    .map((w) => FIGURE_WORDS[w] ?? w)
+    .join(' ');
+}
+
 function culpritText(c: Culprit): string {
-  const parts = [c.cpuPercent > 0 ? `${c.cpuPercent.toFixed(1)} % CPU` : '', c.rssBytes > 0 ? `${(c.rssBytes / 1048576).toFixed(0)} MiB resident` : ''];
+  const parts = [c.cpuPercent > 0 ? `${c.cpuPercent.toFixed(1)} % CPU` : '', c.rssBytes > 0 ? `${formatBytes(BigInt(Math.round(c.rssBytes)))} resident` : ''];
   const role = (c as Culprit & { role?: string }).role;
   return [role, ...parts].filter(Boolean).join(' · ');
 }
@@ -176,7 +189,7 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     } else if (d.detectedAt !== null) {
       details.push({ kind: 'detail', id: id('since'), label: 'last detected', description: `${(d.evaluatedAt - d.detectedAt).toFixed(0)} s before the last evaluation` });
     }
-    for (const [name, value] of Object.entries(d.figures)) details.push({ kind: 'detail', id: id(`figure/${name}`), label: name, description: figureText(value) });
+    for (const [name, value] of Object.entries(d.figures)) details.push({ kind: 'detail', id: id(`figure/${name}`), label: figureLabel(name), description: figureText(value), key: name });
     for (const c of d.culprits) details.push({ kind: 'detail', id: id(`culprit/${c.pid}`), label: `culprit ${c.pid} ${c.comm}`, description: culpritText(c), culprit: c });
     return details;
   }
@@ -191,6 +204,7 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
       const tree = new vscode.TreeItem(item.label);
       tree.id = item.id;
       tree.description = item.description;
+      if (item.key) tree.tooltip = `${item.label}: ${item.description ?? ''} (the detector's figure ${item.key})`;
       if (item.culprit) {
         tree.iconPath = new vscode.ThemeIcon('person');
         tree.contextValue = 'grass.fault.culprit';

@@ -38,7 +38,8 @@ export function stateName(state: string): string {
   return STATE_NAMES[state]?.[0] ?? `state ${state}`;
 }
 
-function formatBytes(bytes: bigint): string {
+/** Memory sizes in one unit everywhere the extension shows them (Processes, Faults): KiB under 1 MiB, else MiB. */
+export function formatBytes(bytes: bigint): string {
   const kib = Number(bytes) / 1024;
   return kib < 1024 ? `${kib.toFixed(0)} KiB` : `${(kib / 1024).toFixed(1)} MiB`;
 }

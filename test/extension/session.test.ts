@@ -19,6 +19,7 @@ import type { StackTrace } from '../../src/kernel/stacks/stacks';
 import { frameText } from '../../src/kernel/stacks/stacks';
 import type { HeartbeatState } from '../../src/session/live-session';
 import type { TargetItem } from '../../src/views/targets';
+import { viewRows, viewRowSelector, workbenchClick } from '../harness/workbench';
 import { GuestTarget, stopRelays } from './support/guest-target';
 
 const EXTENSION_ID = 'grass.grass-vscode';
@@ -254,7 +255,27 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
       const details = faults.getChildren(top).map((i) => faults.getTreeItem(i));
       for (const pid of pids) assert.ok(details.some((d) => d.label === `culprit ${pid} yes`), `culprit ${pid} not listed`);
       assert.ok(details.some((d) => d.label === 'since' && /^holds for \d+ s/.test(String(d.description))));
-      assert.ok(details.some((d) => d.label === 'leastBusyCpuPercent' && Number(d.description) >= 90));
+      assert.ok(details.some((d) => d.label === 'least busy CPU %' && Number(d.description) >= 90));
+      // As rendered: the evidence in words (no camelCase keys), the culprits' memory in the unit
+      // the Processes tree uses (KiB under 1 MiB: a `yes` holds far less than a MiB).
+      // (The side bar's other views are collapsed meanwhile: the Faults view then has the room to show every row.)
+      await vscode.commands.executeCommand('grass.faults.focus');
+      const others = ['Targets', 'Processes', 'Struct Decoder'];
+      for (const view of others) await workbenchClick(`.pane-header[aria-label^="${view}"]`);
+      let rendered: string[] = [];
+      try {
+        await workbenchClick(`${viewRowSelector('Faults')}:has-text("cpu-high-load") .monaco-tl-twistie`);
+        rendered = await waitFor('the evidence and culprit rows', async () => {
+          const rows = await viewRows('Faults');
+          return rows.some((r) => r.startsWith('least busy CPU %')) && rows.some((r) => r.startsWith('culprit ')) ? rows : undefined;
+        });
+      } finally {
+        for (const view of others) await workbenchClick(`.pane-header[aria-label^="${view}"]`);
+      }
+      assert.deepEqual(rendered.filter((r) => /\b[a-z]+[A-Z][a-z]/.test(r)), [], 'camelCase in the rendered rows');
+      const culpritRows = rendered.filter((r) => /^culprit \d+ yes/.test(r));
+      assert.ok(culpritRows.length > 0, rendered.join(' | '));
+      for (const row of culpritRows) assert.match(row, /· \d+ KiB resident$/, row);
       // One notification for it, naming the culprits.
       const notes = faults.notified.slice(notifiedBefore).filter((t) => t.includes('cpu-high-load detected'));
       assert.equal(notes.length, 1, JSON.stringify(faults.notified));

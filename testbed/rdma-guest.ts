@@ -43,7 +43,7 @@ export interface RdmaGuest {
 
 /** Host packages the guest uses through the share. */
 export function ensureRdmaHostPackages(): void {
-  execFileSync(path.join(repo, 'scripts/lib/ensure-debs.sh'), ['libibverbs1', 'ibverbs-providers', 'librdmacm1', 'rdma-core', 'iproute2', 'perftest', 'libpci3'], {
+  execFileSync(path.join(repo, 'scripts/lib/ensure-debs.sh'), ['libibverbs1', 'ibverbs-providers', 'librdmacm1', 'rdma-core', 'iproute2', 'perftest', 'ibverbs-utils', 'libpci3'], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
 }

@@ -84,6 +84,8 @@ export function statusText(status: number, detail: bigint): string {
     case L.Status.NoSuchResult: return 'the agent no longer holds that result';
     case L.Status.Target: return `the target's data was inconsistent (detail ${hex})`;
     case L.Status.Unsupported: return 'not supported by this agent';
+    // The agent serves a dump (makedumpfile's kdump format) whose dump level left this page out; its ready line names the level.
+    case L.Status.Excluded: return `address ${hex} is not in this dump (excluded by its dump level)`;
     default: return `unknown status ${status} (detail ${hex})`;
   }
 }

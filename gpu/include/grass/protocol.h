@@ -70,6 +70,8 @@ enum grass_status {
   GRASS_E_NO_SUCH_RESULT = 7,  /* FETCH_RESULT of a result the agent no longer holds */
   GRASS_E_TARGET = 8,          /* the target's data was inconsistent (cycle, bound exceeded...) */
   GRASS_E_UNSUPPORTED = 9,
+  GRASS_E_EXCLUDED = 10,       /* the page is RAM the dump left out (makedumpfile's dump level; detail:
+                                  the failing address) */
 };
 
 #define GRASS_PS_THREADS 1u  /* every thread, not only thread-group leaders */

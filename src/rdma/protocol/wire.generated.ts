@@ -54,6 +54,7 @@ export const GRASS_E_WRITES_DISABLED = 6;
 export const GRASS_E_NO_SUCH_RESULT = 7;
 export const GRASS_E_TARGET = 8;
 export const GRASS_E_UNSUPPORTED = 9;
+export const GRASS_E_EXCLUDED = 10;
 export const GRASS_DETECTORS = 3;
 export const GRASS_RDMA_HELLO_MAGIC = 1330398536;
 export const GRASS_RDMA_DEFAULT_PORT = 7471;
@@ -104,6 +105,7 @@ export enum Status {
   NoSuchResult = 7,
   Target = 8,
   Unsupported = 9,
+  Excluded = 10,
 }
 
 /** Every struct of the headers: size, alignment, and per field its offset, size and C type. */

@@ -13,106 +13,27 @@ const outside = (allowed) => `^src/(?!(${allowed})(/|$))`;
 
 const SESSION_LAYER = 'types|rdma|kernel|vmcore|detect|session|settings|relay/remote\\.ts|relay/wire\\.ts';
 
+/** A forbidden import: from the modules `from` matches to those `to` matches (dependency-cruiser's from/to). */
+const forbid = (name, comment, from, to) => ({ name, comment, severity: 'error', from, to });
+
+const VSCODE = '^vscode$|node_modules/@types/vscode/';
+
 module.exports = {
   forbidden: [
-    {
-      name: 'types-import-nothing',
-      comment: 'src/types is shared by the extension host and the browser webviews: it imports only itself, never a layer, a package or a Node module.',
-      severity: 'error',
-      from: { path: '^src/types/' },
-      to: { pathNot: '^src/types/' },
-    },
-    {
-      name: 'rdma-imports-no-layer-above',
-      comment: 'src/rdma is the bottom layer: it imports only src/types (never the kernel model, session, relay or views).',
-      severity: 'error',
-      from: { path: '^src/rdma/' },
-      to: { path: outside('types|rdma') },
-    },
-    {
-      name: 'kernel-model-imports-no-session',
-      comment: 'The kernel model (src/kernel, src/vmcore, src/detect) is built on rdma and types only: no session, relay, settings or UI.',
-      severity: 'error',
-      from: { path: '^src/(kernel|vmcore|detect)/' },
-      to: { path: outside('types|rdma|kernel|vmcore|detect') },
-    },
-    {
-      name: 'session-imports-no-front-end',
-      comment: 'The session layer (and the relay client it opens targets through) sits under the relay server, views, commands, CLI and debug adapter.',
-      severity: 'error',
-      from: { path: `^src/(session|settings)/|^src/relay/(remote|wire)\\.ts$` },
-      to: { path: outside(SESSION_LAYER) },
-    },
-    {
-      name: 'targets-open-through-session',
-      comment: 'One way to open a target: src/session/open-target.ts (openTarget, openHeld, openLiveTransport). Above the session layer nothing opens a transport or connects itself.',
-      severity: 'error',
-      from: { path: '^src/(?!rdma/|session/)' },
-      to: { path: '^src/rdma/(connect|shm)\\.ts$', dependencyTypesNot: ['type-only'] },
-    },
-    {
-      name: 'views-import-no-commands',
-      comment: 'Commands use views, never the other way: what both need goes into the session layer or below.',
-      severity: 'error',
-      from: { path: '^src/views/' },
-      to: { path: '^src/(commands|cli|debug)/|^src/extension\\.ts$' },
-    },
-    {
-      name: 'cli-imports-no-extension',
-      comment: 'The CLI runs in plain Node: no vscode, views, commands, debug adapter or extension entry.',
-      severity: 'error',
-      from: { path: '^src/cli/' },
-      to: { path: '^src/(views|commands|debug|settings)/|^src/extension\\.ts$|^vscode$|node_modules/@types/vscode/' },
-    },
-    {
-      name: 'cli-reaches-no-vscode',
-      comment: 'Nothing the CLI loads, however indirectly, may load vscode (it exists only inside the extension host).',
-      severity: 'error',
-      from: { path: '^src/cli/main\\.ts$' },
-      to: { path: '^vscode$|node_modules/@types/vscode/', reachable: true },
-    },
-    {
-      name: 'front-ends-import-no-entry',
-      comment: 'src/extension.ts wires the extension together; nothing imports it.',
-      severity: 'error',
-      from: { path: '^src/' },
-      to: { path: '^src/extension\\.ts$' },
-    },
-    {
-      name: 'webview-imports-only-types',
-      comment: 'Webviews run in the browser: they import their own folder, src/types and browser packages, never host code or Node modules.',
-      severity: 'error',
-      from: { path: '^webview/' },
-      to: { path: '^(src/(?!types/)|test/|testbed/|bench/|scripts/)' },
-    },
-    {
-      name: 'webview-imports-no-node',
-      comment: 'Webviews run in the browser: no Node built-in modules.',
-      severity: 'error',
-      from: { path: '^webview/' },
-      to: { dependencyTypes: ['core'] },
-    },
-    {
-      name: 'host-imports-no-webview',
-      comment: 'The extension host and the webviews meet only in src/types (a webview file is browser code).',
-      severity: 'error',
-      from: { path: '^src/' },
-      to: { path: '^webview/' },
-    },
-    {
-      name: 'product-imports-no-testbed-or-tests',
-      comment: 'Product code (what the .vsix and dist/cli.js bundle) never imports the QEMU testbed, tests, benchmarks or scripts; `grass testbed` loads testbed/ at run time from a checkout.',
-      severity: 'error',
-      from: { path: '^(src|webview)/' },
-      to: { path: '^(testbed|test|bench|scripts)/' },
-    },
-    {
-      name: 'not-to-unresolvable',
-      comment: 'An import that resolves to nothing is a typo or a missing package.',
-      severity: 'error',
-      from: { path: '^(src|webview)/' },
-      to: { couldNotResolve: true },
-    },
+    forbid('types-import-nothing', 'src/types is shared by the extension host and the browser webviews: it imports only itself, never a layer, a package or a Node module.', { path: '^src/types/' }, { pathNot: '^src/types/' }),
+    forbid('rdma-imports-no-layer-above', 'src/rdma is the bottom layer: it imports only src/types (never the kernel model, session, relay or views).', { path: '^src/rdma/' }, { path: outside('types|rdma') }),
+    forbid('kernel-model-imports-no-session', 'The kernel model (src/kernel, src/vmcore, src/detect) is built on rdma and types only: no session, relay, settings or UI.', { path: '^src/(kernel|vmcore|detect)/' }, { path: outside('types|rdma|kernel|vmcore|detect') }),
+    forbid('session-imports-no-front-end', 'The session layer (and the relay client it opens targets through) sits under the relay server, views, commands, CLI and debug adapter.', { path: `^src/(session|settings)/|^src/relay/(remote|wire)\\.ts$` }, { path: outside(SESSION_LAYER) }),
+    forbid('targets-open-through-session', 'One way to open a target: src/session/open-target.ts (openTarget, openHeld, openLiveTransport). Above the session layer nothing opens a transport or connects itself.', { path: '^src/(?!rdma/|session/)' }, { path: '^src/rdma/(connect|shm)\\.ts$', dependencyTypesNot: ['type-only'] }),
+    forbid('views-import-no-commands', 'Commands use views, never the other way: what both need goes into the session layer or below.', { path: '^src/views/' }, { path: '^src/(commands|cli|debug)/|^src/extension\\.ts$' }),
+    forbid('cli-imports-no-extension', 'The CLI runs in plain Node: no vscode, views, commands, debug adapter or extension entry.', { path: '^src/cli/' }, { path: `^src/(views|commands|debug|settings)/|^src/extension\\.ts$|${VSCODE}` }),
+    forbid('cli-reaches-no-vscode', 'Nothing the CLI loads, however indirectly, may load vscode (it exists only inside the extension host).', { path: '^src/cli/main\\.ts$' }, { path: VSCODE, reachable: true }),
+    forbid('front-ends-import-no-entry', 'src/extension.ts wires the extension together; nothing imports it.', { path: '^src/' }, { path: '^src/extension\\.ts$' }),
+    forbid('webview-imports-only-types', 'Webviews run in the browser: they import their own folder, src/types and browser packages, never host code or Node modules.', { path: '^webview/' }, { path: '^(src/(?!types/)|test/|testbed/|bench/|scripts/)' }),
+    forbid('webview-imports-no-node', 'Webviews run in the browser: no Node built-in modules.', { path: '^webview/' }, { dependencyTypes: ['core'] }),
+    forbid('host-imports-no-webview', 'The extension host and the webviews meet only in src/types (a webview file is browser code).', { path: '^src/' }, { path: '^webview/' }),
+    forbid('product-imports-no-testbed-or-tests', 'Product code (what the .vsix and dist/cli.js bundle) never imports the QEMU testbed, tests, benchmarks or scripts; `grass testbed` loads testbed/ at run time from a checkout.', { path: '^(src|webview)/' }, { path: '^(testbed|test|bench|scripts)/' }),
+    forbid('not-to-unresolvable', 'An import that resolves to nothing is a typo or a missing package.', { path: '^(src|webview)/' }, { couldNotResolve: true }),
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -127,12 +127,12 @@ function generate() {
   for (const d of detectors) out.push(`  { kind: ${d.kind}, bit: ${d.kind - 1}, name: '${d.name}', symbol: '${d.symbol}' },`);
   out.push('] as const;');
   out.push('');
+  // An enum is a row naming its members' constants above (each number stands once, where the
+  // drift check reads it): Opcode.ProcessCount is GRASS_OP_PROCESS_COUNT.
   for (const e of parsed.enums) {
     const prefix = e.members.length > 1 ? commonPrefix(e.members) : 'GRASS_';
     out.push(`/** enum ${e.name} */`);
-    out.push(`export enum ${memberName(e.name.toUpperCase(), 'GRASS_')} {`);
-    for (const m of e.members) out.push(`  ${memberName(m, prefix)} = ${values.get(m)},`);
-    out.push('}');
+    out.push(`export enum ${memberName(e.name.toUpperCase(), 'GRASS_')} { ${e.members.map((m) => `${memberName(m, prefix)} = ${m}`).join(', ')} }`);
   }
   out.push('');
   out.push('/** Every struct of the headers: size, alignment, and per field its offset, size and C type. */');
@@ -150,6 +150,14 @@ function generate() {
     out.push('  },');
   }
   out.push('} as const;');
+  out.push('');
+  // What each hang class means, as grass/protocol.h's comment on its #define says it: the one
+  // place the words are written (the Faults view shows them).
+  const hangClasses = [...readFileSync(path.join(includeDir, 'grass/protocol.h'), 'utf8').matchAll(/^#define (GRASS_HANG_(F\d+))\s+\S+\s*\/\*\s*(.*?)\s*\*\//gm)];
+  out.push('/** The SHFH hang classes (grass_detection.values[0] of GRASS_DETECT_HANG): name and meaning, from grass/protocol.h. */');
+  out.push('export const hangClasses = [');
+  for (const [, constant, name, meaning] of hangClasses) out.push(`  { value: ${constant}, name: '${name}', meaning: '${meaning.replace(/['\\]/g, '\\$&')}' },`);
+  out.push('] as const;');
   out.push('');
   return out.join('\n');
 }

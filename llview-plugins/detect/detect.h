@@ -39,10 +39,6 @@ GRASS_HD void grass_detect_init(grass_detect_state* st) {
   st->area.layout = GRASS_BACKGROUND_LAYOUT;
 }
 
-// Walks the thread-group leaders into st->tasks; false (fault set) when the list does not walk.
-GRASS_HD bool grass_detect_walk(const grass_ps_ctx* ps, grass_detect_state* st, uint64_t* count) {
-  return grass_ps_walk(ps, 0, st->tasks, st->task_capacity, count);
-}
 
 // Keeps the GRASS_DETECT_CULPRITS largest scores (descending) among the walked tasks.
 GRASS_HD void grass_detect_top(const grass_detect_state* st, uint64_t count, const uint64_t* score, grass_detection* d) {
@@ -72,6 +68,18 @@ GRASS_HD void grass_detect_top(const grass_detect_state* st, uint64_t count, con
 GRASS_HD void grass_detect_fault(grass_detection* d, const grass_fault* f) {
   d->status = f->status;
   d->detail = f->address;
+}
+
+// Walks the thread-group leaders into st->tasks for detector d. The walk's fault is its own (the
+// process-list plugin's context is shared); false, with the fault in d's status, when the list
+// does not walk.
+GRASS_HD bool grass_detect_walk(const grass_ps_ctx* ps, grass_detect_state* st, grass_detection* d, uint64_t* count) {
+  grass_fault f = {GRASS_OK, 0};
+  grass_ps_ctx c = *ps;
+  c.fault = &f;
+  if (grass_ps_walk(&c, 0, st->tasks, st->task_capacity, count)) return true;
+  grass_detect_fault(d, &f);
+  return false;
 }
 
 // Share of a CPU's accounted time in a window (permille), for the history and F4's evidence.

@@ -66,15 +66,12 @@ GRASS_HD_CALL void grass_detect_cpu_high_load(const grass_ps_ctx* ps, grass_dete
     return;
   }
   uint64_t count = 0;
-  grass_fault f = {GRASS_OK, 0};
-  grass_ps_ctx c = *ps;
-  c.fault = &f;
   if (d->since_ns == 0) {
     // The condition begins with this window: remember each group's CPU time for the culprits.
     d->since_ns = start->monitor_clock_ns;
     st->high_load_swapped = start->pswpin + start->pswpout;
     st->base_count = 0;
-    if (!grass_detect_walk(&c, st, &count)) { grass_detect_fault(d, &f); return; }
+    if (!grass_detect_walk(ps, st, d, &count)) return;
     for (uint64_t i = 0; i < count; i++) {
       st->base_pid[i] = st->tasks[i].tgid;
       st->base_cpu_ns[i] = st->tasks[i].utime_ns + st->tasks[i].stime_ns;
@@ -86,7 +83,7 @@ GRASS_HD_CALL void grass_detect_cpu_high_load(const grass_ps_ctx* ps, grass_dete
   // Swapping over the span at a tenth of the per-window rate still means reclaim kept the CPUs busy.
   uint64_t span_swapped = end->pswpin + end->pswpout - st->high_load_swapped;
   if (span_swapped * 1000000000ull / span * 10 >= end->total_ram_pages / GRASS_HANG_SWAP_RATE_DIVISOR) return;
-  if (!grass_detect_walk(&c, st, &count)) { grass_detect_fault(d, &f); return; }
+  if (!grass_detect_walk(ps, st, d, &count)) return;
   if (!d->active) d->detected_ns = end->monitor_clock_ns;
   d->active = 1;
   d->values[0] = least;

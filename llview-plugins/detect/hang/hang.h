@@ -132,10 +132,7 @@ GRASS_HD_CALL void grass_detect_hang(const grass_ps_ctx* ps, grass_detect_state*
     d->values[5] = end->monitor_clock_ns - (cls == GRASS_HANG_F4 ? st->f4_since_ns : st->f6_since_ns);
     // Culprits: the tasks waiting in D state (F4), the largest resident sets (F6).
     uint64_t count = 0;
-    grass_fault f = {GRASS_OK, 0};
-    grass_ps_ctx c = *ps;
-    c.fault = &f;
-    if (!grass_detect_walk(&c, st, &count)) { grass_detect_fault(d, &f); return; }
+    if (!grass_detect_walk(ps, st, d, &count)) return;
     uint64_t* score = st->base_cpu_ns + st->base_count;
     for (uint64_t i = 0; i < count; i++) score[i] = cls == GRASS_HANG_F4 ? (st->tasks[i].state == 'D') : st->tasks[i].rss_bytes;
     grass_detect_top(st, count, score, d);

@@ -20,10 +20,7 @@ GRASS_HD_CALL void grass_detect_memory_leak(const grass_ps_ctx* ps, grass_detect
   }
   if (d->since_ns == 0) d->since_ns = end->monitor_clock_ns;
   uint64_t count = 0;
-  grass_fault f = {GRASS_OK, 0};
-  grass_ps_ctx c = *ps;
-  c.fault = &f;
-  if (!grass_detect_walk(&c, st, &count)) { grass_detect_fault(d, &f); return; }
+  if (!grass_detect_walk(ps, st, d, &count)) return;
   uint64_t* score = st->base_cpu_ns + st->base_count;
   for (uint64_t i = 0; i < count; i++) score[i] = st->tasks[i].rss_bytes;
   if (!d->active) d->detected_ns = end->monitor_clock_ns;

@@ -74,39 +74,11 @@ export const detectors = [
 ] as const;
 
 /** enum grass_opcode */
-export enum Opcode {
-  Heartbeat = 1,
-  Describe = 2,
-  Read = 3,
-  Write = 4,
-  ProcessCount = 5,
-  ProcessList = 6,
-  FetchResult = 7,
-  ReadBatch = 8,
-  Metrics = 9,
-  Detect = 10,
-  BulkRead = 11,
-}
+export enum Opcode { Heartbeat = GRASS_OP_HEARTBEAT, Describe = GRASS_OP_DESCRIBE, Read = GRASS_OP_READ, Write = GRASS_OP_WRITE, ProcessCount = GRASS_OP_PROCESS_COUNT, ProcessList = GRASS_OP_PROCESS_LIST, FetchResult = GRASS_OP_FETCH_RESULT, ReadBatch = GRASS_OP_READ_BATCH, Metrics = GRASS_OP_METRICS, Detect = GRASS_OP_DETECT, BulkRead = GRASS_OP_BULK_READ }
 /** enum grass_space */
-export enum Space {
-  Physical = 0,
-  Kernel = 1,
-  User = 2,
-}
+export enum Space { Physical = GRASS_SPACE_PHYSICAL, Kernel = GRASS_SPACE_KERNEL, User = GRASS_SPACE_USER }
 /** enum grass_status */
-export enum Status {
-  Ok = 0,
-  BadMac = 1,
-  Replay = 2,
-  Malformed = 3,
-  Unmapped = 4,
-  OutOfRange = 5,
-  WritesDisabled = 6,
-  NoSuchResult = 7,
-  Target = 8,
-  Unsupported = 9,
-  Excluded = 10,
-}
+export enum Status { Ok = GRASS_OK, BadMac = GRASS_E_BAD_MAC, Replay = GRASS_E_REPLAY, Malformed = GRASS_E_MALFORMED, Unmapped = GRASS_E_UNMAPPED, OutOfRange = GRASS_E_OUT_OF_RANGE, WritesDisabled = GRASS_E_WRITES_DISABLED, NoSuchResult = GRASS_E_NO_SUCH_RESULT, Target = GRASS_E_TARGET, Unsupported = GRASS_E_UNSUPPORTED, Excluded = GRASS_E_EXCLUDED }
 
 /** Every struct of the headers: size, alignment, and per field its offset, size and C type. */
 export const structs = {
@@ -352,3 +324,13 @@ export const structs = {
     },
   },
 } as const;
+
+/** The SHFH hang classes (grass_detection.values[0] of GRASS_DETECT_HANG): name and meaning, from grass/protocol.h. */
+export const hangClasses = [
+  { value: GRASS_HANG_F1, name: 'F1', meaning: 'CPUs stuck with interrupts off' },
+  { value: GRASS_HANG_F2, name: 'F2', meaning: 'CPUs stuck in the kernel, preemptible' },
+  { value: GRASS_HANG_F3, name: 'F3', meaning: 'CPUs stuck with preemption off, no lock waiters' },
+  { value: GRASS_HANG_F4, name: 'F4', meaning: 'tasks in I/O wait that never completes' },
+  { value: GRASS_HANG_F5, name: 'F5', meaning: 'CPUs spinning on a lock (preemption off, queued-spinlock waiters)' },
+  { value: GRASS_HANG_F6, name: 'F6', meaning: 'swap thrashing' },
+] as const;

@@ -9,9 +9,11 @@ say() { echo "grass setup: $*" >&2; }
 started=$(date +%s)
 
 # chromium, libkrb5-dev (code-server's kerberos module), a toolchain and python3 for native
-# modules; libbpf, OpenSSL and rdma-core headers for the agent in gpu/.
+# modules; libbpf, OpenSSL and rdma-core headers for the agent in gpu/; zlib, lzo, snappy and
+# zstd for the pages of kdump-compressed dumps (gpu/src/memory/kdump_source.cpp).
 bash scripts/lib/ensure-debs.sh chromium libkrb5-dev build-essential python3 pkg-config \
-  libbpf-dev libssl-dev libibverbs-dev librdmacm-dev
+  libbpf-dev libssl-dev libibverbs-dev librdmacm-dev \
+  zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
 
 # node_modules: `npm ci` on a fresh clone; when node_modules exists but does not match
 # package-lock.json, `npm install` (reconciles without deleting a shared tree's node_modules).

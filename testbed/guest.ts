@@ -17,6 +17,9 @@ import { GroundTruth, parseTruth } from './truth';
 
 export type PreemptModel = 'none' | 'voluntary' | 'full';
 
+/** The formats of QMP dump-guest-memory this testbed writes (QEMU 7.2's, less win-dmp). */
+export type QemuDumpFormat = 'elf' | 'kdump-zlib' | 'kdump-lzo' | 'kdump-snappy';
+
 export interface GuestOptions {
   /** Debian kernel image package (or meta-package, or ABI); default linux-image-amd64. */
   kernel?: string;
@@ -443,11 +446,15 @@ export class Guest {
     return cpus;
   }
 
-  /** Writes an ELF vmcore of the guest (QMP dump-guest-memory; VMCOREINFO note included). */
-  async dump(file: string): Promise<void> {
+  /**
+   * Writes a vmcore of the guest (QMP dump-guest-memory; VMCOREINFO note included): ELF by
+   * default, or makedumpfile's kdump-compressed format (flattened, as QEMU 7.2 writes it) with
+   * zlib, lzo or snappy pages.
+   */
+  async dump(file: string, format: QemuDumpFormat = 'elf'): Promise<void> {
     const target = path.resolve(file);
     const timeoutMs = 60_000 + this.record.options.memMiB * 100;
-    await qmp(this.record.qmpSocket, 'dump-guest-memory', { paging: false, protocol: `file:${target}` }, timeoutMs);
+    await qmp(this.record.qmpSocket, 'dump-guest-memory', { paging: false, protocol: `file:${target}`, format }, timeoutMs);
   }
 
   /** Stops QEMU and removes the RAM file and the run directory. */

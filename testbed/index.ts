@@ -10,7 +10,7 @@ export {
   reapStaleGuests,
   RUN_ROOT,
 } from './guest';
-export type { CpuRegisters, FaultKind, FaultResult, ModuleFunction, GuestOptions, GuestRecord, MemoryMap, MemoryRange, PreemptModel } from './guest';
+export type { CpuRegisters, FaultKind, FaultResult, ModuleFunction, GuestOptions, GuestRecord, MemoryMap, MemoryRange, PreemptModel, QemuDumpFormat } from './guest';
 export { DEFAULT_KERNEL_PACKAGE, prepareKernel } from './kernels';
 export type { KernelDir } from './kernels';
 export { QmpError } from './qmp';

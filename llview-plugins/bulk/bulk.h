@@ -30,15 +30,10 @@ GRASS_HD_CALL void grass_op_bulk_read(grass_monitor* mon, uint32_t i, const gras
     // A run may cross from one memory range into the next: copy range by range.
     for (uint64_t done = 0; done < run * page;) {
       uint64_t phys = addr + k * page + done, piece = run * page - done;
-      const uint8_t* src = 0;
-      for (uint32_t r = 0; r < mon->mem.count && !src; r++) {
-        const grass_phys_range* pr = &mon->mem.ranges[r];
-        if (phys >= pr->phys_start && phys - pr->phys_start < pr->length) {
-          src = pr->base + (phys - pr->phys_start);
-          if (piece > pr->length - (phys - pr->phys_start)) piece = pr->length - (phys - pr->phys_start);
-        }
-      }
-      if (!src) { o->status = GRASS_E_OUT_OF_RANGE; o->detail = phys; return; }
+      uint8_t* src = 0;
+      uint64_t avail = grass_phys_span(&mon->mem, phys, piece, &src);
+      if (!avail) { o->status = grass_phys_missing(&mon->mem, phys, piece); o->detail = phys; return; }
+      piece = avail;
       grass_copy(dst + at + done, src, piece);
       done += piece;
     }

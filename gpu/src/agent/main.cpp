@@ -157,6 +157,8 @@ int main(int argc, char** argv) {
     uint8_t key[32];
     read_key(o.key_file, key);
     grass::MemorySource memory = grass::MemorySource::open(o.memory, o.memory_map, o.buffer.allow_writes);
+    if (memory.filled_on_demand() && o.backend != "cpu")
+      throw std::runtime_error(o.memory + ": a kdump-compressed dump is decompressed on the host as it is read; serve it with --backend cpu");
     grass::Target target = grass::discover(memory, o.kallsyms, o.btf);
     grass::BtfTypes btf(target.btf);
     uint64_t instance;

@@ -371,7 +371,9 @@ Target discover(const MemorySource& memory, const std::string& kallsyms_file, co
     for (auto& s : syms) t.symbols.emplace(s.name, s.address);
   }
   std::string why_vmcoreinfo, why_banner;
-  if (!discover_from_vmcoreinfo(m, &t, &why_vmcoreinfo)) {
+  // A dump's header copy of VMCOREINFO first: scanning a compressed dump would decompress all of it.
+  bool found = !memory.vmcoreinfo().empty() && take_vmcoreinfo(m, memory.vmcoreinfo(), 0, &t, &why_vmcoreinfo);
+  if (!found && !discover_from_vmcoreinfo(m, &t, &why_vmcoreinfo)) {
     if (kallsyms_file.empty())
       throw error("kernel not found in " + memory.describe() + ": " + why_vmcoreinfo +
                   " (the banner fallback needs --kallsyms to place the banner)");

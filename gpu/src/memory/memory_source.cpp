@@ -1,5 +1,7 @@
 #include "memory_source.h"
 
+#include "kdump_source.h"
+
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -71,7 +73,8 @@ std::vector<FileRange> q35_layout(uint64_t ram_bytes) {
 }
 
 std::vector<FileRange> elf_core_layout(const uint8_t* file, uint64_t bytes, const std::string& name) {
-  if (bytes < sizeof(Elf64_Ehdr) || memcmp(file, ELFMAG, SELFMAG) != 0) throw error(name + ": not an ELF file");
+  if (bytes < sizeof(Elf64_Ehdr) || memcmp(file, ELFMAG, SELFMAG) != 0)
+    throw error(name + ": not an ELF file, nor a kdump-compressed dump (no \"KDUMP   \" or \"makedumpfile\" signature)");
   Elf64_Ehdr eh;
   memcpy(&eh, file, sizeof eh);
   if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
@@ -156,7 +159,8 @@ MemorySource MemorySource::open(const std::string& spec, const std::string& map_
   src.description_ = kind + ":" + path;
   if (kind == "vmcore") {
     src.map_file(path, false);
-    src.set_ranges(elf_core_layout(src.map_, src.map_bytes_, path));
+    if (KdumpImage::recognises(src.map_, src.map_bytes_)) src.open_kdump(path);
+    else src.set_ranges(elf_core_layout(src.map_, src.map_bytes_, path));
   } else if (kind == "qemu-ram" || kind == "pmem") {
     src.map_file(path, writable);
     if (!map_file.empty()) {
@@ -179,8 +183,33 @@ MemorySource MemorySource::open(const std::string& spec, const std::string& map_
   return src;
 }
 
+// Resident pages of a compressed dump at most (256 MiB): a task walk touches far fewer.
+static const uint64_t kKdumpCachePages = 65536;
+
+void MemorySource::open_kdump(const std::string& path) {
+  munmap(map_, map_bytes_);  // the image maps the file itself
+  map_ = nullptr;
+  map_bytes_ = 0;
+  kdump_.reset(new KdumpImage(path, kKdumpCachePages));
+  std::vector<FileRange> ranges = kdump_->ranges();
+  if (ranges.size() > GRASS_MAX_PHYS_RANGES)
+    throw error(path + ": the dump's RAM is " + std::to_string(ranges.size()) + " separate ranges, at most " +
+                std::to_string(GRASS_MAX_PHYS_RANGES) + " supported");
+  for (size_t i = 0; i < ranges.size(); i++) {
+    ranges[i].file_offset = ranges[i].phys_start;  // offset in the image's mapping of physical 0
+    phys_.ranges[i] = {ranges[i].phys_start, ranges[i].length, kdump_->base() + ranges[i].phys_start};
+  }
+  phys_.count = (uint32_t)ranges.size();
+  phys_.writable = 0;
+  phys_.dumped = kdump_->dumped_bits();
+  ranges_ = std::move(ranges);
+  vmcoreinfo_ = kdump_->vmcoreinfo();
+  description_ += " (" + kdump_->describe() + ")";
+}
+
 MemorySource::MemorySource(MemorySource&& o) noexcept
-    : description_(std::move(o.description_)), map_(o.map_), map_bytes_(o.map_bytes_), ranges_(std::move(o.ranges_)), phys_(o.phys_) {
+    : description_(std::move(o.description_)), vmcoreinfo_(std::move(o.vmcoreinfo_)), kdump_(std::move(o.kdump_)), map_(o.map_),
+      map_bytes_(o.map_bytes_), ranges_(std::move(o.ranges_)), phys_(o.phys_) {
   o.map_ = nullptr;
   o.map_bytes_ = 0;
 }

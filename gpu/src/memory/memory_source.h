@@ -1,15 +1,19 @@
 // Layer 1 on the host: opens a target's physical memory (a QEMU guest's RAM file with its memory
-// map, a /dev/pmem-style device, an ELF vmcore) by mapping it, never copying it.
+// map, a /dev/pmem-style device, an ELF vmcore, a kdump-compressed dump) by mapping it, never
+// copying it (a compressed dump's pages are decompressed on first touch: kdump_source.h).
 #ifndef GRASS_MEMORY_SOURCE_H
 #define GRASS_MEMORY_SOURCE_H
 
 #include <stdint.h>
 #include <stdio.h>
+#include <memory>
 #include <string>
 #include <vector>
 #include "phys_map.h"
 
 namespace grass {
+
+class KdumpImage;
 
 inline std::string hex(uint64_t v) {
   char b[24];
@@ -25,7 +29,8 @@ struct FileRange {
 
 class MemorySource {
  public:
-  // spec: "qemu-ram:PATH[?map=F]", "vmcore:PATH" or "pmem:PATH"; map_file overrides ?map=.
+  // spec: "qemu-ram:PATH[?map=F]", "vmcore:PATH" (ELF, or makedumpfile's kdump format, plain or
+  // flattened) or "pmem:PATH"; map_file overrides ?map=.
   // Throws std::runtime_error naming the file and what is wrong with it.
   static MemorySource open(const std::string& spec, const std::string& map_file, bool writable);
   MemorySource(MemorySource&& o) noexcept;
@@ -36,13 +41,19 @@ class MemorySource {
   const std::vector<FileRange>& ranges() const { return ranges_; }
   const std::string& describe() const { return description_; }
   uint64_t phys_end() const;  // highest physical address + 1
+  // The dump's own VMCOREINFO (a kdump header holds it), empty when the format has none here.
+  const std::string& vmcoreinfo() const { return vmcoreinfo_; }
+  // Pages are filled on demand by a thread of the agent's (kdump): no device may map them.
+  bool filled_on_demand() const { return kdump_ != nullptr; }
 
  private:
   MemorySource() = default;
   void map_file(const std::string& path, bool writable);
   void set_ranges(std::vector<FileRange> ranges);
+  void open_kdump(const std::string& path);
 
-  std::string description_;
+  std::string description_, vmcoreinfo_;
+  std::unique_ptr<KdumpImage> kdump_;
   uint8_t* map_ = nullptr;
   uint64_t map_bytes_ = 0;
   std::vector<FileRange> ranges_;

@@ -41,7 +41,7 @@ GRASS_HD_CALL bool grass_walk(const grass_phys_map* m, uint64_t root, uint32_t l
     uint32_t shift = 12 + 9 * (level - 1);
     uint64_t index = (va >> shift) & 511;
     uint64_t entry;
-    if (!grass_phys_read_u64(m, table + index * 8, &entry)) return grass_fail(f, GRASS_E_OUT_OF_RANGE, va);
+    if (!grass_phys_read_u64(m, table + index * 8, &entry)) return grass_fail(f, grass_phys_missing(m, table + index * 8, 8), va);
     if (!(entry & GRASS_PTE_PRESENT)) return grass_fail(f, GRASS_E_UNMAPPED, va);
     bool leaf = level == 1 || ((level == 2 || level == 3) && (entry & GRASS_PTE_HUGE));
     if (leaf) {
@@ -88,19 +88,13 @@ GRASS_HD_CALL bool grass_read(const grass_phys_map* m, const grass_paging* pg, u
     if (space == GRASS_SPACE_PHYSICAL) {
       // A physical span may cross from one range into the next: copy what this range holds.
       uint8_t* p = 0;
-      for (uint32_t i = 0; i < m->count && !p; i++) {
-        const grass_phys_range* r = &m->ranges[i];
-        if (phys >= r->phys_start && phys - r->phys_start < r->length) {
-          uint64_t avail = r->length - (phys - r->phys_start);
-          if (run > avail) run = avail;
-          p = r->base + (phys - r->phys_start);
-        }
-      }
-      if (!p) return grass_fail(f, GRASS_E_OUT_OF_RANGE, addr);
+      uint64_t avail = grass_phys_span(m, phys, run, &p);
+      if (!avail) return grass_fail(f, grass_phys_missing(m, phys, run), addr);
+      run = avail;
       grass_copy(out, p, run);
     } else {
       const uint8_t* p = grass_phys_ptr(m, phys, run);
-      if (!p) return grass_fail(f, GRASS_E_OUT_OF_RANGE, addr);
+      if (!p) return grass_fail(f, grass_phys_missing(m, phys, run), addr);
       grass_copy(out, p, run);
     }
     out += run; addr += run; len -= run;
@@ -124,7 +118,7 @@ GRASS_HD_CALL bool grass_write(const grass_phys_map* m, const grass_paging* pg, 
     }
     if (run > len) run = len;
     uint8_t* p = grass_phys_ptr(m, phys, run);
-    if (!p) return grass_fail(f, GRASS_E_OUT_OF_RANGE, addr);
+    if (!p) return grass_fail(f, grass_phys_missing(m, phys, run), addr);
     grass_copy(p, in, run);
     in += run; addr += run; len -= run;
   }

@@ -74,18 +74,18 @@ class RelayConnection {
   }
 }
 
-/** The monitor process's own memory (after a full collection when it runs with node --expose-gc). */
+/** The relay's own memory (after a full collection when it runs with node --expose-gc). */
 export async function relayMemory(socketPath: string): Promise<RelayMemory> {
   return RelayConnection.once<RelayMemory>(socketPath, { op: 'memory' });
 }
 
-/** The targets a monitor holds, with their state and last good data. */
+/** The targets a relay holds, with their state and last good data. */
 export async function relayTargets(socketPath: string): Promise<TargetStatus[]> {
   return RelayConnection.once<TargetStatus[]>(socketPath, { op: 'targets' });
 }
 
 /**
- * Asks the monitor to hold `target` (rdma:// or shm:) from now on, with the target's key (over
+ * Asks the relay to hold `target` (rdma:// or shm:) from now on, with the target's key (over
  * the owner-only local socket) when given; resolves to its status. A key the agent refuses is
  * refused here too.
  */
@@ -93,12 +93,12 @@ export async function holdThroughRelay(socketPath: string, target: string, key?:
   return RelayConnection.once<TargetStatus>(socketPath, { op: 'hold', target, ...(key ? { key: Buffer.from(key).toString('hex') } : {}) });
 }
 
-/** Asks the monitor at socketPath to stop; resolves to its pid once it has accepted. */
+/** Asks the relay at socketPath to stop; resolves to its pid once it has accepted. */
 export async function stopRelay(socketPath: string): Promise<number> {
   return (await RelayConnection.once<{ pid: number }>(socketPath, { op: 'stop' })).pid;
 }
 
-/** True when a monitor answers at socketPath. */
+/** True when a relay answers at socketPath. */
 export async function relayRunning(socketPath: string): Promise<boolean> {
   try {
     (await RelayConnection.open(socketPath)).close();
@@ -108,7 +108,7 @@ export async function relayRunning(socketPath: string): Promise<boolean> {
   }
 }
 
-/** A transport to `target` (a name or rdma:// address the monitor holds), through the monitor. */
+/** A transport to `target` (a name or rdma:// address the relay holds), through the relay. */
 export async function attachThroughRelay(socketPath: string, target: string): Promise<Transport> {
   const c = await RelayConnection.open(socketPath);
   try {

@@ -26,14 +26,14 @@ export interface RelayOptions {
   /** Listening agents to connect to (rdma://), or agents' shared memory on this host (shm:). */
   connect?: string[];
   pollMs?: number;
-  /** Request timeout of the monitor's own heartbeats, and of each RDMA operation. */
+  /** Request timeout of the relay's own heartbeats, and of each RDMA operation. */
   timeoutMs?: number;
   log?: (line: string) => void;
   /** Called on a client's stop request (`grass monitor stop`); without it, stop is refused. */
   onStopRequest?: () => void;
 }
 
-/** Slot claims among the monitor's own poller and its clients, per session. */
+/** Slot claims among the relay's own poller and its clients, per session. */
 class Claims {
   private readonly owners = new Map<number, object>();
   tryClaim(offset: number, owner: object): boolean {
@@ -75,9 +75,9 @@ class ClaimingTransport implements Transport {
   readWord(offset: number) { return this.inner.readWord(offset); }
   writeWord(offset: number, value: bigint) { return this.inner.writeWord(offset, value); }
   /**
-   * Claimed among the monitor's own users, then through the transport where it can claim
+   * Claimed among the relay's own users, then through the transport where it can claim
    * (shm: an OFD lock, so that other processes on the same buffer, such as the CLI, keep off
-   * the slot; without it their requests collided with the monitor's heartbeats).
+   * the slot; without it their requests collided with the relay's heartbeats).
    */
   async tryClaim(offset: number) {
     if (!this.claims.tryClaim(offset, this.owner)) return false;
@@ -133,7 +133,7 @@ class Session {
     identity: SessionIdentity,
     direction: TargetStatus['direction'],
     private readonly relay: RelayServer,
-    /** What the monitor's own heartbeats are signed with: the target's key from a hold, else --key-file's. */
+    /** What the relay's own heartbeats are signed with: the target's key from a hold, else --key-file's. */
     private key: Uint8Array,
   ) {
     this.host = identity.host;
@@ -221,7 +221,7 @@ class Session {
 
 export class RelayServer {
   private readonly sessions: Session[] = [];
-  /** rdma:// targets the monitor keeps connecting to. */
+  /** rdma:// targets the relay keeps connecting to. */
   private readonly connecting = new Set<string>();
   private listener?: VerbsListener;
   private server?: net.Server;
@@ -354,7 +354,7 @@ export class RelayServer {
   private async serveSocket(): Promise<void> {
     const path = this.options.socketPath;
     if (fs.existsSync(path)) {
-      // A socket nobody answers on is left over from a monitor that died: take its place.
+      // A socket nobody answers on is left over from a relay that died: take its place.
       const live = await new Promise<boolean>((resolve) => {
         const probe = net.connect(path, () => { probe.destroy(); resolve(true); });
         probe.on('error', () => resolve(false));
@@ -448,7 +448,7 @@ function parseTargetAddressHost(target: string): string {
   return a.kind === 'rdma' ? a.host : target;
 }
 
-/** The monitor's own memory, so a soak can tell a leak from V8's heap growing (gc: node --expose-gc). */
+/** The relay's own memory, so a soak can tell a leak from V8's heap growing (gc: node --expose-gc). */
 function relayMemory(): RelayMemory {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();

@@ -1,6 +1,6 @@
 // The local socket between `grass monitor` and its clients (the CLI, the extension): one JSON
-// object per line each way. A client either asks about the targets the monitor holds, or
-// attaches to one and does transport operations on its buffer through the monitor's RDMA
+// object per line each way. A client either asks about the targets the relay holds, or
+// attaches to one and does transport operations on its buffer through the relay's RDMA
 // session (so the protocol client runs unchanged in the client, and nothing polls verbs on the
 // client's thread). Bytes travel as base64, 64-bit words as decimal strings.
 import os from 'node:os';
@@ -11,16 +11,16 @@ export type RelayRequest =
   | { id: number; op: 'targets' }
   | { id: number; op: 'attach'; target: string }
   /** Start holding a target (rdma:// or shm:); answers its TargetStatus. `key` (hex): the
-   * target's own key, checked against the agent first; the monitor's heartbeats use it. */
+   * target's own key, checked against the agent first; the relay's heartbeats use it. */
   | { id: number; op: 'hold'; target: string; key?: string }
-  /** The monitor process's own memory (RelayMemory), after a full collection when node runs it with --expose-gc. */
+  /** The relay's own memory (RelayMemory), after a full collection when node runs it with --expose-gc. */
   | { id: number; op: 'memory' }
-  /** Stop the monitor: every held session is dropped (connections to dead kernels are lost for good). */
+  /** Stop the relay: every held session is dropped (connections to dead kernels are lost for good). */
   | { id: number; op: 'stop' }
   | { id: number; op: 'read'; offset: number; length: number }
   | { id: number; op: 'write'; offset: number; data: string }
   | { id: number; op: 'readWord'; offset: number }
-  /** version word, block, version word, read by the monitor back to back (Transport.readVersioned). */
+  /** version word, block, version word, read by the relay back to back (Transport.readVersioned). */
   | { id: number; op: 'readVersioned'; versionOffset: number; offset: number; length: number }
   | { id: number; op: 'writeWord'; offset: number; value: string }
   | { id: number; op: 'claim'; offset: number }
@@ -34,7 +34,7 @@ export type RelayReply =
 /** A held target's state: up, or the part that failed (src/session/failure.ts's states the relay records). */
 export type TargetState = 'up' | RelayFailureState;
 
-/** What the monitor knows about one target; the last good data stays after a failure. */
+/** What the relay knows about one target; the last good data stays after a failure. */
 export interface TargetStatus {
   name: string;
   /** Where the agent is (rdma://peer) and how the session was made. */
@@ -57,7 +57,7 @@ export interface TargetStatus {
   };
 }
 
-/** A long-lived monitor's memory, bytes (process.memoryUsage()); collected: a full GC ran first. */
+/** A long-lived relay's memory, bytes (process.memoryUsage()); collected: a full GC ran first. */
 export interface RelayMemory extends NodeJS.MemoryUsage {
   pid: number;
   collected: boolean;

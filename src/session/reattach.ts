@@ -1,5 +1,5 @@
 // After a window reload or an extension-host restart: the session the `grass monitor` still
-// holds is attached to again, without the user connecting by hand. Only a monitor that already
+// holds is attached to again, without the user connecting by hand. Only a relay that already
 // answers is asked (none is started), only configured targets whose key is in secret storage
 // are attached, and nothing is held anew. Runs off activation's path; failures are logged only.
 import type * as vscode from 'vscode';
@@ -19,7 +19,7 @@ export interface ReattachDeps {
   output: vscode.LogOutputChannel;
 }
 
-/** Re-attaches to the first configured target the monitor holds; resolves to the session opened, if any. */
+/** Re-attaches to the first configured target the relay holds; resolves to the session opened, if any. */
 export async function reattachHeldSession(deps: ReattachDeps): Promise<LiveSession | undefined> {
   const { socketPath, output } = deps;
   try {

@@ -14,29 +14,29 @@ export interface RelayLaunch {
   socketPath: string;
   /** The bundled CLI (dist/cli.js of the extension). */
   cliPath: string;
-  /** The key the monitor's own heartbeats are signed with (in a private file only until it has read it). */
+  /** The key the relay's own heartbeats are signed with (in a private file only until it has read it). */
   key: Uint8Array;
-  /** Where the monitor's log goes (next to the socket unless given). */
+  /** Where the relay's log goes (next to the socket unless given). */
   logFile?: string;
-  /** Told the pid of a monitor started here (it outlives the caller: someone may have to stop it). */
+  /** Told the pid of a relay started here (it outlives the caller: someone may have to stop it). */
   onStarted?: (pid: number) => void;
   startTimeoutMs?: number;
 }
 
 export interface HeldTarget {
   status: TargetStatus;
-  /** Pid of the monitor this call started; undefined when one already ran. */
+  /** Pid of the relay this call started; undefined when one already ran. */
   startedPid?: number;
 }
 
 /**
- * Makes sure a monitor runs at launch.socketPath and holds `target` (rdma:// or shm:) with the
- * target's key (the monitor checks it against the agent first: a wrong key fails here and
- * never becomes the held session's). A monitor started here for a hold that failed is stopped.
+ * Makes sure a relay runs at launch.socketPath and holds `target` (rdma:// or shm:) with the
+ * target's key (the relay checks it against the agent first: a wrong key fails here and
+ * never becomes the held session's). A relay started here for a hold that failed is stopped.
  */
 export async function ensureRelayHolds(launch: RelayLaunch, target: string): Promise<HeldTarget> {
   if (await relayRunning(launch.socketPath)) return { status: await holdThroughRelay(launch.socketPath, target, launch.key) };
-  const startedPid = await startMonitor(launch);
+  const startedPid = await startRelay(launch);
   launch.onStarted?.(startedPid);
   try {
     return { status: await holdThroughRelay(launch.socketPath, target, launch.key), startedPid };
@@ -46,11 +46,11 @@ export async function ensureRelayHolds(launch: RelayLaunch, target: string): Pro
   }
 }
 
-async function startMonitor(launch: RelayLaunch): Promise<number> {
+async function startRelay(launch: RelayLaunch): Promise<number> {
   const logFile = launch.logFile ?? `${launch.socketPath}.log`;
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const log = fs.openSync(logFile, 'a', 0o600);
-  // The key travels in a file of a private folder that is removed as soon as the monitor serves
+  // The key travels in a file of a private folder that is removed as soon as the relay serves
   // (it reads the key before); Node's stdio pipes are socket pairs, which /dev/stdin cannot open.
   const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grass-monitor-key-'));
   const keyFile = path.join(keyDir, 'key');

@@ -125,12 +125,16 @@ function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>).type === 'string' ? (value as Record<string, unknown>) : undefined;
 }
 
+/** A guard of one page's messages: a record with a type, one every page sends, or one of `own`'s. */
+function pageMessageGuard<T>(own: (m: Record<string, unknown>) => boolean): (value: unknown) => value is T {
+  return (value): value is T => {
+    const m = asRecord(value);
+    return m !== undefined && (isCommon(m) ?? own(m));
+  };
+}
+
 /** Checks the shape of a message from a memory inspector page before the host acts on it. */
-export function isMemoryInspectorWebviewMessage(value: unknown): value is MemoryInspectorWebviewMessage {
-  const m = asRecord(value);
-  if (!m) return false;
-  const common = isCommon(m);
-  if (common !== undefined) return common;
+export const isMemoryInspectorWebviewMessage = pageMessageGuard<MemoryInspectorWebviewMessage>((m) => {
   switch (m.type) {
     case 'resolve':
       return is(m, 'requestId', 'number') && is(m, 'text', 'string') && isSpace(m.space);
@@ -147,14 +151,10 @@ export function isMemoryInspectorWebviewMessage(value: unknown): value is Memory
     default:
       return false;
   }
-}
+});
 
 /** Checks the shape of a message from a struct decoder page before the host acts on it. */
-export function isStructDecoderWebviewMessage(value: unknown): value is StructDecoderWebviewMessage {
-  const m = asRecord(value);
-  if (!m) return false;
-  const common = isCommon(m);
-  if (common !== undefined) return common;
+export const isStructDecoderWebviewMessage = pageMessageGuard<StructDecoderWebviewMessage>((m) => {
   switch (m.type) {
     case 'follow':
       return is(m, 'requestId', 'number') && is(m, 'expression', 'string');
@@ -175,7 +175,7 @@ export function isStructDecoderWebviewMessage(value: unknown): value is StructDe
     default:
       return false;
   }
-}
+});
 
 /** `0x…` for an address; throws on anything else (messages carry addresses only this way). */
 export function parseHexAddress(text: string): bigint {
@@ -187,6 +187,7 @@ export function hexAddress(value: bigint): string {
   return `0x${value.toString(16)}`;
 }
 
-export function describeInspectorSpace(space: AddressSpace): string {
+/** An address space in a person's words, for titles and notices (describeSpace is errors' short form). */
+export function addressSpaceLabel(space: AddressSpace): string {
   return space.kind === 'user' ? `pid ${space.pid} user` : space.kind === 'kernel' ? 'kernel-virtual' : 'physical';
 }

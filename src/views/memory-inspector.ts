@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import {
-  describeInspectorSpace,
+  addressSpaceLabel,
   hexAddress,
   INSPECTOR_MAX_SPAN,
   isMemoryInspectorWebviewMessage,
@@ -80,7 +80,7 @@ export class MemoryInspector extends SessionPanels<MemoryInspectorHostMessage, M
       const model = await this.model();
       if (space.kind !== 'kernel') {
         if (!/^\s*(0x[0-9a-fA-F]+|\d+)\s*$/.test(text)) {
-          throw new Error(`in ${describeInspectorSpace(space)} memory only a number is an address: symbols and expressions are kernel-virtual`);
+          throw new Error(`in ${addressSpaceLabel(space)} memory only a number is an address: symbols and expressions are kernel-virtual`);
         }
         return { address: hexAddress(BigInt(text.trim())) };
       }
@@ -102,7 +102,7 @@ export class MemoryInspector extends SessionPanels<MemoryInspectorHostMessage, M
 
   private async decodeAsStruct(panel: MemoryInspectorPanel, space: AddressSpace, addressText: string): Promise<void> {
     if (space.kind !== 'kernel') {
-      await panel.post({ type: 'notice', text: `Decoding reads kernel-virtual addresses; this panel shows ${describeInspectorSpace(space)} memory.`, isError: true });
+      await panel.post({ type: 'notice', text: `Decoding reads kernel-virtual addresses; this panel shows ${addressSpaceLabel(space)} memory.`, isError: true });
       return;
     }
     try {
@@ -119,7 +119,7 @@ export class MemoryInspector extends SessionPanels<MemoryInspectorHostMessage, M
       if (!Number.isInteger(length) || length <= 0 || length > INSPECTOR_MAX_SPAN) throw new Error(`a saved range holds 1 to ${INSPECTOR_MAX_SPAN} bytes, not ${length}`);
       const address = parseHexAddress(addressText);
       const target = await vscode.window.showSaveDialog({
-        title: `GRASS: save ${length} bytes of ${describeInspectorSpace(space)} memory at ${addressText}`,
+        title: `GRASS: save ${length} bytes of ${addressSpaceLabel(space)} memory at ${addressText}`,
         defaultUri: vscode.Uri.file(`${addressText}-${length}.bin`),
       });
       if (!target) return;

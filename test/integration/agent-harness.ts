@@ -78,18 +78,11 @@ export async function startGuestAgent(guest: Guest, memory = `qemu-ram:${guest.r
   return { target: `shm:${shmPath}`, keyFile, shmPath, ready: JSON.parse(line) as Record<string, unknown>, process: child, stop };
 }
 
-export interface PsTask {
-  pid: number;
-  tgid: number;
-  ppid: number;
-  comm: string;
-  state: string;
-  cpu: number;
-  utimeNs: number;
-  stimeNs: number;
-  rssBytes: number;
-  threads: number;
-}
+/**
+ * A task of `grass ps --json` (DESIGN §6): the fields the guest's /proc tells the truth of, as
+ * the truth names them, and the CPU times and resident size in ns and bytes.
+ */
+export type PsTask = Pick<TruthTask, 'pid' | 'tgid' | 'ppid' | 'comm' | 'state' | 'cpu' | 'threads'> & { utimeNs: number; stimeNs: number; rssBytes: number };
 
 /**
  * The kernel's task comm (16 bytes with the NUL) against what /proc shows: the same, or for a

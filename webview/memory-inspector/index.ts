@@ -5,7 +5,7 @@
 import { addStyles, button, checkbox, dropdown, heading, registeredComponents, row, statusLine, textField, toggleButton } from '../components';
 import { connectToHost } from '../components/host';
 import {
-  describeInspectorSpace,
+  addressSpaceLabel,
   hexAddress,
   INSPECTOR_MAX_SPAN,
   INSPECTOR_PAGE_BYTES,
@@ -337,7 +337,7 @@ function render(): void {
   const shownStart = base() + BigInt(first * BYTES_PER_ROW);
   if (goToError) status.set(goToError, true);
   else status.set(
-    `${describeInspectorSpace(state.space)} ${hexAddress(shownStart)}–${hexAddress(shownStart + BigInt(count * BYTES_PER_ROW))} of ${hexAddress(base())}+${(state.span / 1024).toFixed(0)} KiB` +
+    `${addressSpaceLabel(state.space)} ${hexAddress(shownStart)}–${hexAddress(shownStart + BigInt(count * BYTES_PER_ROW))} of ${hexAddress(base())}+${(state.span / 1024).toFixed(0)} KiB` +
       `${missing ? ' (loading…)' : ''}; ${cache.size} pages cached`,
   );
   showSelection();
@@ -537,7 +537,7 @@ host.onMessage((message) => {
       state.addressText = asked.text;
       const at = BigInt(message.address);
       const what = message.typeName ? ` (${message.typeName}, ${message.size} bytes)` : '';
-      showTitle(`Memory: ${asked.text} (${describeInspectorSpace(asked.space)})`);
+      showTitle(`Memory: ${asked.text} (${addressSpaceLabel(asked.space)})`);
       resolvedNote = `${asked.text} = ${message.address}${what}`;
       goTo(at);
       break;
@@ -571,7 +571,7 @@ function hexBytes(hex: string): Uint8Array {
 showSettings();
 if (state.autoRefreshMs > 0) setAutoRefresh(state.autoRefreshMs);
 if (located) {
-  showTitle(`Memory: ${state.addressText} (${describeInspectorSpace(state.space)})`);
+  showTitle(`Memory: ${state.addressText} (${addressSpaceLabel(state.space)})`);
   const keep = BigInt(state.focus);
   spacer.style.height = `${(state.span / BYTES_PER_ROW) * ROW_HEIGHT}px`;
   requestAnimationFrame(() => {

@@ -2,7 +2,7 @@
 import { blockedTasks, frameText, stackTraces, type StackFrame, type StackTrace } from '../../kernel/stacks/stacks';
 import type { CliCommand } from '../command';
 import { modelFromSession } from './kernel-target';
-import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
+import { hex, targetFlagsUsage, targetVerb } from './target-flags';
 
 const usage = `usage: grass bt --target ADDR [--key-file F] (PID... | --blocked) [--all-frames] [--json]
 
@@ -23,50 +23,48 @@ ${targetFlagsUsage}
 const frameJson = (f: StackFrame) => ({ ...f, address: hex(f.address) });
 const traceJson = <T extends StackTrace>(t: T) => ({ ...t, taskAddress: hex(t.taskAddress), frames: t.frames.map(frameJson) });
 
-function printTrace(t: StackTrace, prefix: string): void {
-  process.stdout.write(`${prefix}pid ${t.pid} (${t.comm}) state ${t.state}${t.method === 'scan' ? ' [on a CPU: best-effort scan]' : ''}\n`);
-  for (const f of t.frames) process.stdout.write(`  ${frameText(f)}\n`);
-  if (t.note) process.stdout.write(`  [${t.note}]\n`);
+function traceLines(t: StackTrace, prefix: string): string[] {
+  return [
+    `${prefix}pid ${t.pid} (${t.comm}) state ${t.state}${t.method === 'scan' ? ' [on a CPU: best-effort scan]' : ''}`,
+    ...t.frames.map((f) => `  ${frameText(f)}`),
+    ...(t.note ? [`  [${t.note}]`] : []),
+  ];
 }
 
-export const btCommand: CliCommand = {
+export const btCommand: CliCommand = targetVerb({
   name: 'bt',
   summary: 'kernel stack traces of tasks (or all blocked tasks), from memory',
   usage,
-  async run(argv) {
-    const { flags, values, positionals } = parseTargetArgs('bt', argv, { blocked: { type: 'boolean', default: false }, 'all-frames': { type: 'boolean', default: false } }, true);
+  options: { blocked: { type: 'boolean', default: false }, 'all-frames': { type: 'boolean', default: false } },
+  positionals: true,
+  prepare({ values, positionals }) {
     const pids = positionals.map((p) => {
       const n = Number(p);
       if (!Number.isInteger(n) || n < 0) throw new Error(`bt: '${p}' is not a pid`);
       return n;
     });
     if (values.blocked !== true && pids.length === 0) throw new Error('bt: name a PID or --blocked');
-    const options = { includeScheduler: values['all-frames'] === true };
-    return withTarget('bt', flags, async (session) => {
-      const model = await modelFromSession(session);
-      if (values.blocked === true) {
-        const { groups, cpus } = await blockedTasks(model, options);
-        if (flags.json) {
-          printJson({ groups: groups.map((g) => ({ ...g, frames: g.frames.map(frameJson) })), cpus: cpus.map(traceJson) });
-          return 0;
-        }
-        if (groups.length === 0) process.stdout.write('no task in D state\n');
-        for (const g of groups) {
-          process.stdout.write(`${g.tasks.length} task(s) in D: ${g.tasks.map((t) => `${t.pid} (${t.comm})`).join(', ')}\n`);
-          for (const f of g.frames) process.stdout.write(`  ${frameText(f)}\n`);
-          if (g.note) process.stdout.write(`  [${g.note}]\n`);
-          process.stdout.write('\n');
-        }
-        for (const c of cpus) printTrace(c, `CPU ${c.cpu}: `);
-        return 0;
-      }
-      const traces = await stackTraces(model, pids, options);
-      if (flags.json) {
-        printJson({ traces: traces.map(traceJson) });
-        return 0;
-      }
-      for (const t of traces) printTrace(t, '');
-      return 0;
-    });
+    return { pids, blocked: values.blocked === true, options: { includeScheduler: values['all-frames'] === true } };
   },
-};
+  async run(session, { pids, blocked, options }) {
+    const model = await modelFromSession(session);
+    if (blocked) {
+      const { groups, cpus } = await blockedTasks(model, options);
+      return {
+        json: { groups: groups.map((g) => ({ ...g, frames: g.frames.map(frameJson) })), cpus: cpus.map(traceJson) },
+        text: () => [
+          ...(groups.length === 0 ? ['no task in D state'] : []),
+          ...groups.flatMap((g) => [
+            `${g.tasks.length} task(s) in D: ${g.tasks.map((t) => `${t.pid} (${t.comm})`).join(', ')}`,
+            ...g.frames.map((f) => `  ${frameText(f)}`),
+            ...(g.note ? [`  [${g.note}]`] : []),
+            '',
+          ]),
+          ...cpus.flatMap((c) => traceLines(c, `CPU ${c.cpu}: `)),
+        ],
+      };
+    }
+    const traces = await stackTraces(model, pids, options);
+    return { json: { traces: traces.map(traceJson) }, text: () => traces.flatMap((t) => traceLines(t, '')) };
+  },
+});

@@ -4,7 +4,7 @@ import { allTypesJson, formatType, lookupTypeName, typeJson } from '../../kernel
 import { loadBtfFile } from '../../kernel/btf/load';
 import { parseArgs } from 'node:util';
 import { modelFromSession } from './kernel-target';
-import { parseTargetArgs, targetFlagsUsage, withTarget } from './target-flags';
+import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
 
 const usage = `usage: grass btf [TYPE...] (--btf FILE [--base FILE] | --target ADDR --key-file F) [--json]
 
@@ -64,7 +64,7 @@ export const btfCommand: CliCommand = {
 function printTypes(btf: Btf, source: string, names: string[], json: boolean): number {
   if (names.length === 0) {
     if (json) {
-      writeJson({ source, typeCount: btf.typeCount, types: allTypesJson(btf) });
+      printJson({ source, typeCount: btf.typeCount, types: allTypesJson(btf) });
     } else {
       const counts = new Map<string, number>();
       for (const id of btf.ids()) counts.set(btf.kindOf(id), (counts.get(btf.kindOf(id)) ?? 0) + 1);
@@ -82,11 +82,7 @@ function printTypes(btf: Btf, source: string, names: string[], json: boolean): n
     }
     found.push(...ids);
   }
-  if (json) writeJson({ source, types: found.map((id) => typeJson(btf, id)) });
+  if (json) printJson({ source, types: found.map((id) => typeJson(btf, id)) });
   else process.stdout.write(found.map((id) => formatType(btf, id)).join('\n\n') + '\n');
   return 0;
-}
-
-function writeJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value) + '\n');
 }

@@ -1,7 +1,7 @@
 import type { CliCommand } from '../command';
 import { decodeExpression, formatValueTree } from '../../kernel/objects/decode';
 import { modelFromSession } from './kernel-target';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
+import { printJson, targetFlagsUsage, targetVerb } from './target-flags';
 
 const usage = `usage: grass decode EXPR --target ADDR [--key-file F] [--max-elements N] [--json]
 
@@ -20,25 +20,27 @@ ${targetFlagsUsage}
   --max-elements N   array elements shown per array (default 256)
 `;
 
-export const decodeCommand: CliCommand = {
+export const decodeCommand: CliCommand = targetVerb({
   name: 'decode',
   summary: 'decode a kernel object or expression to a value tree (BTF-typed)',
   usage,
-  async run(argv) {
-    const { flags, values, positionals } = parseTargetArgs('decode', argv, { 'max-elements': { type: 'string' } }, true);
+  options: { 'max-elements': { type: 'string' } },
+  positionals: true,
+  prepare({ values, positionals }) {
     if (positionals.length !== 1) throw new Error('decode: give exactly one expression (quote it)');
     const maxElements = values['max-elements'] === undefined ? undefined : Number(values['max-elements']);
     if (maxElements !== undefined && (!Number.isInteger(maxElements) || maxElements < 0)) throw new Error('decode: --max-elements must be a whole number');
-    return withTarget('decode', flags, async (session) => {
-      const tree = await decodeExpression(await modelFromSession(session), positionals[0], { maxElements });
-      if (flags.json) printJson(tree);
-      else process.stdout.write(formatValueTree(tree) + '\n');
-      // The tree is printed either way (what was readable is kept); the status says it is partial.
-      if (tree.error !== undefined) {
-        process.stderr.write(`grass decode: ${tree.error}\n`);
-        return 1;
-      }
-      return 0;
-    });
+    return { expression: positionals[0], maxElements };
   },
-};
+  async run(session, { expression, maxElements }, flags) {
+    const tree = await decodeExpression(await modelFromSession(session), expression, { maxElements });
+    if (flags.json) printJson(tree);
+    else process.stdout.write(formatValueTree(tree) + '\n');
+    // The tree is printed either way (what was readable is kept); the status says it is partial.
+    if (tree.error !== undefined) {
+      process.stderr.write(`grass decode: ${tree.error}\n`);
+      return 1;
+    }
+    return 0;
+  },
+});

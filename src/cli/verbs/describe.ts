@@ -1,7 +1,7 @@
 // grass describe: the target description the agent published (kernel release, KASLR, paging,
 // memory map, sizes of the symbol table and BTF).
 import type { CliCommand } from '../command';
-import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
+import { hex, targetFlagsUsage, targetVerb } from './target-flags';
 
 const usage = `usage: grass describe --target ADDR [--key-file F] [--json]
 
@@ -10,36 +10,32 @@ Prints what the agent found about the target kernel. In --json, addresses are he
 ${targetFlagsUsage}
 `;
 
-export const describeCommand: CliCommand = {
+export const describeCommand: CliCommand = targetVerb({
   name: 'describe',
   summary: 'the target kernel as the agent found it (release, KASLR, paging, memory map)',
   usage,
-  async run(argv) {
-    const { flags } = parseTargetArgs('describe', argv, {});
-    return withTarget('describe', flags, async ({ client }) => {
-      const d = await client.describe();
-      const memoryBytes = d.memoryMap.reduce((sum, r) => sum + r.length, 0n);
-      const result = {
-        release: d.release,
-        kaslrOffset: hex(d.kaslrOffset),
-        physBase: hex(d.physBase),
-        pageOffsetBase: hex(d.pageOffsetBase),
-        pageTableRoot: hex(d.pageTableRoot),
-        pagingLevels: d.pagingLevels,
-        cpuCount: d.cpuCount,
-        memoryMap: d.memoryMap.map((r) => ({ physStart: hex(r.physStart), length: hex(r.length) })),
-        memoryBytes: Number(memoryBytes),
-        symbolCount: d.symbols.length,
-        btfBytes: d.btf.length,
-        vmcoreinfoBytes: d.vmcoreinfo.length,
-        backend: client.backend,
-        writesAllowed: client.writesAllowed,
-      };
-      if (flags.json) {
-        printJson(result);
-        return 0;
-      }
-      const lines = [
+  async run({ client }) {
+    const d = await client.describe();
+    const memoryBytes = d.memoryMap.reduce((sum, r) => sum + r.length, 0n);
+    const result = {
+      release: d.release,
+      kaslrOffset: hex(d.kaslrOffset),
+      physBase: hex(d.physBase),
+      pageOffsetBase: hex(d.pageOffsetBase),
+      pageTableRoot: hex(d.pageTableRoot),
+      pagingLevels: d.pagingLevels,
+      cpuCount: d.cpuCount,
+      memoryMap: d.memoryMap.map((r) => ({ physStart: hex(r.physStart), length: hex(r.length) })),
+      memoryBytes: Number(memoryBytes),
+      symbolCount: d.symbols.length,
+      btfBytes: d.btf.length,
+      vmcoreinfoBytes: d.vmcoreinfo.length,
+      backend: client.backend,
+      writesAllowed: client.writesAllowed,
+    };
+    return {
+      json: result,
+      text: () => [
         `release          ${result.release}`,
         `KASLR offset     ${result.kaslrOffset}${d.kaslrOffset === 0n ? ' (none)' : ''}`,
         `phys_base        ${result.physBase}`,
@@ -53,9 +49,7 @@ export const describeCommand: CliCommand = {
         `BTF              ${result.btfBytes} bytes`,
         `VMCOREINFO       ${result.vmcoreinfoBytes} bytes`,
         `agent            ${result.backend} backend, writes ${result.writesAllowed ? 'allowed' : 'refused'}`,
-      ];
-      process.stdout.write(lines.join('\n') + '\n');
-      return 0;
-    });
+      ],
+    };
   },
-};
+});

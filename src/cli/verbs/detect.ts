@@ -3,7 +3,7 @@
 import type { CliCommand } from '../command';
 import { DETECTOR_NAMES, Detection, DetectorName, fetchDetections, readBackground, setDetectorModes } from '../../detect/detections';
 import { withLockHolder } from '../../detect/lock-holder';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
+import { positiveIntegerFlag, targetFlagsUsage, targetVerb } from './target-flags';
 
 const usage = `usage: grass detect --target ADDR [--key-file F] [--background | --watch [--interval-ms N]]
                     [--modes background|inline,...] [--json]
@@ -78,40 +78,36 @@ function parseModes(text: string): DetectorName[] {
   return DETECTOR_NAMES.filter((_, i) => modes[i] === 'background');
 }
 
-export const detectCommand: CliCommand = {
+export const detectCommand: CliCommand = targetVerb({
   name: 'detect',
   summary: 'detections of the agent\'s monitor: cpu-high-load, memory-leak, hang classes F1-F6',
   usage,
-  async run(argv) {
-    const { flags, values } = parseTargetArgs('detect', argv, {
-      background: { type: 'boolean', default: false },
-      watch: { type: 'boolean', default: false },
-      'interval-ms': { type: 'string' },
-      modes: { type: 'string' },
-    });
-    const intervalMs = values['interval-ms'] === undefined ? 1000 : Number(values['interval-ms']);
-    if (!Number.isInteger(intervalMs) || intervalMs <= 0) throw new Error('detect: --interval-ms must be a positive integer');
-    const background = values.modes === undefined ? undefined : parseModes(values.modes as string);
-    return withTarget('detect', flags, async (session) => {
-      const client = session.client;
-      if (background) await setDetectorModes(client, background);
-      if (values.watch === true) return watch(client, intervalMs, flags.json, flags.timeoutMs);
-      const detections = await withLockHolder(
-        client,
-        values.background === true ? (await readBackground(client, flags.timeoutMs)).detections : await fetchDetections(client),
-      );
-      if (flags.json) {
-        printJson({ detections });
-        return 0;
-      }
-      const lines = detections.filter((d) => d.error).map((d) => `${d.detector}: could not evaluate: ${d.error}`);
-      const active = detections.filter((d) => d.active);
-      lines.push(...(active.length ? active.map(describe) : ['no detection']));
-      process.stdout.write(lines.join('\n') + '\n');
-      return 0;
-    });
+  options: {
+    background: { type: 'boolean', default: false },
+    watch: { type: 'boolean', default: false },
+    'interval-ms': { type: 'string' },
+    modes: { type: 'string' },
   },
-};
+  prepare: ({ values }) => ({
+    intervalMs: positiveIntegerFlag('detect', 'interval-ms', values['interval-ms'], 1000),
+    modes: values.modes === undefined ? undefined : parseModes(values.modes as string),
+    watch: values.watch === true,
+    fromBackground: values.background === true,
+  }),
+  async run({ client }, { intervalMs, modes, watch: watching, fromBackground }, flags) {
+    if (modes) await setDetectorModes(client, modes);
+    if (watching) return watch(client, intervalMs, flags.json, flags.timeoutMs);
+    const detections = await withLockHolder(client, fromBackground ? (await readBackground(client, flags.timeoutMs)).detections : await fetchDetections(client));
+    const active = detections.filter((d) => d.active);
+    return {
+      json: { detections },
+      text: () => [
+        ...detections.filter((d) => d.error).map((d) => `${d.detector}: could not evaluate: ${d.error}`),
+        ...(active.length ? active.map(describe) : ['no detection']),
+      ],
+    };
+  },
+});
 
 /** Follows the background area until interrupted (withTarget exits on SIGINT/SIGTERM). */
 async function watch(client: Parameters<typeof readBackground>[0], intervalMs: number, json: boolean, timeoutMs?: number): Promise<number> {

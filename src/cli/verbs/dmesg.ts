@@ -4,7 +4,7 @@ import { KernelLogError, KernelLogReader, type KernelLog } from '../../kernel/lo
 import { KernelLogFollower } from '../../kernel/log/follow';
 import { formatRecord, recordToJson } from '../../kernel/log/format';
 import type { CliCommand } from '../command';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
+import { positiveIntegerFlag, targetFlagsUsage, targetVerb } from './target-flags';
 
 const usage = `usage: grass dmesg --target ADDR [--key-file F] [--since SEQ] [--follow [--interval-ms N]] [--json]
 
@@ -26,39 +26,28 @@ newline,caller:{pid}|{cpu},text,subsystem?,device?,finalized}],"firstSeq","headS
 line instead.
 `;
 
-export const dmesgCommand: CliCommand = {
+export const dmesgCommand: CliCommand = targetVerb({
   name: 'dmesg',
   summary: "the target kernel's log, read from its memory",
   usage,
-  async run(argv) {
-    const { flags, values } = parseTargetArgs('dmesg', argv, {
-      since: { type: 'string' },
-      follow: { type: 'boolean', default: false },
-      'interval-ms': { type: 'string' },
-    });
+  options: {
+    since: { type: 'string' },
+    follow: { type: 'boolean', default: false },
+    'interval-ms': { type: 'string' },
+  },
+  prepare({ values }) {
     const since = values.since === undefined ? -1 : Number(values.since);
     if (!Number.isSafeInteger(since) || since < -1) throw new Error(`dmesg: --since must be a sequence number, not '${values.since}'`);
-    const intervalMs = values['interval-ms'] === undefined ? 1000 : Number(values['interval-ms']);
-    if (!Number.isInteger(intervalMs) || intervalMs <= 0) throw new Error('dmesg: --interval-ms must be a positive integer');
-    const follow = values.follow === true;
-
-    return withTarget('dmesg', flags, async (session) => {
-      const description = await session.client.describe();
-      const reader = new KernelLogReader(session.client, description);
-      if (!follow) {
-        const log = await reader.read({ sinceSeq: since });
-        reportNotes(log, since);
-        if (flags.json) {
-          printJson({ ...log, records: log.records.map(recordToJson) });
-        } else {
-          for (const r of log.records) process.stdout.write(formatRecord(r) + '\n');
-        }
-        return 0;
-      }
-      return followLog(reader, since, intervalMs, flags.json);
-    });
+    return { since, intervalMs: positiveIntegerFlag('dmesg', 'interval-ms', values['interval-ms'], 1000), follow: values.follow === true };
   },
-};
+  async run(session, { since, intervalMs, follow }, flags) {
+    const reader = new KernelLogReader(session.client, await session.client.describe());
+    if (follow) return followLog(reader, since, intervalMs, flags.json);
+    const log = await reader.read({ sinceSeq: since });
+    reportNotes(log, since);
+    return { json: { ...log, records: log.records.map(recordToJson) }, text: () => log.records.map(formatRecord) };
+  },
+});
 
 /**
  * Polls until interrupted. withTarget answers SIGINT/SIGTERM by detaching and exiting 130/143;

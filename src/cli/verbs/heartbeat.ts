@@ -1,7 +1,7 @@
 // grass heartbeat: one request the monitor answers at once, plus the liveness block it keeps
 // on its own; says which part failed when there is no answer.
 import type { CliCommand } from '../command';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
+import { positiveIntegerFlag, targetFlagsUsage, targetVerb } from './target-flags';
 
 const usage = `usage: grass heartbeat --target ADDR [--key-file F] [--count N] [--json]
 
@@ -12,39 +12,35 @@ ${targetFlagsUsage}
   --count N          heartbeats to send (default 1); prints min and median
 `;
 
-export const heartbeatCommand: CliCommand = {
+export const heartbeatCommand: CliCommand = targetVerb({
   name: 'heartbeat',
   summary: 'round trip to the target monitor and its liveness counter',
   usage,
-  async run(argv) {
-    const { flags, values } = parseTargetArgs('heartbeat', argv, { count: { type: 'string', default: '1' } });
-    const count = Number(values.count);
-    if (!Number.isInteger(count) || count < 1) throw new Error('heartbeat: --count must be a positive integer');
-    return withTarget('heartbeat', flags, async ({ client }) => {
-      const roundTripsUs: number[] = [];
-      let last;
-      for (let i = 0; i < count; i++) {
-        last = await client.heartbeat();
-        roundTripsUs.push(Number(last.roundTripNs) / 1000);
-      }
-      const sorted = [...roundTripsUs].sort((a, b) => a - b);
-      const result = {
-        roundTripUs: roundTripsUs[roundTripsUs.length - 1],
-        minUs: sorted[0],
-        medianUs: sorted[Math.floor(sorted.length / 2)],
-        count,
-        livenessCounter: Number(last!.liveness.counter),
-        monitorClockNs: Number(last!.liveness.monitorClockNs),
-        requestsServed: Number(last!.liveness.requestsServed),
-        requestsRefused: Number(last!.liveness.requestsRefused),
-        backend: client.backend,
-      };
-      if (flags.json) printJson(result);
-      else {
-        const trip = count === 1 ? `${result.roundTripUs.toFixed(1)} µs round trip` : `round trip min ${result.minUs.toFixed(1)} µs, median ${result.medianUs.toFixed(1)} µs over ${count}`;
-        process.stdout.write(`${flags.target}: ${trip}; liveness ${result.livenessCounter} (${result.backend} backend, ${result.requestsServed} served, ${result.requestsRefused} refused)\n`);
-      }
-      return 0;
-    });
+  options: { count: { type: 'string', default: '1' } },
+  prepare: ({ values }) => positiveIntegerFlag('heartbeat', 'count', values.count, 1),
+  async run({ client }, count, flags) {
+    const roundTripsUs: number[] = [];
+    let last;
+    for (let i = 0; i < count; i++) {
+      last = await client.heartbeat();
+      roundTripsUs.push(Number(last.roundTripNs) / 1000);
+    }
+    const sorted = [...roundTripsUs].sort((a, b) => a - b);
+    const result = {
+      roundTripUs: roundTripsUs[roundTripsUs.length - 1],
+      minUs: sorted[0],
+      medianUs: sorted[Math.floor(sorted.length / 2)],
+      count,
+      livenessCounter: Number(last!.liveness.counter),
+      monitorClockNs: Number(last!.liveness.monitorClockNs),
+      requestsServed: Number(last!.liveness.requestsServed),
+      requestsRefused: Number(last!.liveness.requestsRefused),
+      backend: client.backend,
+    };
+    const trip = count === 1 ? `${result.roundTripUs.toFixed(1)} µs round trip` : `round trip min ${result.minUs.toFixed(1)} µs, median ${result.medianUs.toFixed(1)} µs over ${count}`;
+    return {
+      json: result,
+      text: () => [`${flags.target}: ${trip}; liveness ${result.livenessCounter} (${result.backend} backend, ${result.requestsServed} served, ${result.requestsRefused} refused)`],
+    };
   },
-};
+});

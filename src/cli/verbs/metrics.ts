@@ -1,7 +1,7 @@
 // grass metrics: the SHFH metrics of the monitor's last 1 s window (its own clock).
 import type { CliCommand } from '../command';
 import { fetchMetrics } from '../../detect/metrics';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
+import { targetFlagsUsage, targetVerb } from './target-flags';
 
 const usage = `usage: grass metrics --target ADDR [--key-file F] [--json]
 
@@ -19,35 +19,27 @@ context switches, local timer and device interrupts of the window, the preempt c
 
 ${targetFlagsUsage}`;
 
-export const metricsCommand: CliCommand = {
+export const metricsCommand: CliCommand = targetVerb({
   name: 'metrics',
   summary: 'CPU shares, context switches, run/blk, swap-out and free memory of the target (1 s window)',
   usage,
-  async run(argv) {
-    const { flags } = parseTargetArgs('metrics', argv, {});
-    return withTarget('metrics', flags, async (session) => {
-      const m = await fetchMetrics(session.client);
-      if (flags.json) {
-        printJson(m);
-        return 0;
-      }
-      const pct = (x: number): string => x.toFixed(1).padStart(6);
-      const mib = (b: number): string => `${(b / 1048576).toFixed(0)} MiB`;
-      const rows = m.cpus.map((c) => `${String(c.cpu).padStart(3)} ${pct(c.usr)} ${pct(c.sys)} ${pct(c.iowait)} ${pct(c.idle)} ${pct(c.steal)}`);
-      process.stdout.write(
-        [
-          `window ${m.windowSeconds.toFixed(3)} s (monitor clock)`,
-          'CPU   usr%   sys%  iowt%  idle% steal%',
-          ...rows,
-          `context switches ${m.contextSwitchesPerSecond.toFixed(0)}/s  run ${m.run}  blk ${m.blk}  pswpout ${m.pswpoutPerSecond.toFixed(0)}/s  pswpin ${m.pswpinPerSecond.toFixed(0)}/s`,
-          `memory free ${mib(m.memFreeBytes)} of ${mib(m.memTotalBytes)}  swap free ${mib(m.swapFreeBytes)} of ${mib(m.swapTotalBytes)}`,
-          `disks ${m.disks.length ? m.disks.map((d) => `${d.name} util ${d.util.toFixed(1)} % (${d.iosPerSecond.toFixed(0)} req/s)`).join('  ') : 'none read'}`,
-          `jiffies +${m.jiffies}  plugin parts: ${m.parts.join(' ')}`,
-          'CPU  current task                 same  switches timer irqs  preempt',
-          ...m.progress.map((p) => `${String(p.cpu).padStart(3)}  ${`${p.pid} ${p.comm}`.padEnd(28)} ${String(p.sameTaskWindows).padStart(4)} ${String(p.switches).padStart(9)} ${String(p.timerIrqs).padStart(5)} ${String(p.irqs).padStart(4)}  0x${(p.preemptCount >>> 0).toString(16)}`),
-        ].join('\n') + '\n',
-      );
-      return 0;
-    });
+  async run(session) {
+    const m = await fetchMetrics(session.client);
+    const pct = (x: number): string => x.toFixed(1).padStart(6);
+    const mib = (b: number): string => `${(b / 1048576).toFixed(0)} MiB`;
+    return {
+      json: m,
+      text: () => [
+        `window ${m.windowSeconds.toFixed(3)} s (monitor clock)`,
+        'CPU   usr%   sys%  iowt%  idle% steal%',
+        ...m.cpus.map((c) => `${String(c.cpu).padStart(3)} ${pct(c.usr)} ${pct(c.sys)} ${pct(c.iowait)} ${pct(c.idle)} ${pct(c.steal)}`),
+        `context switches ${m.contextSwitchesPerSecond.toFixed(0)}/s  run ${m.run}  blk ${m.blk}  pswpout ${m.pswpoutPerSecond.toFixed(0)}/s  pswpin ${m.pswpinPerSecond.toFixed(0)}/s`,
+        `memory free ${mib(m.memFreeBytes)} of ${mib(m.memTotalBytes)}  swap free ${mib(m.swapFreeBytes)} of ${mib(m.swapTotalBytes)}`,
+        `disks ${m.disks.length ? m.disks.map((d) => `${d.name} util ${d.util.toFixed(1)} % (${d.iosPerSecond.toFixed(0)} req/s)`).join('  ') : 'none read'}`,
+        `jiffies +${m.jiffies}  plugin parts: ${m.parts.join(' ')}`,
+        'CPU  current task                 same  switches timer irqs  preempt',
+        ...m.progress.map((p) => `${String(p.cpu).padStart(3)}  ${`${p.pid} ${p.comm}`.padEnd(28)} ${String(p.sameTaskWindows).padStart(4)} ${String(p.switches).padStart(9)} ${String(p.timerIrqs).padStart(5)} ${String(p.irqs).padStart(4)}  0x${(p.preemptCount >>> 0).toString(16)}`),
+      ],
+    };
   },
-};
+});

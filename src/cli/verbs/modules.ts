@@ -2,7 +2,7 @@
 import { listModules, procModulesLine } from '../../kernel/modules/modules';
 import type { CliCommand } from '../command';
 import { modelFromSession } from './kernel-target';
-import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
+import { hex, targetFlagsUsage, targetVerb } from './target-flags';
 
 const usage = `usage: grass modules --target ADDR [--key-file F] [--json]
 
@@ -13,20 +13,15 @@ with addresses as hex strings.
 
 ${targetFlagsUsage}`;
 
-export const modulesCommand: CliCommand = {
+export const modulesCommand: CliCommand = targetVerb({
   name: 'modules',
   summary: 'the target kernel\'s loaded modules (as /proc/modules)',
   usage,
-  async run(argv) {
-    const { flags } = parseTargetArgs('modules', argv, {});
-    return withTarget('modules', flags, async (session) => {
-      const modules = await listModules(await modelFromSession(session));
-      if (flags.json) {
-        printJson({ modules: modules.map((m) => ({ ...m, address: hex(m.address), structAddress: hex(m.structAddress) })) });
-      } else {
-        process.stdout.write(modules.map((m) => procModulesLine(m) + '\n').join(''));
-      }
-      return 0;
-    });
+  async run(session) {
+    const modules = await listModules(await modelFromSession(session));
+    return {
+      json: { modules: modules.map((m) => ({ ...m, address: hex(m.address), structAddress: hex(m.structAddress) })) },
+      text: () => modules.map(procModulesLine),
+    };
   },
-};
+});

@@ -7,7 +7,7 @@ import type { CliCommand } from '../command';
 import { KernelModel } from '../../kernel/model';
 import { expressionAddress } from '../../kernel/objects/expression';
 import { Kernel } from '../../kernel/objects/object';
-import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
+import { hex, printJson, targetFlagsUsage, targetVerb } from './target-flags';
 
 const MAX_READ_BYTES = 1 << 30;
 
@@ -56,35 +56,31 @@ export function hexDump(address: bigint, bytes: Uint8Array): string {
   return lines.join('\n') + '\n';
 }
 
-export const readCommand: CliCommand = {
+export const readCommand: CliCommand = targetVerb({
   name: 'read',
   summary: 'read target memory (kernel-virtual, physical or a process\'s) as a hex dump',
   usage,
-  async run(argv) {
-    const { flags, values, positionals } = parseTargetArgs(
-      'read',
-      argv,
-      { phys: { type: 'boolean', default: false }, pid: { type: 'string' }, out: { type: 'string' } },
-      true,
-    );
+  options: { phys: { type: 'boolean', default: false }, pid: { type: 'string' }, out: { type: 'string' } },
+  positionals: true,
+  prepare({ values, positionals }) {
     if (positionals.length !== 2) throw new Error('read: expected ADDR LEN (see grass read --help)');
     const length = parseNumber(positionals[1], 'length');
     if (length <= 0n || length > BigInt(MAX_READ_BYTES)) throw new Error(`read: length must be between 1 and ${MAX_READ_BYTES}`);
     if (values.phys && values.pid !== undefined) throw new Error('read: --phys and --pid exclude each other');
     const space: AddressSpace = values.phys ? { kind: 'physical' } : values.pid !== undefined ? { kind: 'user', pid: Number(parseNumber(values.pid as string, 'pid')) } : { kind: 'kernel' };
-    return withTarget('read', flags, async ({ client }) => {
-      const { address, symbol } = await resolveAddress(positionals[0], client);
-      const bytes = await client.read(space, address, Number(length));
-      const out = values.out as string | undefined;
-      if (out) writeFileSync(out, bytes);
-      if (flags.json) {
-        printJson({ space: space.kind, ...(space.kind === 'user' ? { pid: space.pid } : {}), address: hex(address), ...(symbol ? { symbol } : {}), length: bytes.length, ...(out ? { out } : { hex: Buffer.from(bytes).toString('hex') }) });
-      } else if (out) {
-        process.stderr.write(`read: ${bytes.length} bytes at ${hex(address)} written to ${out}\n`);
-      } else {
-        process.stdout.write(hexDump(address, bytes));
-      }
-      return 0;
-    });
+    return { addressText: positionals[0], length: Number(length), space, out: values.out as string | undefined };
   },
-};
+  async run({ client }, { addressText, length, space, out }, flags) {
+    const { address, symbol } = await resolveAddress(addressText, client);
+    const bytes = await client.read(space, address, length);
+    if (out) writeFileSync(out, bytes);
+    if (flags.json) {
+      printJson({ space: space.kind, ...(space.kind === 'user' ? { pid: space.pid } : {}), address: hex(address), ...(symbol ? { symbol } : {}), length: bytes.length, ...(out ? { out } : { hex: Buffer.from(bytes).toString('hex') }) });
+    } else if (out) {
+      process.stderr.write(`read: ${bytes.length} bytes at ${hex(address)} written to ${out}\n`);
+    } else {
+      process.stdout.write(hexDump(address, bytes));
+    }
+    return 0;
+  },
+});

@@ -6,7 +6,7 @@ import { KernelLogReader } from '../../kernel/log/ringbuffer';
 import { runningTasks } from '../../kernel/log/running';
 import { KernelModel } from '../../kernel/model';
 import type { CliCommand } from '../command';
-import { hex, parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
+import { hex, targetFlagsUsage, targetVerb } from './target-flags';
 
 const usage = `usage: grass report --target ADDR [--key-file F] [--json]
 
@@ -23,42 +23,35 @@ callTrace,lines,firstSeq,lastSeq,timestampNs,reporter}],"running":[{cpu,pid,comm
 hard-lockup hung-task rcu-stall.
 `;
 
-export const reportCommand: CliCommand = {
+export const reportCommand: CliCommand = targetVerb({
   name: 'report',
   summary: 'panic, oops, lockup and hung-task reports from the kernel log, and who was running',
   usage,
-  async run(argv) {
-    const { flags } = parseTargetArgs('report', argv, {});
-    return withTarget('report', flags, async (session) => {
-      const description = await session.client.describe();
-      // The running tasks need the kernel model (BTF); the log does not, and is read regardless.
-      let model: KernelModel | undefined;
-      try {
-        model = KernelModel.fromDescription(description, session.client);
-      } catch (err) {
-        process.stderr.write(`grass report: cannot tell which tasks are running: ${err instanceof Error ? err.message : String(err)}\n`);
-      }
-      const log = await new KernelLogReader(session.client, description, model?.btf).read();
-      const reports = extractFaultReports(log.records);
-      const running = model ? await runningTasks(model) : [];
-      for (const note of log.notes) process.stderr.write(`grass report: ${note}\n`);
-      if (flags.json) {
-        printJson({
-          reports: reports.map(reportToJson),
-          running: running.map((r) => ('error' in r ? r : { cpu: r.cpu, pid: r.pid, comm: r.comm, task: hex(r.taskAddress) })),
-          log: { firstSeq: log.firstSeq, headSeq: log.headSeq, notes: log.notes },
-        });
-        return 0;
-      }
-      const out: string[] = [];
-      if (reports.length === 0) out.push(`no fault reports in the kernel log (records ${log.firstSeq}..${log.headSeq})`);
-      for (const r of reports) out.push(formatReport(r), '');
-      out.push('running:');
-      for (const r of running) {
-        out.push('error' in r ? `  CPU ${r.cpu}: unreadable: ${r.error}` : `  CPU ${r.cpu}: ${r.comm} (pid ${r.pid}) task ${hex(r.taskAddress)}`);
-      }
-      process.stdout.write(out.join('\n') + '\n');
-      return 0;
-    });
+  async run(session) {
+    const description = await session.client.describe();
+    // The running tasks need the kernel model (BTF); the log does not, and is read regardless.
+    let model: KernelModel | undefined;
+    try {
+      model = KernelModel.fromDescription(description, session.client);
+    } catch (err) {
+      process.stderr.write(`grass report: cannot tell which tasks are running: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    const log = await new KernelLogReader(session.client, description, model?.btf).read();
+    const reports = extractFaultReports(log.records);
+    const running = model ? await runningTasks(model) : [];
+    for (const note of log.notes) process.stderr.write(`grass report: ${note}\n`);
+    return {
+      json: {
+        reports: reports.map(reportToJson),
+        running: running.map((r) => ('error' in r ? r : { cpu: r.cpu, pid: r.pid, comm: r.comm, task: hex(r.taskAddress) })),
+        log: { firstSeq: log.firstSeq, headSeq: log.headSeq, notes: log.notes },
+      },
+      text: () => [
+        ...(reports.length === 0 ? [`no fault reports in the kernel log (records ${log.firstSeq}..${log.headSeq})`] : []),
+        ...reports.flatMap((r) => [formatReport(r), '']),
+        'running:',
+        ...running.map((r) => ('error' in r ? `  CPU ${r.cpu}: unreadable: ${r.error}` : `  CPU ${r.cpu}: ${r.comm} (pid ${r.pid}) task ${hex(r.taskAddress)}`)),
+      ],
+    };
   },
-};
+});

@@ -2,7 +2,7 @@
 // streamed over the protocol's BULK_READ into an ELF vmcore that crash, drgn and grass open.
 import type { CliCommand } from '../command';
 import { journalPath, SaveProgress, saveVmcore } from '../../vmcore/save';
-import { parseTargetArgs, printJson, targetFlagsUsage, withTarget } from './target-flags';
+import { positiveIntegerFlag, printJson, targetFlagsUsage, targetVerb } from './target-flags';
 
 const usage = `usage: grass save-vmcore OUT --target ADDR [--key-file F] [--kernel-only] [--parallel N] [--json]
 
@@ -38,18 +38,15 @@ function progressPrinter(): (p: SaveProgress) => void {
   };
 }
 
-export const saveVmcoreCommand: CliCommand = {
+export const saveVmcoreCommand: CliCommand = targetVerb({
   name: 'save-vmcore',
   summary: 'save the target\'s memory (or only the kernel\'s pages) as an ELF vmcore, resumable',
   usage,
-  async run(argv) {
-    const { flags, values, positionals } = parseTargetArgs('save-vmcore', argv, { 'kernel-only': { type: 'boolean', default: false }, parallel: { type: 'string' } }, true);
+  options: { 'kernel-only': { type: 'boolean', default: false }, parallel: { type: 'string' } },
+  positionals: true,
+  prepare({ values, positionals }) {
     if (positionals.length !== 1) throw new Error('save-vmcore: expected one OUT file (see grass save-vmcore --help)');
-    let parallel: number | undefined;
-    if (values.parallel !== undefined) {
-      parallel = Number(values.parallel);
-      if (!Number.isInteger(parallel) || parallel < 1) throw new Error('save-vmcore: --parallel must be a positive integer');
-    }
+    const parallel = positiveIntegerFlag('save-vmcore', 'parallel', values.parallel);
     const out = positionals[0];
     // Ctrl-C: the session's own handler detaches and exits; every chunk is journaled only after
     // its bytes are written, so whatever was in flight is simply fetched again on resume.
@@ -58,14 +55,15 @@ export const saveVmcoreCommand: CliCommand = {
     };
     process.prependOnceListener('SIGINT', onInterrupt);
     process.prependOnceListener('SIGTERM', onInterrupt);
-    return withTarget('save-vmcore', flags, async ({ client }) => {
-      const r = await saveVmcore(client, out, { kernelOnly: values['kernel-only'] === true, parallel, onProgress: progressPrinter() });
-      if (process.stderr.isTTY) process.stderr.write('\n');
-      if (flags.json) printJson(r);
-      else process.stderr.write(`save-vmcore: ${out}: ${formatBytes(r.fileBytes)} (${r.pagesSaved} of ${r.pagesTotal} pages) in ${r.seconds.toFixed(1)} s; manifest ${r.manifest}\n`);
-      process.off('SIGINT', onInterrupt);
-      process.off('SIGTERM', onInterrupt);
-      return 0;
-    });
+    return { out, parallel, kernelOnly: values['kernel-only'] === true, onInterrupt };
   },
-};
+  async run({ client }, { out, parallel, kernelOnly, onInterrupt }, flags) {
+    const r = await saveVmcore(client, out, { kernelOnly, parallel, onProgress: progressPrinter() });
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    if (flags.json) printJson(r);
+    else process.stderr.write(`save-vmcore: ${out}: ${formatBytes(r.fileBytes)} (${r.pagesSaved} of ${r.pagesTotal} pages) in ${r.seconds.toFixed(1)} s; manifest ${r.manifest}\n`);
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
+    return 0;
+  },
+});

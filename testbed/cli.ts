@@ -1,8 +1,11 @@
 // `grass testbed`'s verbs and their JSON. Loaded at run time, from a checkout only, by
 // src/cli/verbs/testbed.ts (which holds the verb's usage text): the launcher is not part of
 // dist/cli.js or the .vsix.
+import fs from 'node:fs';
+import path from 'node:path';
 import { startAgent } from './agent';
-import { attachGuest, bootGuest, FAULT_KINDS, FaultKind, listGuests, PreemptModel } from './guest';
+import { attachGuest, bootGuest, FAULT_KINDS, FaultKind, listGuests, PreemptModel, QEMU_DUMP_FORMATS, QemuDumpFormat } from './guest';
+import { KDUMP_FORMATS, KdumpFormat, KdumpGuest } from './kdump-guest';
 
 
 class UsageError extends Error {}
@@ -44,6 +47,9 @@ async function up(args: string[]): Promise<number> {
   const json = takeFlag(args, '--json');
   const kaslr = takeFlag(args, '--kaslr');
   const agent = takeFlag(args, '--agent');
+  const kdump = takeFlag(args, '--kdump');
+  const crashKernelMiB = takeInt(args, '--crash-kernel');
+  if (crashKernelMiB !== undefined && !kdump) throw new UsageError('--crash-kernel needs --kdump');
   const preempt = takeOption(args, '--preempt');
   if (preempt !== undefined && !['none', 'voluntary', 'full'].includes(preempt)) {
     throw new UsageError(`--preempt must be none, voluntary or full, got '${preempt}'`);
@@ -61,7 +67,7 @@ async function up(args: string[]): Promise<number> {
     persistent: true,
   };
   if (args.length) throw new UsageError(`testbed up: unexpected '${args[0]}'`);
-  const guest = await bootGuest(options);
+  const guest = kdump ? (await KdumpGuest.boot({ ...options, crashKernelMiB })).guest : await bootGuest(options);
   let agentInfo: { target: string; keyFile: string } | undefined;
   if (agent) {
     try {
@@ -141,10 +147,30 @@ async function run(argv: string[]): Promise<number> {
       await attachGuest(needId(args, verb)).resume();
       return 0;
     case 'dump': {
+      const format = (takeOption(args, '--format') ?? 'elf') as QemuDumpFormat;
+      if (!QEMU_DUMP_FORMATS.includes(format)) throw new UsageError(`--format must be one of ${QEMU_DUMP_FORMATS.join(', ')}, got '${format}'`);
       const guest = attachGuest(needId(args, verb));
       const file = args.shift();
       if (!file) throw new UsageError('testbed dump needs a file path');
-      await guest.dump(file);
+      await guest.dump(file, format);
+      return 0;
+    }
+    case 'kdump': {
+      const json = takeFlag(args, '--json');
+      const format = (takeOption(args, '--format') ?? 'zlib') as KdumpFormat;
+      if (!KDUMP_FORMATS.includes(format)) throw new UsageError(`--format must be one of ${KDUMP_FORMATS.join(', ')}, got '${format}'`);
+      const flattened = takeFlag(args, '--flattened');
+      const dumpLevel = takeInt(args, '--dump-level');
+      const kg = KdumpGuest.attach(needId(args, verb));
+      const out = args.shift();
+      if (!out) throw new UsageError('testbed kdump needs a file path');
+      if (args.length) throw new UsageError(`testbed kdump: unexpected '${args[0]}'`);
+      await kg.arm([{ format, flattened, dumpLevel }]);
+      const r = await kg.panicAndDump(path.dirname(path.resolve(out)));
+      fs.renameSync(r.results[0].file, out);
+      const summary = { file: path.resolve(out), bytes: r.results[0].bytes, makedumpfileSeconds: r.results[0].seconds, captureBootSeconds: r.captureBootSeconds };
+      if (json) printJson(summary);
+      else process.stderr.write(`testbed: ${summary.file}: ${summary.bytes} bytes (capture kernel up ${summary.captureBootSeconds.toFixed(1)} s after the panic, makedumpfile ${summary.makedumpfileSeconds.toFixed(1)} s); the guest now idles in its capture kernel\n`);
       return 0;
     }
     case 'down':

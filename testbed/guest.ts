@@ -18,7 +18,8 @@ import { GroundTruth, parseTruth } from './truth';
 export type PreemptModel = 'none' | 'voluntary' | 'full';
 
 /** The formats of QMP dump-guest-memory this testbed writes (QEMU 7.2's, less win-dmp). */
-export type QemuDumpFormat = 'elf' | 'kdump-zlib' | 'kdump-lzo' | 'kdump-snappy';
+export const QEMU_DUMP_FORMATS = ['elf', 'kdump-zlib', 'kdump-lzo', 'kdump-snappy'] as const;
+export type QemuDumpFormat = (typeof QEMU_DUMP_FORMATS)[number];
 
 export interface GuestOptions {
   /** Debian kernel image package (or meta-package, or ABI); default linux-image-amd64. */

@@ -10,8 +10,9 @@ import type { CliCommand } from '../command';
 const usage = `usage: grass testbed <verb> ...  (a Debian kernel in QEMU; see docs/testbed.md)
 
   up [--kernel PKG] [--kaslr] [--mem MiB] [--cpus N] [--cpu-model MODEL] [--preempt none|voluntary|full]
-     [--swap MiB] [--disk MiB] [--append WORDS] [--agent] [--json]
-                      boot a guest that stays up until 'down'; prints
+     [--swap MiB] [--disk MiB] [--append WORDS] [--agent] [--kdump [--crash-kernel MiB]] [--json]
+                      boot a guest that stays up until 'down'; --kdump reserves a crash kernel
+                      (crashkernel=, default 192 MiB; memory default 640 MiB) and loads it; prints
                       {id, ramFile, memoryMap, serial, qmp, shell, kernel, bootMs, target?, keyFile?}
   run ID CMD...       run a shell command in the guest; prints its output, exits with its status
                       (--json: {stdout, rc}; --timeout MS, default 30000)
@@ -23,7 +24,11 @@ const usage = `usage: grass testbed <verb> ...  (a Debian kernel in QEMU; see do
                       start N sleeping processes (or threads)
   pause ID | resume ID
                       stop / continue the guest's CPUs (QMP stop / cont)
-  dump ID PATH        write an ELF vmcore (QMP dump-guest-memory)
+  dump ID PATH [--format elf|kdump-zlib|kdump-lzo|kdump-snappy]
+                      write a vmcore (QMP dump-guest-memory; default ELF)
+  kdump ID PATH [--format zlib|lzo|snappy|zstd|elf] [--flattened] [--dump-level N] [--json]
+                      panic a guest booted with --kdump (sysrq c); its capture kernel runs
+                      makedumpfile (default -c -d 31) on /proc/vmcore; the dump is copied to PATH
   down ID             stop QEMU, remove the RAM file and run directory
   list [--json]       guests running on this machine
 `;

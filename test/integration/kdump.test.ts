@@ -1,0 +1,114 @@
+// A guest that really kdumps: crashkernel= reserved, the capture kernel loaded with Debian's
+// kexec-tools, `echo c > /proc/sysrq-trigger`, and the capture kernel's Debian makedumpfile
+// writing /proc/vmcore at dump level 31 once per format (zlib, lzo, snappy, ELF, flattened
+// zlib; Debian's makedumpfile has no zstd). One guest, one panic, every format. The truth is the
+// guest's own /proc taken just before the panic, its console, and makedumpfile's own ELF dump
+// (the pages it left out of its PT_LOADs); crash on the same files is test/long/kdump-crash.test.ts.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { GroundTruth } from '../../testbed';
+import { KdumpGuest, KdumpJob, KdumpRun } from '../../testbed/kdump-guest';
+import { grass, grassJson, PsTask, sameComm } from './agent-harness';
+
+const JOBS: KdumpJob[] = [{ format: 'zlib' }, { format: 'lzo' }, { format: 'snappy' }, { format: 'elf' }, { format: 'zlib', flattened: true }];
+
+let kg: KdumpGuest;
+let scratch: string;
+let run: KdumpRun;
+let truth: GroundTruth;
+let truthAgain: GroundTruth;
+let procModules: string;
+
+before(async () => {
+  scratch = mkdtempSync(path.join(tmpdir(), 'grass-kdump-it-'));
+  kg = await KdumpGuest.boot();
+  await kg.arm(JOBS);
+  procModules = (await kg.guest.exec('cat /proc/modules')).trim();
+  truth = await kg.guest.truth();
+  truthAgain = await kg.guest.truth();
+  run = await kg.panicAndDump(scratch);
+});
+
+after(async () => {
+  await kg?.down();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const dumps = () => run.results.map((r) => ({ name: `${r.job.format}${r.job.flattened ? ' flattened' : ''}`, target: `vmcore:${r.file}`, job: r.job }));
+
+test('the capture kernel ran makedumpfile for every format, and every dump is smaller than the guest', () => {
+  assert.equal(run.results.length, JOBS.length);
+  for (const r of run.results) assert.ok(r.bytes > 1 << 20 && r.bytes < 640 << 20, `${r.file}: ${r.bytes} bytes`);
+  const zlib = run.results.find((r) => r.job.format === 'zlib' && !r.job.flattened)!;
+  const elf = run.results.find((r) => r.job.format === 'elf')!;
+  assert.ok(zlib.bytes * 3 < elf.bytes, `zlib ${zlib.bytes} vs ELF ${elf.bytes} at the same dump level`);
+  assert.match(run.console, /grass kdump: done/);
+  assert.match(kg.guest.console(), /Comm: sh Kdump: loaded/, 'the panic report says the crash kernel was loaded');
+  process.stderr.write(`kdump: capture kernel up ${run.captureBootSeconds.toFixed(1)} s after the panic; ${run.results.map((r) => `${path.basename(r.file)} ${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(1)} s`).join(', ')}\n`);
+});
+
+test('grass ps on each dump lists the tasks the guest listed before its panic', async () => {
+  // Processes alive in both truths with the same name: the truth collection's own processes
+  // come and go, these do not. States are not compared: the shell that panicked was running.
+  const processes = (t: GroundTruth) => t.tasks.filter((x) => x.pid === x.tgid);
+  const later = new Map(processes(truthAgain).map((t) => [t.pid, t]));
+  const stable = processes(truth).filter((t) => later.get(t.pid)?.comm === t.comm);
+  assert.ok(stable.length > 40, `${stable.length} stable processes`);
+  let first: PsTask[] | undefined;
+  for (const d of dumps()) {
+    const { tasks } = await grassJson<{ tasks: PsTask[] }>(['ps', '--target', d.target]);
+    const byPid = new Map(tasks.map((t) => [t.pid, t]));
+    for (const t of stable) {
+      const got = byPid.get(t.pid);
+      assert.ok(got && sameComm(got.comm, t.comm) && got.ppid === t.ppid, `${d.name}: pid ${t.pid} (${t.comm}, ppid ${t.ppid}) listed as ${JSON.stringify(got)}`);
+    }
+    const known = new Set([...truth.tasks, ...truthAgain.tasks].map((t) => t.pid));
+    const unknown = tasks.filter((t) => !known.has(t.pid));
+    assert.ok(unknown.length <= 2, `${d.name}: processes the guest never listed: ${JSON.stringify(unknown.map((t) => [t.pid, t.comm]))}`);
+    if (first) assert.deepEqual(tasks, first, `${d.name} lists the same as the zlib dump`);
+    else first = tasks;
+  }
+});
+
+test('dmesg of each dump ends in the panic the console shows; modules equal /proc/modules', async () => {
+  let firstLog: string | undefined;
+  for (const d of dumps()) {
+    const log = await grass(['dmesg', '--target', d.target]);
+    assert.equal(log.code, 0, `${d.name}: ${log.stderr}`);
+    assert.match(log.stdout, /Kernel panic - not syncing: sysrq triggered crash/, d.name);
+    if (firstLog !== undefined) assert.equal(log.stdout, firstLog, `${d.name}: the same log as the zlib dump`);
+    else firstLog = log.stdout;
+    const mods = await grass(['modules', '--target', d.target]);
+    assert.equal(mods.code, 0, `${d.name}: ${mods.stderr}`);
+    assert.equal(mods.stdout.trim(), procModules, d.name);
+    const report = await grassJson<{ reports: { kind: string; message: string; comm: string | null }[] }>(['report', '--target', d.target]);
+    const panic = report.reports.find((r) => r.kind === 'panic');
+    assert.equal(panic?.message, 'Kernel panic - not syncing: sysrq triggered crash', d.name);
+  }
+});
+
+test('a page makedumpfile left out reads as excluded by the dump level, never as zeros', async () => {
+  // makedumpfile's ELF dump: the tail of a PT_LOAD past its file size is what it left out.
+  const elf = run.results.find((r) => r.job.format === 'elf')!.file;
+  const loads = execFileSync('readelf', ['-lW', elf], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /^\s+LOAD\s+0x[0-9a-f]+ 0x[0-9a-f]+ (0x[0-9a-f]+) (0x[0-9a-f]+) (0x[0-9a-f]+)/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ phys: BigInt(m[1]), filesz: BigInt(m[2]), memsz: BigInt(m[3]) }));
+  const gaps = loads.filter((l) => l.memsz - l.filesz >= 0x10000n).sort((a, b) => Number(b.memsz - b.filesz - (a.memsz - a.filesz)));
+  assert.ok(gaps.length > 0, 'makedumpfile left pages out at dump level 31');
+  const excluded = gaps[0].phys + gaps[0].filesz + ((gaps[0].memsz - gaps[0].filesz) / 2n & ~0xfffn);
+  const kept = gaps[0].phys;
+  const addr = `0x${excluded.toString(16)}`;
+  for (const d of dumps().filter((x) => x.job.format !== 'elf')) {
+    const r = await grass(['read', addr, '64', '--phys', '--target', d.target]);
+    assert.notEqual(r.code, 0, `${d.name}: read of ${addr} gave ${r.stdout}`);
+    assert.match(r.stderr, new RegExp(`address ${addr} is not in this dump \\(excluded by its dump level\\)`), d.name);
+    const ok = await grass(['read', `0x${kept.toString(16)}`, '64', '--phys', '--target', d.target]);
+    assert.equal(ok.code, 0, `${d.name}: a page in the dump reads: ${ok.stderr}`);
+  }
+});

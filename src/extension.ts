@@ -39,7 +39,19 @@ export function activate(context: vscode.ExtensionContext): GrassExtensionApi {
     registerDebugAdapter(async (target, connect) => {
       const current = sessions.current;
       if (current && (target === undefined || current.target.name === target)) return current;
-      return connect && (await vscode.commands.executeCommand<boolean>('grass.connect', target)) ? sessions.current : undefined;
+      if (!connect) return undefined;
+      // Connecting replaces the window's one session (every view, the status bar and the memory
+      // panels follow it): never silently. The attach waits for the answer.
+      if (current) {
+        const [change, keep] = [`Switch to ${target}`, `Keep ${current.target.name}`];
+        const answer = await vscode.window.showWarningMessage(
+          `GRASS: this debug session is for '${target}', but the window is connected to '${current.target.name}'. Switch the window's session (every GRASS view) to '${target}'?`,
+          change,
+          keep,
+        );
+        if (answer !== change) throw new Error(`the window stays connected to '${current.target.name}' (switching to '${target}' was declined)`);
+      }
+      return (await vscode.commands.executeCommand<boolean>('grass.connect', target)) ? sessions.current : undefined;
     }),
   );
   // The session the relay still holds from before a reload or restart, re-attached off this path.

@@ -7,6 +7,7 @@ import { causeFirst } from '../views/cause-first';
 import type { CommandDeps } from './deps';
 import { pickTarget } from './pick-target';
 import { requireSession } from './require-session';
+import { KEY_ACTIONS, keyRefused, runKeyAction } from './targets';
 
 export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable[] {
   return [
@@ -17,10 +18,9 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
       const key = await deps.keys.get(target.name);
       if (!key) {
         // The fix is one click away: the same two ways Add Target offers.
-        void vscode.window.showWarningMessage(`GRASS: no key stored for '${target.name}': connecting needs the key its agent was given.`, 'Enter Key…', 'From Key File…').then((choice) => {
-          if (choice === 'Enter Key…') void vscode.commands.executeCommand('grass.setTargetKey', target.name);
-          if (choice === 'From Key File…') void vscode.commands.executeCommand('grass.setTargetKeyFromFile', target.name);
-        });
+        void vscode.window
+          .showWarningMessage(`GRASS: no key stored for '${target.name}': connecting needs the key its agent was given.`, ...KEY_ACTIONS)
+          .then((choice) => runKeyAction(choice, target.name));
         return false;
       }
       try {
@@ -39,8 +39,11 @@ export function registerConnectionCommands(deps: CommandDeps): vscode.Disposable
         const failure = classifyFailure(err);
         deps.output.error(`cannot connect to '${target.name}' (${target.address}): ${failure.message}`);
         deps.views.targetsProvider.setConnectFailure(target.name, failure);
-        // Cause first: the toast is cut at its edge, and the address is the least news in it.
-        void vscode.window.showErrorMessage(`GRASS: ${causeFirst(failure.message)} — cannot connect to '${target.name}' (${target.address})`);
+        // Cause first: the toast is cut at its edge, and the address is the least news in it. A
+        // refused key gets the two ways to give another.
+        const text = `GRASS: ${causeFirst(failure.message)} — cannot connect to '${target.name}' (${target.address})`;
+        if (keyRefused(failure.message)) void vscode.window.showErrorMessage(text, ...KEY_ACTIONS).then((choice) => runKeyAction(choice, target.name));
+        else void vscode.window.showErrorMessage(text);
         return false;
       }
     }),

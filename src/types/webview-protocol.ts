@@ -87,9 +87,24 @@ export type StructDecoderHostMessage =
   | CommonHostMessage
   | PanelStatusMessage
   /** The object the panel shows, decoded from `expression`. */
-  | { type: 'decoded'; expression: string; root?: ValueNode; error?: string }
+  | { type: 'decoded'; expression: string; root?: ValueNode; error?: string; /** The symbol the object is at, when one starts there: `init_task (struct task_struct)`. */ title?: string }
   /** The answer to `follow`/`followList`: what a pointer or list entry leads to. */
-  | { type: 'followed'; requestId: number; expression?: string; node?: ValueNode; error?: string };
+  | { type: 'followed'; requestId: number; expression?: string; node?: ValueNode; error?: string }
+  /**
+   * The answer to `followList` with `table`: the list walked from its head, one row per entry
+   * (its address and the `columns` members' values), at most LIST_TABLE_ROWS; `more` when the
+   * list goes on past them.
+   */
+  | { type: 'listTable'; requestId: number; entryType?: string; member?: string; columns: string[]; rows: ListTableRow[]; more: boolean; error?: string };
+
+/** One entry of a walked list: where it is and its shown members' values. */
+export interface ListTableRow {
+  address: string;
+  values: string[];
+}
+
+/** At most this many entries of a list are walked into a table (a corrupt list can be endless). */
+export const LIST_TABLE_ROWS = 512;
 
 export type StructDecoderWebviewMessage =
   | CommonWebviewMessage
@@ -100,7 +115,7 @@ export type StructDecoderWebviewMessage =
    * list_head's next (or prev); `ownerType`/`member`: the struct holding this list_head and its
    * member name (the default guess: a list of siblings of the same type).
    */
-  | { type: 'followList'; requestId: number; pointer: string; headAddress: string; ownerType?: string; member?: string }
+  | { type: 'followList'; requestId: number; pointer: string; headAddress: string; ownerType?: string; member?: string; /** Walk the whole list into a table (answered by `listTable`). */ table?: boolean }
   | { type: 'copy'; text: string }
   | { type: 'openMemory'; address: string; size: number }
   /** Decode a new expression in this panel. */
@@ -164,7 +179,8 @@ export const isStructDecoderWebviewMessage = pageMessageGuard<StructDecoderWebvi
         is(m, 'pointer', 'string') &&
         is(m, 'headAddress', 'string') &&
         (m.ownerType === undefined || is(m, 'ownerType', 'string')) &&
-        (m.member === undefined || is(m, 'member', 'string'))
+        (m.member === undefined || is(m, 'member', 'string')) &&
+        (m.table === undefined || is(m, 'table', 'boolean'))
       );
     case 'copy':
       return is(m, 'text', 'string');

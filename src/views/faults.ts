@@ -5,7 +5,7 @@
 // since when; a notification when a new one appears; culprit pids go to the Processes tree.
 import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
-import { detectionTitle } from '../detect/detection-title';
+import { detectionTitle, HANG_CLASSES, hangClassMeaning } from '../detect/detection-title';
 import { fetchDetections, readBackgroundDetections, type Culprit, type Detection } from '../detect/detections';
 import { formatBytes } from './process-tree';
 
@@ -179,6 +179,8 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     const details: FaultItem[] = [];
     const id = (s: string): string => `${element.id}/${s}`;
     if (d.error) details.push({ kind: 'detail', id: id('error'), label: 'could not evaluate', description: d.error });
+    const hangClass = (d as Detection & { hangClass?: string }).hangClass;
+    if (hangClass) details.push({ kind: 'detail', id: id('class'), label: `class ${hangClass}`, description: hangClassMeaning(hangClass) ?? 'a class this extension does not know' });
     if (d.active && d.holdsSince !== null) {
       details.push({
         kind: 'detail',
@@ -218,6 +220,8 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     tree.description = d.error ? 'could not evaluate' : d.active ? `detected · ${d.culprits.length} culprit${d.culprits.length === 1 ? '' : 's'}` : d.detectedAt !== null ? 'cleared' : 'not detected';
     tree.iconPath = d.active ? new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground')) : d.error ? new vscode.ThemeIcon('warning') : new vscode.ThemeIcon('pass');
     tree.contextValue = d.active ? 'grass.fault.active' : 'grass.fault';
+    // The hang detector's classes, so that a person reading "hang F3" knows what F3 is.
+    if (d.detector === 'hang') tree.tooltip = new vscode.MarkdownString(['The SHFH hang classifier; its classes:', '', ...HANG_CLASSES.map((c) => `- **${c.name}**: ${c.meaning}`)].join('\n'));
     return tree;
   }
 

@@ -8,6 +8,7 @@ import type { TargetKeys } from '../settings/keys';
 import { FaultsProvider, type FaultItem } from './faults';
 import { KernelLogDocuments } from './kernel-log';
 import { ProcessesProvider, type ProcessItem } from './processes';
+import { QueryDocuments } from './query-documents';
 import { HeartbeatStatusBar } from './status-bar';
 import { StructDecoderProvider, type DecodedItem } from './struct-decoder';
 import { TargetsProvider, type TargetItem } from './targets';
@@ -23,6 +24,7 @@ export interface GrassViews {
   faultsProvider: FaultsProvider;
   heartbeat: HeartbeatStatusBar;
   kernelLog: KernelLogDocuments;
+  queryDocuments: QueryDocuments;
 }
 
 export function registerViews(
@@ -44,6 +46,7 @@ export function registerViews(
     faultsProvider,
     heartbeat: new HeartbeatStatusBar(deps.sessions),
     kernelLog: new KernelLogDocuments(deps.sessions),
+    queryDocuments: new QueryDocuments(),
   };
   processesProvider.view = views.processes;
   targetsProvider.view = views.targets;
@@ -61,6 +64,7 @@ export function registerViews(
     culpritWatch,
     views.heartbeat,
     views.kernelLog,
+    views.queryDocuments,
   );
   return views;
 }

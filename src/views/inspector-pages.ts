@@ -4,6 +4,7 @@
 import type { AddressSpace } from '../types/target';
 import { INSPECTOR_PAGE_BYTES, parseHexAddress, type SymbolAnnotation } from '../types/webview-protocol';
 import type { KernelModel } from '../kernel/model';
+import { causeFirst } from './cause-first';
 
 /** x86-64 kernel addresses: the upper half of the canonical address space. */
 const KERNEL_HALF = 0xffff800000000000n;
@@ -14,7 +15,7 @@ export interface InspectorPage {
   annotations: SymbolAnnotation[];
 }
 
-/** The page at `addressText` (0x…, page-aligned), or why there is none. */
+/** The page at `addressText` (0x…, page-aligned), or why there is none (its cause first). */
 export async function readInspectorPage(model: () => Promise<KernelModel>, space: AddressSpace, addressText: string): Promise<InspectorPage> {
   try {
     const address = parseHexAddress(addressText);
@@ -23,7 +24,8 @@ export async function readInspectorPage(model: () => Promise<KernelModel>, space
     const bytes = await m.memory.read(space, address, INSPECTOR_PAGE_BYTES);
     return { hex: Buffer.from(bytes).toString('hex'), annotations: symbolAnnotations(m, bytes) };
   } catch (err) {
-    return { error: (err as Error).message, annotations: [] };
+    // Cause first: a row has room for a few words of it.
+    return { error: causeFirst((err as Error).message), annotations: [] };
   }
 }
 

@@ -29,7 +29,11 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
   private readAt: Date | undefined;
   /** Why the last listing failed, shown as the view's message. */
   error: string | undefined;
+  /** The latest refresh asked for (what readers of the list wait for). */
   private loading: Promise<void> | undefined;
+  /** The read in progress, and the one waiting for it to end. */
+  private reading: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
   view: vscode.TreeView<ProcessItem> | undefined;
   private autoRefresh: NodeJS.Timeout | undefined;
   private culprits: CulpritMarks = new Map();
@@ -47,14 +51,16 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     this.scheduleAutoRefresh();
   }
 
-  // `grass.processes.refreshIntervalSeconds` (0: only on demand). The next refresh is scheduled
-  // after the last one ended, and skipped while the view is hidden or no target is connected.
+  // `grass.processes.refreshIntervalSeconds` (default 5; 0: only on demand). The next refresh is
+  // scheduled after the last one ended, and skipped while the view is hidden or no live target
+  // is connected (an offline image does not change).
   private scheduleAutoRefresh(): void {
     clearTimeout(this.autoRefresh);
-    const seconds = vscode.workspace.getConfiguration('grass').get<number>('processes.refreshIntervalSeconds', 0);
+    const seconds = vscode.workspace.getConfiguration('grass').get<number>('processes.refreshIntervalSeconds', 5);
     if (!(seconds > 0)) return;
     this.autoRefresh = setTimeout(() => {
-      const wanted = this.sessions.current !== undefined && this.view?.visible === true;
+      const kind = this.sessions.current?.target.parsed.kind;
+      const wanted = (kind === 'shm' || kind === 'rdma') && this.view?.visible === true;
       void (wanted ? this.refresh() : Promise.resolve()).finally(() => this.scheduleAutoRefresh());
     }, seconds * 1000);
   }
@@ -122,9 +128,23 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     this.view.description = parts.filter(Boolean).join(' · ') || undefined;
   }
 
-  /** Re-reads the task list from the target; resolves when the view has the new list. */
+  /**
+   * Re-reads the task list from the target; resolves when the view has the new list. Reads never
+   * overlap: asked during one, a second read starts after it (and every other request meanwhile
+   * shares that second read).
+   */
   refresh(): Promise<void> {
-    this.loading = this.load();
+    if (this.queued) return this.queued;
+    const next = (): Promise<void> => {
+      this.reading = this.load().finally(() => (this.reading = undefined));
+      return this.reading;
+    };
+    this.loading = this.reading
+      ? (this.queued = this.reading.then(() => {
+          this.queued = undefined;
+          return next();
+        }))
+      : next();
     return this.loading;
   }
 

@@ -2,6 +2,7 @@
 // Every result the views and commands show is checked against the guest's own view of itself
 // (/proc through the serial console, /dev/kmsg, /proc/version), never against the code under test.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import type { GrassExtensionApi } from '../../src/extension';
 import type { TaskRecord } from '../../src/types/task-record';
 import type { ValueNode } from '../../src/types/decoded-value';
 import type { HeartbeatState } from '../../src/session/live-session';
+import type { StackTrace } from '../../src/kernel/stacks/stacks';
 import type { ProcessItem } from '../../src/views/processes';
 import type { DecodedItem } from '../../src/views/struct-decoder';
 import { assertTasksMatchTruth, type PsTask } from '../integration/agent-harness';
@@ -44,6 +46,22 @@ function member(node: ValueNode, name: string): ValueNode {
   const m = node.children?.find((c) => c.name === name);
   assert.ok(m, `${node.name} has no member ${name}`);
   return m;
+}
+
+/** The lines the active editor shows, as rendered (spaces as typed, not as non-breaking ones). */
+async function editorLines(): Promise<string[]> {
+  return (await workbenchTexts('.editor-instance .monaco-editor .view-lines .view-line')).map((l) => l.replace(/\u00a0/g, ' ').trimEnd());
+}
+
+/** Describe Target's rendered summary, label → value. */
+async function describedSummary(): Promise<Map<string, string>> {
+  assert.ok(await vscode.commands.executeCommand<string>('grass.describeTarget'));
+  const lines = await waitFor('the summary document', async () => {
+    const shown = await editorLines();
+    return shown.some((l) => l.startsWith('monitor ')) ? shown : undefined;
+  });
+  await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  return new Map(lines.map((l) => /^(\S+(?: \S+)?)\s{2,}(.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null).map((m) => [m[1], m[2]]));
 }
 
 describe('connected to a testbed guest', function () {
@@ -79,6 +97,25 @@ describe('connected to a testbed guest', function () {
     if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
   });
 
+  it('a key is checked against the agent when it is set: a wrong one is refused by name and not stored, with the two ways to give another', async () => {
+    const wrongKeyFile = path.join(scratch!, 'wrong.key');
+    fs.writeFileSync(wrongKeyFile, `${'5a'.repeat(32)}\n`, { mode: 0o600 });
+    const agentKey = fs.readFileSync(guest.keyFile, 'utf8').trim();
+    await vscode.commands.executeCommand('notifications.clearAll');
+    assert.equal(await vscode.commands.executeCommand('grass.setTargetKeyFromFile', TARGET, vscode.Uri.file(wrongKeyFile)), false);
+    // The warning as shown: the agent's cause first, the target by name, and its two buttons.
+    const message = await waitFor('the refused-key warning', async () => (await notificationTexts('message')).find((t) => t.includes('refused this key')));
+    assert.equal(message, `GRASS: bad authenticator — the agent of '${TARGET}' refused this key; it was not stored.`);
+    const buttons = await notificationTexts('buttons');
+    assert.ok(buttons.includes('Enter Key…') && buttons.includes('From Key File…'), buttons.join(' | '));
+    assert.equal(Buffer.from((await api.keys.get(TARGET))!).toString('hex'), agentKey, 'the refused key replaced the stored one');
+    // The agent's own key: checked (a heartbeat signed with it answered) and said so.
+    await vscode.commands.executeCommand('notifications.clearAll');
+    assert.equal(await vscode.commands.executeCommand('grass.setTargetKeyFromFile', TARGET, vscode.Uri.file(guest.keyFile)), true);
+    await waitFor('the key-checked message', async () => (await notificationTexts('message')).find((t) => t === `GRASS: key for '${TARGET}' checked: its agent answered.`));
+    await vscode.commands.executeCommand('notifications.clearAll');
+  });
+
   it('connecting with a key the agent does not share fails plainly and opens no session', async () => {
     await api.keys.set(TARGET, '5a'.repeat(32));
     try {
@@ -91,6 +128,9 @@ describe('connected to a testbed guest', function () {
       );
       assert.match(message, /^GRASS: bad authenticator/);
       assert.ok(message.indexOf('bad authenticator') < message.indexOf(guest.target), message);
+      // The fix one click away: the same buttons as a missing key's warning.
+      const buttons = await notificationTexts('buttons');
+      assert.ok(buttons.includes('Enter Key…') && buttons.includes('From Key File…'), buttons.join(' | '));
       // The Targets row says the key was refused; its tooltip says why.
       await vscode.commands.executeCommand('grass.targets.focus');
       await waitFor('the key-refused row', async () => targetRow(await viewRows('Targets'), TARGET)?.startsWith('key refused'));
@@ -118,6 +158,73 @@ describe('connected to a testbed guest', function () {
     assert.equal(later.kind, 'alive');
     await vscode.commands.executeCommand('grass.targets.focus');
     await waitFor('the connected row', async () => targetRow(await viewRows('Targets'), TARGET)?.startsWith('connected'));
+  });
+
+  it('Describe Target shows a summary as the guest knows itself: release, KASLR offset, uptime, taint, not panicked, CPUs, memory', async function () {
+    this.timeout(60_000);
+    const exec = async (command: string): Promise<string> => (await guest.request<{ output: string }>({ op: 'exec', command })).output.trim();
+    const release = await exec('uname -r');
+    const before = Number((await exec('cat /proc/uptime')).split(' ')[0]);
+    const summary = await describedSummary();
+    const after = Number((await exec('cat /proc/uptime')).split(' ')[0]);
+    assert.equal(summary.get('release'), release);
+    // KASLR: where the guest's kallsyms put _text, less where vmlinux's ELF links it (its first LOAD segment).
+    const text = BigInt(`0x${(await exec('grep " _text$" /proc/kallsyms')).split(/\s+/)[0]}`);
+    const elf = execFileSync('readelf', ['-lW', path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, '.cache/testbed/kernels', release, 'vmlinux')], { encoding: 'utf8' });
+    const linked = BigInt(/^\s*LOAD\s+\S+\s+(0x[0-9a-f]+)/m.exec(elf)![1]);
+    assert.equal(summary.get('KASLR offset')?.split(' ')[0], `0x${(text - linked).toString(16)}`);
+    const uptime = Number(/^(\d+) s \(/.exec(summary.get('uptime') ?? '')?.[1]);
+    assert.ok(uptime >= Math.floor(before) - 1 && uptime <= after + 1, `uptime shown ${summary.get('uptime')}; the guest's /proc/uptime read ${before} and ${after}`);
+    const tainted = BigInt(await exec('cat /proc/sys/kernel/tainted'));
+    assert.equal(/\((\d+)\)$/.exec(summary.get('tainted') ?? '')?.[1], String(tainted), summary.get('tainted'));
+    assert.equal(summary.get('panicked'), 'no');
+    const possible = (await exec('cat /sys/devices/system/cpu/possible')).split(',').reduce((n, r) => n + (r.includes('-') ? Number(r.split('-')[1]) - Number(r.split('-')[0]) + 1 : 1), 0);
+    assert.equal(summary.get('CPUs'), String(possible));
+    // totalram_pages is what /proc/meminfo's MemTotal counts.
+    const memTotalKiB = Number(/MemTotal:\s+(\d+) kB/.exec(await exec('cat /proc/meminfo'))![1]);
+    assert.match(summary.get('memory') ?? '', new RegExp(`, ${(memTotalKiB / 1024).toFixed(0)} MiB managed by the kernel$`));
+    assert.match(summary.get('monitor') ?? '', /^up since /);
+  });
+
+  it('the Processes view re-reads a live target by itself (the default interval): its "as of" moves on', async function () {
+    this.timeout(60_000);
+    assert.equal(vscode.workspace.getConfiguration('grass').inspect<number>('processes.refreshIntervalSeconds')?.defaultValue, 5);
+    await vscode.commands.executeCommand('grass.processes.focus');
+    const asOf = async (): Promise<string | undefined> => (await viewDescription('Processes')).map((d) => /as of (\d\d:\d\d:\d\d)$/.exec(d)?.[1]).find(Boolean);
+    const first = await waitFor('"as of" in the title', asOf, 20_000);
+    // Nothing here asks for a refresh.
+    await waitFor('a later "as of"', async () => {
+      const now = await asOf();
+      return now !== undefined && now !== first ? now : undefined;
+    }, 30_000);
+  });
+
+  it('a grass debug session for another target asks before switching the window\'s session, and a no leaves it', async function () {
+    this.timeout(60_000);
+    const config = vscode.workspace.getConfiguration('grass');
+    const targets = config.get<unknown[]>('targets')!;
+    await config.update('targets', [...targets, { name: 'elsewhere', address: 'shm:/dev/shm/grass-no-such-agent' }], vscode.ConfigurationTarget.Global);
+    try {
+      await vscode.commands.executeCommand('notifications.clearAll');
+      const started = vscode.debug.startDebugging(undefined, { type: 'grass', request: 'attach', name: 'elsewhere', target: 'elsewhere' });
+      // The question, as the notification shows it, with its two answers.
+      const question = await waitFor('the switch question', async () => (await notificationTexts('message')).find((t) => t.includes("'elsewhere'")));
+      assert.equal(question, `GRASS: this debug session is for 'elsewhere', but the window is connected to '${TARGET}'. Switch the window's session (every GRASS view) to 'elsewhere'?`);
+      const keep = `.notifications-center .notification-list-item:has-text("'elsewhere'") .monaco-button:has-text("Keep ${TARGET}")`;
+      await vscode.commands.executeCommand('notifications.showList');
+      try {
+        // (Each attach request asks once; answer every question shown.)
+        while ((await workbenchTexts(keep)).length > 0) await workbenchClick(`${keep} >> nth=0`);
+      } finally {
+        await vscode.commands.executeCommand('notifications.hideList');
+      }
+      assert.equal(await started, false);
+      assert.equal(api.sessions.current?.target.name, TARGET);
+    } finally {
+      await vscode.debug.stopDebugging();
+      await config.update('targets', targets, vscode.ConfigurationTarget.Global);
+      await vscode.commands.executeCommand('notifications.clearAll');
+    }
   });
 
   it("the Processes tree equals the paused guest's own ps (leaders, threads as children), with stable ids", async function () {
@@ -271,13 +378,47 @@ describe('connected to a testbed guest', function () {
       assert.ok(tasks);
       try {
         assertTasksMatchTruth(tasks.map(psTask), before, after, true);
-        return;
+        break;
       } catch (err) {
         // As above: a state can flip and back while the truth is read.
         if (attempt === 3) throw err;
         console.log(`process list vs truth, attempt ${attempt}: ${(err as Error).message.split('\n')[0]}; again`);
       }
     }
+  });
+
+  it('a query result is a read-only document of its own: its pids lead to Processes, its symbols to the memory inspector', async function () {
+    this.timeout(60_000);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await vscode.commands.executeCommand<TaskRecord[]>('grass.showProcessList');
+    const processes = vscode.window.activeTextEditor!;
+    assert.equal(processes.document.uri.scheme, 'grass-query');
+    // As shown: a header, then one row per task with its pid linked; pid 1's row is the guest's.
+    const init = (await guest.request<GroundTruth>({ op: 'truth' })).tasks.find((t) => t.pid === 1)!;
+    const lines = await waitFor('the process rows', async () => {
+      const shown = await editorLines();
+      return shown.some((l) => /^\s+1\s+1\s+0 /.test(l)) ? shown : undefined;
+    });
+    assert.ok(lines.find((l) => /^\s+1\s+1\s+0 /.test(l))!.endsWith(` ${init.comm}`), lines.join('\n'));
+    await waitFor('the pids drawn as links', async () => ((await workbenchTexts('.editor-instance .view-line .detected-link')).includes('1') ? true : undefined));
+    // Open Link on pid 1 (the keyboard's way to follow it): its row selected in Processes.
+    const row = processes.document.getText().split('\n').findIndex((l) => /^\s+1\s+1\s+0 /.test(l));
+    const column = processes.document.lineAt(row).text.indexOf('1');
+    processes.selection = new vscode.Selection(row, column, row, column);
+    await vscode.commands.executeCommand('editor.action.openLink');
+    await waitFor('pid 1 selected in Processes', async () => (await workbenchTexts(`${viewRowSelector('Processes')}[aria-selected="true"]`)).find((r) => r.startsWith(`1 ${init.comm}`)));
+    // A second query, a second document: pid 1's stack, its frames' symbols linked to the inspector.
+    await vscode.commands.executeCommand<StackTrace>('grass.showStackTrace', 1);
+    const stack = vscode.window.activeTextEditor!;
+    assert.notEqual(stack.document.uri.toString(), processes.document.uri.toString());
+    const frameRow = stack.document.getText().split('\n').findIndex((l) => /^  [A-Za-z_]\w*\+0x/.test(l));
+    assert.ok(frameRow > 0, stack.document.getText());
+    const symbol = /^  ([A-Za-z_]\w*)/.exec(stack.document.lineAt(frameRow).text)![1];
+    await waitFor(`${symbol} drawn as a link`, async () => ((await workbenchTexts('.editor-instance .view-line .detected-link')).includes(symbol) ? true : undefined));
+    stack.selection = new vscode.Selection(frameRow, 3, frameRow, 3);
+    await vscode.commands.executeCommand('editor.action.openLink');
+    await waitFor(`${symbol} in the inspector`, async () => ((await webview.texts('#selection')).join().startsWith(`${symbol} = 0x`) ? true : undefined), 20_000);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
   it('Read Memory shows linux_banner in the memory inspector as the guest prints /proc/version', async () => {
@@ -308,8 +449,19 @@ describe('connected to a testbed guest', function () {
       await webview.fill('#address input', 'no_such_symbol_here');
       await webview.click('#go');
       await waitFor('the error', async () => (/^Cannot go to no_such_symbol_here: /.test((await webview.texts('#status')).join()) ? true : undefined));
+      // The banner's bytes are gone with it: nothing left to read as the symbol's.
+      await waitFor('the rows cleared', async () => ((await webview.texts('.row')).length === 0 ? true : undefined));
+      assert.deepEqual(await webview.texts('#selection'), ['']);
     } finally {
       panel?.dispose();
+    }
+    // Read Memory of a bad symbol: a panel that names it and what failed, not an empty one.
+    const bad = await vscode.commands.executeCommand<{ dispose(): void }>('grass.readMemory', 'no_such_symbol_h26');
+    try {
+      const status = await waitFor('the named error', async () => (await webview.texts('#status')).find((t) => t.startsWith('Cannot go to no_such_symbol_h26: ')));
+      assert.match(status, /^Cannot go to no_such_symbol_h26: .*no_such_symbol_h26/);
+    } finally {
+      bad?.dispose();
     }
   });
 
@@ -360,6 +512,10 @@ describe('connected to a testbed guest', function () {
     const truth: GroundTruth = await guest.request({ op: 'truth' });
     const { console } = await guest.request<{ console: string }>({ op: 'panic' }, 90_000);
     assert.match(console, /Kernel panic - not syncing: sysrq triggered crash/);
+    // Describe Target says so, with the CPU the console's oops names.
+    const cpu = /CPU: (\d+) PID: \d+ Comm: /.exec(console)?.[1];
+    assert.ok(cpu, 'the console names no CPU');
+    assert.equal((await describedSummary()).get('panicked'), `yes, on CPU ${cpu}`);
     const state = await vscode.commands.executeCommand<HeartbeatState>('grass.heartbeat');
     assert.equal(state?.kind, 'alive', show(state));
     const provider = api.views.processesProvider;

@@ -19,6 +19,8 @@ const GRASS_ACTIVITY = '.activitybar .action-item a[aria-label^="GRASS"]';
 const SHOTS = path.join(ROOT, 'test-results/ui');
 /** Where the physical inspector goes: 16 MiB, inside the guest's RAM (the kernel's load address without KASLR). */
 const PHYSICAL_ADDRESS = '0x1000000';
+/** Physical memory no guest of 512 MiB has (4 GiB up; its map ends below). */
+const BEYOND_RAM = '0x100000000';
 const THEMES = [
   { name: 'Default Dark Modern', label: 'Dark Modern', kind: 'dark', workbenchClass: 'vs-dark', webviewClass: 'vscode-dark' },
   { name: 'Default Light Modern', label: 'Light Modern', kind: 'light', workbenchClass: 'vs', webviewClass: 'vscode-light' },
@@ -121,8 +123,19 @@ async function personFlow(): Promise<void> {
   await page.locator(GRASS_ACTIVITY).click({ timeout: 10_000 });
   const targets = workbench.viewRows('Targets');
   await waitUntil(`${TARGET} in the Targets view`, async () => (await targets.allInnerTexts()).some((t) => t.endsWith(` · ${TARGET}`)), 30_000);
+  // The key typed with a slip (a password input: never shown), checked against the agent at once.
   await workbench.command('GRASS: Set Target Key…');
+  await waitUntil('the key input, as a password field', async () => (await page.locator('.quick-input-widget .quick-input-box input[type="password"]').count()) > 0);
+  const slipped = keyHex.slice(0, -1) + (keyHex.endsWith('0') ? '1' : '0');
+  await workbench.answer(`key for ${TARGET}`, slipped);
+  const refused = await waitUntil('the refused-key warning', async () => (await workbench.notifications()).find((t) => t.includes('refused this key')), 30_000);
+  assert.ok(refused.startsWith(`GRASS: bad authenticator — the agent of '${TARGET}' refused this key`), refused);
+  assert.ok(refused.includes('Enter Key…') && refused.includes('From Key File…'), refused);
+  // Its Enter Key… button, and the key right this time.
+  await workbench.command('Notifications: Show Notifications');
+  await page.locator('.notifications-center .notification-list-item:has-text("refused this key") .monaco-button:has-text("Enter Key…")').click({ timeout: 10_000 });
   await workbench.answer(`key for ${TARGET}`, keyHex);
+  await waitUntil('the key-checked message', async () => (await workbench.notifications()).some((t) => t.startsWith(`GRASS: key for '${TARGET}' checked: its agent answered.`)), 30_000);
   await workbench.command('GRASS: Connect to Target…');
   // Connected: the status bar shows the heartbeat's round trip (`demo: N µs`).
   await waitUntil('the heartbeat in the status bar', async () => (await page.locator('.statusbar-item').allInnerTexts()).some((t) => t.includes(`${TARGET}:`) && /µs/.test(t)), 30_000).catch(async (err: Error) => {
@@ -193,6 +206,39 @@ async function personFlow(): Promise<void> {
   }, 20_000);
   assert.equal(rowBytes(physicalRow).toString('hex'), guest.readPhysical(BigInt(PHYSICAL_ADDRESS), 16).toString('hex'));
   await shoot(`memory-inspector-physical-${THEMES[0].kind}`, page.locator('.part.editor'));
+  // Past the guest's RAM (its memory map ends below 4 GiB: 512 MiB guest): each page's first row
+  // says why it cannot be read, cause first, in the theme's error colour, within the rows' width.
+  await physical.locator('#address input').fill(BEYOND_RAM);
+  await physical.locator('#go').click();
+  const pageError = physical.locator(`.row[data-address="${BEYOND_RAM}"] .ann`);
+  const errorText = await waitUntil('the unreadable page\'s reason', async () => {
+    const text = await pageError.innerText({ timeout: 1000 }).catch(() => '');
+    return /outside the memory map/.test(text) ? text : undefined;
+  }, 20_000);
+  assert.match(errorText, /^address 0x[0-9a-f]+ is outside the memory map/, 'the cause is not first');
+  // (Page source: a probe element coloured by the theme variable gives its computed colour.)
+  const colours = await pageError.evaluate<{ shown: string; expected: string }>(`(el) => {
+    const probe = document.createElement('span');
+    probe.style.color = 'var(--vscode-errorForeground)';
+    el.append(probe);
+    const expected = getComputedStyle(probe).color;
+    probe.remove();
+    return { shown: getComputedStyle(el).color, expected };
+  }`);
+  assert.equal(colours.shown, colours.expected, 'the page error is not in the theme\'s error colour');
+  const widths = await physical.locator(`.row[data-address="${BEYOND_RAM}"]`).evaluate<{ right: number; panel: number; cut: boolean; title: string }>(`(row) => {
+    const rows = document.getElementById('rows');
+    const ann = row.querySelector('.ann');
+    return { right: ann.getBoundingClientRect().right - rows.getBoundingClientRect().left, panel: rows.clientWidth, cut: ann.scrollWidth > ann.clientWidth, title: ann.title };
+  }`);
+  assert.ok(widths.right <= widths.panel, `the error row ends ${widths.right} px in, the panel is ${widths.panel} px wide`);
+  assert.ok(!widths.cut || widths.title.startsWith('address '), 'a cut error has the whole of it in its tooltip');
+  await shoot(`memory-inspector-page-error-${THEMES[0].kind}`, page.locator('.part.editor'));
+  // A failed Go leaves nothing of the last address on screen: no rows, the error in the status line.
+  await physical.locator('#address input').fill('init_task');
+  await physical.locator('#go').click();
+  await webviewText(physical, '#status', /^Cannot go to init_task: in physical memory only a number is an address/);
+  await waitUntil('the rows cleared', async () => (await physical.locator('.row').count()) === 0);
   // The same panel on the running kernel's jiffies with auto-refresh on: jiffies advances, so
   // bytes of it are marked as changed.
   await physical.locator('#space').click();
@@ -215,7 +261,9 @@ async function personFlow(): Promise<void> {
   // Decode as struct…: the struct type picked as a person would, by typing its name.
   await inspector.locator('#decode').click();
   await workbench.pick('task_struct', 'task_struct');
-  const decoder = await workbench.webview('GRASS Struct Decoder');
+  // The panel named by the symbol the object is at, not by its address.
+  const decoder = await workbench.webview('Struct: init_task (struct task_struct)');
+  assert.equal(await page.locator('.tab.active .label-name').innerText(), 'Struct: init_task (struct task_struct)');
   const commRow = await webviewText(decoder, '.node[data-path="comm"] .value', /^= ".*"$/);
   // init_idle() names the boot CPU's idle task swapper/0; the agent's process list agrees.
   const idle = (await grassJson<{ tasks: { pid: number; comm: string }[] }>(['ps', '--idle', '--target', agent.target, '--key-file', agent.keyFile])).tasks.find((t) => t.pid === 0);
@@ -242,6 +290,25 @@ async function personFlow(): Promise<void> {
   const stateBits = await webviewText(decoder, '.node[data-path="tasks.entry.__state"] .bits', /^\[/);
   assert.ok(stateBits.startsWith(`[${procState} (`), `task ${nextPid}: __state shown as ${stateBits}, the guest's /proc says ${procState}`);
 
+  // The whole of init_task.tasks walked into a table: one row per process (list_for_each_entry
+  // leaves out the head's own task), each pid and comm as the guest's /proc has them.
+  await decoder.locator('.node[data-path="tasks"]').hover();
+  await decoder.locator('.node[data-path="tasks"] .walk-list').click();
+  await workbench.pick('struct task_struct via tasks');
+  const table = decoder.locator('table.list-table[data-path="tasks.table"]');
+  await waitUntil('the list table', async () => (await table.count()) > 0, 30_000);
+  assert.deepEqual(await table.locator('thead th').allInnerTexts(), ['#', 'address', 'pid', 'tgid', 'comm', '__state']);
+  const tableRows = (await table.locator('tbody tr').allInnerTexts()).map((r) => r.split('\t'));
+  const procPids = (await guest.exec('ls /proc')).split(/\s+/).filter((p) => /^\d+$/.test(p)).map(Number);
+  assert.ok(Math.abs(tableRows.length - procPids.length) <= 3, `${tableRows.length} rows, the guest's /proc lists ${procPids.length} processes`);
+  for (const pid of [1, 2, holder.holderPid]) {
+    const row = tableRows.find((r) => Number(r[2]) === pid);
+    assert.ok(row, `pid ${pid} not in the table`);
+    assert.ok(sameComm(JSON.parse(row[4]) as string, (await guest.exec(`cat /proc/${pid}/comm`)).trim()), `pid ${pid}: ${row.join(' ')}`);
+  }
+  assert.match(await decoder.locator('.node[data-path="tasks"] ~ ul .list-note').innerText(), new RegExp(`^${tableRows.length} entries of struct task_struct via tasks$`));
+  await shoot(`struct-decoder-list-table-${THEMES[0].kind}`, page.locator('.part.editor'));
+
   for (const theme of THEMES) {
     if (theme !== THEMES[0]) {
       await workbench.command('Preferences: Color Theme');
@@ -265,7 +332,7 @@ async function personFlow(): Promise<void> {
   // the monitor still holds (heartbeat in the status bar, the tree as the guest lists it), and
   // VS Code restores the panels, which show what they showed.
   // Once VS Code has stored both panels' titles (the browser's state is written now and then).
-  await workbench.reload(['Struct: *(struct task_struct *)', 'Memory: init_task']);
+  await workbench.reload(['Struct: init_task (struct task_struct)', 'Memory: init_task']);
   await waitUntil(`${TARGET} in the Targets view after the reload`, async () => (await targets.allInnerTexts()).some((t) => t.endsWith(` · ${TARGET}`)), 60_000);
   await waitUntil('the heartbeat in the status bar after the reload', async () => (await page.locator('.statusbar-item').allInnerTexts()).some((t) => t.includes(`${TARGET}:`) && /µs/.test(t)), 60_000);
   await waitUntil('the first processes in the tree after the reload', async () => (await rows.count()) > 0, 30_000);
@@ -278,7 +345,7 @@ async function personFlow(): Promise<void> {
   const threadsNow = (await guest.exec(`ls /proc/${holder.holderPid}/task`)).split(/\s+/).filter(Boolean).length;
   assert.ok(reattachedRow.startsWith(`${holder.holderPid} ${comm}`), reattachedRow);
   assert.match(reattachedRow, new RegExp(`· ${threadsNow} threads$`));
-  const restoredDecoder = await workbench.webview('GRASS Struct Decoder', 60_000);
+  const restoredDecoder = await workbench.webview('Struct: init_task (struct task_struct)', 60_000);
   assert.equal(await webviewText(restoredDecoder, '.node[data-path="comm"] .value', /^= "/, 30_000), '= "swapper/0"');
   // A restored panel's page loads when its tab is first shown.
   await page.locator('.tab:has-text("Memory: init_task")').click();

@@ -31,6 +31,8 @@ export interface Locator {
   screenshot(options: { path: string; timeout?: number }): Promise<unknown>;
   locator(selector: string): Locator;
   filter(options: { hasText: string | RegExp }): Locator;
+  /** Runs a function, written as page source `(element) => …`, on the element in the page (Playwright's locator.evaluate). */
+  evaluate<R>(fn: string): Promise<R>;
 }
 export interface Frame {
   title(): Promise<string>;

@@ -41,6 +41,11 @@ addStyles(`
   .byte.unreadable { color: var(--vscode-disabledForeground); }
   .ascii { margin-left: 0.6em; color: var(--vscode-textPreformat-foreground, inherit); }
   .ann { margin-left: 1em; color: var(--vscode-textLink-foreground); }
+  /* The row keeps the panel's width: what follows the bytes is cut at its edge (all of it in the tooltip). */
+  .row { display: flex; }
+  .row > span { flex: none; }
+  .row > .ann { flex: 0 1 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; }
+  .ann.page-error { color: var(--vscode-errorForeground); }
   #selection { margin: 2px 0; }
   #data-inspector { border-collapse: collapse; margin: 2px 0 4px; font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); }
   #data-inspector th { text-align: left; font-weight: normal; color: var(--vscode-descriptionForeground); padding-right: 1em; }
@@ -421,11 +426,14 @@ function renderRow(at: bigint, page: CachedPage | undefined, offsetInPage: numbe
     const ann = document.createElement('span');
     ann.className = 'ann';
     ann.textContent = notes.map((a) => `+${a.offset - offsetInPage}: ${a.symbol}`).join('  ');
+    ann.title = ann.textContent;
     line.append(ann);
   } else if (page?.error && offsetInPage === 0) {
     const ann = document.createElement('span');
-    ann.className = 'ann grass-error';
+    // Cut at the row's edge (the host puts the cause first); all of it in the tooltip.
+    ann.className = 'ann page-error';
     ann.textContent = page.error;
+    ann.title = page.error;
     line.append(ann);
   }
   return line;
@@ -529,7 +537,7 @@ host.onMessage((message) => {
       if (!asked) break;
       if (message.address === undefined) {
         goToError = `Cannot go to ${asked.text}: ${message.error ?? 'no address'}`;
-        status.set(goToError, true);
+        showGoToFailure(asked.text);
         break;
       }
       if (spaceKey(asked.space) !== spaceKey(state.space)) cache.clear();
@@ -555,6 +563,24 @@ host.onMessage((message) => {
       break;
   }
 });
+
+/**
+ * After a failed Go the previous object's bytes go (they would read as the new one's): the rows,
+ * the selection and what the last Go resolved are cleared, the title and status say what failed.
+ */
+function showGoToFailure(text: string): void {
+  located = false;
+  selection = undefined;
+  resolvedNote = undefined;
+  state.addressText = '';
+  save();
+  rowsWindow.replaceChildren();
+  spacer.style.height = '0px';
+  showTitle(`Memory: ${text} (cannot go)`);
+  status.set(goToError ?? `Cannot go to ${text}`, true);
+  selectionLine.set('');
+  showDataInspector();
+}
 
 /** The panel's tab (through the host) and the page's own title say what it shows. */
 function showTitle(text: string): void {

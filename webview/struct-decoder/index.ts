@@ -1,6 +1,7 @@
 // Struct decoder page: the value tree of one object. Members expand in place; a non-null
 // pointer to a struct or union expands into the object it points at, and a list_head into the
-// struct holding the entry it links to (both decoded by the host when first expanded).
+// struct holding the entry it links to (both decoded by the host when first expanded), or into
+// a table of all its entries (walked by the host, bounded).
 // Each row: name, type, value; actions copy the value or address or open the member in a
 // memory inspector.
 import { action, addStyles, button, heading, registeredComponents, row, statusLine, textField } from '../components';
@@ -33,6 +34,12 @@ addStyles(`
   .size { min-width: 3.5em; }
   .bits { margin-left: 0.6em; color: var(--vscode-debugTokenExpression-name, var(--vscode-foreground)); }
   .note { margin-left: 0.6em; font-style: italic; color: var(--vscode-descriptionForeground); }
+  .list-table { border-collapse: collapse; margin: 2px 0 2px 1em; }
+  .list-table th { text-align: left; font-weight: normal; color: var(--vscode-descriptionForeground); padding-right: 1.2em; }
+  .list-table td { padding-right: 1.2em; white-space: pre; }
+  .list-table tbody tr:hover { background: var(--vscode-list-hoverBackground); }
+  .list-note { margin-left: 1em; font-style: italic; color: var(--vscode-descriptionForeground); }
+  .list-note.error { color: var(--vscode-errorForeground); }
   .actions { visibility: hidden; margin-left: 0.6em; }
   .node:hover .actions, .node:focus-within .actions { visibility: visible; }
 `);
@@ -164,6 +171,13 @@ function item(n: ValueNode, path: string, owner: ValueNode | undefined, expanded
             children.append(answerItem(answer, `${path}.entry`));
           });
         }, 'follow-list'),
+        action('walk list…', 'Walk the whole list into a table: one row per entry (the struct holding them picked as for next entry)', () => {
+          void walkList({ type: 'followList', table: true, pointer: next.address, headAddress: n.address!, ownerType: owner?.kind === 'struct' ? owner.type : undefined, member: n.name }).then((answer) => {
+            setOpen(true);
+            children.querySelector(':scope > .list-table-item')?.remove();
+            children.append(listTableItem(answer, `${path}.table`));
+          });
+        }, 'walk-list'),
       );
     }
   }
@@ -182,6 +196,42 @@ function item(n: ValueNode, path: string, owner: ValueNode | undefined, expanded
   }
   line.append(twisty, offset, size, name, type, value, bits, note, actions);
   li.append(line, children);
+  return li;
+}
+
+type ListTableAnswer = Extract<StructDecoderHostMessage, { type: 'listTable' }>;
+const pendingTables = new Map<number, (answer: ListTableAnswer) => void>();
+
+function walkList(message: Omit<Extract<StructDecoderWebviewMessage, { type: 'followList' }>, 'requestId'>): Promise<ListTableAnswer> {
+  const requestId = nextRequestId++;
+  status.set(`Walking the list at ${message.headAddress}…`);
+  return new Promise((resolve) => {
+    pendingTables.set(requestId, resolve);
+    host.post({ ...message, requestId });
+  });
+}
+
+/** A walked list as a table: #, address, then the host's columns; what it is and where it stopped under it. */
+function listTableItem(answer: ListTableAnswer, path: string): HTMLElement {
+  const li = document.createElement('li');
+  li.className = 'list-table-item';
+  const table = document.createElement('table');
+  table.className = 'list-table';
+  table.dataset.path = path;
+  const head = table.createTHead().insertRow();
+  for (const label of ['#', 'address', ...answer.columns]) head.append(Object.assign(document.createElement('th'), { textContent: label }));
+  const body = table.createTBody();
+  answer.rows.forEach((r, i) => {
+    const tr = body.insertRow();
+    tr.dataset.address = r.address;
+    for (const text of [String(i), r.address, ...r.values]) tr.insertCell().textContent = text;
+  });
+  const note = document.createElement('div');
+  note.className = answer.error ? 'list-note error' : 'list-note';
+  const what = answer.entryType ? `${answer.rows.length} entr${answer.rows.length === 1 ? 'y' : 'ies'} of ${answer.entryType} via ${answer.member}` : '';
+  note.textContent = [what, answer.more ? `the first ${answer.rows.length}: the list goes on` : '', answer.error ? `stopped: ${answer.error}` : ''].filter(Boolean).join('; ');
+  status.set(note.textContent, answer.error !== undefined);
+  li.append(table, note);
   return li;
 }
 
@@ -206,6 +256,7 @@ host.onMessage((message) => {
       host.saveState({ expression: message.expression });
       failedExpression = message.root ? undefined : message.expression;
       const list = document.createElement('ul');
+      document.title = `Struct: ${message.title ?? message.expression}`;
       if (message.root) {
         list.append(item(message.root, '', undefined, true));
         status.set(`${message.expression}: ${message.root.type}${message.root.address ? ` at ${message.root.address}` : ''}, ${message.root.size} bytes`);
@@ -218,6 +269,10 @@ host.onMessage((message) => {
     case 'followed':
       pending.get(message.requestId)?.(message);
       pending.delete(message.requestId);
+      break;
+    case 'listTable':
+      pendingTables.get(message.requestId)?.(message);
+      pendingTables.delete(message.requestId);
       break;
   }
 });

@@ -91,7 +91,8 @@ int main() {
     CHECK(grass_phys_ptr(&m.phys(), 0x90000000ull, 8) == nullptr);  // the PCI hole
     unlink(sparse.c_str());
   }
-  // ELF core: two PT_LOADs out of order, a PT_NOTE, a PT_LOAD without file bytes.
+  // ELF core: two PT_LOADs out of order, a PT_NOTE, a PT_LOAD without file bytes, one whose
+  // memory runs a page past its file bytes (how makedumpfile -E leaves excluded pages out).
   {
     std::vector<uint8_t> f(0x3000 + 0x2000, 0);
     Elf64_Ehdr eh{};
@@ -108,7 +109,7 @@ int main() {
     memcpy(f.data(), &eh, sizeof eh);
     Elf64_Phdr ph[4] = {};
     ph[0].p_type = PT_NOTE; ph[0].p_offset = 0x800; ph[0].p_filesz = 0x10;
-    ph[1].p_type = PT_LOAD; ph[1].p_paddr = 0x200000; ph[1].p_offset = 0x3000; ph[1].p_filesz = 0x2000; ph[1].p_memsz = 0x2000;
+    ph[1].p_type = PT_LOAD; ph[1].p_paddr = 0x200000; ph[1].p_offset = 0x3000; ph[1].p_filesz = 0x2000; ph[1].p_memsz = 0x3000;
     ph[2].p_type = PT_LOAD; ph[2].p_paddr = 0x0; ph[2].p_offset = 0x1000; ph[2].p_filesz = 0x2000; ph[2].p_memsz = 0x2000;
     ph[3].p_type = PT_LOAD; ph[3].p_paddr = 0x900000; ph[3].p_offset = 0; ph[3].p_filesz = 0; ph[3].p_memsz = 0x1000;
     memcpy(f.data() + sizeof eh, ph, sizeof ph);
@@ -116,10 +117,16 @@ int main() {
     std::string core = temp_path("vmcore");
     write_file(core, f);
     MemorySource m = MemorySource::open("vmcore:" + core, "", true);
-    CHECK(m.phys().count == 2);
+    CHECK(m.phys().count == 4);  // two with data, two of excluded pages
     CHECK(word_at(m, 0x0) == 0x1000 && word_at(m, 0x1000) == 0x2000);
     CHECK(word_at(m, 0x200000) == 0x3000 && word_at(m, 0x201000) == 0x4000);
     CHECK(grass_phys_ptr(&m.phys(), 0x900000, 8) == nullptr);
+    CHECK(grass_phys_missing(&m.phys(), 0x900000, 8) == GRASS_E_EXCLUDED);
+    CHECK(grass_phys_ptr(&m.phys(), 0x202000, 8) == nullptr);
+    CHECK(grass_phys_missing(&m.phys(), 0x202000, 8) == GRASS_E_EXCLUDED);
+    CHECK(grass_phys_missing(&m.phys(), 0x201ff8, 16) == GRASS_E_EXCLUDED);  // runs into the excluded page
+    CHECK(grass_phys_missing(&m.phys(), 0x800000, 8) == GRASS_E_OUT_OF_RANGE);
+    CHECK(m.phys_end() == 0x901000);
     CHECK(m.phys().writable == 0);  // a vmcore is never written, whatever was asked
 
     // Truncated: the second segment runs past the end.
@@ -134,7 +141,7 @@ int main() {
     CHECK_THROWS(MemorySource::open("qemu-ram:" + other, map, false), "describes");  // the map names ram
     unlink(other.c_str());
   }
-  CHECK_THROWS(MemorySource::open("vmcore:" + ram, "", false), "not an ELF file");
+  CHECK_THROWS(MemorySource::open("vmcore:" + ram, "", false), "not an ELF file, nor a kdump-compressed dump");
   CHECK_THROWS(MemorySource::open("qemu-ram:/nonexistent/ram", "", false), "/nonexistent/ram");
   CHECK_THROWS(MemorySource::open("floppy:" + ram, "", false), "unknown kind");
   write_text(map, "{\"ranges\": [{\"physStart\": \"0x0\", \"length\": \"0x100000\", \"fileOffset\": \"0x0\"}]}");

@@ -108,6 +108,23 @@ std::vector<FileRange> elf_core_layout(const uint8_t* file, uint64_t bytes, cons
   return physical;
 }
 
+std::vector<FileRange> elf_core_excluded(const uint8_t* file) {
+  std::vector<FileRange> out;
+  Elf64_Ehdr eh;
+  memcpy(&eh, file, sizeof eh);  // elf_core_layout checked the header and program headers
+  for (unsigned i = 0; i < eh.e_phnum; i++) {
+    Elf64_Phdr ph;
+    memcpy(&ph, file + eh.e_phoff + i * sizeof ph, sizeof ph);
+    if (ph.p_type != PT_LOAD || ph.p_memsz <= ph.p_filesz) continue;
+    uint64_t start = (ph.p_paddr + ph.p_filesz + 4095) & ~4095ull, end = (ph.p_paddr + ph.p_memsz) & ~4095ull;
+    if (end <= start) continue;
+    bool seen = false;  // the kernel-text segment repeats a direct-map segment's tail
+    for (auto& t : out) seen |= start < t.phys_start + t.length && t.phys_start < end;
+    if (!seen) out.push_back({start, end - start, 0});
+  }
+  return out;
+}
+
 void MemorySource::map_file(const std::string& path, bool writable) {
   int fd = ::open(path.c_str(), writable ? O_RDWR : O_RDONLY);
   if (fd < 0) throw error("cannot open " + path + ": " + strerror(errno));
@@ -160,7 +177,7 @@ MemorySource MemorySource::open(const std::string& spec, const std::string& map_
   if (kind == "vmcore") {
     src.map_file(path, false);
     if (KdumpImage::recognises(src.map_, src.map_bytes_)) src.open_kdump(path);
-    else src.set_ranges(elf_core_layout(src.map_, src.map_bytes_, path));
+    else src.open_elf(path);
   } else if (kind == "qemu-ram" || kind == "pmem") {
     src.map_file(path, writable);
     if (!map_file.empty()) {
@@ -181,6 +198,56 @@ MemorySource MemorySource::open(const std::string& spec, const std::string& map_
     throw error("--memory " + spec + ": unknown kind '" + kind + "' (qemu-ram, vmcore, pmem)");
   }
   return src;
+}
+
+// An ELF vmcore whose PT_LOADs end in memory without file data (makedumpfile -E leaves the pages
+// its dump level excluded out that way): those pages are ranges too, backed by an anonymous
+// read-only mapping (zeros for a scan that walks raw memory) and clear in phys_.dumped, so a
+// read of them fails as excluded rather than as outside memory.
+void MemorySource::open_elf(const std::string& path) {
+  std::vector<FileRange> data = elf_core_layout(map_, map_bytes_, path);
+  std::vector<FileRange> tails = elf_core_excluded(map_);
+  std::vector<FileRange> kept;
+  for (auto& t : tails) {
+    bool overlaps = false;
+    for (auto& d : data) overlaps |= t.phys_start < d.phys_start + d.length && d.phys_start < t.phys_start + t.length;
+    if (!overlaps) kept.push_back(t);
+  }
+  if (kept.empty() || data.size() + kept.size() > GRASS_MAX_PHYS_RANGES) {
+    set_ranges(std::move(data));
+    return;
+  }
+  uint64_t tail_bytes = 0;
+  for (auto& t : kept) tail_bytes += t.length;
+  void* zeros = mmap(nullptr, tail_bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (zeros == MAP_FAILED) throw error(path + ": cannot reserve address space for its excluded pages: " + strerror(errno));
+  excluded_map_ = (uint8_t*)zeros;
+  excluded_map_bytes_ = tail_bytes;
+  set_ranges(data);
+  uint64_t end = 0;
+  for (auto& r : data) end = std::max(end, r.phys_start + r.length);
+  for (auto& t : kept) end = std::max(end, t.phys_start + t.length);
+  dumped_bits_.assign((end / 4096 + 63) / 64 + 1, 0);
+  for (auto& r : data)
+    for (uint64_t pfn = r.phys_start / 4096; pfn * 4096 < r.phys_start + r.length; pfn++) dumped_bits_[pfn / 64] |= 1ull << (pfn % 64);
+  struct Placed { FileRange range; uint8_t* base; };
+  std::vector<Placed> all;
+  for (auto& d : data) all.push_back({d, map_ + d.file_offset});
+  uint64_t at = 0;
+  for (auto& t : kept) {
+    all.push_back({t, excluded_map_ + at});
+    at += t.length;
+  }
+  std::sort(all.begin(), all.end(), [](const Placed& a, const Placed& b) { return a.range.phys_start < b.range.phys_start; });
+  ranges_.clear();
+  for (size_t i = 0; i < all.size(); i++) {
+    const FileRange& r = all[i].range;
+    if (i > 0 && ranges_.back().phys_start + ranges_.back().length > r.phys_start) throw error(description_ + ": physical ranges overlap");
+    phys_.ranges[i] = {r.phys_start, r.length, all[i].base};
+    ranges_.push_back(r);
+  }
+  phys_.count = (uint32_t)all.size();
+  phys_.dumped = dumped_bits_.data();
 }
 
 // Resident pages of a compressed dump at most (256 MiB): a task walk touches far fewer.
@@ -209,13 +276,16 @@ void MemorySource::open_kdump(const std::string& path) {
 
 MemorySource::MemorySource(MemorySource&& o) noexcept
     : description_(std::move(o.description_)), vmcoreinfo_(std::move(o.vmcoreinfo_)), kdump_(std::move(o.kdump_)), map_(o.map_),
-      map_bytes_(o.map_bytes_), ranges_(std::move(o.ranges_)), phys_(o.phys_) {
+      map_bytes_(o.map_bytes_), ranges_(std::move(o.ranges_)), phys_(o.phys_), dumped_bits_(std::move(o.dumped_bits_)),
+      excluded_map_(o.excluded_map_), excluded_map_bytes_(o.excluded_map_bytes_) {
+  o.excluded_map_ = nullptr;
   o.map_ = nullptr;
   o.map_bytes_ = 0;
 }
 
 MemorySource::~MemorySource() {
   if (map_) munmap(map_, map_bytes_);
+  if (excluded_map_) munmap(excluded_map_, excluded_map_bytes_);
 }
 
 uint64_t MemorySource::phys_end() const {

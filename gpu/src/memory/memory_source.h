@@ -51,6 +51,7 @@ class MemorySource {
   void map_file(const std::string& path, bool writable);
   void set_ranges(std::vector<FileRange> ranges);
   void open_kdump(const std::string& path);
+  void open_elf(const std::string& path);
 
   std::string description_, vmcoreinfo_;
   std::unique_ptr<KdumpImage> kdump_;
@@ -58,6 +59,11 @@ class MemorySource {
   uint64_t map_bytes_ = 0;
   std::vector<FileRange> ranges_;
   grass_phys_map phys_{};
+  // An ELF vmcore's excluded pages (PT_LOAD memory past its file data): clear in dumped_bits_,
+  // backed by excluded_map_ (zeros, for scans of raw memory).
+  std::vector<uint64_t> dumped_bits_;
+  uint8_t* excluded_map_ = nullptr;
+  uint64_t excluded_map_bytes_ = 0;
 };
 
 // Parses a memory-map JSON ({"ramFile": ..., "ranges": [{"physStart","length","fileOffset"}]}).
@@ -67,6 +73,9 @@ std::vector<FileRange> parse_memory_map(const std::string& json_text, std::strin
 std::vector<FileRange> q35_layout(uint64_t ram_bytes);
 // PT_LOAD segments of an ELF64 core file (p_paddr, p_offset, p_filesz).
 std::vector<FileRange> elf_core_layout(const uint8_t* file, uint64_t file_bytes, const std::string& name);
+// The whole pages of PT_LOAD memory past each segment's file data (p_filesz to p_memsz): what a
+// dump level left out. Call after elf_core_layout accepted the file.
+std::vector<FileRange> elf_core_excluded(const uint8_t* file);
 
 }  // namespace grass
 

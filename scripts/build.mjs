@@ -4,7 +4,8 @@
 //   webview/<name>/index.ts     -> dist/webview/<name>.js (one bundle per webview, browser)
 //   test/**/suite/index.ts ...  -> out/test/...         (suites loaded by the extension host)
 // then the target agent with `make -C gpu` when gpu/Makefile exists.
-// koffi is native and stays outside the bundles (it ships in the .vsix's node_modules);
+// koffi and @node-rs/crc32 are native and stay outside the bundles (they ship in the .vsix's
+// node_modules with their linux-x64 binaries);
 // `vscode` is provided by the extension host.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -21,7 +22,7 @@ const nodeOptions = {
   target: 'node20',
   format: 'cjs',
   sourcemap: 'linked',
-  external: ['vscode', 'koffi'],
+  external: ['vscode', 'koffi', '@node-rs/crc32'],
   logLevel: 'warning',
 };
 

@@ -1,14 +1,17 @@
 // The protocol server in-process: requests signed here with OpenSSL's HMAC (independent of the
-// monitor's own SHA-256), one monitor pass each, replies checked against zlib's CRC32 and the
+// monitor's own SHA-256), one monitor pass each, replies checked against CRC32C from its definition (check.h) and the
 // memory they describe.
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <zlib.h>
 
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include <chrono>
+#include <thread>
+
+#include "backend/cpu_backend.h"
 #include "server/buffer_setup.h"
 #include "check.h"
 
@@ -73,7 +76,7 @@ struct Rig {
   }
   bool crc_ok(uint32_t i) {
     const grass_reply& r = slot(i)->reply;
-    return (uint32_t)crc32(0, data(i), r.data_bytes) == r.data_crc32;
+    return reference_crc32c(data(i), r.data_bytes) == r.data_crc32;
   }
   // The whole result of a chunked reply, fetched on slot i with further seqs.
   std::vector<uint8_t> collect(uint32_t i, uint64_t* seq) {
@@ -158,6 +161,9 @@ int main() {
   CHECK(big.size() == 20000 && memcmp(big.data(), &rig.memory[5000], 20000) == 0);
   rig.post(0, ++seq, GRASS_OP_FETCH_RESULT, {r.result_id + (1 << 8), 0});
   CHECK(rig.pass_and_reply(0).status == GRASS_E_NO_SUCH_RESULT);
+  // Another slot's result is not fetched from this one (its worker may be rewriting it).
+  rig.post(1, 9, GRASS_OP_FETCH_RESULT, {r.result_id, 4096});
+  CHECK(rig.pass_and_reply(1).status == GRASS_E_NO_SUCH_RESULT);
   // A large READ that fails half-way has overwritten the arena: the old result is gone.
   uint64_t old_id = r.result_id;
   rig.post(0, ++seq, GRASS_OP_READ, {GRASS_SPACE_PHYSICAL, rig.memory.size() - 8000, 20000, 0});
@@ -215,5 +221,41 @@ int main() {
   rig.post(0, ++seq, GRASS_OP_PROCESS_LIST, {0});
   r = rig.pass_and_reply(0);
   CHECK(r.status == GRASS_E_UNMAPPED || r.status == GRASS_E_OUT_OF_RANGE);
+
+  // Three workers on three slots (worker w serves slot w; worker 0 publishes liveness): heartbeats
+  // on slot 0 while READ_BATCH (request data in each worker's own scratch) and METRICS (the
+  // plugin lock) go on slots 1 and 2, every reply checked against memory and its CRC32C; the
+  // published counters add up every worker's.
+  Rig par(false);
+  grass::CpuBackend workers(par.mon(), 3);
+  CHECK(workers.workers() == 3 && par.mon()->slot_worker[1] == 1 && par.mon()->slot_worker[2] == 2);
+  workers.start();
+  auto await = [&](uint32_t i, uint64_t s) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (__atomic_load_n(&par.slot(i)->reply_mark, __ATOMIC_ACQUIRE) != s && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    return par.slot(i)->reply_mark == s;
+  };
+  int bad = 0, rounds = 300;
+  for (int k = 1; k <= rounds; k++) {
+    grass_read_batch_entry b1[2] = {{GRASS_SPACE_PHYSICAL, 0, (uint64_t)k, 100, 0}, {GRASS_SPACE_PHYSICAL, 0, (uint64_t)k * 7, 60, 0}};
+    grass_read_batch_entry b2[1] = {{GRASS_SPACE_PHYSICAL, 0, (uint64_t)k * 13, 200, 0}};
+    par.post(1, k, GRASS_OP_READ_BATCH, {2}, std::vector<uint8_t>((uint8_t*)b1, (uint8_t*)b1 + sizeof b1));
+    par.post(2, 2 * k - 1, GRASS_OP_READ_BATCH, {1}, std::vector<uint8_t>((uint8_t*)b2, (uint8_t*)b2 + sizeof b2));
+    par.post(0, k, GRASS_OP_HEARTBEAT, {});
+    if (!await(0, k) || !await(1, k) || !await(2, 2 * k - 1)) { bad++; break; }
+    bool ok = par.slot(1)->reply.status == GRASS_OK && par.crc_ok(1) && par.slot(2)->reply.status == GRASS_OK && par.crc_ok(2) &&
+              memcmp(par.data(1) + 4, &par.memory[k], 100) == 0 && memcmp(par.data(1) + 104 + 4, &par.memory[k * 7], 60) == 0 &&
+              memcmp(par.data(2) + 4, &par.memory[k * 13], 200) == 0;
+    par.post(2, 2 * k, GRASS_OP_METRICS, {});
+    if (!await(2, 2 * k) || par.slot(2)->reply.status != GRASS_E_UNSUPPORTED) ok = false;
+    if (!ok) bad++;
+  }
+  CHECK(bad == 0);
+  grass_buffer_header* ph = (grass_buffer_header*)par.buffer.data();
+  uint64_t want = 4ull * rounds;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (__atomic_load_n(&ph->requests_served, __ATOMIC_ACQUIRE) != want && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  workers.stop();
+  CHECK(ph->requests_served == want && ph->requests_refused == 0 && ph->liveness_counter > 0);
   return check_report("test_monitor");
 }

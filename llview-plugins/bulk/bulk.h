@@ -13,7 +13,7 @@ GRASS_HD_CALL void grass_op_bulk_read(grass_monitor* mon, uint32_t i, const gras
   uint64_t addr = q->args[0], len = q->args[1];
   const uint64_t page = GRASS_BULK_PAGE_BYTES;
   uint64_t pages = len / page;
-  const uint8_t* bitmap = q->data_bytes ? mon->scratch : 0;
+  const uint8_t* bitmap = q->data_bytes ? grass_request_data(mon, i) : 0;
   if (len == 0 || addr % page || len % page || pages > 8ull * mon->slot_data_bytes ||
       (bitmap && q->data_bytes < (pages + 7) / 8) || addr + len < addr) {
     o->status = GRASS_E_MALFORMED;

@@ -295,7 +295,7 @@ export class GrassClient implements TargetMemory {
   /**
    * BULK_READ of the physical pages [physStart, physStart + length) that `pageBitmap` selects
    * (bit k, LSB first, for page k; every page without one): the selected pages back to back and
-   * the CRC32 the agent computed over them.
+   * the CRC32C the agent computed over them.
    */
   async bulkRead(physStart: bigint, length: number, pageBitmap?: Uint8Array): Promise<{ data: Uint8Array; crc32: number }> {
     const { data, reply } = await this.call(L.Opcode.BulkRead, [physStart, BigInt(length)], pageBitmap);
@@ -592,7 +592,7 @@ export class GrassClient implements TargetMemory {
         : await this.transport.read(slot.base + L.slotOffsets.data, reply.dataBytes);
       const crc = codec.dataCrc32(data);
       if (crc === reply.dataCrc32) return { reply, data };
-      problem = `data CRC32 0x${crc.toString(16)} does not match the reply's 0x${reply.dataCrc32.toString(16)}`;
+      problem = `data CRC32C 0x${crc.toString(16)} does not match the reply's 0x${reply.dataCrc32.toString(16)}`;
     }
     throw new GrassProtocolError(`${opName(opcode)} on slot ${slot.index}: ${problem} on each of ${TORN_READ_RETRIES} reads`);
   }

@@ -83,7 +83,7 @@ async function answerOnce(t: Transport, slot: number, data: Uint8Array, crc: num
 test('attach refuses what is not a GRASS buffer, naming the field', async () => {
   const cases: [Buffer, RegExp][] = [
     [headerBytes({ magic: 0x1122n }), /not a GRASS buffer \(magic 0x1122/],
-    [headerBytes({ version: 2n }), /protocol version 2, this client speaks 1/],
+    [headerBytes({ version: 1n }), /protocol version 1, this client speaks 3/],
     [headerBytes({ slot_bytes: 5000n }), /slot_bytes 5000 is not a multiple of 4096/],
     [headerBytes({ slot_data_bytes: 8000n }), /slot_data_bytes 8000 does not fit/],
     [headerBytes({ slot_count: 3n }), /3 slots of 8192 bytes do not fit/],
@@ -128,8 +128,8 @@ test('a reply whose data never matches its CRC fails after re-reading, naming bo
     try {
       const data = Buffer.alloc(8, 1);
       const good = codec.dataCrc32(data);
-      const answered = answerOnce(monitor, 1, data, good ^ 1);
-      await assert.rejects(client.describe(), (e: Error) => e instanceof GrassProtocolError && new RegExp(`CRC32 0x${good.toString(16)} does not match the reply's 0x${(good ^ 1).toString(16)} on each of 16 reads`).test(e.message));
+      const answered = answerOnce(monitor, 1, data, (good ^ 1) >>> 0);
+      await assert.rejects(client.describe(), (e: Error) => e instanceof GrassProtocolError && new RegExp(`CRC32C 0x${good.toString(16)} does not match the reply's 0x${((good ^ 1) >>> 0).toString(16)} on each of 16 reads`).test(e.message));
       assert.equal(await answered, 1n);
       // A correct reply on the same slot is taken (8 bytes: a process count).
       const count = Buffer.alloc(8);

@@ -1,6 +1,6 @@
 // Framing, HMAC and CRC of the protocol client against vectors from outside it: the real C
-// structs of protocol.h filled and signed with OpenSSL (test/unit/protocol-vectors.c), zlib's
-// CRC32 check value, RFC 4231's HMAC-SHA256 vector.
+// structs of protocol.h filled and signed with OpenSSL (test/unit/protocol-vectors.c), CRC32C's
+// check value and RFC 3720's vectors, RFC 4231's HMAC-SHA256 vector.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -71,9 +71,18 @@ test('node:crypto HMAC-SHA256 matches RFC 4231 test case 2', () => {
   assert.equal(mac, '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843');
 });
 
-test('CRC32 is IEEE: the check value of "123456789" is 0xcbf43926', () => {
-  assert.equal(codec.dataCrc32(Buffer.from('123456789')), 0xcbf43926);
+test('the reply CRC is CRC32C: the check value of "123456789" (0xe3069283) and RFC 3720 B.4\'s vectors', () => {
+  assert.equal(codec.dataCrc32(Buffer.from('123456789')), 0xe3069283);
   assert.equal(codec.dataCrc32(new Uint8Array(0)), 0);
+  const ascending = Uint8Array.from({ length: 32 }, (_, i) => i);
+  assert.equal(codec.dataCrc32(new Uint8Array(32)), 0x8a9136aa);
+  assert.equal(codec.dataCrc32(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
+  assert.equal(codec.dataCrc32(ascending), 0x46dd794e);
+  assert.equal(codec.dataCrc32(ascending.slice().reverse()), 0x113fdb5c);
+  // A view into a larger buffer checks only its own bytes.
+  const larger = new Uint8Array(40);
+  larger.set(ascending, 4);
+  assert.equal(codec.dataCrc32(larger.subarray(4, 36)), 0x46dd794e);
 });
 
 test('a task record from the C struct decodes field by field', () => {
@@ -113,7 +122,7 @@ function descriptionBlob(sections: { release: string; symbols: string; btf: Uint
     parts.push(bytes);
     at += bytes.length;
   };
-  header.writeUInt32LE(1, f.version.offset);
+  header.writeUInt32LE(L.GRASS_PROTOCOL_VERSION, f.version.offset);
   header.writeUInt32LE(5, f.paging_levels.offset);
   header.writeBigUInt64LE(0x2a000000n, f.kaslr_offset.offset);
   header.writeBigUInt64LE(0xffffffffd0800000n, f.phys_base.offset);

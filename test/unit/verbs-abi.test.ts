@@ -12,6 +12,7 @@ import path from 'node:path';
 import * as abi from '../../src/rdma/verbs/abi';
 import { encodeSockaddr, formatSockaddr } from '../../src/rdma/verbs/sockaddr';
 import { decodeHello, HELLO_BYTES, HELLO_MAGIC, HELLO_NAME_BYTES, helloLayout } from '../../src/rdma/verbs/hello';
+import { GRASS_PROTOCOL_VERSION } from '../../src/rdma/protocol/wire.generated';
 
 const repo = path.resolve(__dirname, '../..');
 const includeDir = path.join(repo, 'gpu/include');
@@ -91,7 +92,7 @@ test('a hello filled in by C decodes to the same values in TypeScript', () => {
   return 0;
 }`].join('\n'));
   const hello = decodeHello(Buffer.from(out.trim(), 'hex'), 'test');
-  assert.deepEqual(hello, { version: 1, bufferAddress: 0x7f1234567000n, bufferBytes: 9441280, rkey: 0xabcd12, name: 'guest-one' });
+  assert.deepEqual(hello, { version: GRASS_PROTOCOL_VERSION, bufferAddress: 0x7f1234567000n, bufferBytes: 9441280, rkey: 0xabcd12, name: 'guest-one' });
   assert.throws(() => decodeHello(Buffer.alloc(HELLO_BYTES), 'peer'), /bad set-up magic 0x0/);
   assert.throws(() => decodeHello(Buffer.alloc(8), 'peer'), /8 bytes, expected 56/);
 });

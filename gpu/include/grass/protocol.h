@@ -1,4 +1,4 @@
-// GRASS buffer layout and protocol, version 1: the one definition of the wire format.
+// GRASS buffer layout and protocol, version 3: the one definition of the wire format.
 // Checked from TypeScript by test/unit/protocol-layout.test.ts (offsetof/sizeof compiled from here).
 //
 // The buffer lives where the transport can reach it one-sidedly (GPU memory registered with the
@@ -7,7 +7,9 @@
 //  - a mark is written separately, after the bytes it announces, and is a 64-bit aligned word;
 //  - marks are sequence numbers, never bare flags, so a stale reply is never taken as new;
 //  - anything read without a request (liveness, background results) is seqlocked;
-//  - reply data carries a CRC32 so a torn read is detected and retried.
+//  - reply data carries a CRC32C (Castagnoli: reflected polynomial 0x82f63b78, as SSE4.2's crc32
+//    instruction and iSCSI compute it; version 3, CRC32 (IEEE) before) so a torn read is detected
+//    and retried. The *_crc32 fields keep their names and hold that CRC32C.
 #ifndef GRASS_PROTOCOL_H
 #define GRASS_PROTOCOL_H
 
@@ -18,7 +20,7 @@
 #include "grass/detectors.h"
 
 #define GRASS_MAGIC 0x5346425353415247ull /* "GRASSBFS" little-endian */
-#define GRASS_PROTOCOL_VERSION 1u
+#define GRASS_PROTOCOL_VERSION 3u
 #define GRASS_MAC_BYTES 32u        /* HMAC-SHA256 */
 #define GRASS_REQUEST_ARGS 6u
 
@@ -51,7 +53,7 @@ enum grass_opcode {
                                   empty (every page) or a bitmap, bit k (LSB first) selecting page k of
                                   the range. Reply, always one chunk in the slot (never an arena, so each
                                   slot is one transfer in flight): the selected pages back to back, their
-                                  CRC32 in data_crc32; GRASS_E_MALFORMED when they exceed the data area,
+                                  CRC32C in data_crc32; GRASS_E_MALFORMED when they exceed the data area,
                                   GRASS_E_OUT_OF_RANGE (detail: the page) for a page outside memory */
 };
 
@@ -100,7 +102,7 @@ struct grass_buffer_header {
   uint64_t background_offset;   /* from buffer start */
   uint32_t background_capacity;
   uint32_t background_bytes;
-  uint32_t background_crc32;
+  uint32_t background_crc32;    /* CRC32C of the background_bytes at background_offset */
   uint32_t reserved0;
 };
 
@@ -126,7 +128,7 @@ struct grass_reply {
   uint64_t result_id;           /* names the result for FETCH_RESULT (0 if none) */
   uint64_t offset;              /* where this chunk starts in the result */
   uint64_t detail;              /* status detail, e.g. the address that failed */
-  uint32_t data_crc32;          /* CRC32 (IEEE) of this chunk's data */
+  uint32_t data_crc32;          /* CRC32C of this chunk's data */
   uint32_t request_tag;         /* the first 4 bytes of the answered request's mac: two remotes that
                                    wrote the same seq to one slot each tell whose request was served */
 };

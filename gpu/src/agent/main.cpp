@@ -30,12 +30,14 @@ const char kUsage[] =
     "                   | --connect rdma://MONITOR[:PORT]) [--name NAME] --key-file F [--allow-writes]\n"
     "                   [--liveness-period-ms N]   (liveness republished at most every N ms; RDMA: 100)\n"
     "                   [--backend cpu|cuda] [--slots N] [--slot-data-bytes N] [--exit-with-parent]\n"
+    "                   [--workers N]   (cpu backend: monitor threads, default one per CPU, at most 16)\n"
     "                   [--watch-pid PID]   (exit when that process, e.g. the guest's QEMU, exits)\n";
 
 struct Options {
   std::string memory, memory_map, kallsyms, btf, listen, key_file, backend = "cpu";
   grass::RdmaOptions rdma;  // --connect rdma://, or --listen rdma:// with --peer (docs/rdma.md)
   uint32_t liveness_period_ms = 0;  // 0: every pass (shm), 100 ms over RDMA unless given
+  uint32_t workers = 0;             // 0: grass::default_workers()
   grass::BufferOptions buffer;
   bool exit_with_parent = false;
   int watch_pid = 0;
@@ -74,6 +76,10 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--allow-writes") o.buffer.allow_writes = true;
     else if (a == "--backend") o.backend = value();
     else if (a == "--slots") o.buffer.slot_count = number();
+    else if (a == "--workers") {
+      o.workers = number();
+      if (o.workers < 1 || o.workers > GRASS_MAX_WORKERS) usage_error("--workers: expected 1.." + std::to_string(GRASS_MAX_WORKERS));
+    }
     else if (a == "--slot-data-bytes") o.buffer.slot_data_bytes = number();
     else if (a == "--exit-with-parent") o.exit_with_parent = true;
     else if (a == "--watch-pid") o.watch_pid = (int)number();
@@ -182,7 +188,7 @@ int main(int argc, char** argv) {
     if (!ps_ok) fprintf(stderr, "grass-agent: warning: the task list does not walk (status %u at %s)\n", f.status, grass::hex(f.address).c_str());
     uint32_t liveness_ms = o.liveness_period_ms ? o.liveness_period_ms : over_rdma ? 100 : 0;
     setup.monitor->liveness_period_ns = (uint64_t)liveness_ms * 1000000;  // see grass_monitor
-    grass::Backend backend(o.backend, setup.monitor.get(), buffer_data, grass::buffer_bytes(o.buffer));
+    grass::Backend backend(o.backend, setup.monitor.get(), buffer_data, grass::buffer_bytes(o.buffer), o.workers);
     backend.start();
     std::unique_ptr<grass::RdmaEndpoint> rdma;
     if (over_rdma) {
@@ -197,13 +203,13 @@ int main(int argc, char** argv) {
     printf("{\"ready\":true,\"target\":%s,\"backend\":%s,\"memory\":%s,\"discovery\":%s,\"release\":%s,"
            "\"kaslrOffset\":\"%s\",\"physBase\":\"%s\",\"pageOffsetBase\":\"%s\",\"pageTableRoot\":\"%s\",\"pagingLevels\":%u,"
            "\"directMapPageSizes\":%s,\"cpus\":%u,\"symbols\":{\"source\":%s,\"count\":%zu},\"btf\":{\"source\":%s,\"bytes\":%zu},"
-           "\"processes\":%s,\"slots\":%u,\"slotDataBytes\":%u,\"writesAllowed\":%s,\"pid\":%d}\n",
+           "\"processes\":%s,\"slots\":%u,\"slotDataBytes\":%u,\"workers\":%u,\"writesAllowed\":%s,\"pid\":%d}\n",
            json_string(o.listen).c_str(), json_string(o.backend).c_str(), json_string(memory.describe()).c_str(), json_string(target.method).c_str(),
            json_string(target.release).c_str(), grass::hex(target.kaslr_offset).c_str(), grass::hex(target.phys_base).c_str(),
            grass::hex(target.paging.page_offset_base).c_str(), grass::hex(target.paging.root_phys).c_str(), target.paging.levels,
            page_sizes.c_str(), target.cpu_count, json_string(target.symbols_source).c_str(), target.symbols.size(),
            json_string(target.btf_source).c_str(), target.btf.size(), ps_ok ? std::to_string(processes).c_str() : "null",
-           o.buffer.slot_count, o.buffer.slot_data_bytes,
+           o.buffer.slot_count, o.buffer.slot_data_bytes, backend.workers(),
            (o.buffer.allow_writes && memory.phys().writable) ? "true" : "false", (int)getpid());
     fflush(stdout);
     fprintf(stderr, "grass-agent: serving %s on %s (%s, %s)\n", memory.describe().c_str(), o.listen.c_str(), target.release.c_str(), target.method.c_str());

@@ -15,13 +15,14 @@ namespace grass {
 
 class Backend {
  public:
-  // kind: "cpu" or "cuda" (checked by the caller). buffer: the clients' buffer (shm).
-  Backend(const std::string& kind, grass_monitor* monitor, uint8_t* buffer, uint64_t buffer_bytes) {
+  // kind: "cpu" or "cuda" (checked by the caller). buffer: the clients' buffer (shm). workers:
+  // the cpu backend's threads (0: one per CPU; the cuda backend runs one monitor).
+  Backend(const std::string& kind, grass_monitor* monitor, uint8_t* buffer, uint64_t buffer_bytes, uint32_t workers) {
 #ifdef GRASS_WITH_CUDA
     if (kind == "cuda") { cuda_.reset(new CudaBackend(monitor, buffer, buffer_bytes)); return; }
 #endif
     (void)kind, (void)buffer, (void)buffer_bytes;
-    cpu_.reset(new CpuBackend(monitor));
+    cpu_.reset(new CpuBackend(monitor, workers));
   }
   void start() {
 #ifdef GRASS_WITH_CUDA
@@ -29,6 +30,8 @@ class Backend {
 #endif
     cpu_->start();
   }
+  // Monitor threads serving the buffer.
+  uint32_t workers() const { return cpu_ ? cpu_->workers() : 1; }
   void stop() {
 #ifdef GRASS_WITH_CUDA
     if (cuda_) { cuda_->stop(); return; }

@@ -1,6 +1,7 @@
 #include "cpu_backend.h"
 
 #include <time.h>
+#include <unistd.h>
 
 namespace grass {
 
@@ -12,28 +13,56 @@ uint64_t monotonic_ns() {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-// A GPU core polls without pause; on a shared CPU the loop spins only while requests keep
+// A GPU core polls without pause; on a shared CPU a worker spins only while requests keep
 // coming and otherwise naps between passes, so an idle agent does not take a whole core.
 constexpr uint64_t kSpinAfterRequestNs = 20000000;  // 20 ms
 constexpr long kIdleNapNs = 50000;                  // 50 us
 
 }  // namespace
 
+uint32_t default_workers() {
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  return cpus < 1 ? 1 : cpus > (long)GRASS_MAX_WORKERS ? GRASS_MAX_WORKERS : (uint32_t)cpus;
+}
+
+CpuBackend::CpuBackend(grass_monitor* monitor, uint32_t workers) : monitor_(monitor) {
+  if (workers == 0) workers = default_workers();
+  if (workers > GRASS_MAX_WORKERS) workers = GRASS_MAX_WORKERS;
+  if (workers > monitor->slot_count) workers = monitor->slot_count;
+  monitor->workers = workers;
+  // Worker 0: slot 0; workers 1..: slots 1.. in contiguous ranges (any remainder to the first ones).
+  for (uint32_t i = 0; i < monitor->slot_count; i++)
+    monitor->slot_worker[i] = workers == 1 || i == 0 ? 0 : (uint8_t)(1 + (uint64_t)(i - 1) * (workers - 1) / (monitor->slot_count - 1));
+  scratch_.resize(workers);
+  for (uint32_t w = 1; w < workers; w++) {
+    scratch_[w].resize(monitor->slot_data_bytes);
+    monitor->worker_scratch[w] = scratch_[w].data();
+  }
+}
+
 void CpuBackend::start() {
   stopping_ = false;  // start() after stop() resumes the loop (SIGUSR2 in the agent)
-  thread_ = std::thread([this] { loop(); });
+  for (uint32_t w = 0; w < monitor_->workers; w++) {
+    uint32_t first = monitor_->slot_count, end = 0;
+    for (uint32_t i = 0; i < monitor_->slot_count; i++)
+      if (monitor_->slot_worker[i] == w) first = i < first ? i : first, end = i + 1;
+    threads_.emplace_back([this, w, first, end] { loop(w, first, end); });
+  }
 }
 
 void CpuBackend::stop() {
   stopping_ = true;
-  if (thread_.joinable()) thread_.join();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
 }
 
-void CpuBackend::loop() {
+void CpuBackend::loop(uint32_t worker, uint32_t first, uint32_t end) {
   uint64_t last_request = 0;
   while (!stopping_.load(std::memory_order_relaxed)) {
     uint64_t now = monotonic_ns();
-    if (grass_monitor_pass(monitor_, now) > 0) {
+    uint32_t answered = first < end ? grass_serve_slots(monitor_, first, end, now) : 0;
+    if (worker == 0) grass_monitor_housekeeping(monitor_, now);
+    if (answered > 0) {
       last_request = now;
     } else if (now - last_request > kSpinAfterRequestNs) {
       timespec nap = {0, kIdleNapNs};

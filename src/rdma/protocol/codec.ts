@@ -1,6 +1,6 @@
 // Encoding and decoding of the structs of protocol.h, through the offsets in layout.ts.
 import { createHmac } from 'node:crypto';
-import { crc32 } from 'node:zlib';
+import { crc32c } from '@node-rs/crc32';
 import * as L from './layout';
 import type { TaskRecord } from '../../types/task-record';
 import { StructView } from './struct-view';
@@ -133,9 +133,13 @@ export function decodeReply(bytes: Uint8Array): Reply {
   };
 }
 
-/** CRC32 (IEEE 802.3, as zlib computes it) of a reply chunk's data. */
+/**
+ * CRC32C (Castagnoli, the iSCSI CRC; protocol v3, in `data_crc32` and `background_crc32`) of a
+ * reply chunk's data, by @node-rs/crc32's native code (SSE4.2 where the CPU has it;
+ * docs/dependencies.md says why that package).
+ */
 export function dataCrc32(data: Uint8Array): number {
-  return crc32(data) >>> 0;
+  return crc32c(data) >>> 0;
 }
 
 /** GRASS_OP_PROCESS_LIST's reply: grass_task_record[]. */

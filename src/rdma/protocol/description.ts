@@ -25,7 +25,7 @@ export function parseDescription(blob: Uint8Array): AgentDescription {
   const h = StructView.at(blob, L.descriptionHeader);
 
   const version = h.u32('version');
-  if (version !== 1) throw new DescriptionError(`version ${version} is not the supported version 1`);
+  if (version !== L.GRASS_PROTOCOL_VERSION) throw new DescriptionError(`version ${version} is not the supported version ${L.GRASS_PROTOCOL_VERSION}`);
   const levels = h.u32('paging_levels');
   if (levels !== 4 && levels !== 5) throw new DescriptionError(`paging_levels is ${levels}, expected 4 or 5`);
 

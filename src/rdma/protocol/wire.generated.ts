@@ -2,7 +2,7 @@
 // every number from the C compiler). Do not edit: change the header and run `make -C gpu`.
 
 export const GRASS_MAGIC = 0x5346425353415247n;
-export const GRASS_PROTOCOL_VERSION = 1;
+export const GRASS_PROTOCOL_VERSION = 3;
 export const GRASS_MAC_BYTES = 32;
 export const GRASS_REQUEST_ARGS = 6;
 export const GRASS_BULK_PAGE_BYTES = 4096;

@@ -1,0 +1,83 @@
+// Debian's crash 8.0.2, with the guest's DWARF vmlinux (the -dbg package, fetched once), against
+// grass on the same kdump files the guest's own makedumpfile wrote from its capture kernel
+// (zlib, lzo, snappy, ELF, flattened zlib at dump level 31): the same tasks (crash walking
+// init_task.tasks: its `ps` is wrong on this kernel, shared/notes/peers.md), the same modules
+// (`mod`), and the same kernel log (`log`), the panic's "sysrq triggered crash" in it. crash
+// takes over a minute per file on this machine, hence a long test.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { KdumpGuest, KdumpJob, KdumpRun } from '../../testbed/kdump-guest';
+import { grass, grassJson, PsTask, sameComm } from '../integration/agent-harness';
+import { ensurePeerTools, kernelDebugVmlinux, timed } from './peer-tools';
+
+const JOBS: KdumpJob[] = [{ format: 'zlib' }, { format: 'lzo' }, { format: 'snappy' }, { format: 'elf' }, { format: 'zlib', flattened: true }];
+
+let kg: KdumpGuest;
+let scratch: string;
+let run: KdumpRun;
+let vmlinux: string;
+
+before(async () => {
+  ensurePeerTools();
+  scratch = mkdtempSync(path.join(tmpdir(), 'grass-kdump-crash-'));
+  kg = await KdumpGuest.boot();
+  vmlinux = kernelDebugVmlinux((await kg.guest.exec('uname -r')).trim());
+  await kg.arm(JOBS);
+  run = await kg.panicAndDump(scratch);
+});
+
+after(async () => {
+  await kg?.down();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface CrashView {
+  tasks: { pid: number; comm: string }[];
+  modules: string[];
+  log: string[];
+  seconds: number;
+}
+
+/** One crash session on a dump: the task list, `mod` and `log`, separated by echo markers. */
+async function crashView(file: string, initTask: string): Promise<CrashView> {
+  const cmds = path.join(scratch, 'crash-cmds');
+  writeFileSync(cmds, [`list task_struct.tasks -S task_struct.pid,comm -h ${initTask}`, '!echo __MOD__', 'mod', '!echo __LOG__', 'log', 'quit', ''].join('\n'));
+  const r = await timed('crash', ['-s', vmlinux, file, '-i', cmds], 900_000);
+  const [list, rest] = r.result.split('__MOD__\n');
+  const [mod, log] = rest.split('__LOG__\n');
+  const tasks = [...list.matchAll(/^[0-9a-f]{16}\n\s+pid = (\d+)\n\s+comm = "((?:[^"\\]|\\.)*)"/gm)].map((m) => ({ pid: Number(m[1]), comm: m[2] }));
+  const modules = [...mod.matchAll(/^[0-9a-f]{16}\s+(\S+)\s+[0-9a-f]{16}\s/gm)].map((m) => m[1]).sort();
+  // A record's further lines are indented under its first; the text of every line, in order.
+  const lines = log.split('\n').filter((l) => l.trim() !== '').map((l) => l.replace(/^\[\s*\d+\.\d+\] /, '').replace(/^\s+/, ''));
+  return { tasks, modules, log: lines, seconds: r.seconds };
+}
+
+test('crash and grass agree on each dump: tasks, modules, kernel log', async () => {
+  for (const result of run.results) {
+    const name = `${result.job.format}${result.job.flattened ? ' flattened' : ''}`;
+    const target = `vmcore:${result.file}`;
+    const initTask = (await grassJson<{ address: string }>(['read', 'init_task', '1', '--target', target])).address;
+    const crash = await crashView(result.file, initTask);
+    assert.ok(crash.tasks.length > 40, `${name}: crash listed ${crash.tasks.length} tasks`);
+
+    const { tasks } = await grassJson<{ tasks: PsTask[] }>(['ps', '--target', target]);
+    const ours = [{ pid: 0, comm: 'swapper/0' }, ...tasks];
+    assert.equal(ours.length, crash.tasks.length, `${name}: grass lists ${ours.length - 1} tasks + init_task, crash ${crash.tasks.length}`);
+    const crashByPid = new Map(crash.tasks.map((t) => [t.pid, t.comm]));
+    for (const t of tasks) assert.ok(sameComm(t.comm, crashByPid.get(t.pid) ?? '?'), `${name}: pid ${t.pid} is ${t.comm}, crash says ${crashByPid.get(t.pid)}`);
+
+    const mods = await grass(['modules', '--target', target]);
+    assert.equal(mods.code, 0, mods.stderr);
+    assert.deepEqual(mods.stdout.trim().split('\n').map((l) => l.split(' ')[0]).sort(), crash.modules, `${name}: modules`);
+
+    const dmesg = await grass(['dmesg', '--target', target]);
+    assert.equal(dmesg.code, 0, dmesg.stderr);
+    const ourLog = dmesg.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.replace(/^<\d+>\[\s*\d+\.\d+\] \[\s*[TC]\d+\] /, '').replace(/^\s+/, ''));
+    assert.deepEqual(ourLog, crash.log, `${name}: kernel log`);
+    assert.ok(crash.log.includes('Kernel panic - not syncing: sysrq triggered crash'), `${name}: the panic is in the log`);
+    process.stderr.write(`kdump-crash: ${name}: ${crash.tasks.length} tasks, ${crash.modules.length} modules, ${crash.log.length} log lines equal; crash ${crash.seconds.toFixed(1)} s\n`);
+  }
+});

@@ -33,10 +33,11 @@ export interface RunningAgent {
 
 /**
  * Starts the agent with `args` and resolves once it printed its ready line on stdout; rejects
- * with its stderr if it exits first or stays silent past `readyTimeoutMs`.
+ * with its stderr if it exits first or stays silent past `readyTimeoutMs`. `binary`: another
+ * build of the agent (the bench's parent-revision agent) instead of agentBinary().
  */
-export function startAgent(args: string[], readyTimeoutMs: number): Promise<RunningAgent> {
-  const child = spawn(agentBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startAgent(args: string[], readyTimeoutMs: number, binary = agentBinary()): Promise<RunningAgent> {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-4000);

@@ -58,20 +58,21 @@ function addTrace(out: QueryText, t: StackTrace, prefix = ''): void {
   if (t.note) out.line(`  [${t.note}]`);
 }
 
-const seconds = (s: number): string => {
+/** `4000 s (01:06:40)`: seconds, and as days and a clock. */
+const durationText = (s: number): string => {
   const d = Math.floor(s / 86400);
   const clock = new Date((s % 86400) * 1000).toISOString().slice(11, 19);
   return `${s} s (${d ? `${d} d ` : ''}${clock})`;
 };
 
 /** The summary's lines, label and value, as Describe Target shows them. */
-export function summaryLines(s: KernelSummary): [string, string][] {
+function summaryLines(s: KernelSummary): [string, string][] {
   const unknown = (e: { error: string }): string => `unknown (${e.error})`;
   const mib = (b: bigint): string => `${(Number(b) / 2 ** 20).toFixed(0)} MiB`;
   return [
     ['release', s.release],
     ['KASLR offset', s.kaslrOffset === 0n ? '0x0 (none)' : `0x${s.kaslrOffset.toString(16)}`],
-    ['uptime', typeof s.uptimeSeconds === 'number' ? seconds(s.uptimeSeconds) : unknown(s.uptimeSeconds)],
+    ['uptime', typeof s.uptimeSeconds === 'number' ? durationText(s.uptimeSeconds) : unknown(s.uptimeSeconds)],
     ['tainted', 'error' in s.taint ? unknown(s.taint) : s.taint.mask === 0n ? 'no (0)' : `${s.taint.letters} (${s.taint.mask})`],
     ['panicked', 'error' in s.panic ? unknown(s.panic) : s.panic.cpu === undefined ? 'no' : `yes, on CPU ${s.panic.cpu}`],
     ['CPUs', String(s.cpus)],

@@ -31,9 +31,26 @@ export interface Locator {
   screenshot(options: { path: string; timeout?: number }): Promise<unknown>;
   locator(selector: string): Locator;
   filter(options: { hasText: string | RegExp }): Locator;
-  /** Runs a function, written as page source `(element) => …`, on the element in the page (Playwright's locator.evaluate). */
-  evaluate<R>(fn: string): Promise<R>;
+  /** Runs `fn` on the element in the page (Playwright's locator.evaluate: the function's source travels, so it sees only the page). */
+  evaluate<R>(fn: (element: PageElement) => R): Promise<R>;
 }
+/** The little of the DOM that tests evaluate in a page (this tsconfig has no DOM types). */
+export interface PageElement {
+  ownerDocument: {
+    createElement(tag: string): PageElement;
+    getElementById(id: string): PageElement | null;
+    defaultView: { getComputedStyle(element: PageElement): { color: string } };
+  };
+  style: { color: string };
+  title: string;
+  scrollWidth: number;
+  clientWidth: number;
+  append(child: PageElement): void;
+  remove(): void;
+  querySelector(selector: string): PageElement | null;
+  getBoundingClientRect(): { left: number; right: number };
+}
+
 export interface Frame {
   title(): Promise<string>;
   url(): string;

@@ -175,7 +175,9 @@ function item(n: ValueNode, path: string, owner: ValueNode | undefined, expanded
           void walkList({ type: 'followList', table: true, pointer: next.address, headAddress: n.address!, ownerType: owner?.kind === 'struct' ? owner.type : undefined, member: n.name }).then((answer) => {
             setOpen(true);
             children.querySelector(':scope > .list-table-item')?.remove();
-            children.append(listTableItem(answer, `${path}.table`));
+            const table = listTableItem(answer, `${path}.table`);
+            children.append(table);
+            table.scrollIntoView({ block: 'nearest' });
           });
         }, 'walk-list'),
       );

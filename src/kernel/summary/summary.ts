@@ -2,6 +2,7 @@
 // whether it is tainted (by the kernel's own taint_flags letters) and whether it panicked, its
 // CPUs and memory. Read from the target's memory through its BTF and symbols; a part that cannot
 // be read says why instead of failing the rest.
+import type { Btf } from '../btf/btf';
 import type { KernelModel } from '../model';
 import { Kernel } from '../objects/object';
 
@@ -32,18 +33,25 @@ async function attempt<T>(read: () => Promise<T>): Promise<T | { error: string }
   }
 }
 
+const tkCoreTypes = new WeakMap<Btf, number | undefined>();
+
 /**
  * The timekeeper's ktime_sec. tk_core is a static variable of an anonymous struct type
  * ({ seq; timekeeper; }), so its layout is found in BTF by its members' names.
  */
 async function monotonicSeconds(kernel: Kernel): Promise<number> {
   const { btf } = kernel;
-  let tkCore: number | undefined;
-  for (let id = btf.startId; id < btf.typeCount && tkCore === undefined; id++) {
-    if (btf.kindOf(id) !== 'struct') continue;
-    const t = btf.composite(id);
-    if (t.name === '' && t.members.length === 2 && t.members[0].name === 'seq' && t.members[1].name === 'timekeeper') tkCore = id;
+  // (A scan of every type, some 0.5 s on a vmlinux BTF: once per BTF.)
+  if (!tkCoreTypes.has(btf)) {
+    let found: number | undefined;
+    for (let id = btf.startId; id < btf.typeCount && found === undefined; id++) {
+      if (btf.kindOf(id) !== 'struct') continue;
+      const t = btf.composite(id);
+      if (t.name === '' && t.members.length === 2 && t.members[0].name === 'seq' && t.members[1].name === 'timekeeper') found = id;
+    }
+    tkCoreTypes.set(btf, found);
   }
+  const tkCore = tkCoreTypes.get(btf);
   if (tkCore === undefined) throw new Error("the target's BTF has no type of tk_core ({ seq; timekeeper; })");
   const timekeeper = await kernel.object(tkCore, kernel.symbols.address('tk_core'), 'tk_core').member('timekeeper');
   return Number(await (await timekeeper.member('ktime_sec')).readInt());

@@ -11,13 +11,16 @@ set -u
 OUT=${OUT:-/tmp/grass-device-out}
 mkdir -p "$OUT"
 IMG=.devimg
+# The agents, clients and sources may come from another folder built by prepare.sh
+# (GRASS_DEVIMG_OUT), so one call measures two revisions on the same card and the same images.
+BIN=${GRASS_DEVICE_BIN:-$IMG}
 W=/tmp/grass-devimg
 R=$W/results  # every intermediate file; $OUT gets the JSON, the logs and one archive of these
 rm -rf $R; mkdir -p $R /tmp/grass-lib
 LOG=$OUT/run.log
 exec > >(tee -a "$LOG") 2>&1
 # Carried libraries only where the machine lacks them.
-for lib in $IMG/lib/*; do ldconfig -p | grep -q "$(basename $lib) " || ln -sf "$PWD/$lib" /tmp/grass-lib/; done
+for lib in $BIN/lib/*; do ldconfig -p | grep -q "$(basename $lib) " || ln -sf "$PWD/$lib" /tmp/grass-lib/; done
 export LD_LIBRARY_PATH=/tmp/grass-lib
 nvidia-smi -L; nvcc --version | tail -1; echo "node: $(command -v node || echo none)"
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
@@ -27,14 +30,14 @@ CHECK=skipped SELFTEST=skipped MEMCHECK=skipped RACECHECK=skipped
 case " $BACKENDS " in *" cuda "*)
   t0=$(date +%s)
   # The sources the carried agents were built from (prepare.sh), not the travelling working tree.
-  make -C $IMG/src/gpu cuda-check > $OUT/build.log 2>&1 && CHECK=ok || CHECK=failed
-  make -C $IMG/src/gpu cuda-selftest >> $OUT/build.log 2>&1 && SELFTEST=ok || SELFTEST=failed
+  make -C $BIN/src/gpu cuda-check > $OUT/build.log 2>&1 && CHECK=ok || CHECK=failed
+  make -C $BIN/src/gpu cuda-selftest >> $OUT/build.log 2>&1 && SELFTEST=ok || SELFTEST=failed
   grep -a '^{"heartbeatPathNs"' $OUT/build.log | tail -1 > $R/heartbeat-path.json
   # The selftest under compute-sanitizer's memcheck and racecheck, where the machine has it.
   SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
-  if [ -n "$SAN" ] && [ -x $IMG/src/gpu/build/cuda_selftest ]; then
-    $SAN --tool memcheck --error-exitcode 9 $IMG/src/gpu/build/cuda_selftest > $R/memcheck.txt 2>&1 && MEMCHECK=clean || MEMCHECK=failed
-    $SAN --tool racecheck --error-exitcode 9 $IMG/src/gpu/build/cuda_selftest > $R/racecheck.txt 2>&1 && RACECHECK=clean || RACECHECK=failed
+  if [ "${GRASS_DEVICE_SANITIZE:-1}" = 1 ] && [ -n "$SAN" ] && [ -x $BIN/src/gpu/build/cuda_selftest ]; then
+    $SAN --tool memcheck --error-exitcode 9 $BIN/src/gpu/build/cuda_selftest > $R/memcheck.txt 2>&1 && MEMCHECK=clean || MEMCHECK=failed
+    $SAN --tool racecheck --error-exitcode 9 $BIN/src/gpu/build/cuda_selftest > $R/racecheck.txt 2>&1 && RACECHECK=clean || RACECHECK=failed
     tail -2 $R/memcheck.txt $R/racecheck.txt
   fi
   tail -3 $OUT/build.log
@@ -62,12 +65,12 @@ run_backend() {
   head -c 300 $R/ready-$tag.json; echo; cat $R/agent-$tag.err
   if [ -s $R/ready-$tag.json ]; then
     local pob=$(python3 -c "import json;print(json.load(open('$R/ready-$tag.json'))['pageOffsetBase'])")
-    timeout 120 $IMG/grass_probe $shm $W/key dump $W/$tag.dump $pob; echo "dump $tag rc=$?"
+    timeout 120 $BIN/grass_probe $shm $W/key dump $W/$tag.dump $pob; echo "dump $tag rc=$?"
     grep -a "^[A-Za-z0-9-]* lost=" $W/$tag.dump > $R/replies-$tag.txt
     if [ "${4:-}" = bench ]; then
-      timeout 300 $IMG/grass_probe $shm $W/key bench 100000 > $R/bench-$1.json; echo "bench $1 rc=$?"; cat $R/bench-$1.json
+      timeout 300 $BIN/grass_probe $shm $W/key bench 100000 > $R/bench-$1.json; echo "bench $1 rc=$?"; cat $R/bench-$1.json
       # The whole RAM by GRASS_OP_BULK_READ (what save-vmcore streams), kept to compare cpu with cuda.
-      timeout 120 $IMG/grass_probe $shm $W/key bulk $W/bulk-$1.bin $(stat -c %s $RAM) > $R/bulk-$1.json; echo "bulk $1 rc=$?"; cat $R/bulk-$1.json
+      timeout 120 $BIN/grass_probe $shm $W/key bulk $W/bulk-$1.bin $(stat -c %s $RAM) > $R/bulk-$1.json; echo "bulk $1 rc=$?"; cat $R/bulk-$1.json
     fi
   fi
   kill $pid 2>/dev/null; wait $pid 2>/dev/null  # SIGTERM: the cuda agent writes its reaction record on stop
@@ -79,7 +82,7 @@ for img in $IMAGES; do
   unpack $img
   mode=; [ $img = rest ] && mode=bench  # the measurements run on the image at rest
   for b in $BACKENDS; do
-    bin=$IMG/grass-agent; [ $b = cuda ] && bin=$IMG/grass-agent-cuda
+    bin=$BIN/grass-agent; [ $b = cuda ] && bin=$BIN/grass-agent-cuda
     run_backend $b $bin $img $mode
   done
   if [ -s $W/cpu-$img.dump ] && cmp $W/cpu-$img.dump $W/cuda-$img.dump; then echo "$img: same" > $R/same-$img
@@ -92,9 +95,9 @@ for img in $IMAGES; do
   fi
   rm -f $RAM
 done
-case " $BACKENDS " in *" cuda "*) timeout 120 $IMG/floor > $R/floor.json; echo "floor rc=$?"; cat $R/floor.json;; esac
+case " $BACKENDS " in *" cuda "*) timeout 120 $BIN/floor > $R/floor.json; echo "floor rc=$?"; cat $R/floor.json;; esac
 
-python3 - "$R" "$CARD" "$CHECK" "$SELFTEST" "$IMG" "$MEMCHECK" "$RACECHECK" $IMAGES <<'PY'
+python3 - "$R" "$CARD" "$CHECK" "$SELFTEST" "$BIN" "$MEMCHECK" "$RACECHECK" $IMAGES <<'PY'
 import json, sys, os, subprocess
 out, card, check, selftest, img, memcheck, racecheck = sys.argv[1:8]
 images = sys.argv[8:]

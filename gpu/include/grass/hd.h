@@ -34,6 +34,11 @@ GRASS_HD void grass_fence() {
 GRASS_HD uint64_t grass_load_mark(const uint64_t* p) { return *(const volatile uint64_t*)p; }
 GRASS_HD void grass_store_mark(uint64_t* p, uint64_t v) { *(volatile uint64_t*)p = v; }
 
+// The cuda backend's copy grid (below): copies from this size, in chunks of this size.
+#define GRASS_GRID_COPY_MIN (64u * 1024u)
+#define GRASS_GRID_CHUNK_BYTES (16u * 1024u)
+#define GRASS_GRID_MAX_CHUNKS 4096u  // chunk CRCs kept per job: copies up to 64 MiB per job
+
 #ifdef __CUDACC__
 // Large copies and checksums handed to the other warps of the monitor's block, when its kernel
 // keeps them (cuda_backend.cu's persistent kernel sets grass_copy_helpers to its block's mailbox;
@@ -56,6 +61,51 @@ struct grass_copy_job {
 static __device__ grass_copy_job* grass_copy_helpers = 0;
 #define GRASS_PARALLEL_COPY_MIN 4096u
 
+// Large copies handed to a grid of copy blocks beside the monitor's kernel, when the cuda
+// backend runs one (cuda_backend.cu sets grass_copy_grid; null elsewhere): one block's threads
+// cannot keep enough PCIe reads in flight to come near the bus's bandwidth. A work queue, not a
+// cooperative launch: a block claims 16 KiB chunks from the ticket until none are left, so the
+// copy finishes whichever of the grid's blocks are resident beside the monitor. Each block also
+// takes the raw CRC of every chunk it copies while the bytes are in registers, so the reply's
+// checksum (crc32.h) needs no second pass over the data: the memo keeps the last copy's chunk
+// CRCs, valid until a later copy writes into that destination.
+struct grass_grid_job {
+  const uint8_t* src;
+  uint8_t* dst;
+  uint64_t bytes;                    // a multiple of 16; src and dst 16-byte aligned
+  unsigned long long ticket;         // generation << 32 | next chunk to claim
+  uint32_t chunks_done;
+  uint32_t quit;
+  uint32_t* chunk_crc;               // [GRASS_GRID_MAX_CHUNKS]: each chunk's raw CRC (no init, no final xor)
+  const void* tables;                // the grass_crc32_grid_tables (crypto/crc32_grid.h)
+  const uint8_t* memo_dst;           // the last job's destination and length, while no copy wrote into it
+  uint64_t memo_bytes;
+};
+static __device__ grass_grid_job* grass_copy_grid = 0;
+
+// Copies bytes (16-byte multiple, aligned) by the grid and waits for every chunk.
+__device__ inline void grass_run_grid_copy(grass_grid_job* job, uint8_t* dst, const uint8_t* src, uint64_t bytes) {
+  volatile grass_grid_job* v = job;
+  v->src = src;
+  v->dst = dst;
+  v->bytes = bytes;
+  v->chunks_done = 0;
+  uint32_t chunks = (uint32_t)((bytes + GRASS_GRID_CHUNK_BYTES - 1) / GRASS_GRID_CHUNK_BYTES);
+  __threadfence();
+  unsigned long long generation = (v->ticket >> 32) + 1;
+  atomicExch(&job->ticket, generation << 32);
+  while (atomicAdd(&job->chunks_done, 0u) != chunks) {}
+  __threadfence();
+  v->memo_dst = dst;
+  v->memo_bytes = bytes;
+}
+
+// A copy into [dst, dst + n) that did not go through the grid makes the memo stale if it overlaps.
+__device__ inline void grass_grid_memo_written(const uint8_t* dst, uint64_t n) {
+  grass_grid_job* job = grass_copy_grid;
+  if (job && job->memo_bytes && dst < job->memo_dst + job->memo_bytes && job->memo_dst < dst + n) job->memo_bytes = 0;
+}
+
 // Posts a job to the helpers and waits until each has done its share.
 __device__ inline void grass_run_helper_job(grass_copy_job* job) {
   job->done = 0;
@@ -75,6 +125,16 @@ GRASS_HD void grass_copy(void* dst, const void* src, uint64_t n) {
   uint8_t* d = (uint8_t*)dst;
   const uint8_t* s = (const uint8_t*)src;
   grass_copy_job* job = grass_copy_helpers;
+  grass_grid_job* grid = grass_copy_grid;
+  if (grid && n >= GRASS_GRID_COPY_MIN && n / 16 <= (uint64_t)GRASS_GRID_MAX_CHUNKS * (GRASS_GRID_CHUNK_BYTES / 16) &&
+      (((uintptr_t)d | (uintptr_t)s) & 15) == 0) {
+    uint64_t body = n & ~15ull;
+    grass_run_grid_copy(grid, d, s, body);
+    d += body, s += body, n -= body;
+    if (n) grass_grid_memo_written(d, n);  // the tail is copied below (the memo covers only the body)
+  } else {
+    grass_grid_memo_written(d, n);
+  }
   if (job && n >= GRASS_PARALLEL_COPY_MIN && (((uintptr_t)d | (uintptr_t)s) & 7) == 0) {
     uint64_t unit = (((uintptr_t)d | (uintptr_t)s) & 15) == 0 ? 16 : 8;
     job->src = s;
@@ -85,7 +145,18 @@ GRASS_HD void grass_copy(void* dst, const void* src, uint64_t n) {
     d += job->units * unit, s += job->units * unit, n -= job->units * unit;
   }
   if ((((uintptr_t)d | (uintptr_t)s) & 7) == 0) {
-    for (; n >= 8; n -= 8, d += 8, s += 8) *(uint64_t*)d = *(const volatile uint64_t*)s;
+    // Up to eight words loaded before any is stored, so their loads are in flight together
+    // (a load then its store, word by word, pays a memory latency per word).
+    while (n >= 8) {
+      uint64_t w[8], words = n / 8 < 8 ? n / 8 : 8;
+#pragma unroll
+      for (uint64_t k = 0; k < 8; k++)
+        if (k < words) w[k] = ((const volatile uint64_t*)s)[k];
+#pragma unroll
+      for (uint64_t k = 0; k < 8; k++)
+        if (k < words) ((uint64_t*)d)[k] = w[k];
+      d += 8 * words, s += 8 * words, n -= 8 * words;
+    }
   }
   for (; n > 0; n--) *d++ = *(const volatile uint8_t*)s++;
 #else
@@ -95,6 +166,9 @@ GRASS_HD void grass_copy(void* dst, const void* src, uint64_t n) {
 
 GRASS_HD void grass_zero(void* dst, uint64_t n) {
   uint8_t* d = (uint8_t*)dst;
+#ifdef __CUDA_ARCH__
+  grass_grid_memo_written(d, n);
+#endif
   for (; n > 0; n--) *d++ = 0;
 }
 

@@ -122,26 +122,151 @@ __device__ void copy_share(const T* src, T* dst, uint64_t units, uint32_t me, ui
   }
 }
 
+// The copy grid (hd.h: grass_grid_job): persistent blocks beside the monitor's kernel, each
+// claiming 16 KiB chunks of a posted copy from the job's ticket, copying them with every lane's
+// loads in flight at once and taking the chunk's raw CRC on the way (crypto/crc32_grid.h).
+__device__ void copy_grid_chunk(grass_grid_job* job, const grass_crc32_tables* crc, const grass_crc32_grid_tables* g,
+                                uint32_t chunk, uint32_t align_full, uint32_t* warp_crc) {
+  const volatile grass_grid_job* v = job;
+  const uint4* src = (const uint4*)v->src;
+  uint4* dst = (uint4*)v->dst;
+  uint64_t units = v->bytes / 16, first = (uint64_t)chunk * (GRASS_GRID_CHUNK_BYTES / 16);
+  uint32_t chunk_units = (uint32_t)(units - first < GRASS_GRID_CHUNK_BYTES / 16 ? units - first : GRASS_GRID_CHUNK_BYTES / 16);
+  uint32_t t = threadIdx.x;
+  uint4 w[GRASS_GRID_UNITS_PER_LANE];
+#pragma unroll
+  for (uint32_t r = 0; r < GRASS_GRID_UNITS_PER_LANE; r++) {
+    uint32_t u = r * GRASS_GRID_LANES + t;
+    if (u < chunk_units) w[r] = __ldcv(src + first + u);
+  }
+  uint32_t folded = 0, last = 0;
+  bool any = false;
+#pragma unroll
+  for (uint32_t r = 0; r < GRASS_GRID_UNITS_PER_LANE; r++) {
+    uint32_t u = r * GRASS_GRID_LANES + t;
+    if (u < chunk_units) {
+      dst[first + u] = w[r];
+      folded = grass_crc32_mul_by(g->mul_stride, folded) ^ grass_crc32_raw16(g->slice, w[r].x, w[r].y, w[r].z, w[r].w);
+      last = u;
+      any = true;
+    }
+  }
+  uint32_t part = any ? grass_crc32_lane_aligned(crc, folded, last, chunk_units, align_full) : 0;
+  for (int o = 16; o; o >>= 1) part ^= __shfl_xor_sync(0xffffffffu, part, o);
+  if ((t & 31) == 0) warp_crc[t / 32] = part;
+  __syncthreads();
+  if (t == 0) {
+    uint32_t sum = 0;
+    for (uint32_t k = 0; k < GRASS_GRID_LANES / 32; k++) sum ^= warp_crc[k];
+    ((volatile uint32_t*)job->chunk_crc)[chunk] = sum;
+    __threadfence();
+    atomicAdd(&job->chunks_done, 1u);
+  }
+}
+
+__global__ void __launch_bounds__(GRASS_GRID_LANES)
+copy_grid(grass_grid_job* job, const grass_crc32_tables* crc, const grass_crc32_grid_tables* tables) {
+  __shared__ grass_crc32_grid_tables g;  // 20 KiB of the 24 the struct holds are looked up here
+  __shared__ uint32_t warp_crc[GRASS_GRID_LANES / 32];
+  __shared__ long long claimed;          // the chunk this block copies next; -1: the grid stops
+  for (uint32_t k = threadIdx.x; k < sizeof g / 4; k += blockDim.x) ((uint32_t*)&g)[k] = ((const uint32_t*)tables)[k];
+  uint32_t align_full = grass_crc32_shift(crc, 1u << 31, 16ull * (GRASS_GRID_LANES - 1 - threadIdx.x));
+  volatile grass_grid_job* v = job;
+  __syncthreads();
+  for (;;) {
+    if (threadIdx.x == 0) {
+      // Claim the next chunk of the posted copy: the ticket names the job's generation and the
+      // next unclaimed chunk; claiming is a compare-and-swap, so a block that read an old ticket
+      // claims nothing of a newer job.
+      for (;;) {
+        if (v->quit) { claimed = -1; break; }
+        unsigned long long ticket = v->ticket;
+        uint64_t chunks = (v->bytes + GRASS_GRID_CHUNK_BYTES - 1) / GRASS_GRID_CHUNK_BYTES;
+        if ((ticket >> 32) == 0 || (uint32_t)ticket >= chunks) continue;
+        if (atomicCAS(&job->ticket, ticket, ticket + 1) == ticket) { claimed = (uint32_t)ticket; break; }
+      }
+      __threadfence();
+    }
+    __syncthreads();
+    if (claimed < 0) return;
+    copy_grid_chunk(job, crc, &g, (uint32_t)claimed, align_full, warp_crc);
+    __syncthreads();
+  }
+}
+
+// The monitor's own loop on the GPU: the first warp's lanes read every slot's request mark at
+// once (one memory latency, not one per slot), and lane 0 answers only the slots whose mark moved
+// (heartbeats first); the whole pass, with the plugins' tick and the liveness block, runs every
+// kFullPassNs. The cpu backend's loop sweeps every slot each pass instead, which costs it nothing.
+constexpr uint64_t kFullPassNs = 20000;
+
+// A grid copy's checksum serves only the request whose reply it was taken for: the remote may
+// rewrite the slot's data (its next request's) without the monitor copying into it.
+__device__ void grid_memo_forget() {
+  if (grass_copy_grid) grass_copy_grid->memo_bytes = 0;
+}
+
+__device__ void serve_slot(grass_monitor* mon, uint32_t i, uint64_t now) {
+  grid_memo_forget();
+  grass_serve_slot(mon, i, now, false);
+}
+
+__device__ void serve_on_warp(grass_monitor* mon, const volatile uint32_t* stop) {
+  uint32_t lane = threadIdx.x & 31, slots = mon->slot_count;
+  const volatile uint64_t* last_mark = mon->last_mark;
+  uint64_t last_full = 0;
+  // Lane 0's reading of the stop flag decides for the whole warp (the ballots need every lane).
+  while (__shfl_sync(0xffffffffu, *stop, 0) == 0) {
+    uint64_t now = device_clock_ns();
+    for (uint32_t group = 0; group < slots; group += 32) {
+      uint32_t i = group + lane;
+      bool moved = false, heartbeat = false;
+      if (i < slots) {
+        grass_slot_header* h = grass_slot(mon, i);
+        moved = grass_load_mark(&h->request_mark) != last_mark[i];
+        heartbeat = moved && ((volatile grass_request*)&h->request)->opcode == GRASS_OP_HEARTBEAT;
+      }
+      uint32_t moved_mask = __ballot_sync(0xffffffffu, moved), heartbeat_mask = __ballot_sync(0xffffffffu, heartbeat);
+      if (lane == 0) {
+        for (uint32_t m = heartbeat_mask; m; m &= m - 1) serve_slot(mon, group + __ffs(m) - 1, now);
+        for (uint32_t m = moved_mask & ~heartbeat_mask; m; m &= m - 1) serve_slot(mon, group + __ffs(m) - 1, now);
+      }
+      __syncwarp();
+    }
+    if (lane == 0 && now - last_full >= kFullPassNs) {
+      grid_memo_forget();
+      grass_monitor_pass(mon, now);
+      last_full = now;
+    }
+    __syncwarp();
+  }
+}
+
 __global__ void __launch_bounds__(kMonitorThreads, 1)
-persistent_monitor(grass_monitor* mon, const volatile uint32_t* stop, reaction_ring* ring, reaction_entry* entries) {
+persistent_monitor(grass_monitor* mon, const volatile uint32_t* stop, reaction_ring* ring, reaction_entry* entries,
+                   grass_grid_job* grid, volatile uint32_t* started) {
   __shared__ grass_copy_job job;
   __shared__ volatile int quit;
   if (threadIdx.x == 0) {
     job = {};
     job.helpers = blockDim.x - kFirstHelper;
     grass_copy_helpers = &job;
+    grass_copy_grid = grid;
     quit = 0;
+    *started = 1;  // the host launches the copy grid only now (CudaBackend::start)
+    __threadfence_system();
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
-    while (*stop == 0) grass_monitor_pass(mon, device_clock_ns());
+  if (threadIdx.x < 32) {
+    serve_on_warp(mon, stop);
+    if (threadIdx.x != 0) return;
+    ((volatile grass_grid_job*)grid)->quit = 1;  // the copy grid leaves
     quit = 1;  // the watcher leaves
     job.kind = 0;  // the helpers leave
     __threadfence_block();
     atomicAdd(&job.generation, 1u);
     return;
   }
-  if (threadIdx.x < 32) return;
   if (threadIdx.x < kFirstHelper) {
     watch_reactions(mon->buffer, mon->slot_count, mon->slot_bytes, ring, entries, &quit);
     return;
@@ -186,9 +311,14 @@ struct CudaBackend::State {
   std::vector<void*> registered;
   uint32_t* stop_flag = nullptr;  // mapped host memory
   uint32_t* d_stop_flag = nullptr;
+  uint32_t* started_flag = nullptr;  // mapped host memory: the monitor's block is resident
+  uint32_t* d_started_flag = nullptr;
   reaction_ring* d_ring = nullptr;
   reaction_entry* d_entries = nullptr;
-  cudaStream_t kernel_stream = nullptr, nic_stream = nullptr;
+  cudaStream_t kernel_stream = nullptr, nic_stream = nullptr, grid_stream = nullptr;
+  grass_grid_job* d_grid = nullptr;
+  const grass_crc32_grid_tables* d_grid_tables = nullptr;
+  int grid_blocks = 0;
   // Pinned staging for the stand-in: the forwarded marks, the polled reply marks, a reply, the header.
   uint64_t* pin_request_mark = nullptr;
   uint64_t* pin_reply_mark = nullptr;
@@ -269,26 +399,46 @@ CudaBackend::CudaBackend(grass_monitor* monitor, uint8_t* shm_buffer, uint64_t b
   s.d_mon = (grass_monitor*)s.device_alloc(sizeof dm);
   CU(cudaMemcpy(s.d_mon, &dm, sizeof dm, cudaMemcpyHostToDevice));
 
+  // The copy grid: its job, the chunks' CRCs and the CRC tables it looks up (built here from the
+  // monitor's own tables, so any polynomial they hold). One block per multiprocessor but the
+  // monitor's: whichever are resident serve the work queue.
+  grass_crc32_grid_tables* tables = new grass_crc32_grid_tables;
+  grass_crc32_grid_tables_init(&monitor->crc, tables);
+  grass_grid_job grid = {};
+  grid.chunk_crc = (uint32_t*)s.device_alloc(GRASS_GRID_MAX_CHUNKS * sizeof(uint32_t));
+  grid.tables = s.device_alloc(sizeof *tables);
+  CU(cudaMemcpy((void*)grid.tables, tables, sizeof *tables, cudaMemcpyHostToDevice));
+  delete tables;
+  s.d_grid_tables = (const grass_crc32_grid_tables*)grid.tables;
+  s.d_grid = (grass_grid_job*)s.device_alloc(sizeof grid);
+  CU(cudaMemcpy(s.d_grid, &grid, sizeof grid, cudaMemcpyHostToDevice));
+  s.grid_blocks = s.prop.multiProcessorCount > 1 ? s.prop.multiProcessorCount - 1 : 1;
+
   s.d_ring = (reaction_ring*)s.device_alloc(sizeof(reaction_ring));
   s.d_entries = (reaction_entry*)s.device_alloc(kReactionCapacity * sizeof(reaction_entry));
   CU(cudaHostAlloc((void**)&s.stop_flag, sizeof(uint32_t), cudaHostAllocMapped));
   CU(cudaHostGetDevicePointer((void**)&s.d_stop_flag, s.stop_flag, 0));
+  CU(cudaHostAlloc((void**)&s.started_flag, sizeof(uint32_t), cudaHostAllocMapped));
+  CU(cudaHostGetDevicePointer((void**)&s.d_started_flag, s.started_flag, 0));
   CU(cudaHostAlloc((void**)&s.pin_request_mark, s.slots * sizeof(uint64_t), cudaHostAllocDefault));
   CU(cudaHostAlloc((void**)&s.pin_reply_mark, s.slots * sizeof(uint64_t), cudaHostAllocDefault));
   CU(cudaHostAlloc((void**)&s.pin_reply, s.slots * sizeof(grass_reply), cudaHostAllocDefault));
   CU(cudaHostAlloc((void**)&s.pin_header, sizeof(grass_buffer_header), cudaHostAllocDefault));
   CU(cudaStreamCreateWithFlags(&s.kernel_stream, cudaStreamNonBlocking));
   CU(cudaStreamCreateWithFlags(&s.nic_stream, cudaStreamNonBlocking));
+  CU(cudaStreamCreateWithFlags(&s.grid_stream, cudaStreamNonBlocking));
 }
 
 CudaBackend::~CudaBackend() {
   stop();
   State& s = *s_;
   cudaStreamDestroy(s.nic_stream);
+  cudaStreamDestroy(s.grid_stream);
   cudaStreamDestroy(s.kernel_stream);
   for (void* p : s.device_allocations) cudaFree(p);
   for (void* p : s.registered) cudaHostUnregister(p);
   cudaFreeHost(s.stop_flag);
+  cudaFreeHost(s.started_flag);
   cudaFreeHost(s.pin_request_mark);
   cudaFreeHost(s.pin_reply_mark);
   cudaFreeHost(s.pin_reply);
@@ -301,7 +451,21 @@ void CudaBackend::start() {
   State& s = *s_;
   if (s.running) return;
   *(volatile uint32_t*)s.stop_flag = 0;
-  persistent_monitor<<<1, kMonitorThreads, 0, s.kernel_stream>>>(s.d_mon, s.d_stop_flag, s.d_ring, s.d_entries);
+  CU(cudaMemset(&s.d_grid->quit, 0, sizeof(uint32_t)));  // after a stop (SIGUSR2), the grid serves again
+  CU(cudaDeviceSynchronize());
+  *(volatile uint32_t*)s.started_flag = 0;
+  persistent_monitor<<<1, kMonitorThreads, 0, s.kernel_stream>>>(s.d_mon, s.d_stop_flag, s.d_ring, s.d_entries, s.d_grid,
+                                                                  s.d_started_flag);
+  CU(cudaGetLastError());
+  // The monitor's block takes a whole multiprocessor's registers: launched together, the grid's
+  // blocks (which never leave) could take a share of every multiprocessor first and keep the
+  // monitor from ever starting. So the grid goes on only once the monitor runs.
+  for (uint64_t t0 = host_clock_ns(); *(volatile uint32_t*)s.started_flag == 0;) {
+    if (host_clock_ns() - t0 > 10000000000ull) throw std::runtime_error("cuda backend: the monitor kernel did not start within 10 s");
+    timespec nap = {0, 100000};
+    nanosleep(&nap, nullptr);
+  }
+  copy_grid<<<s.grid_blocks, GRASS_GRID_LANES, 0, s.grid_stream>>>(s.d_grid, &s.d_mon->crc, s.d_grid_tables);
   CU(cudaGetLastError());
   s.stopping = false;
   s.nic = std::thread([&s] { s.nic_loop(); });
@@ -315,6 +479,7 @@ void CudaBackend::stop() {
   if (s.nic.joinable()) s.nic.join();
   *(volatile uint32_t*)s.stop_flag = 1;
   cudaStreamSynchronize(s.kernel_stream);
+  cudaStreamSynchronize(s.grid_stream);
   s.running = false;
   if (const char* file = getenv("GRASS_CUDA_REACTION_FILE")) s.write_reactions(file);
 }

@@ -137,9 +137,14 @@ __device__ inline void grass_crc32_piece(grass_copy_job* job, uint32_t me) {
 }
 #endif
 
+// The checksum a grid copy took on the way (the cuda backend's large copies).
+#include "crypto/crc32_grid.h"
+
 // The reply checksum (CRC32C), by the fastest means where it runs.
 GRASS_HD uint32_t grass_crc32(const grass_crc32_tables* c, const void* data, uint64_t n) {
 #ifdef __CUDA_ARCH__
+  uint32_t from_grid;
+  if (grass_crc32_of_grid_copy(c, data, n, &from_grid)) return from_grid;
   grass_copy_job* job = grass_copy_helpers;
   if (job && n >= GRASS_PARALLEL_COPY_MIN) {
     job->src = (const uint8_t*)data;

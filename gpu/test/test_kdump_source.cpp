@@ -224,6 +224,8 @@ int main() {
   CHECK_THROWS(MemorySource::open("vmcore:" + bad, "", false), "disk dump header");
   write_file(bad, cut(4 * kPage + 100));
   CHECK_THROWS(MemorySource::open("vmcore:" + bad, "", false), "page descriptors");
+  write_file(bad, cut(good.size() - 100));  // cut in the last page's data
+  CHECK_THROWS(MemorySource::open("vmcore:" + bad, "", false), "last page's data");
   std::vector<uint8_t> v = good;
   put<uint32_t>(v, 428, 512);
   write_file(bad, v);

@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { GroundTruth } from '../../testbed';
@@ -112,4 +112,43 @@ test('a page makedumpfile left out reads as excluded by the dump level, never as
     const ok = await grass(['read', `0x${kept.toString(16)}`, '64', '--phys', '--target', d.target]);
     assert.equal(ok.code, 0, `${d.name}: a page in the dump reads: ${ok.stderr}`);
   }
+});
+
+test('corrupted copies of a real dump (header, bitmaps, descriptors, pages) give a named error or a listing, never a crash or hang', async () => {
+  const plain = run.results.find((r) => r.job.format === 'zlib' && !r.job.flattened)!.file;
+  const original = readFileSync(plain);
+  // The file's parts, from its own header (makedumpfile's diskdump_mod.h layout).
+  const blockSize = original.readUInt32LE(428);
+  const bitmapsAt = (1 + original.readUInt32LE(432)) * blockSize;
+  const descriptorsAt = bitmapsAt + original.readUInt32LE(436) * blockSize;
+  const parts: [string, number, number][] = [
+    ['header', 0, 2 * blockSize],
+    ['bitmaps', bitmapsAt, descriptorsAt],
+    ['descriptors', descriptorsAt, descriptorsAt + 64 * 1024],
+    ['pages', descriptorsAt + 64 * 1024, original.length],
+  ];
+  let seed = 23;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+  const outcomes: Record<string, number> = {};
+  const mutant = path.join(scratch, 'mutant');
+  // Two of each part (each run starts an agent and, when VMCOREINFO is gone, scans the whole dump).
+  for (let i = 0; i < 8; i++) {
+    const [part, from, to] = parts[i % parts.length];
+    const bytes = Buffer.from(original);
+    const flips: string[] = [];
+    for (let k = 0; k < 16; k++) {
+      const at = from + (next() % (to - from));
+      bytes[at] ^= 1 + (next() % 255);
+      flips.push(at.toString(16));
+    }
+    // Every fourth one (a pages mutant) is also cut short.
+    writeFileSync(mutant, i % 4 === 3 ? bytes.subarray(0, Math.floor(bytes.length * 0.6)) : bytes);
+    const r = await grass(['ps', '--target', `vmcore:${mutant}`], {}, 120_000);
+    const what = `${part} mutant ${i} (flips at ${flips.slice(0, 4).join(',')}…)`;
+    assert.ok(r.code === 0 || r.code === 1, `${what}: exit ${r.code}, ${r.stderr.slice(-500)}`);
+    // The error names the file, or the kernel object whose read failed.
+    if (r.code === 1) assert.match(r.stderr, /mutant|VMCOREINFO|\.BTF|page_offset_base|not in this dump|outside/, `${what}: an unnamed error: ${r.stderr.slice(-500)}`);
+    outcomes[`${part} ${r.code === 0 ? 'listed' : 'refused'}`] = (outcomes[`${part} ${r.code === 0 ? 'listed' : 'refused'}`] ?? 0) + 1;
+  }
+  process.stderr.write(`kdump mutants: ${JSON.stringify(outcomes)}\n`);
 });

@@ -259,6 +259,13 @@ void KdumpImage::parse() {
   if (descriptors_at_ + count * sizeof(PageDescriptor) > logical_bytes_)
     throw std::runtime_error(path_ + ": " + std::to_string(count) + " page descriptors at dump offset " + hex(descriptors_at_) +
                              " run past the end of the file (truncated?)");
+  // makedumpfile writes the pages in pfn order after the descriptors: the last one's data ending
+  // past the end of the file means the file was cut short (each page is checked again when read).
+  PageDescriptor last;
+  read_or_throw(descriptors_at_ + (count - 1) * sizeof last, sizeof last, &last, "the last page descriptor");
+  if (last.offset > logical_bytes_ || last.size > logical_bytes_ - last.offset)
+    throw std::runtime_error(path_ + ": the last page's data (" + std::to_string(last.size) + " bytes at dump offset " + hex(last.offset) +
+                             ") lies past the end of the file (" + std::to_string(logical_bytes_) + " bytes): truncated?");
   // RAM as runs of the first bitmap (a page the second has and the first lacks is not RAM).
   for (uint64_t pfn = 0; pfn < max_mapnr_;) {
     uint64_t w = pfn / 64;

@@ -173,9 +173,11 @@ async function run(argv: string[]): Promise<number> {
       else process.stderr.write(`testbed: ${summary.file}: ${summary.bytes} bytes (capture kernel up ${summary.captureBootSeconds.toFixed(1)} s after the panic, makedumpfile ${summary.makedumpfileSeconds.toFixed(1)} s); the guest now idles in its capture kernel\n`);
       return 0;
     }
-    case 'down':
-      await attachGuest(needId(args, verb)).down();
+    case 'down': {
+      const id = needId(args, verb);
+      await (KdumpGuest.attachIfKdump(id) ?? attachGuest(id)).down();
       return 0;
+    }
     case 'list': {
       const guests = listGuests().map((g) => ({ id: g.id, qemuPid: g.qemuPid, ramFile: g.ramFile, kernel: g.kernel.abi, options: g.options }));
       if (takeFlag(args, '--json')) printJson({ guests });

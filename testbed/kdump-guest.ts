@@ -121,9 +121,16 @@ export class KdumpGuest {
 
   /** A running guest booted by boot() (e.g. by `grass testbed up --kdump`), by id. */
   static attach(id: string): KdumpGuest {
+    const kg = KdumpGuest.attachIfKdump(id);
+    if (!kg) throw new Error(`testbed guest ${id} was not booted for kdump (grass testbed up --kdump)`);
+    return kg;
+  }
+
+  /** The guest as a KdumpGuest when boot() made it, else undefined (so `down` removes its share too). */
+  static attachIfKdump(id: string): KdumpGuest | undefined {
     const guest = attachGuest(id);
     const stateFile = path.join(guest.record.runDir, 'kdump.json');
-    if (!fs.existsSync(stateFile)) throw new Error(`testbed guest ${id} was not booted for kdump (grass testbed up --kdump)`);
+    if (!fs.existsSync(stateFile)) return undefined;
     const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as KdumpState;
     return new KdumpGuest(guest, state.dumpDir, state.vmlinuz, state.initramfs);
   }

@@ -30,7 +30,7 @@ const char kUsage[] =
     "                   | --connect rdma://MONITOR[:PORT]) [--name NAME] --key-file F [--allow-writes]\n"
     "                   [--liveness-period-ms N]   (liveness republished at most every N ms; RDMA: 100)\n"
     "                   [--backend cpu|cuda] [--slots N] [--slot-data-bytes N] [--exit-with-parent]\n"
-    "                   [--workers N]   (cpu backend: monitor threads, default one per CPU, at most 16)\n"
+    "                   [--workers N]   (cpu backend: monitor threads, default half the CPUs, at most 16)\n"
     "                   [--watch-pid PID]   (exit when that process, e.g. the guest's QEMU, exits)\n";
 
 struct Options {

@@ -241,6 +241,15 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
       });
       return output.trim().split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
     };
+    // The hang detector's row says what its classes mean, in the words of the header that
+    // defines them (hovered while no detection changes the rows under the mouse each poll).
+    await vscode.commands.executeCommand('grass.faults.focus');
+    await waitFor('the hang row', async () => (await viewRows('Faults')).find((r) => r.startsWith('hang')), 30_000);
+    const header = fs.readFileSync(path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'gpu/include/grass/protocol.h'), 'utf8');
+    const classes = [...header.matchAll(/^#define GRASS_HANG_(F\d) \d+u\s*\/\*\s*(.*?)\s*\*\//gm)].map((m) => `${m[1]}: ${m[2]}`);
+    assert.equal(classes.length, 6, 'protocol.h defines F1-F6');
+    const tooltip = (await workbenchHover(`${viewRowSelector('Faults')}:has-text("hang") .label-name`)).join('\n');
+    for (const c of classes) assert.ok(tooltip.includes(c), `the hang row's tooltip lacks '${c}': ${tooltip}`);
     // Four per CPU: cpu-high-load asks for twice as many runnable tasks as CPUs (docs/detections.md).
     await guest.request({ op: 'exec', command: 'for i in $(seq $(( $(nproc) * 4 ))); do yes >/dev/null & done' });
     try {
@@ -264,13 +273,6 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
       for (const view of others) await workbenchClick(`.pane-header[aria-label^="${view}"]`);
       let rendered: string[] = [];
       try {
-        // The hang detector's row says what its classes mean, in the words of the header that
-        // defines them (hovered before the detection's rows push it down).
-        const header = fs.readFileSync(path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'gpu/include/grass/protocol.h'), 'utf8');
-        const classes = [...header.matchAll(/^#define GRASS_HANG_(F\d) \d+u\s*\/\*\s*(.*?)\s*\*\//gm)].map((m) => `${m[1]}: ${m[2]}`);
-        assert.equal(classes.length, 6, 'protocol.h defines F1-F6');
-        const tooltip = (await workbenchHover(`${viewRowSelector('Faults')}:has-text("hang") .label-name`)).join('\n');
-        for (const c of classes) assert.ok(tooltip.includes(c), `the hang row's tooltip lacks '${c}': ${tooltip}`);
         await workbenchClick(`${viewRowSelector('Faults')}:has-text("cpu-high-load") .monaco-tl-twistie`);
         rendered = await waitFor('the evidence and culprit rows', async () => {
           const rows = await viewRows('Faults');

@@ -78,7 +78,7 @@ before(async () => {
   fs.mkdirSync(work, { recursive: true });
   writeNewKeyFile(keyFile);
   for (const [entry, outfile] of [['src/cli/main.ts', cli], ['test/integration/rdma-mr-probe.ts', mrProbe]]) {
-    await run('npx', ['esbuild', entry, '--bundle', '--platform=node', '--target=node20', '--format=cjs', '--external:koffi', '--external:vscode', `--outfile=${outfile}`, '--log-level=warning'], { cwd: repo });
+    await run('npx', ['esbuild', entry, '--bundle', '--platform=node', '--target=node20', '--format=cjs', '--external:koffi', '--external:@node-rs/crc32', '--external:vscode', `--outfile=${outfile}`, '--log-level=warning'], { cwd: repo });
   }
   // The image: a small guest's RAM, paused, copied, with its memory map.
   const source = await bootGuest({ memMiB: 256 });

@@ -22,7 +22,7 @@ let bundled: string | undefined;
 export async function cliCommand(): Promise<string[]> {
   if (!bundled) {
     const out = path.join(root, '.cache', 'bench', 'cli.js');
-    await build({ entryPoints: [path.join(root, 'src', 'cli', 'main.ts')], outfile: out, bundle: true, platform: 'node', target: 'node20', format: 'cjs', external: ['vscode', 'koffi'], logLevel: 'warning' });
+    await build({ entryPoints: [path.join(root, 'src', 'cli', 'main.ts')], outfile: out, bundle: true, platform: 'node', target: 'node20', format: 'cjs', external: ['vscode', 'koffi', '@node-rs/crc32'], logLevel: 'warning' });
     bundled = out;
   }
   return [bundled];

@@ -31,6 +31,8 @@ const char kUsage[] =
     "                   [--liveness-period-ms N]   (liveness republished at most every N ms; RDMA: 100)\n"
     "                   [--backend cpu|cuda] [--slots N] [--slot-data-bytes N] [--exit-with-parent]\n"
     "                   [--workers N]   (cpu backend: monitor threads, default half the CPUs, at most 16)\n"
+    "                   [--spin-us N] [--idle-nap-us N]   (cpu backend: spin N us after a request, default\n"
+    "                   20000, then nap N us between passes, default 50; many agents on few cores: 0, 20000)\n"
     "                   [--watch-pid PID]   (exit when that process, e.g. the guest's QEMU, exits)\n";
 
 struct Options {
@@ -38,6 +40,7 @@ struct Options {
   grass::RdmaOptions rdma;  // --connect rdma://, or --listen rdma:// with --peer (docs/rdma.md)
   uint32_t liveness_period_ms = 0;  // 0: every pass (shm), 100 ms over RDMA unless given
   uint32_t workers = 0;             // 0: grass::default_workers()
+  grass::CpuPacing pacing;
   grass::BufferOptions buffer;
   bool exit_with_parent = false;
   int watch_pid = 0;
@@ -79,6 +82,12 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--workers") {
       o.workers = number();
       if (o.workers < 1 || o.workers > GRASS_MAX_WORKERS) usage_error("--workers: expected 1.." + std::to_string(GRASS_MAX_WORKERS));
+    }
+    else if (a == "--spin-us") o.pacing.spin_ns = (uint64_t)number() * 1000;
+    else if (a == "--idle-nap-us") {
+      uint32_t us = number();
+      if (us < 1 || us > 1000000) usage_error("--idle-nap-us: expected 1..1000000");
+      o.pacing.idle_nap_ns = (uint64_t)us * 1000;
     }
     else if (a == "--slot-data-bytes") o.buffer.slot_data_bytes = number();
     else if (a == "--exit-with-parent") o.exit_with_parent = true;
@@ -188,7 +197,7 @@ int main(int argc, char** argv) {
     if (!ps_ok) fprintf(stderr, "grass-agent: warning: the task list does not walk (status %u at %s)\n", f.status, grass::hex(f.address).c_str());
     uint32_t liveness_ms = o.liveness_period_ms ? o.liveness_period_ms : over_rdma ? 100 : 0;
     setup.monitor->liveness_period_ns = (uint64_t)liveness_ms * 1000000;  // see grass_monitor
-    grass::Backend backend(o.backend, setup.monitor.get(), buffer_data, grass::buffer_bytes(o.buffer), o.workers);
+    grass::Backend backend(o.backend, setup.monitor.get(), buffer_data, grass::buffer_bytes(o.buffer), o.workers, o.pacing);
     backend.start();
     std::unique_ptr<grass::RdmaEndpoint> rdma;
     if (over_rdma) {

@@ -16,13 +16,14 @@ namespace grass {
 class Backend {
  public:
   // kind: "cpu" or "cuda" (checked by the caller). buffer: the clients' buffer (shm). workers:
-  // the cpu backend's threads (0: one per CPU; the cuda backend runs one monitor).
-  Backend(const std::string& kind, grass_monitor* monitor, uint8_t* buffer, uint64_t buffer_bytes, uint32_t workers) {
+  // the cpu backend's threads (0: one per CPU; the cuda backend runs one monitor); pacing: how
+  // they wait for work (cpu backend only).
+  Backend(const std::string& kind, grass_monitor* monitor, uint8_t* buffer, uint64_t buffer_bytes, uint32_t workers, CpuPacing pacing = {}) {
 #ifdef GRASS_WITH_CUDA
     if (kind == "cuda") { cuda_.reset(new CudaBackend(monitor, buffer, buffer_bytes)); return; }
 #endif
     (void)kind, (void)buffer, (void)buffer_bytes;
-    cpu_.reset(new CpuBackend(monitor, workers));
+    cpu_.reset(new CpuBackend(monitor, workers, pacing));
   }
   void start() {
 #ifdef GRASS_WITH_CUDA

@@ -13,11 +13,6 @@ uint64_t monotonic_ns() {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-// A GPU core polls without pause; on a shared CPU a worker spins only while requests keep
-// coming and otherwise naps between passes, so an idle agent does not take a whole core.
-constexpr uint64_t kSpinAfterRequestNs = 20000000;  // 20 ms
-constexpr long kIdleNapNs = 50000;                  // 50 us
-
 }  // namespace
 
 // Half the CPUs: each worker spins for a while after a request, and the clients (the CLI, the
@@ -28,7 +23,7 @@ uint32_t default_workers() {
   return half < 1 ? 1 : half > (long)GRASS_MAX_WORKERS ? GRASS_MAX_WORKERS : (uint32_t)half;
 }
 
-CpuBackend::CpuBackend(grass_monitor* monitor, uint32_t workers) : monitor_(monitor) {
+CpuBackend::CpuBackend(grass_monitor* monitor, uint32_t workers, CpuPacing pacing) : monitor_(monitor), pacing_(pacing) {
   if (workers == 0) workers = default_workers();
   if (workers > GRASS_MAX_WORKERS) workers = GRASS_MAX_WORKERS;
   if (workers > monitor->slot_count) workers = monitor->slot_count;
@@ -67,8 +62,10 @@ void CpuBackend::loop(uint32_t worker, uint32_t first, uint32_t end) {
     if (worker == 0) grass_monitor_housekeeping(monitor_, now);
     if (answered > 0) {
       last_request = now;
-    } else if (now - last_request > kSpinAfterRequestNs) {
-      timespec nap = {0, kIdleNapNs};
+    } else if (now - last_request >= pacing_.spin_ns) {
+      // A GPU core polls without pause; on a shared CPU a worker spins only while requests keep
+      // coming and otherwise naps between passes, so an idle agent does not take a whole core.
+      timespec nap = {(time_t)(pacing_.idle_nap_ns / 1000000000), (long)(pacing_.idle_nap_ns % 1000000000)};
       nanosleep(&nap, nullptr);
     }
   }

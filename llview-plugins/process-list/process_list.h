@@ -168,8 +168,55 @@ GRASS_HD_CALL bool grass_ps_record(const grass_ps_ctx* c, uint64_t task, bool gr
   return true;
 }
 
+// The records of tasks the walk listed: out[k].task_address holds the task and out[k].threads is
+// 1 where the times are the group's. Every record reads only its own task, so on the GPU the
+// monitor block's helper warps fill them at once (each dependent load's latency paid once per
+// record in parallel, not once per task in turn); a failure is the lowest failing record's, as a
+// serial fill would report it.
+#ifdef __CUDACC__
+__device__ inline void grass_ps_fill_share(grass_copy_job* job, uint32_t me) {
+  grass_task_record* out = (grass_task_record*)job->dst;
+  for (uint64_t k = me; k < job->units; k += job->helpers) {
+    grass_fault f = {0, 0};
+    grass_ps_ctx c = {(const grass_phys_map*)job->ps[0], (const grass_paging*)job->ps[1], (const grass_ps_layout*)job->ps[2], &f};
+    grass_task_record r;  // out[k] keeps the task and its flag until the record is whole
+    if (!grass_ps_record(&c, out[k].task_address, out[k].threads == 1, &r)) {
+      atomicMin(&job->first_failed, (uint32_t)k);
+      return;
+    }
+    out[k] = r;
+  }
+}
+#endif
+
+GRASS_HD bool grass_ps_fill(const grass_ps_ctx* c, grass_task_record* out, uint64_t n) {
+#ifdef __CUDA_ARCH__
+  grass_copy_job* job = grass_copy_helpers;
+  if (job && n > 1) {
+    job->ps[0] = c->mem;
+    job->ps[1] = c->paging;
+    job->ps[2] = c->layout;
+    job->dst = (uint8_t*)out;
+    job->units = n;
+    job->first_failed = 0xffffffffu;
+    job->kind = GRASS_JOB_PS_RECORDS;
+    grass_run_helper_job(job);
+    if (job->first_failed == 0xffffffffu) return true;
+    // The lowest failed record, read again here for its fault (records after it may be filled
+    // already, so the serial loop cannot go on past it); read whole this time, the target moved.
+    uint64_t task = out[job->first_failed].task_address;
+    if (!grass_ps_record(c, task, out[job->first_failed].threads == 1, &out[job->first_failed])) return false;
+    return grass_fail(c->fault, GRASS_E_TARGET, task);
+  }
+#endif
+  for (uint64_t k = 0; k < n; k++)
+    if (!grass_ps_record(c, out[k].task_address, out[k].threads == 1, &out[k])) return false;
+  return true;
+}
+
 // Walks the task list. With out, fills up to capacity records; count gets how many tasks the
 // list holds (leaders, or every thread with GRASS_PS_THREADS; idle tasks with GRASS_PS_IDLE).
+// The walk lists the tasks first and grass_ps_fill reads their records after.
 GRASS_HD bool grass_ps_walk(const grass_ps_ctx* c, uint32_t flags, grass_task_record* out, uint64_t capacity, uint64_t* count) {
   const grass_ps_layout* l = c->layout;
   bool threads = flags & GRASS_PS_THREADS;
@@ -177,7 +224,8 @@ GRASS_HD bool grass_ps_walk(const grass_ps_ctx* c, uint32_t flags, grass_task_re
   auto emit = [&](uint64_t task, bool group_totals) {
     if (out) {
       if (n >= capacity) return grass_fail(c->fault, GRASS_E_TARGET, task);
-      if (!grass_ps_record(c, task, group_totals, &out[n])) return false;
+      out[n].task_address = task;
+      out[n].threads = group_totals ? 1 : 0;
     }
     n++;
     return true;
@@ -205,6 +253,7 @@ GRASS_HD bool grass_ps_walk(const grass_ps_ctx* c, uint32_t flags, grass_task_re
     }
     if (!grass_ps_u64(c, p, &p)) return false;
   }
+  if (out && !grass_ps_fill(c, out, n)) return false;
   *count = n;
   return true;
 }

@@ -46,7 +46,7 @@ GRASS_HD void grass_store_mark(uint64_t* p, uint64_t v) { *(volatile uint64_t*)p
 // A copy is 16-byte loads (8-byte where the ends allow no more) spread over the helpers so that a
 // warp's loads are consecutive, several per helper in flight; a checksum gives each helper one
 // contiguous piece and joins the pieces' CRC32s (crc32.h), so the value is the serial one.
-enum { GRASS_JOB_COPY16 = 1, GRASS_JOB_COPY8 = 2, GRASS_JOB_CRC32 = 3 };
+enum { GRASS_JOB_COPY16 = 1, GRASS_JOB_COPY8 = 2, GRASS_JOB_CRC32 = 3, GRASS_JOB_PS_RECORDS = 4 };
 struct grass_copy_job {
   const uint8_t* src;
   uint8_t* dst;
@@ -57,6 +57,9 @@ struct grass_copy_job {
   uint32_t done;         // helpers that finished the current job
   uint32_t helpers;      // helper threads (the block's threads past the first warp)
   uint32_t crc;          // checksum: the helpers' pieces, joined (XOR of shifted CRCs)
+  uint32_t first_failed; // process records (process_list.h): the lowest record that failed to read
+  const void* ps[3];     // process records: the walk's memory map, paging and layout (not its
+                         // context: that lives in the poster's thread-private stack)
 };
 static __device__ grass_copy_job* grass_copy_helpers = 0;
 #define GRASS_PARALLEL_COPY_MIN 4096u

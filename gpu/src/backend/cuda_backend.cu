@@ -281,6 +281,7 @@ persistent_monitor(grass_monitor* mon, const volatile uint32_t* stop, reaction_r
     uint32_t kind = vj->kind;
     if (kind == 0) return;
     if (kind == GRASS_JOB_CRC32) grass_crc32_piece(&job, me);
+    else if (kind == GRASS_JOB_PS_RECORDS) grass_ps_fill_share(&job, me);
     else if (kind == GRASS_JOB_COPY16) copy_share((const uint4*)vj->src, (uint4*)vj->dst, vj->units, me, helpers);
     else copy_share((const unsigned long long*)vj->src, (unsigned long long*)vj->dst, vj->units, me, helpers);
     __threadfence();

@@ -5,7 +5,8 @@
 // grass.kdump=). One panic serves several dumps: each job is one makedumpfile run.
 //
 // Needs: the testbed kernel (testbed/setup.sh); kexec-tools and makedumpfile on the host
-// (installed here). Debian's makedumpfile 1.7.2 is built without zstd ('-z' is ignored).
+// (installed here). Debian's makedumpfile 1.7.2 is built without snappy and zstd ('-p' and '-z' are
+// ignored: those jobs write uncompressed pages; makedumpfile -v).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -2,8 +2,12 @@
 // grass on the same kdump files the guest's own makedumpfile wrote from its capture kernel
 // (zlib, lzo, snappy, ELF, flattened zlib at dump level 31): the same tasks (crash walking
 // init_task.tasks: its `ps` is wrong on this kernel, shared/notes/peers.md), the same modules
-// (`mod`), and the same kernel log (`log`), the panic's "sysrq triggered crash" in it. crash
-// takes over a minute per file on this machine, hence a long test.
+// (`mod`), the same kernel log (`log`), the panic's "sysrq triggered crash" in it, and the
+// panicking task's stack (`bt`, crash's context at start: frames by function name). Debian's
+// makedumpfile 1.7.2 is built without snappy and zstd (`makedumpfile -v`: "snappy disabled",
+// "zstd disabled"; -p and -z are ignored): its "snappy" job writes an uncompressed kdump file
+// (header status 0), which is what that case covers. crash takes up to minutes per file on
+// this machine, hence a long test.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,24 +42,31 @@ interface CrashView {
   tasks: { pid: number; comm: string }[];
   modules: string[];
   log: string[];
+  /** `bt` of the task crash starts in (the panicking one): its pid and frames' function names. */
+  bt: { pid: number; functions: string[] };
   seconds: number;
 }
 
-/** One crash session on a dump: the task list, `mod` and `log`, separated by echo markers. */
+/** One crash session on a dump: the task list, `mod`, `log` and `bt`, separated by echo markers. */
 async function crashView(file: string, initTask: string): Promise<CrashView> {
   const cmds = path.join(scratch, 'crash-cmds');
-  writeFileSync(cmds, [`list task_struct.tasks -S task_struct.pid,comm -h ${initTask}`, '!echo __MOD__', 'mod', '!echo __LOG__', 'log', 'quit', ''].join('\n'));
+  writeFileSync(cmds, [`list task_struct.tasks -S task_struct.pid,comm -h ${initTask}`, '!echo __MOD__', 'mod', '!echo __LOG__', 'log', '!echo __BT__', 'bt', 'quit', ''].join('\n'));
   const r = await timed('crash', ['-s', vmlinux, file, '-i', cmds], 900_000);
   const [list, rest] = r.result.split('__MOD__\n');
-  const [mod, log] = rest.split('__LOG__\n');
+  const [mod, logAndBt] = rest.split('__LOG__\n');
+  const [log, bt] = logAndBt.split('__BT__\n');
   const tasks = [...list.matchAll(/^[0-9a-f]{16}\n\s+pid = (\d+)\n\s+comm = "((?:[^"\\]|\\.)*)"/gm)].map((m) => ({ pid: Number(m[1]), comm: m[2] }));
   const modules = [...mod.matchAll(/^[0-9a-f]{16}\s+(\S+)\s+[0-9a-f]{16}\s/gm)].map((m) => m[1]).sort();
   // A record's further lines are indented under its first; the text of every line, in order.
   const lines = log.split('\n').filter((l) => l.trim() !== '').map((l) => l.replace(/^\[\s*\d+\.\d+\] /, '').replace(/^\s+/, ''));
-  return { tasks, modules, log: lines, seconds: r.seconds };
+  // `PID: 523  TASK: ...  CPU: 1  COMMAND: "sh"`, then ` #0 [ffffc9000...] machine_kexec at ffffffff...`.
+  const btPid = /^PID: (\d+)\s/m.exec(bt);
+  assert.ok(btPid, `crash's bt has no PID line: ${bt.slice(0, 500)}`);
+  const functions = [...bt.matchAll(/^\s*#\d+ \[[0-9a-f]+\] (\S+) at [0-9a-f]+/gm)].map((m) => m[1]);
+  return { tasks, modules, log: lines, bt: { pid: Number(btPid[1]), functions }, seconds: r.seconds };
 }
 
-test('crash and grass agree on each dump: tasks, modules, kernel log', async () => {
+test('crash and grass agree on each dump: tasks, modules, kernel log, the panicking task\'s stack', async () => {
   for (const result of run.results) {
     const name = `${result.job.format}${result.job.flattened ? ' flattened' : ''}`;
     const target = `vmcore:${result.file}`;
@@ -78,6 +89,26 @@ test('crash and grass agree on each dump: tasks, modules, kernel log', async () 
     const ourLog = dmesg.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.replace(/^<\d+>\[\s*\d+\.\d+\] \[\s*[TC]\d+\] /, '').replace(/^\s+/, ''));
     assert.deepEqual(ourLog, crash.log, `${name}: kernel log`);
     assert.ok(crash.log.includes('Kernel panic - not syncing: sysrq triggered crash'), `${name}: the panic is in the log`);
-    process.stderr.write(`kdump-crash: ${name}: ${crash.tasks.length} tasks, ${crash.modules.length} modules, ${crash.log.length} log lines equal; crash ${crash.seconds.toFixed(1)} s\n`);
+
+    // The panicking task (crash's context at start), unwound from the registers saved for kdump.
+    // crash's bt also shows machine_kexec (the frame below those registers, where the CPU left
+    // the kernel) and return addresses its stack search finds that the unwind does not reach
+    // (stale ones): ours must be crash's frames in order, less those, from __crash_kexec to the
+    // system call's entry.
+    const bt = (await grassJson<{ traces: { pid: number; registers?: string; frames: { symbol: string }[]; note?: string }[] }>(['bt', String(crash.bt.pid), '--target', target])).traces[0];
+    const ourFrames = bt.frames.map((f) => f.symbol.replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+$/, ''));
+    assert.equal(bt.registers, 'crash_notes', `${name}: bt ${crash.bt.pid} starts from the saved registers`);
+    assert.equal(bt.note, undefined, `${name}: bt ${crash.bt.pid} is complete: ${bt.note}`);
+    const extra: string[] = [];
+    let k = 0;
+    for (const fn of crash.bt.functions) {
+      if (fn === ourFrames[k]) k++;
+      else extra.push(fn);
+    }
+    assert.equal(k, ourFrames.length, `${name}: grass bt ${ourFrames.join(' < ')} is not crash's ${crash.bt.functions.join(' < ')} in order`);
+    assert.deepEqual(ourFrames.slice(0, 3), ['__crash_kexec', 'panic', 'sysrq_handle_crash'], `${name}: the panic's frames`);
+    assert.equal(crash.bt.functions[0], 'machine_kexec', `${name}: crash's first frame`);
+    assert.equal(ourFrames.at(-1), crash.bt.functions.at(-1), `${name}: both end at the system call's entry`);
+    process.stderr.write(`kdump-crash: ${name}: ${crash.tasks.length} tasks, ${crash.modules.length} modules, ${crash.log.length} log lines equal; bt of pid ${crash.bt.pid}: ${ourFrames.length} frames in crash's order (crash's ${crash.bt.functions.length} add ${extra.join(', ')}); crash ${crash.seconds.toFixed(1)} s\n`);
   }
 });

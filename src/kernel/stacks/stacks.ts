@@ -3,7 +3,11 @@
 // unwound with the kernel's own ORC tables, following arch/x86/kernel/unwind_orc.c. Frames are
 // reported as /proc/<pid>/stack does (the scheduler's own functions left out unless asked).
 // A task running on a CPU has no saved registers worth anything (no NMI reaches a dead kernel),
-// so its stack is scanned for text addresses instead: a best-effort list, marked as such.
+// so its stack is scanned for text addresses instead: a best-effort list, marked as such --
+// unless the kernel crashed into kdump: crash_save_cpu() then left each CPU's registers in an
+// ELF PRSTATUS note at per_cpu_ptr(crash_notes, cpu) (the panicking CPU's from
+// crash_setup_regs() in __crash_kexec, the others' from the NMI that stopped them), and the
+// task that CPU ran is unwound from those, as crash does.
 // Every walk is bounded by the task's stack area and a frame count; a trace that cannot go on
 // ends with a note saying why.
 
@@ -11,6 +15,7 @@ import type { KernelModel } from '../model';
 import { loadModules, type LoadedModule } from '../modules/modules';
 import { hex, Kernel, KObject, ObjectError } from '../objects/object';
 import { forEachTask, listTasks } from '../tasks/tasks';
+import { TargetReadError } from '../../types/target';
 import type { TaskRecord } from '../../types/task-record';
 import { ORC_REG, OrcUnwindTables } from './orc';
 
@@ -30,6 +35,8 @@ export interface StackTrace {
   taskAddress: bigint;
   /** 'orc': unwound from the saved registers; 'scan': running task, stack scanned for text addresses. */
   method: 'orc' | 'scan';
+  /** Where an 'orc' unwind of a task on a CPU started: the registers the kernel saved for kdump on that CPU. */
+  registers?: 'crash_notes';
   frames: StackFrame[];
   /** Why the trace ended early, or what it is (best-effort scan); undefined for a complete unwind. */
   note?: string;
@@ -37,6 +44,8 @@ export interface StackTrace {
 
 /** /proc/<pid>/stack stops at 64 entries (MAX_STACK_TRACE_DEPTH); so do we, and note it. */
 const MAX_FRAMES = 64;
+/** How far above a frame without ORC data its caller's return address is looked for (bytes). */
+const MAX_CALLER_SCAN = 4096n;
 
 interface SymbolEntry {
   address: bigint;
@@ -108,6 +117,11 @@ export class StackSymbolizer {
     return { symbol: `${e.name}+${hex(address - e.address)}/${hex(e.end - e.address)}`, module: e.module };
   }
 
+  /** The start of the function holding address, if a known one does. */
+  start(address: bigint): bigint | undefined {
+    return this.at(address)?.address;
+  }
+
   /** Whether an address is inside a known function (for the best-effort scan). */
   isText(address: bigint): boolean {
     return this.at(address) !== undefined;
@@ -144,8 +158,8 @@ export class StackContext {
     return this.ranges.threadSize;
   }
 
-  private frame(address: bigint): StackFrame {
-    const { symbol, module } = this.symbolizer.describe(address);
+  private frame(address: bigint, isReturnAddress = true): StackFrame {
+    const { symbol, module } = this.symbolizer.describe(address, isReturnAddress);
     const scheduler = this.ranges.sched.some(([a, b]) => address >= a && address < b);
     return { address, symbol, ...(module ? { module } : {}), scheduler };
   }
@@ -158,9 +172,55 @@ export class StackContext {
     // An exited task's stack may already be freed (task->stack NULL), as /proc then shows nothing.
     if (stack === 0n) return { ...base, method: 'orc', frames: [], note: 'the task has no kernel stack (it has exited)' };
     const onCpu = await ts.member('on_cpu').then((o) => o.readInt()).catch(() => 0n);
-    const raw = onCpu !== 0n ? await this.scan(stack) : await this.unwind(ts, stack);
+    const crashed = onCpu !== 0n ? await this.crashRegisters(task.cpu, task.pid) : undefined;
+    const raw = crashed ? await this.walk(crashed, stack) : onCpu !== 0n ? await this.scan(stack) : await this.unwind(ts, stack);
     const frames = options.includeScheduler ? raw.frames : raw.frames.filter((f) => !f.scheduler);
-    return { ...base, method: raw.method, frames, ...(raw.note ? { note: raw.note } : {}) };
+    return { ...base, method: raw.method, ...(crashed ? { registers: 'crash_notes' as const } : {}), frames, ...(raw.note ? { note: raw.note } : {}) };
+  }
+
+  /**
+   * The registers crash_save_cpu() saved for kdump on this CPU, when they are this pid's: the
+   * ELF note (Elf64_Nhdr, name "CORE", type NT_PRSTATUS) at per_cpu_ptr(crash_notes, cpu), its
+   * struct elf_prstatus laid out by BTF. Undefined on a kernel that did not crash into kdump
+   * (the notes are zero until then), without crash_notes, or when the note is another task's.
+   */
+  private async crashRegisters(cpu: number, pid: number): Promise<StartState | undefined> {
+    const model = this.kernel.model;
+    const slot = this.userRegsSlots();
+    if (!model.symbols.get('crash_notes') || model.btf.findByName('elf_prstatus', 'struct') === undefined || !slot) return undefined;
+    try {
+      const notes = (await this.kernel.reader.u64(model.symbols.address('crash_notes'))) + (await this.kernel.perCpuOffset(cpu));
+      const head = await this.kernel.reader.read(notes, 12);
+      const view = new DataView(head.buffer, head.byteOffset, 12);
+      const [nameBytes, descBytes, type] = [view.getUint32(0, true), view.getUint32(4, true), view.getUint32(8, true)];
+      const NT_PRSTATUS = 1;
+      const prstatusType = model.typeId('struct elf_prstatus');
+      if (type !== NT_PRSTATUS || nameBytes !== 5 || descBytes !== this.kernel.btf.sizeof(prstatusType)) return undefined;
+      const name = await this.kernel.reader.read(notes + 12n, 5);
+      if (new TextDecoder().decode(name) !== 'CORE\0') return undefined;
+      // The note's name is padded to 4 bytes, then its descriptor, the struct elf_prstatus.
+      const prstatus = this.kernel.object(prstatusType, notes + 12n + 8n, `crash_notes of CPU ${cpu}`);
+      const pidObj = await prstatus.path('common.pr_pid').catch(() => prstatus.member('pr_pid'));
+      if (Number(await pidObj.readInt()) !== pid) return undefined;
+      const regs = await prstatus.member('pr_reg');
+      const at = async (i: number): Promise<bigint> => (await regs.index(i)).readInt();
+      const state = { ip: await at(slot.ip), sp: await at(slot.sp), bp: await at(slot.bp), exact: true };
+      return state.ip !== 0n && state.sp !== 0n ? state : undefined;
+    } catch (err) {
+      // Unreadable or unlike a note: the CPU has no saved registers to start from (best-effort scan).
+      if (err instanceof ObjectError || err instanceof TargetReadError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Where ip, sp and bp sit in elf_gregset_t: the order of struct user_regs_struct, from BTF. */
+  private userRegsSlots(): { ip: number; sp: number; bp: number } | undefined {
+    const btf = this.kernel.btf;
+    const id = btf.findByName('user_regs_struct', 'struct');
+    const slots = id === undefined ? [] : ['ip', 'sp', 'bp'].map((name) => btf.findMember(id, name)?.bitsOffset);
+    if (slots.length !== 3 || slots.some((b) => b === undefined || b % 64 !== 0)) return undefined;
+    const [ip, sp, bp] = slots.map((b) => b! / 64);
+    return { ip, sp, bp };
   }
 
   private async readStackWord(address: bigint, stackLo: bigint, stackHi: bigint): Promise<bigint> {
@@ -172,27 +232,53 @@ export class StackContext {
     }
   }
 
+  /** A sleeping task: its registers as __switch_to_asm saved them (struct inactive_task_frame at thread.sp). */
   private async unwind(ts: KObject, stackLo: bigint): Promise<{ method: 'orc'; frames: StackFrame[]; note?: string }> {
     const stackHi = stackLo + this.ranges.threadSize;
-    const frames: StackFrame[] = [];
     const savedSp = await (await ts.path('thread.sp')).readInt();
     const frameType = this.kernel.model.typeId('struct inactive_task_frame');
     const frameSize = BigInt(this.kernel.btf.sizeof(frameType));
-    const regs = this.ptRegsLayout();
     try {
       const saved = this.kernel.object(frameType, savedSp, `inactive_task_frame of task at ${hex(ts.address!)}`);
       if (savedSp < stackLo || savedSp + frameSize > stackHi) throw new UnwindStop(`saved stack pointer ${hex(savedSp)} is outside the task's stack ${hex(stackLo)}-${hex(stackHi)}`);
-      let ip = await (await saved.member('ret_addr')).readInt();
-      let bp = await (await saved.member('bp')).readInt();
-      let sp = savedSp + frameSize;
-      let signal = this.ranges.retFromFork.includes(ip);
+      const ip = await (await saved.member('ret_addr')).readInt();
+      const bp = await (await saved.member('bp')).readInt();
+      return await this.walk({ ip, sp: savedSp + frameSize, bp, exact: this.ranges.retFromFork.includes(ip) }, stackLo);
+    } catch (err) {
+      if (err instanceof UnwindStop || err instanceof ObjectError) return { method: 'orc', frames: [], note: `unwinding stopped: ${err.message}` };
+      throw err;
+    }
+  }
+
+  /**
+   * ORC unwinding from a register state. exact: ip is the instruction itself (a task that never
+   * ran, or registers saved mid-function), not a return address, so its ORC entry and symbol
+   * are those of ip rather than ip - 1.
+   */
+  private async walk(start: StartState, stackLo: bigint): Promise<{ method: 'orc'; frames: StackFrame[]; note?: string }> {
+    const stackHi = stackLo + this.ranges.threadSize;
+    const frames: StackFrame[] = [];
+    const regs = this.ptRegsLayout();
+    try {
+      let { ip, bp, sp } = start;
+      if (sp < stackLo || sp >= stackHi) throw new UnwindStop(`the stack pointer ${hex(sp)} is outside the task's stack ${hex(stackLo)}-${hex(stackHi)} (an interrupt or exception stack)`);
+      let signal = start.exact;
+      const first = start.exact ? this.orc.find(ip) : undefined;
+      if (first && (first.type === 'undefined' || first.spReg === ORC_REG.UNDEFINED)) {
+        // Registers saved inside a function objtool left without ORC data (Debian's 6.1 builds
+        // kexec_core.o so: crash_setup_regs' pushf, in __crash_kexec): its caller's frame is
+        // found instead (callerFrame), and the unwind goes on from there.
+        frames.push(this.frame(ip, false));
+        ({ ip, sp } = await this.callerFrame(ip, sp, stackLo, stackHi));
+        signal = false;
+      }
       let regsAt: bigint | undefined;
       let fullRegs = false;
       for (;;) {
         if (regsAt !== undefined && ((await this.readStackWord(regsAt + regs.cs, stackLo, stackHi)) & 3n) !== 0n) return { method: 'orc', frames }; // reached user mode: complete
         if (frames.length >= MAX_FRAMES) return { method: 'orc', frames, note: `stopped after ${MAX_FRAMES} frames` };
         if (!this.orcCovers(ip)) throw new UnwindStop(`${hex(ip)} is not kernel text (corrupt stack?)`);
-        frames.push(this.frame(ip));
+        frames.push(this.frame(ip, !(start.exact && frames.length === 0)));
         const orc = this.orc.find(signal ? ip : ip - 1n);
         if (!orc) throw new UnwindStop(`no ORC entry for ${hex(ip)}`);
         if (orc.type === 'end') return { method: 'orc', frames };
@@ -251,6 +337,26 @@ export class StackContext {
     }
   }
 
+  /**
+   * The frame that called the function holding ip, when ip's own frame cannot be unwound: the
+   * first word at or above sp that is a return address of a direct call (e8 rel32) to that
+   * function's start, checked against the kernel text itself. Its caller's ip, and sp above it.
+   */
+  private async callerFrame(ip: bigint, sp: bigint, stackLo: bigint, stackHi: bigint): Promise<{ ip: bigint; sp: bigint }> {
+    const fn = this.symbolizer.start(ip);
+    if (fn === undefined) throw new UnwindStop(`${hex(ip)} is in no known function`);
+    const CALL_REL32 = 0xe8;
+    for (let at = sp; at + 8n <= stackHi && at < sp + MAX_CALLER_SCAN; at += 8n) {
+      const v = await this.readStackWord(at, stackLo, stackHi);
+      if (!this.orcCovers(v) || !this.symbolizer.isText(v - 1n)) continue;
+      const call = await this.kernel.reader.read(v - 5n, 5).catch(() => undefined);
+      if (!call || call[0] !== CALL_REL32) continue;
+      const rel = BigInt(new DataView(call.buffer, call.byteOffset + 1, 4).getInt32(0, true));
+      if (((v + rel) & 0xffffffffffffffffn) === fn) return { ip: v, sp: at + 8n };
+    }
+    throw new UnwindStop(`${this.symbolizer.describe(ip, false).symbol} has no ORC data and no return address of a call to it lies within ${MAX_CALLER_SCAN} bytes above ${hex(sp)}`);
+  }
+
   private orcCovers(ip: bigint): boolean {
     return this.orc.find(ip) !== undefined;
   }
@@ -289,6 +395,13 @@ export class StackContext {
 }
 
 class UnwindStop extends Error {}
+
+interface StartState {
+  ip: bigint;
+  sp: bigint;
+  bp: bigint;
+  exact: boolean;
+}
 
 /** Stack traces of the tasks with these pids (threads included). Unknown pids are an error naming them. */
 export async function stackTraces(model: KernelModel, pids: number[], options: { includeScheduler?: boolean } = {}): Promise<StackTrace[]> {

@@ -43,6 +43,8 @@ export interface Detection {
   mode: 'background' | 'inline';
   /** The hang class (hang detector, once detected). */
   hangClass?: HangClass;
+  /** A class the agent gave that a panic explains (src/detect/panic.ts): then not active and no hangClass. */
+  superseded?: { by: 'panic'; hangClass: HangClass; reason: string };
   figures: Record<string, number | number[]>;
   culprits: Culprit[];
 }

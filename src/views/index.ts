@@ -52,6 +52,7 @@ export function registerViews(
   targetsProvider.view = views.targets;
   faultsProvider.view = views.faults;
   const culpritWatch = faultsProvider.onDidChangeCulprits((marks) => processesProvider.setCulprits(marks));
+  const panicWatch = faultsProvider.onDidChangePanic((panic) => targetsProvider.setPanic(panic));
   context.subscriptions.push(
     targetsProvider,
     views.targets,
@@ -62,6 +63,7 @@ export function registerViews(
     faultsProvider,
     views.faults,
     culpritWatch,
+    panicWatch,
     views.heartbeat,
     views.kernelLog,
     views.queryDocuments,

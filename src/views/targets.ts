@@ -13,6 +13,7 @@ import type { Failure, FailureState } from '../session/failure';
 import { causeFirst } from './cause-first';
 import type { HeartbeatState } from '../session/live-session';
 import type { RelayModel } from '../session/relay-model';
+import type { PanicShown } from './faults';
 
 /** What the connected target's heartbeat shows: pending, alive, or the failure's state. */
 type HeartbeatShown = 'pending' | 'alive' | FailureState;
@@ -57,6 +58,8 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
   private treeView: vscode.TreeView<TargetItem> | undefined;
   /** The last connect that failed, per target name, until one succeeds. */
   private readonly connectFailures = new Map<string, Failure & { at: Date }>();
+  /** The connected target's kernel panicked (the Faults view's reading of its memory). */
+  private panic: PanicShown | undefined;
 
   constructor(
     private readonly configured: ConfiguredTargets,
@@ -106,6 +109,12 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
     this.changed.fire();
   }
 
+  /** Records that the connected target's kernel panicked (undefined: it did not, or a new session). */
+  setPanic(panic: PanicShown | undefined): void {
+    this.panic = panic;
+    this.changed.fire();
+  }
+
   /** Re-renders now, and again when the relay's answer to a fresh read differs. */
   refresh(): void {
     this.changed.fire();
@@ -140,10 +149,11 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
       return tree;
     }
     const { target, hasKey, connected, heartbeat, held, connectFailure } = item;
+    const panic = connected && this.panic?.target === target.name ? this.panic : undefined;
     const heartbeatFailing = connected && heartbeat !== undefined && heartbeat !== 'pending' && heartbeat !== 'alive';
     const relayFailing = held !== undefined && held.state !== 'up';
     const connectFailing = !connected && connectFailure !== undefined;
-    const failing = heartbeatFailing || relayFailing || connectFailing;
+    const failing = heartbeatFailing || relayFailing || connectFailing || panic !== undefined;
     // One state, the most telling, before the name (a narrow side bar cuts the row's end); the rest in the tooltip.
     const state = heartbeatFailing
       ? HEARTBEAT_STATE[heartbeat]
@@ -151,19 +161,22 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
         ? RELAY_STATE[held.state]
         : connectFailing
           ? connectFailureState(connectFailure)
-          : connected
-            ? HEARTBEAT_STATE[heartbeat ?? 'pending']
-            : held
-              ? RELAY_STATE[held.state]
-              : hasKey
-                ? 'idle'
-                : 'no key';
+          : panic
+            ? 'panicked'
+            : connected
+              ? HEARTBEAT_STATE[heartbeat ?? 'pending']
+              : held
+                ? RELAY_STATE[held.state]
+                : hasKey
+                  ? 'idle'
+                  : 'no key';
     const tree = new vscode.TreeItem(`${state} · ${target.name}`, vscode.TreeItemCollapsibleState.None);
     tree.id = `grass.target/${target.name}`;
     const lines = [
       `**${target.name}** — ${state}`,
       `\`${target.address}\``,
       connected ? `Connected${heartbeat ? `; heartbeat: ${HEARTBEAT_STATE[heartbeat]}` : ''}.` : 'Not connected.',
+      panic ? `Kernel panicked${panic.cpu !== undefined ? ` on CPU ${panic.cpu}` : ''}${panic.pid !== undefined ? `, task ${panic.comm ?? '?'} (pid ${panic.pid})` : ''}: ${panic.headline}.` : '',
       connectFailing ? `Last connect failed at ${connectFailure.at.toLocaleTimeString()}: ${causeFirst(connectFailure.message)}.` : '',
       held
         ? `Held by the monitor since ${held.since}: ${RELAY_STATE[held.state]}${held.failure ? ` — ${held.failure}` : ''}${held.last.at ? `; last good data ${held.last.at} (${held.last.processes ?? '?'} processes, ${held.last.release ?? '?'})` : ''}.`

@@ -1,6 +1,6 @@
 // A panicked kernel's last words: `echo c > /proc/sysrq-trigger` on a testbed guest (KASLR on,
-// its log in a ring allocated at boot), then `grass report` and `grass dmesg` through the agent
-// on its RAM, and again on an ELF vmcore of it. The serial console (the kernel's own rendering)
+// its log in a ring allocated at boot), then `grass report`, `grass dmesg` and `grass detect`
+// (says panicked, no F1) through the agent on its RAM, and again on an ELF vmcore of it. The serial console (the kernel's own rendering)
 // is the truth.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -98,6 +98,43 @@ test('after echo c > /proc/sysrq-trigger, grass report shows the panic, the task
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /^panic on CPU \d+, task \S+ \(pid \d+\) at \[\s*\d+\.\d{6}\], records \d+\.\.\d+\n  Kernel panic - not syncing: sysrq triggered crash\n/);
   assert.match(text.stdout, /^ {2} sysrq_handle_crash\+/m);
+});
+
+interface DetectOutput {
+  panic: { panicked: boolean; panicCpu: number | null; report: Report | null; errors: string[] };
+  detections: { detector: string; active: boolean; hangClass?: string; superseded?: { by: string; hangClass: string; reason: string } }[];
+}
+
+test('grass detect says panicked, with the report; the CPUs panic() stopped are not an F1 hang', async () => {
+  assert.ok(live, 'the live report ran first');
+  const truth = consolePanic();
+  // The paused guest's jiffies stand still: the agent's classifier calls that F1 within a few
+  // windows. Wait for its verdict, so that what is checked is the remote's reading of it.
+  const deadline = Date.now() + 30_000;
+  let out: DetectOutput;
+  for (;;) {
+    out = await grassJson<DetectOutput>(['detect', ...args, '--background']);
+    if (out.detections.some((d) => d.detector === 'hang' && (d.superseded || d.active))) break;
+    assert.ok(Date.now() < deadline, `the agent never classified the stopped CPUs: ${JSON.stringify(out)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.equal(out.panic.panicked, true, JSON.stringify(out.panic));
+  assert.equal(out.panic.panicCpu, truth.cpu);
+  assert.deepEqual(out.panic.errors, []);
+  assert.equal(out.panic.report?.message, 'Kernel panic - not syncing: sysrq triggered crash');
+  assert.equal(out.panic.report?.pid, truth.pid);
+  assert.deepEqual(out.panic.report?.callTrace, truth.trace);
+  const hang = out.detections.find((d) => d.detector === 'hang')!;
+  assert.equal(hang.active, false, JSON.stringify(hang));
+  assert.equal(hang.hangClass, undefined);
+  assert.equal(hang.superseded?.by, 'panic');
+  assert.equal(hang.superseded?.hangClass, 'F1', 'what the agent alone says of a panicked kernel');
+  assert.deepEqual(out.detections.filter((d) => d.active), []);
+  const text = await grass(['detect', ...args, '--background']);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, new RegExp(`^panicked on CPU ${truth.cpu}, task ${truth.comm} \\(pid ${truth.pid}\\): Kernel panic - not syncing: sysrq triggered crash\n`));
+  assert.match(text.stdout, /^hang: not F1: the kernel panicked/m);
+  assert.doesNotMatch(text.stdout, /^hang F1/m);
 });
 
 test('the same report and log from an ELF vmcore of the panicked guest', async () => {

@@ -3,6 +3,10 @@
 import type { CliCommand } from '../command';
 import { DETECTOR_NAMES, Detection, DetectorName, fetchDetections, readBackground, setDetectorModes } from '../../detect/detections';
 import { withLockHolder } from '../../detect/lock-holder';
+import { explainByPanic, panicHeadline, readPanicState, readPanicVariables, type PanicState } from '../../detect/panic';
+import { reportToJson } from '../../kernel/log/format';
+import { KernelModel } from '../../kernel/model';
+import type { GrassClient } from '../../rdma/client';
 import { positiveIntegerFlag, targetFlagsUsage, targetVerb } from './target-flags';
 
 const usage = `usage: grass detect --target ADDR [--key-file F] [--background | --watch [--interval-ms N]]
@@ -18,7 +22,10 @@ The monitor runs its detectors on every 1 s metrics window of its own clock:
                  preemption off, F4 tasks in I/O wait that never completes, F5 CPUs spinning on a
                  lock whose holder slept (the holder named from the kernel's log), F6 swap
                  thrashing; culprits: the stuck CPUs' tasks, the waiters, the largest consumers
-Prints the active detections (or "no detection"); exit status 0 either way.
+A kernel that panicked (its panic_cpu claimed, or a "Kernel panic" report in its log, both
+read from its memory) is reported first as "panicked" with the report; its stopped CPUs are not
+a hang: a hang of a CPU-stuck class (F1 F2 F3 F5) is then not active (F4 and F6 are kept).
+Prints the panic and the active detections (or "no detection"); exit status 0 either way.
 --background reads the results the monitor republishes in the buffer header's background area
 (seqlocked, CRC-checked; no request). --watch polls that area every --interval-ms (default 1000)
 and prints each detection when it starts and ends, and the metric history's new windows with
@@ -26,9 +33,11 @@ and prints each detection when it starts and ends, and the metric history's new 
 --modes sets which detectors run in background (evaluated on every window and published) and
 which inline (evaluated only when asked), one word per detector in this order:
 ${DETECTOR_NAMES.join(', ')} (e.g. ${DETECTOR_NAMES.map((_, i) => (i === DETECTOR_NAMES.length - 1 ? 'inline' : 'background')).join(',')}).
---json prints {"detections":[{detector,active,detectedAt,holdsSince,evaluatedAt,error,mode,
-hangClass?,figures,culprits:[{pid,comm,role,cpu,cpuPercent,rssBytes}]}]} for every detector
-(times in seconds of the monitor's clock).
+--json prints {"panic":{panicked,panicCpu,oopsInProgress,report,errors},"detections":[{detector,
+active,detectedAt,holdsSince,evaluatedAt,error,mode,hangClass?,superseded?:{by,hangClass,reason},
+figures,culprits:[{pid,comm,role,cpu,cpuPercent,rssBytes}]}]} for every detector (times in
+seconds of the monitor's clock; report as grass report --json prints one, or null; --watch
+prints {"panic":...} once when the kernel is seen panicked).
 
 ${targetFlagsUsage}`;
 
@@ -97,24 +106,60 @@ export const detectCommand: CliCommand = targetVerb({
   async run({ client }, { intervalMs, modes, watch: watching, fromBackground }, flags) {
     if (modes) await setDetectorModes(client, modes);
     if (watching) return watch(client, intervalMs, flags.json, flags.timeoutMs);
-    const detections = await withLockHolder(client, fromBackground ? (await readBackground(client, flags.timeoutMs)).detections : await fetchDetections(client));
+    const agents = await withLockHolder(client, fromBackground ? (await readBackground(client, flags.timeoutMs)).detections : await fetchDetections(client));
+    const panic = await panicState(client);
+    const detections = explainByPanic(agents, panic);
     const active = detections.filter((d) => d.active);
     return {
-      json: { detections },
+      json: { panic: panicJson(panic), detections },
       text: () => [
+        ...panic.errors.map((e) => `panic state: ${e}`),
+        ...(panic.panicked ? [describePanic(panic)] : []),
         ...detections.filter((d) => d.error).map((d) => `${d.detector}: could not evaluate: ${d.error}`),
-        ...(active.length ? active.map(describe) : ['no detection']),
+        ...detections.filter((d) => d.superseded).map((d) => `hang: not ${d.superseded!.hangClass}: ${d.superseded!.reason}`),
+        ...(active.length ? active.map(describe) : panic.panicked ? [] : ['no detection']),
       ],
     };
   },
 });
 
+/** The model for the panic state (BTF, symbols; a target without them has its reason told). */
+async function modelOf(client: GrassClient): Promise<KernelModel> {
+  return KernelModel.fromDescription(await client.describe(), client);
+}
+
+async function panicState(client: GrassClient): Promise<PanicState> {
+  try {
+    return await readPanicState(await modelOf(client), client);
+  } catch (err) {
+    return { panicked: false, panicCpu: null, oopsInProgress: null, report: null, reports: [], errors: [err instanceof Error ? err.message : String(err)] };
+  }
+}
+
+function panicJson(p: PanicState): Record<string, unknown> {
+  return { panicked: p.panicked, panicCpu: p.panicCpu, oopsInProgress: p.oopsInProgress, report: p.report ? reportToJson(p.report) : null, errors: p.errors };
+}
+
+function describePanic(p: PanicState): string {
+  const r = p.report;
+  const who = r ? [r.cpu !== undefined ? `CPU ${r.cpu}` : '', r.pid !== undefined ? `task ${r.comm ?? '?'} (pid ${r.pid})` : ''].filter(Boolean).join(', ') : p.panicCpu !== null ? `CPU ${p.panicCpu}` : '';
+  return [`panicked${who ? ` on ${who}` : ''}: ${panicHeadline(p)}`, ...(r?.callTrace ?? []).map((l) => `  ${l}`)].join('\n');
+}
+
 /** Follows the background area until interrupted (withTarget exits on SIGINT/SIGTERM). */
 async function watch(client: Parameters<typeof readBackground>[0], intervalMs: number, json: boolean, timeoutMs?: number): Promise<number> {
   const shown = new Map<DetectorName, string>();
   let lastPoint = 0;
+  let panic: PanicState | undefined;
+  const model = await modelOf(client).catch(() => undefined);
   for (;;) {
     const area = await readBackground(client, timeoutMs);
+    // panic_cpu each poll (one small read); the log only once it is claimed.
+    if (!panic && model && (await readPanicVariables(model).catch(() => undefined))?.panicCpu != null) {
+      panic = await readPanicState(model, client);
+      process.stdout.write((json ? JSON.stringify({ panic: panicJson(panic) }) : describePanic(panic)) + '\n');
+    }
+    area.detections = panic ? explainByPanic(area.detections, panic) : area.detections;
     for (const p of area.history) {
       if (p.at <= lastPoint) continue;
       lastPoint = p.at;

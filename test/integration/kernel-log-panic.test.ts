@@ -1,7 +1,8 @@
 // A panicked kernel's last words: `echo c > /proc/sysrq-trigger` on a testbed guest (KASLR on,
-// its log in a ring allocated at boot), then `grass report`, `grass dmesg` and `grass detect`
-// (says panicked, no F1) through the agent on its RAM, and again on an ELF vmcore of it. The serial console (the kernel's own rendering)
-// is the truth.
+// its log in a ring allocated at boot), then `grass report`, `grass dmesg`, `grass detect` (says
+// panicked, no F1) and `grass bt` of the panicking task (the call trace's functions) through the
+// agent on its RAM, and again on an ELF vmcore of it. The serial console (the kernel's own
+// rendering) is the truth.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -135,6 +136,27 @@ test('grass detect says panicked, with the report; the CPUs panic() stopped are 
   assert.match(text.stdout, new RegExp(`^panicked on CPU ${truth.cpu}, task ${truth.comm} \\(pid ${truth.pid}\\): Kernel panic - not syncing: sysrq triggered crash\n`));
   assert.match(text.stdout, /^hang: not F1: the kernel panicked/m);
   assert.doesNotMatch(text.stdout, /^hang F1/m);
+});
+
+test('grass bt of the panicking task: the functions of the log\'s panic call trace, in order, none of its ? frames', async () => {
+  const truth = consolePanic();
+  const fn = (line: string): string => line.trim().replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+( \[\S+\])?$/, '$1');
+  const printed = truth.trace.map((l) => l.trim()).filter((l) => /^\??\s*\S+\+0x[0-9a-f]+\/0x[0-9a-f]+/.test(l));
+  const reliable = printed.filter((l) => !l.startsWith('?')).map(fn);
+  const unreliable = new Set(printed.filter((l) => l.startsWith('?')).map((l) => fn(l.slice(1))));
+  // The trace was printed by dump_stack() inside panic(): that frame returned long ago; panic()
+  // and its callers below are still live.
+  assert.equal(reliable.indexOf('panic'), 1, reliable.join(' < '));
+  const { traces } = await grassJson<{ traces: { pid: number; method: string; note?: string; frames: { symbol: string; module?: string }[] }[] }>(['bt', ...args, String(truth.pid)]);
+  const [t] = traces;
+  assert.equal(t.method, 'inferred');
+  assert.match(t.note ?? '', /inferred/);
+  const names = t.frames.map((f) => fn(f.module ? `${f.symbol} [${f.module}]` : f.symbol));
+  console.log(`bt ${truth.pid}: ${names.join(' < ')}\nlog: ${printed.join(' < ')}`);
+  assert.deepEqual(names.slice(names.indexOf('panic')), reliable.slice(1), names.join(' < '));
+  // Above panic: the functions panic() has called since the dump (its notifiers); none of them
+  // a stale address the kernel itself marked unreliable.
+  assert.deepEqual(names.filter((n) => unreliable.has(n) && !reliable.includes(n)), []);
 });
 
 test('the same report and log from an ELF vmcore of the panicked guest', async () => {

@@ -119,15 +119,15 @@ test('after F4, bt --blocked shows the readers in grass_f4_read [grass_f4]', asy
   assert.ok(f4, big.frames.map((f) => f.symbol).join('\n'));
   assert.equal(f4.module, 'grass_f4');
   assert.deepEqual(big.frames.map((f) => (f.module ? `${f.symbol} [${f.module}]` : f.symbol)), truth);
-  // Each CPU's current task: idle CPUs run swapper/N, on a CPU, so their stacks are scanned.
+  // Each CPU's current task: idle CPUs run swapper/N, on a CPU, so their stacks are inferred.
   assert.equal(out.cpus.length, 2);
   for (const c of out.cpus) {
-    if (c.method === 'scan') assert.match(c.note ?? '', /best effort/);
+    if (c.method === 'inferred') assert.match(c.note ?? '', /registers are unknown/);
   }
   const idle = out.cpus.filter((c) => c.comm.startsWith('swapper/'));
   assert.ok(idle.length > 0, `no CPU idle with 32 readers blocked: ${out.cpus.map((c) => c.comm).join(', ')}`);
   for (const c of idle) {
-    assert.equal(c.method, 'scan');
-    assert.ok(c.frames.some((f) => f.symbol.startsWith('do_idle+')), `CPU ${c.cpu} idle, scan found: ${c.frames.map((f) => f.symbol).join(', ')}`);
+    assert.equal(c.method, 'inferred');
+    assert.ok(c.frames.some((f) => f.symbol.startsWith('do_idle+')), `CPU ${c.cpu} idle, inferred: ${c.frames.map((f) => f.symbol).join(', ')}`);
   }
 });

@@ -11,8 +11,10 @@ registers it saved when it was switched out, with the kernel's own ORC tables (v
 modules); frames print as /proc/PID/stack does: symbol+offset/size [module]. A task running on
 a CPU of a kernel that crashed into kdump is unwound from the registers the kernel saved for
 the dump (crash_notes: the panicking CPU's, and the others' from the NMI that stopped them);
-on any other kernel it is marked "best effort": its stack is scanned for kernel text
-addresses. A trace that cannot be completed (corrupt stack) ends with a note.
+on any other kernel it is inferred (method "inferred"): the chain of return addresses on its
+stack that ORC-unwinds to the stack's end with each frame called by the one above it (stale
+return addresses and the running function itself left out). A trace that cannot be completed
+(corrupt stack) ends with a note.
 --blocked: every task in D state, grouped by identical stacks, then each CPU's current task.
 --json: {"traces":[{pid,comm,state,taskAddress,method,registers?,frames:[{address,symbol,module?,scheduler}],note?}]}
         (registers: "crash_notes" when unwound from the registers saved for kdump)
@@ -28,7 +30,7 @@ const traceJson = <T extends StackTrace>(t: T) => ({ ...t, taskAddress: hex(t.ta
 
 function traceLines(t: StackTrace, prefix: string): string[] {
   return [
-    `${prefix}pid ${t.pid} (${t.comm}) state ${t.state}${t.method === 'scan' ? ' [on a CPU: best-effort scan]' : t.registers === 'crash_notes' ? ' [on a CPU at the crash: from the registers the kernel saved for kdump]' : ''}`,
+    `${prefix}pid ${t.pid} (${t.comm}) state ${t.state}${t.method === 'inferred' ? ' [on a CPU: inferred from its stack]' : t.registers === 'crash_notes' ? ' [on a CPU at the crash: from the registers the kernel saved for kdump]' : ''}`,
     ...t.frames.map((f) => `  ${frameText(f)}`),
     ...(t.note ? [`  [${t.note}]`] : []),
   ];

@@ -3,7 +3,7 @@
 // unwound with the kernel's own ORC tables, following arch/x86/kernel/unwind_orc.c. Frames are
 // reported as /proc/<pid>/stack does (the scheduler's own functions left out unless asked).
 // A task running on a CPU has no saved registers worth anything (no NMI reaches a dead kernel),
-// so its stack is scanned for text addresses instead: a best-effort list, marked as such --
+// so its frames are inferred from the return addresses on its stack instead (infer), marked as such --
 // unless the kernel crashed into kdump: crash_save_cpu() then left each CPU's registers in an
 // ELF PRSTATUS note at per_cpu_ptr(crash_notes, cpu) (the panicking CPU's from
 // crash_setup_regs() in __crash_kexec, the others' from the NMI that stopped them), and the
@@ -33,12 +33,12 @@ export interface StackTrace {
   comm: string;
   state: string;
   taskAddress: bigint;
-  /** 'orc': unwound from the saved registers; 'scan': running task, stack scanned for text addresses. */
-  method: 'orc' | 'scan';
+  /** 'orc': unwound from saved registers; 'inferred': a running task's, unwound from the return addresses on its stack (StackContext.infer). */
+  method: 'orc' | 'inferred';
   /** Where an 'orc' unwind of a task on a CPU started: the registers the kernel saved for kdump on that CPU. */
   registers?: 'crash_notes';
   frames: StackFrame[];
-  /** Why the trace ended early, or what it is (best-effort scan); undefined for a complete unwind. */
+  /** Why the trace ended early, or what it is (inferred); undefined for a complete unwind. */
   note?: string;
 }
 
@@ -46,6 +46,12 @@ export interface StackTrace {
 const MAX_FRAMES = 64;
 /** How far above a frame without ORC data its caller's return address is looked for (bytes). */
 const MAX_CALLER_SCAN = 4096n;
+/** Candidate return addresses a running task's stack is unwound from, at most (a 16 KiB stack has 2048 words). */
+const MAX_CANDIDATES = 512;
+/** Bytes of a function scanned for its tail calls, at most (x64_sys_call, a switch of ~450 jumps, is some 8 KiB). */
+const MAX_FUNCTION_SCAN = 65536;
+/** A function this small that a called function jumps to is followed one jump further (syscall wrappers). */
+const MAX_WRAPPER_BYTES = 256;
 
 interface SymbolEntry {
   address: bigint;
@@ -122,7 +128,7 @@ export class StackSymbolizer {
     return this.at(address)?.address;
   }
 
-  /** Whether an address is inside a known function (for the best-effort scan). */
+  /** Whether an address is inside a known function (a candidate return address of infer). */
   isText(address: bigint): boolean {
     return this.at(address) !== undefined;
   }
@@ -164,7 +170,7 @@ export class StackContext {
     return { address, symbol, ...(module ? { module } : {}), scheduler };
   }
 
-  /** A task's stack trace: unwound when it sleeps, scanned (best effort) when it is on a CPU. */
+  /** A task's stack trace: unwound when it sleeps (or from kdump's saved registers), inferred when it is on a CPU. */
   async trace(task: TaskRecord, options: { includeScheduler?: boolean } = {}): Promise<StackTrace> {
     const ts = this.kernel.object('struct task_struct', task.taskAddress, `task ${task.pid}`);
     const base: Omit<StackTrace, 'method' | 'frames'> = { pid: task.pid, comm: task.comm, state: task.state, taskAddress: task.taskAddress };
@@ -173,7 +179,7 @@ export class StackContext {
     if (stack === 0n) return { ...base, method: 'orc', frames: [], note: 'the task has no kernel stack (it has exited)' };
     const onCpu = await ts.member('on_cpu').then((o) => o.readInt()).catch(() => 0n);
     const crashed = onCpu !== 0n ? await this.crashRegisters(task.cpu, task.pid) : undefined;
-    const raw = crashed ? await this.walk(crashed, stack) : onCpu !== 0n ? await this.scan(stack) : await this.unwind(ts, stack);
+    const raw = crashed ? await this.walk(crashed, stack) : onCpu !== 0n ? await this.infer(stack) : await this.unwind(ts, stack);
     const frames = options.includeScheduler ? raw.frames : raw.frames.filter((f) => !f.scheduler);
     return { ...base, method: raw.method, ...(crashed ? { registers: 'crash_notes' as const } : {}), frames, ...(raw.note ? { note: raw.note } : {}) };
   }
@@ -207,7 +213,7 @@ export class StackContext {
       const state = { ip: await at(slot.ip), sp: await at(slot.sp), bp: await at(slot.bp), exact: true };
       return state.ip !== 0n && state.sp !== 0n ? state : undefined;
     } catch (err) {
-      // Unreadable or unlike a note: the CPU has no saved registers to start from (best-effort scan).
+      // Unreadable or unlike a note: the CPU has no saved registers to start from (infer).
       if (err instanceof ObjectError || err instanceof TargetReadError) return undefined;
       throw err;
     }
@@ -375,22 +381,147 @@ export class StackContext {
     return this.ptRegsCache;
   }
 
-  /** Best effort for a task on a CPU: every word of its stack that is a kernel text address, top-most frame first. */
-  private async scan(stackLo: bigint): Promise<{ method: 'scan'; frames: StackFrame[]; note: string }> {
-    const note = 'task is running on a CPU: its registers are unknown, so these are text addresses found on its stack (best effort; may include stale frames)';
+  /**
+   * A task on a CPU, registers unknown: every word of its stack that is a return address (a
+   * kernel text address right after a call instruction) is a candidate for the frame it would
+   * return to; the ORC unwind from each, deepest first, is kept when it reaches the stack's end
+   * (user mode's pt_regs, an end-of-stack entry) with every frame called by the one above it
+   * (callSite: a direct call's target is the function the frame below runs in). Stale return
+   * addresses left below the live frames unwind into live slots that hold another call's
+   * return address, and are refused there.
+   */
+  private async infer(stackLo: bigint): Promise<{ method: 'inferred'; frames: StackFrame[]; note: string }> {
+    const note = 'task is running on a CPU: its registers are unknown, so this chain of return addresses was inferred from its stack (each frame ORC-unwound and called by the one above it; the running function itself is not known)';
     let bytes: Uint8Array;
     try {
       bytes = await this.kernel.reader.read(stackLo, Number(this.ranges.threadSize));
     } catch (err) {
-      return { method: 'scan', frames: [], note: `${note}; the stack is unreadable: ${err instanceof Error ? err.message : String(err)}` };
+      return { method: 'inferred', frames: [], note: `${note}; the stack is unreadable: ${err instanceof Error ? err.message : String(err)}` };
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const frames: StackFrame[] = [];
-    for (let at = 0; at + 8 <= bytes.length && frames.length < MAX_FRAMES * 4; at += 8) {
-      const v = view.getBigUint64(at, true);
-      if (this.orc.find(v) && this.symbolizer.isText(v - 1n)) frames.push(this.frame(v));
+    let best: StackFrame[] = [];
+    let tried = 0;
+    for (let at = 0; at + 8 <= bytes.length && tried < MAX_CANDIDATES; at += 8) {
+      const ip = view.getBigUint64(at, true);
+      if (!this.orcCovers(ip) || !this.symbolizer.isText(ip - 1n) || !(await this.callSite(ip))) continue;
+      tried++;
+      const walked = await this.walk({ ip, sp: stackLo + BigInt(at) + 8n, bp: 0n, exact: false }, stackLo);
+      const linked = await this.linkedFrames(walked.frames);
+      if (walked.note === undefined && linked === walked.frames.length) return { method: 'inferred', frames: walked.frames, note };
+      if (linked > best.length) best = walked.frames.slice(0, linked);
     }
-    return { method: 'scan', frames, note };
+    return {
+      method: 'inferred',
+      frames: best,
+      note: `${note}; no chain reached the stack's end (of ${tried} candidate return addresses), these are the longest linked part of one`,
+    };
+  }
+
+  private readonly codeCache = new Map<bigint, Uint8Array | undefined>();
+
+  /**
+   * The call instruction a return address follows: its direct target (call rel32), null for an
+   * indirect call (call *reg, call *mem: ff /2, whatever its addressing), undefined when the
+   * bytes before it are no call. (Retpoline sites patched to call *%reg keep their nops after
+   * the call: the return address then follows the ff /2 itself.)
+   */
+  private async callSite(ret: bigint): Promise<{ target: bigint | null } | undefined> {
+    if (!this.codeCache.has(ret)) this.codeCache.set(ret, await this.kernel.reader.read(ret - 7n, 7).catch(() => undefined));
+    const code = this.codeCache.get(ret);
+    if (!code) return undefined;
+    // code[7 - n] is the byte n before the return address.
+    if (code[2] === 0xe8) return { target: BigInt.asUintN(64, ret + BigInt(new DataView(code.buffer, code.byteOffset + 3, 4).getInt32(0, true))) };
+    for (let length = 2; length <= 7; length++) {
+      const op = 7 - length;
+      if (code[op] !== 0xff) continue;
+      const modrm = code[op + 1];
+      if (((modrm >> 3) & 7) !== 2) continue;
+      const mod = modrm >> 6;
+      const rm = modrm & 7;
+      const sib = mod !== 3 && rm === 4 ? 1 : 0;
+      const disp = mod === 1 ? 1 : mod === 2 ? 4 : mod === 0 && rm === 5 ? 4 : mod === 0 && sib && (code[op + 2] & 7) === 5 ? 4 : 0;
+      if (2 + sib + disp === length) return { target: null };
+    }
+    return undefined;
+  }
+
+  /**
+   * How many frames, from the top, each follow a call to the frame above (the first: a call of
+   * any function). A direct call's target must be the start of the function the frame above
+   * runs in, or a part of it (`f` for `f.cold`, `f.part.0`), or a thunk that jumps there (a
+   * static call's trampoline). A frame after an interrupt's pt_regs is the interrupted
+   * instruction itself, not checked; the one below it returns into the interrupted function.
+   */
+  private async linkedFrames(frames: readonly StackFrame[]): Promise<number> {
+    for (let i = 0; i < frames.length; i++) {
+      const interrupted = i > 0 && ['regs', 'regs_partial'].includes(this.orc.find(frames[i - 1].address - 1n)?.type ?? '');
+      // The bottom of a stack is entered with a pushed return address, not a call (head_64.S's
+      // lretq into start_secondary); its ORC entry marks the end.
+      if (interrupted || (i === frames.length - 1 && this.orc.find(frames[i].address - 1n)?.type === 'end')) continue;
+      const site = await this.callSite(frames[i].address);
+      if (!site) return i;
+      if (i === 0 || site.target === null) continue;
+      const aboveInterrupted = i > 1 && ['regs', 'regs_partial'].includes(this.orc.find(frames[i - 2].address - 1n)?.type ?? '');
+      const callee = frames[i - 1].address - (aboveInterrupted ? 0n : 1n);
+      if (!(await this.calls(site.target, callee))) return i;
+    }
+    return frames.length;
+  }
+
+  /** Whether a call to target lands in the function that contains address. */
+  private async calls(target: bigint, address: bigint): Promise<boolean> {
+    const fn = this.symbolizer.start(address);
+    if (fn === undefined) return false;
+    if (target === fn) return true;
+    const name = (a: bigint): string => this.symbolizer.describe(a, false).symbol.split('+')[0];
+    // An indirect call through a retpoline: call __x86_indirect_thunk_rax (and its call/jump thunk kin).
+    if (name(target).startsWith('__x86_indirect_')) return true;
+    if (this.symbolizer.start(target) === target && name(fn).startsWith(name(target) + '.')) return true;
+    // Tail calls: the called function jumps to it (a static call's trampoline; x64_sys_call's
+    // `jmp __x64_sys_write`), or jumps to a small function that does (`__x64_sys_write` jumps on
+    // to ksys_write).
+    const first = await this.tailCalls(target);
+    if (first === 'indirect' || first.includes(fn)) return true;
+    const small = first.filter((f) => this.functionSize(f) <= MAX_WRAPPER_BYTES);
+    await this.kernel.reader.prefetch(small.map((f) => ({ address: f, length: this.functionSize(f) })));
+    for (const f of small) {
+      const next = await this.tailCalls(f);
+      if (next === 'indirect' || next.includes(fn)) return true;
+    }
+    return false;
+  }
+
+  private functionSize(start: bigint): number {
+    const m = /\/0x([0-9a-f]+)$/.exec(this.symbolizer.describe(start, false).symbol);
+    return m ? Number.parseInt(m[1], 16) : 0;
+  }
+
+  private readonly jumpCache = new Map<bigint, bigint[] | 'indirect'>();
+
+  /**
+   * The functions a function jumps to with jmp rel32 (e9: a tail call; its own body's jumps land
+   * inside it and are left out), found by scanning its bytes: a byte e9 that is not an opcode
+   * only gives a destination at a function's very start by chance. 'indirect' when it has an
+   * indirect tail call (jmp to a retpoline thunk, or jmp *%reg: ff e0-e7), which may reach any.
+   */
+  private async tailCalls(start: bigint): Promise<bigint[] | 'indirect'> {
+    const cached = this.jumpCache.get(start);
+    if (cached) return cached;
+    const size = Math.min(this.functionSize(start), MAX_FUNCTION_SCAN);
+    const code = size > 0 ? await this.kernel.reader.read(start, size).catch(() => undefined) : undefined;
+    const out = new Set<bigint>();
+    if (code) {
+      const view = new DataView(code.buffer, code.byteOffset, code.byteLength);
+      for (let i = 0; i + 5 <= code.length; i++) {
+        if (code[i] !== 0xe9) continue;
+        const dest = BigInt.asUintN(64, start + BigInt(i + 5 + view.getInt32(i + 1, true)));
+        if (dest !== start && this.symbolizer.start(dest) === dest) out.add(dest);
+      }
+    }
+    const indirect = [...out].some((d) => this.symbolizer.describe(d, false).symbol.startsWith('__x86_indirect_')) || (code !== undefined && code.some((b, i) => b === 0xff && i + 1 < code.length && code[i + 1] >= 0xe0 && code[i + 1] <= 0xe7));
+    const list = indirect ? 'indirect' : [...out];
+    this.jumpCache.set(start, list);
+    return list;
   }
 }
 
@@ -428,7 +559,7 @@ export interface BlockedGroup {
 export interface BlockedReport {
   /** Tasks in D, grouped by identical stacks, largest group first. */
   groups: BlockedGroup[];
-  /** Each CPU's current task (rq->curr), its stack scanned (best effort) or unwound if it is switched out. */
+  /** Each CPU's current task (rq->curr), its stack inferred (on a CPU) or unwound if it is switched out. */
   cpus: ({ cpu: number } & StackTrace)[];
 }
 

@@ -15,6 +15,33 @@ bash scripts/lib/ensure-debs.sh chromium libkrb5-dev build-essential python3 pkg
   libbpf-dev libssl-dev libibverbs-dev librdmacm-dev \
   zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
 
+# Debian's Prometheus (`prometheus` and `promtool`) for the fleet tests and docs/prometheus/'s rule
+# tests, which start their own server on 127.0.0.1 with a temporary config and data folder. The
+# package's own service must not be left running or enabled: while it installs, policy-rc.d
+# forbids starting services (unless the machine has one already, as containers do), and the
+# service is disabled and stopped after.
+if ! dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q 'install ok installed'; then
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# grass setup: no service starts while prometheus is installed\nexit 101\n' | "${as_root[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${as_root[@]}" chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  installed=0
+  bash scripts/lib/ensure-debs.sh prometheus || installed=$?
+  [ "$made_policy" -eq 0 ] || "${as_root[@]}" rm -f /usr/sbin/policy-rc.d
+  if [ -d /run/systemd/system ]; then
+    "${as_root[@]}" systemctl disable --now prometheus.service >&2 || true
+  else
+    # No systemd running (a container): update-rc.d disables the init script and, through
+    # `systemctl --root=/`, removes the unit's enablement links the package made.
+    "${as_root[@]}" update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
+  [ "$installed" -eq 0 ] || exit "$installed"
+fi
+
 # node_modules: `npm ci` on a fresh clone; when node_modules exists but does not match
 # package-lock.json, `npm install` (reconciles without deleting a shared tree's node_modules).
 node_modules_current() {

@@ -5,7 +5,7 @@
 // client and the CLI report it as they would for a direct transport.
 import net from 'node:net';
 import { Transport, TransportError, VersionedRead } from '../rdma/transport';
-import { RelayMemory, RelayReply, RelayRequest, TargetStatus } from './wire';
+import { RelayMemory, RelayReply, RelayRequest, SweepStats, TargetStatus } from './wire';
 
 type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void };
 type Body = RelayRequest extends infer R ? (R extends RelayRequest ? Omit<R, 'id'> : never) : never;
@@ -77,6 +77,11 @@ class RelayConnection {
 /** The relay's own memory (after a full collection when it runs with node --expose-gc). */
 export async function relayMemory(socketPath: string): Promise<RelayMemory> {
   return RelayConnection.once<RelayMemory>(socketPath, { op: 'memory' });
+}
+
+/** The relay's recent heartbeat sweeps (how long one heartbeat to every target took). */
+export async function relaySweeps(socketPath: string): Promise<SweepStats> {
+  return RelayConnection.once<SweepStats>(socketPath, { op: 'sweeps' });
 }
 
 /** The targets a relay holds, with their state and last good data. */

@@ -1,11 +1,13 @@
 // The relay (`grass monitor`): the long-lived Node process that holds the RDMA sessions of many targets
 // (DESIGN §3.4). Agents connect to it at start (--listen) or it connects to listening agents
-// (--connect, or a client's `hold` request; shm: agents on this host are held the same way;
-// both opened by the session layer's openLiveTransport, the one direct path);
-// it polls each session with heartbeats, keeps the last good data, classifies
-// failures (no reply while RDMA works: monitor dead; RDMA error or dropped connection: GPU/NIC
-// or network dead) and serves the CLI and the extension over a local socket (./wire). Clients
-// come and go; sessions stay.
+// (--connect, a targets file's entries, or a client's `hold` request; shm: agents on this host are
+// held the same way; all opened by the session layer's openLiveTransport, the one direct path).
+// It sweeps a heartbeat to every held target at once each poll period, and now and then reads
+// each one's detections and metrics window (the agent's background area, no request) and its
+// kernel log (a panic); it keeps the last good data, classifies failures (no reply while RDMA
+// works: monitor dead; RDMA error or dropped connection: GPU/NIC or network dead), serves the CLI
+// and the extension over a local socket (./wire) and, with --metrics-listen, Prometheus
+// (./metrics). Clients come and go; sessions stay.
 import fs from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,20 +16,34 @@ import { GrassClient } from '../rdma/client';
 import { readVersioned, Transport, TransportError } from '../rdma/transport';
 import { VerbsListener } from '../rdma/verbs/listener';
 import { VerbsOptions, VerbsTransport } from '../rdma/verbs/transport';
+import { readBackground, type Detection, type HistoryPoint } from '../detect/detections';
+import { extractFaultReports } from '../kernel/log/faults';
+import { KernelLogFollower } from '../kernel/log/follow';
+import { KernelLogReader } from '../kernel/log/ringbuffer';
 import { classifyFailure, relayStateOf } from '../session/failure';
 import { openLiveTransport } from '../session/open-target';
-import { RelayMemory, RelayReply, RelayRequest, TargetStatus } from './wire';
+import { parseListenAddress, RelayMetrics } from './metrics';
+import { readTargetsFile, type FileTarget } from './targets-file';
+import { HeldDetection, HeldWindow, RelayMemory, RelayReply, RelayRequest, SweepStats, TargetStatus } from './wire';
 
 export interface RelayOptions {
   socketPath: string;
-  key: Uint8Array;
+  /** What targets are signed with unless they name their own key (a targets file's keyFile, a client's hold). */
+  key?: Uint8Array;
   /** rdma://HOST[:PORT] to accept agents on. */
   listen?: string;
   /** Listening agents to connect to (rdma://), or agents' shared memory on this host (shm:). */
   connect?: string[];
+  /** The heartbeat sweep's period. */
   pollMs?: number;
   /** Request timeout of the relay's own heartbeats, and of each RDMA operation. */
   timeoutMs?: number;
+  /** How often each target's background area, process count and kernel log are read. */
+  observeMs?: number;
+  /** HOST:PORT to serve Prometheus's /metrics on. */
+  metricsListen?: string;
+  /** A file of targets to hold (./targets-file), read again when it changes. */
+  targetsFile?: string;
   log?: (line: string) => void;
   /** Called on a client's stop request (`grass monitor stop`); without it, stop is refused. */
   onStopRequest?: () => void;
@@ -96,17 +112,68 @@ class ClaimingTransport implements Transport {
   }
 }
 
-const PROCESS_COUNT_EVERY = 5;
-
-/** Checks `key` against the agent with one authenticated request (a fresh client's describe). */
+/**
+ * Checks `key` against the agent with one authenticated request: a heartbeat (the agent checks
+ * every request's HMAC, heartbeats included), through a client of its own.
+ */
 async function verifyKey(transport: Transport, claims: Claims, key: Uint8Array, timeoutMs: number): Promise<void> {
   const probe = await GrassClient.attach(new ClaimingTransport(transport, claims, {}), key, { timeoutMs });
   try {
-    await probe.describe();
+    await probe.heartbeatRoundTrip();
   } finally {
     await probe.close(); // releases the probe's claims only
   }
 }
+
+/** Sweeps the `sweeps` request reports. */
+const SWEEPS_KEPT = 256;
+/** How often the targets file's stat is polled, and how often an entry not held yet is tried again. */
+const TARGETS_FILE_POLL_MS = 1000;
+const TARGETS_FILE_RETRY_MS = 2000;
+
+/** Whether a file entry is the one held (same address, key and options). */
+function sameFileTarget(a: FileTarget, b: FileTarget): boolean {
+  return a.address === b.address && a.keyFile === b.keyFile && Buffer.from(a.key!).equals(Buffer.from(b.key!)) && JSON.stringify(a.options) === JSON.stringify(b.options);
+}
+
+/** At most this many target descriptions fetched at once: each holds a target's BTF and symbols (megabytes) while parsed. */
+const DESCRIBE_CONCURRENCY = 2;
+
+/** A counting gate: at most `free` callers inside at once, the others wait in order. */
+class Gate {
+  private readonly waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  async run<T>(f: () => Promise<T>): Promise<T> {
+    while (this.free === 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.free--;
+    try {
+      return await f();
+    } finally {
+      this.free++;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+/** How often a session is beaten, and how long a request may take. */
+interface Pacing {
+  heartbeatIntervalMs: number;
+  timeoutMs: number;
+}
+
+function heldDetection(d: Detection): HeldDetection {
+  const c = d.culprits[0];
+  return { detector: d.detector, active: d.active, ...(d.hangClass ? { hangClass: d.hangClass } : {}), ...(c ? { culprit: { pid: c.pid, comm: c.comm, role: c.role } } : {}) };
+}
+
+function heldWindow(p: HistoryPoint): HeldWindow {
+  return {
+    windowSeconds: p.windowSeconds, usr: p.usr, sys: p.sys, iowait: p.iowait, idle: p.idle, contextSwitchesPerSecond: p.contextSwitchesPerSecond,
+    pswpinPerSecond: p.pswpinPerSecond, pswpoutPerSecond: p.pswpoutPerSecond, memFreeBytes: p.memFreeMiB * 2 ** 20, run: p.run, blk: p.blk, util: p.util,
+  };
+}
+
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** How a held session is named: by the agent (RDMA hello) or by its address (shm). */
 interface SessionIdentity {
@@ -126,15 +193,23 @@ class Session {
   readonly host: string;
   private client?: GrassClient;
   private stopped = false;
-  private polls = 0;
+  /** A heartbeat of this session is in flight: a sweep sends no second one. */
+  private beating = false;
+  private lastBeatAt = -Infinity;
+  private observing = false;
+  private lastObservedAt = -Infinity;
+  private log?: KernelLogFollower;
+  /** What the last observation could not read (logged when it changes, not at every observation). */
+  private observeProblem?: string;
 
   constructor(
     readonly transport: Transport,
     identity: SessionIdentity,
     direction: TargetStatus['direction'],
     private readonly relay: RelayServer,
-    /** What the relay's own heartbeats are signed with: the target's key from a hold, else --key-file's. */
+    /** What the relay's own requests are signed with: the target's key from a hold or a targets file, else --key-file's. */
     private key: Uint8Array,
+    private readonly pacing: Pacing,
   ) {
     this.host = identity.host;
     this.status = {
@@ -149,40 +224,125 @@ class Session {
     if (transport instanceof VerbsTransport) transport.onBroken((err) => this.linkDead(err.message));
   }
 
-  /** Signs the heartbeats with `key` from now on, once the agent accepted it. */
+  /** Signs the requests with `key` from now on, once the agent accepted it. */
   async useKey(key: Uint8Array): Promise<void> {
     if (Buffer.from(key).equals(Buffer.from(this.key))) return;
-    await verifyKey(this.transport, this.claims, key, this.relay.settings.timeoutMs);
+    await verifyKey(this.transport, this.claims, key, this.pacing.timeoutMs);
     this.key = key;
-    this.client = undefined; // the next poll attaches with it
+    this.client = undefined; // the next heartbeat attaches with it
+    this.log = undefined; // it read through the old client
   }
 
-  /** Heartbeats every pollMs until the link dies (a dead monitor loop may come back). */
-  async poll(): Promise<void> {
-    const { timeoutMs } = this.relay.settings;
-    while (!this.stopped && this.status.state !== 'gpu-nic-dead') {
-      try {
-        this.client ??= await GrassClient.attach(new ClaimingTransport(this.transport, this.claims, this), this.key, { timeoutMs });
-        const hb = await this.client.heartbeat();
-        if (this.status.state !== 'up') this.relay.log(`${this.status.name}: monitor answering again`);
-        this.status.state = 'up';
-        this.status.failure = undefined;
-        this.status.failedAt = undefined;
-        const last = this.status.last;
-        last.heartbeatUs = Number(hb.roundTripNs) / 1000;
-        last.livenessCounter = hb.liveness.counter.toString();
-        if (last.release === undefined) {
-          const d = await this.client.describe();
-          last.release = d.release;
-          last.cpus = d.cpuCount;
-        }
-        if (this.polls++ % PROCESS_COUNT_EVERY === 0) last.processes = await this.client.processCount();
-        last.at = new Date().toISOString();
-      } catch (err) {
-        this.classify(err);
-      }
-      await sleep(this.relay.settings.pollMs);
+  /** Whether a sweep starting at `now` (ms) sends this session a heartbeat. */
+  due(now: number, sweepMs: number): boolean {
+    if (this.stopped || this.beating || this.status.state === 'gpu-nic-dead') return false;
+    // Half a sweep's slack: a target beaten every sweep is not skipped for a sweep that starts a little early.
+    return now - this.lastBeatAt >= this.pacing.heartbeatIntervalMs - sweepMs / 2;
+  }
+
+  /** One heartbeat (part of a sweep); then, when one is due, an observation, not awaited. */
+  async beat(sweepStartedAt: number): Promise<void> {
+    this.beating = true;
+    this.lastBeatAt = sweepStartedAt;
+    const metrics = this.relay.metrics;
+    let answered = false;
+    try {
+      this.client ??= await GrassClient.attach(new ClaimingTransport(this.transport, this.claims, this), this.key, { timeoutMs: this.pacing.timeoutMs });
+      const hb = await this.client.heartbeat();
+      if (this.stopped) return;
+      if (this.status.state !== 'up') this.relay.log(`${this.status.name}: monitor answering again`);
+      this.status.state = 'up';
+      this.status.failure = undefined;
+      this.status.failedAt = undefined;
+      const last = this.status.last;
+      last.heartbeatUs = Number(hb.roundTripNs) / 1000;
+      last.livenessCounter = hb.liveness.counter.toString();
+      last.at = new Date().toISOString();
+      metrics?.heartbeat(this.status.name, Number(hb.roundTripNs) / 1e9);
+      answered = true;
+    } catch (err) {
+      if (this.stopped) return;
+      metrics?.heartbeatFailed(this.status.name);
+      this.classify(err);
+    } finally {
+      this.beating = false;
     }
+    if (answered && this.client && !this.observing && Date.now() - this.lastObservedAt >= this.relay.settings.observeMs) void this.observe(this.client);
+  }
+
+  /**
+   * Reads what the fleet's metrics show beyond the heartbeat: the background area (detections
+   * and the latest metrics window, with no request), the process count, and the kernel log's new
+   * records (a panic report). Each part on its own: what fails keeps its last good value.
+   */
+  private async observe(client: GrassClient): Promise<void> {
+    this.observing = true;
+    const problems: string[] = [];
+    const last = this.status.last;
+    try {
+      try {
+        const area = await readBackground(client, this.pacing.timeoutMs);
+        last.detections = area.detections.map(heldDetection);
+        const latest = area.history[area.history.length - 1];
+        if (latest) last.window = heldWindow(latest);
+      } catch (err) {
+        problems.push(`background area: ${message(err)}`);
+      }
+      try {
+        last.processes = await client.processCount();
+      } catch (err) {
+        problems.push(`process count: ${message(err)}`);
+      }
+      try {
+        this.log ??= await this.openLog(client);
+        const update = await this.log.poll();
+        // A panic stays: the kernel that printed it does not come back (a rebooted target's agent is a new session).
+        const panic = extractFaultReports(update.records).find((r) => r.kind === 'panic');
+        if (panic) {
+          if (!last.kernelPanicked) this.relay.log(`${this.status.name}: the kernel's log reports a panic: ${panic.message.split('\n')[0]}`);
+          last.kernelPanicked = true;
+          last.panicMessage = panic.message.split('\n')[0];
+        } else {
+          last.kernelPanicked ??= false;
+        }
+      } catch (err) {
+        problems.push(`kernel log: ${message(err)}`);
+      }
+      if (problems.length < 3) last.observedAt = new Date().toISOString();
+      const problem = problems.join('; ') || undefined;
+      if (problem !== this.observeProblem) this.relay.log(`${this.status.name}: ${problem ?? 'detections, process count and kernel log read again'}`);
+      this.observeProblem = problem;
+    } finally {
+      this.lastObservedAt = Date.now();
+      this.observing = false;
+    }
+  }
+
+  /**
+   * The kernel log's follower. The description (BTF, symbols, VMCOREINFO) is fetched by a client
+   * of its own and dropped once the log's layout is resolved: kept by the heartbeat's client it
+   * would cost megabytes per target, for ever.
+   */
+  private async openLog(client: GrassClient): Promise<KernelLogFollower> {
+    const description = await this.relay.describeGate.run(async () => {
+      const probe = await GrassClient.attach(new ClaimingTransport(this.transport, this.claims, {}), this.key, { timeoutMs: this.pacing.timeoutMs });
+      try {
+        return await probe.describe();
+      } finally {
+        await probe.close();
+      }
+    });
+    this.status.last.release = description.release;
+    this.status.last.cpus = description.cpuCount;
+    let reader: KernelLogReader;
+    try {
+      // VMCOREINFO lays the ring out; the BTF adds only the records' levels, which the panic check
+      // does not read, and parsing it for each of a fleet's targets costs more than it gives.
+      reader = new KernelLogReader(client, { ...description, btf: new Uint8Array(0) });
+    } catch {
+      reader = new KernelLogReader(client, description);
+    }
+    return new KernelLogFollower(reader);
   }
 
   private classify(err: unknown): void {
@@ -198,7 +358,7 @@ class Session {
         this.relay.log(`${this.status.name}: ${this.status.failure}`);
       }
     } else {
-      this.relay.log(`${this.status.name}: poll failed: ${failure.message}`);
+      this.relay.log(`${this.status.name}: heartbeat failed: ${failure.message}`);
     }
   }
 
@@ -223,14 +383,31 @@ export class RelayServer {
   private readonly sessions: Session[] = [];
   /** rdma:// targets the relay keeps connecting to. */
   private readonly connecting = new Set<string>();
+  /** The targets file's entries held, by name; `stop` ends the loop that keeps one held. */
+  private readonly fileTargets = new Map<string, { target: FileTarget; keeper: { stopped: boolean } }>();
+  private fileInvalid = 0;
+  private fileWatched = false;
   private listener?: VerbsListener;
   private server?: net.Server;
   private closed = false;
-  readonly settings: { key: Uint8Array; pollMs: number; timeoutMs: number; verbs: VerbsOptions };
+  /** Recent sweeps, newest last (the `sweeps` request; the bench reads it). */
+  private readonly sweeps: SweepStats['recent'] = [];
+  readonly metrics?: RelayMetrics;
+  /** Where /metrics is served (host:port as bound), with --metrics-listen. */
+  metricsAddress?: string;
+  readonly describeGate = new Gate(DESCRIBE_CONCURRENCY);
+  readonly settings: { key?: Uint8Array; pollMs: number; timeoutMs: number; observeMs: number; verbs: VerbsOptions };
 
   private constructor(private readonly options: RelayOptions) {
     const timeoutMs = options.timeoutMs ?? 2000;
-    this.settings = { key: options.key, pollMs: options.pollMs ?? 1000, timeoutMs, verbs: { opTimeoutMs: timeoutMs } };
+    const pollMs = options.pollMs ?? 1000;
+    this.settings = { key: options.key, pollMs, timeoutMs, observeMs: options.observeMs ?? 5000, verbs: { opTimeoutMs: timeoutMs } };
+    if (options.metricsListen) {
+      this.metrics = new RelayMetrics({
+        targets: () => this.targets(),
+        targetsFile: () => (options.targetsFile ? { held: this.fileTargets.size, invalid: this.fileInvalid } : undefined),
+      });
+    }
   }
 
   log(line: string): void {
@@ -241,17 +418,46 @@ export class RelayServer {
     const m = new RelayServer(options);
     await m.serveSocket();
     try {
+      if (options.metricsListen) {
+        const { host, port } = parseListenAddress(options.metricsListen);
+        m.metricsAddress = await m.metrics!.listen(host, port);
+      }
       if (options.listen) {
         const a = parseTargetAddress(options.listen);
         if (a.kind !== 'rdma') throw new Error(`--listen ${options.listen}: expected rdma://HOST[:PORT]`);
         await m.listen(a.host, a.port);
       }
       for (const target of options.connect ?? []) await m.hold(target, { wait: false });
+      if (options.targetsFile) m.watchTargetsFile(options.targetsFile);
     } catch (err) {
       await m.close();
       throw err;
     }
+    void m.sweepLoop();
     return m;
+  }
+
+  /**
+   * Every pollMs, a heartbeat to every due target at once (a target whose last one is still in
+   * flight is left to it). A sweep's time runs until each of its heartbeats settled: answered,
+   * failed, or timed out (a target that stopped answering makes its sweeps as long as the
+   * timeout; the next sweep starts on time all the same).
+   */
+  private async sweepLoop(): Promise<void> {
+    while (!this.closed) {
+      const started = Date.now();
+      const due = this.sessions.filter((s) => s.due(started, this.settings.pollMs));
+      if (due.length > 0) {
+        const t0 = process.hrtime.bigint();
+        void Promise.all(due.map((s) => s.beat(started))).then(() => {
+          const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+          this.sweeps.push({ at: new Date(started).toISOString(), seconds, targets: due.length });
+          if (this.sweeps.length > SWEEPS_KEPT) this.sweeps.shift();
+          this.metrics?.sweep(seconds, due.length);
+        });
+      }
+      await sleep(Math.max(1, this.settings.pollMs - (Date.now() - started)));
+    }
   }
 
   /** Accepts agents on host:port; after the device goes away, listens again when it is back. */
@@ -273,6 +479,12 @@ export class RelayServer {
     return this.sessions.map((s) => s.status);
   }
 
+  /** The key a target is signed with when it names none. */
+  private defaultKey(target: string): Uint8Array {
+    if (!this.settings.key) throw new Error(`no key for ${target}: the monitor was started without --key-file (give the target's own key)`);
+    return this.settings.key;
+  }
+
   /**
    * Starts holding a target (`--connect`, or a client's `hold`): rdma:// connects to a listening
    * agent and keeps reconnecting after a loss (waitMs: how long to wait for the first session);
@@ -289,6 +501,7 @@ export class RelayServer {
         if (key) await held.useKey(key);
         return held.status;
       }
+      const sessionKey = key ?? this.defaultKey(target);
       const transport = await openLiveTransport(a);
       try {
         if (key) await verifyKey(transport, new Claims(), key, this.settings.timeoutMs);
@@ -296,7 +509,7 @@ export class RelayServer {
         await transport.close();
         throw err;
       }
-      return this.adopt(transport, { name: target, address: target, host: a.path }, 'monitor-connected', key).status;
+      return this.adopt(transport, { name: target, address: target, host: a.path }, 'monitor-connected', sessionKey).status;
     }
     if (a.kind !== 'rdma') throw new Error(`cannot hold ${target}: expected rdma://HOST[:PORT] or shm:PATH`);
     const find = () => this.sessions.find((s) => s.host === a.host && s.status.state !== 'gpu-nic-dead');
@@ -312,14 +525,13 @@ export class RelayServer {
     return held?.status;
   }
 
-  private adopt(transport: Transport, identity: SessionIdentity, direction: TargetStatus['direction'], key = this.settings.key): Session {
-    const session = new Session(transport, identity, direction, this, key);
+  private adopt(transport: Transport, identity: SessionIdentity, direction: TargetStatus['direction'], key?: Uint8Array, pacing?: Pacing): Session {
+    const session = new Session(transport, identity, direction, this, key ?? this.defaultKey(identity.address), pacing ?? { heartbeatIntervalMs: this.settings.pollMs, timeoutMs: this.settings.timeoutMs });
     // An agent that restarted replaces its old session (same name).
     const old = this.sessions.findIndex((s) => s.status.name === session.status.name);
     if (old >= 0) void this.sessions.splice(old, 1)[0].stop();
     this.sessions.push(session);
     this.log(`${session.status.name}: session up (${transport.name}, ${transport.size}-byte buffer)`);
-    void session.poll();
     return session;
   }
 
@@ -340,6 +552,101 @@ export class RelayServer {
         }
       }
       await sleep(Math.max(this.settings.pollMs, 1000));
+    }
+  }
+
+  /** Reads the targets file now and whenever it changes (its stat polled once a second, so an editor's rename-over is seen too). */
+  private watchTargetsFile(file: string): void {
+    this.loadTargetsFile(file);
+    this.fileWatched = true;
+    fs.watchFile(file, { interval: TARGETS_FILE_POLL_MS }, (now, before) => {
+      if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size) this.loadTargetsFile(file);
+    });
+  }
+
+  /**
+   * Holds what the file names: new entries are held, entries gone are dropped, changed ones
+   * (address, key, options) are held anew. A file that cannot be read or parsed changes nothing;
+   * a bad entry is reported and left out, except that a target already held under its name stays
+   * held as it was (a slip while editing does not drop a target).
+   */
+  private loadTargetsFile(file: string): void {
+    let contents: ReturnType<typeof readTargetsFile>;
+    try {
+      contents = readTargetsFile(file, this.settings.key);
+    } catch (err) {
+      this.metrics?.targetsFileRead(false);
+      this.log(`${message(err)}; the ${this.fileTargets.size} targets held from it are kept`);
+      return;
+    }
+    this.metrics?.targetsFileRead(true);
+    const keptByName = new Set<string>();
+    for (const e of contents.errors) {
+      const kept = e.name !== undefined && this.fileTargets.has(e.name);
+      if (kept) keptByName.add(e.name!);
+      this.log(`targets file ${file}: ${e.message}${kept ? ` (still holding '${e.name}' as it was)` : ' (left out)'}`);
+    }
+    for (const name of [...this.fileTargets.keys()]) {
+      if (!keptByName.has(name) && !contents.targets.some((t) => t.name === name)) this.dropFileTarget(name, 'no longer in the targets file');
+    }
+    for (const t of contents.targets) {
+      const held = this.fileTargets.get(t.name);
+      if (held && sameFileTarget(held.target, t)) continue;
+      if (held) this.dropFileTarget(t.name, 'changed in the targets file');
+      this.holdFileTarget(t);
+    }
+    this.fileInvalid = contents.errors.length;
+    this.log(`targets file ${file}: ${this.fileTargets.size} targets held${contents.errors.length ? `, ${contents.errors.length} entries invalid` : ''}`);
+  }
+
+  private holdFileTarget(target: FileTarget): void {
+    const keeper = { stopped: false };
+    this.fileTargets.set(target.name, { target, keeper });
+    void this.keepHeld(target, keeper);
+  }
+
+  private dropFileTarget(name: string, why: string): void {
+    const held = this.fileTargets.get(name);
+    if (!held) return;
+    held.keeper.stopped = true;
+    this.fileTargets.delete(name);
+    const i = this.sessions.findIndex((s) => s.status.name === name);
+    if (i >= 0) void this.sessions.splice(i, 1)[0].stop();
+    this.metrics?.forget(name);
+    this.log(`${name}: dropped (${why})`);
+  }
+
+  /**
+   * Keeps a targets file's entry held under its name: opens its transport, checks its key with
+   * one heartbeat, and does so again whenever the session is lost (an agent restarted on the same
+   * shm path, an RDMA agent back), until the entry goes.
+   */
+  private async keepHeld(target: FileTarget, keeper: { stopped: boolean }): Promise<void> {
+    const address = target.parsed;
+    if (address.kind !== 'shm' && address.kind !== 'rdma') return; // readTargetsFile refuses the others
+    const pacing: Pacing = { heartbeatIntervalMs: target.options.heartbeatIntervalMs, timeoutMs: target.options.requestTimeoutMs };
+    let reported: string | undefined;
+    let current: Session | undefined;
+    while (!this.closed && !keeper.stopped) {
+      if (!current || current.status.state === 'gpu-nic-dead' || !this.sessions.includes(current)) {
+        try {
+          const transport = await openLiveTransport(address, { opTimeoutMs: pacing.timeoutMs });
+          try {
+            await verifyKey(transport, new Claims(), target.key!, pacing.timeoutMs);
+            if (keeper.stopped || this.closed) throw new Error('dropped while connecting');
+          } catch (err) {
+            await transport.close();
+            throw err;
+          }
+          const host = address.kind === 'shm' ? address.path : address.host;
+          current = this.adopt(transport, { name: target.name, address: target.address, host }, 'monitor-connected', target.key, pacing);
+          reported = undefined;
+        } catch (err) {
+          if (message(err) !== reported && !keeper.stopped) this.log(`${target.name}: cannot hold ${target.address}: ${message(err)} (retrying every ${TARGETS_FILE_RETRY_MS / 1000} s)`);
+          reported = message(err);
+        }
+      }
+      await sleep(TARGETS_FILE_RETRY_MS);
     }
   }
 
@@ -378,6 +685,7 @@ export class RelayServer {
     const handle = async (req: RelayRequest): Promise<unknown> => {
       if (req.op === 'targets') return this.targets();
       if (req.op === 'memory') return relayMemory();
+      if (req.op === 'sweeps') return { recent: [...this.sweeps], pollMs: this.settings.pollMs } satisfies SweepStats;
       if (req.op === 'stop') {
         const stop = this.options.onStopRequest;
         if (!stop) throw new Error('this monitor does not take stop requests');
@@ -436,6 +744,9 @@ export class RelayServer {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.fileWatched && this.options.targetsFile) fs.unwatchFile(this.options.targetsFile);
+    for (const { keeper } of this.fileTargets.values()) keeper.stopped = true;
+    await this.metrics?.close();
     this.listener?.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     fs.rmSync(this.options.socketPath, { force: true });

@@ -15,6 +15,8 @@ export type RelayRequest =
   | { id: number; op: 'hold'; target: string; key?: string }
   /** The relay's own memory (RelayMemory), after a full collection when node runs it with --expose-gc. */
   | { id: number; op: 'memory' }
+  /** The relay's recent heartbeat sweeps (SweepStats). */
+  | { id: number; op: 'sweeps' }
   /** Stop the relay: every held session is dropped (connections to dead kernels are lost for good). */
   | { id: number; op: 'stop' }
   | { id: number; op: 'read'; offset: number; length: number }
@@ -54,7 +56,51 @@ export interface TargetStatus {
     release?: string;
     cpus?: number;
     processes?: number;
+    /** When the detections, the metrics window and the kernel log were last read (ISO time). */
+    observedAt?: string;
+    /** The agent's detectors as its background area last showed them (read with no request). */
+    detections?: HeldDetection[];
+    /** The latest metrics window of the agent's history (the SHFH metrics). */
+    window?: HeldWindow;
+    /** Whether the kernel's log holds a panic report (absent: the log could not be read yet). */
+    kernelPanicked?: boolean;
+    /** The panic's header line, as the kernel printed it. */
+    panicMessage?: string;
   };
+}
+
+/** One detector's state (src/detect/detections.ts's Detection, cut to what the fleet needs). */
+export interface HeldDetection {
+  detector: string;
+  active: boolean;
+  /** F1-F6, the hang detector's class once it detected. */
+  hangClass?: string;
+  /** The first culprit. */
+  culprit?: { pid: number; comm: string; role: string };
+}
+
+/** One metrics window (src/detect/detections.ts's HistoryPoint): shares in percent, averaged over CPUs. */
+export interface HeldWindow {
+  windowSeconds: number;
+  usr: number;
+  sys: number;
+  iowait: number;
+  idle: number;
+  contextSwitchesPerSecond: number;
+  pswpinPerSecond: number;
+  pswpoutPerSecond: number;
+  memFreeBytes: number;
+  run: number;
+  blk: number;
+  /** The busiest disk's util, percent. */
+  util: number;
+}
+
+/** Heartbeat sweeps: each sends one heartbeat to every due target at once; its time runs until all settled. */
+export interface SweepStats {
+  pollMs: number;
+  /** Oldest first, at most 256. */
+  recent: { at: string; seconds: number; targets: number }[];
 }
 
 /** A long-lived relay's memory, bytes (process.memoryUsage()); collected: a full GC ran first. */

@@ -10,24 +10,37 @@ import { defaultRelaySocket } from '../../relay/wire';
 import { printJson } from './target-flags';
 
 const usage = `usage: grass monitor [--listen rdma://HOST[:PORT]] [--connect rdma://AGENT[:PORT]|shm:PATH]...
-                     [--socket PATH] [--key-file F] [--poll-ms N] [--timeout-ms N]
+                     [--targets-file F] [--metrics-listen HOST:PORT]
+                     [--socket PATH] [--key-file F] [--poll-ms N] [--timeout-ms N] [--observe-ms N]
        grass monitor status [--socket PATH] [--json]
        grass monitor stop [--socket PATH]
 
 Holds RDMA sessions to targets: agents connect to --listen at their start (the paper's
 direction), or the monitor connects to agents listening at --connect (again after a loss); an
 agent's shared memory on this host (shm:PATH) is held the same way; clients add targets with
-a hold request (the extension does, with the target's key). Each
-session is polled with heartbeats; the last good data is kept; failures are classified:
+a hold request (the extension does, with the target's key), or a targets file names them. Every
+poll period one heartbeat goes to every held target at once (a sweep); now and then each
+target's detections, metrics window, process count and kernel log are read too. The last good
+data is kept; failures are classified:
   monitor-dead   no reply while RDMA works (the target's monitor loop stopped)
   gpu-nic-dead   RDMA error or dropped connection (the agent's GPU/NIC or the network)
 The CLI and the extension attach over the local socket: --target rdma://NAME|HOST goes through
 a running monitor. Runs until SIGINT/SIGTERM.
 
   --socket PATH      local socket (default $GRASS_MONITOR_SOCKET, else ${defaultRelaySocket()})
-  --key-file F       32-byte HMAC key of the targets (default $GRASS_KEY_FILE)
-  --poll-ms N        heartbeat period per target (default 1000)
+  --key-file F       32-byte HMAC key of the targets (default $GRASS_KEY_FILE); optional with
+                     --targets-file when every entry names its keyFile
+  --targets-file F   targets to hold, JSON (or YAML: .yaml/.yml): a list of {"name", "address",
+                     "keyFile", "options": {"heartbeatIntervalMs", "requestTimeoutMs"}} (the
+                     grass.targets setting's shape plus keyFile, relative to F's folder); read
+                     again when it changes; a bad entry is reported and the others are held
+  --metrics-listen HOST:PORT
+                     serve Prometheus's /metrics there (port 0: any free port; the address is
+                     printed); every series of a target is labelled target=<its name>
+  --poll-ms N        heartbeat sweep period (default 1000)
   --timeout-ms N     heartbeat and RDMA operation timeout (default 2000)
+  --observe-ms N     how often each target's detections, metrics window, process count and
+                     kernel log are read (default 5000)
 `;
 
 function positiveInt(name: string, v: unknown): number | undefined {
@@ -50,7 +63,9 @@ export const monitorCommand: CliCommand = {
       else {
         for (const t of targets) {
           const last = t.last.at ? `last good ${t.last.at}: ${t.last.release ?? '?'}, ${t.last.processes ?? '?'} processes, heartbeat ${t.last.heartbeatUs?.toFixed(0) ?? '?'} µs` : 'no data yet';
-          process.stdout.write(`${t.name} ${t.address} ${t.state}${t.failure ? ` — ${t.failure}` : ''}; ${last}\n`);
+          const active = (t.last.detections ?? []).filter((d) => d.active).map((d) => d.hangClass ?? d.detector);
+          const findings = [...(t.last.kernelPanicked ? ['kernel panicked'] : []), ...(active.length ? [`detected: ${active.join(', ')}`] : [])];
+          process.stdout.write(`${t.name} ${t.address} ${t.state}${t.failure ? ` — ${t.failure}` : ''}; ${last}${findings.length ? `; ${findings.join('; ')}` : ''}\n`);
         }
       }
       return 0;
@@ -70,11 +85,14 @@ export const monitorCommand: CliCommand = {
         'key-file': { type: 'string' },
         'poll-ms': { type: 'string' },
         'timeout-ms': { type: 'string' },
+        'observe-ms': { type: 'string' },
+        'targets-file': { type: 'string' },
+        'metrics-listen': { type: 'string' },
       },
       strict: true,
     });
     const keyFile = values['key-file'] ?? process.env.GRASS_KEY_FILE;
-    if (!keyFile) throw new Error('monitor: --key-file F (or GRASS_KEY_FILE) is required: heartbeats are signed');
+    if (!keyFile && !values['targets-file']) throw new Error('monitor: --key-file F (or GRASS_KEY_FILE) is required: heartbeats are signed');
     const socketPath = values.socket ?? defaultRelaySocket();
     let stopRequested: (why: string) => void = () => undefined;
     const stopped = new Promise<string>((resolve) => {
@@ -84,13 +102,17 @@ export const monitorCommand: CliCommand = {
     const monitor = await RelayServer.start({
       socketPath,
       onStopRequest: () => stopRequested('stop request'),
-      key: readKeyFile(keyFile),
+      key: keyFile ? readKeyFile(keyFile) : undefined,
       listen: values.listen,
       connect: values.connect,
       pollMs: positiveInt('--poll-ms', values['poll-ms']),
       timeoutMs: positiveInt('--timeout-ms', values['timeout-ms']),
+      observeMs: positiveInt('--observe-ms', values['observe-ms']),
+      targetsFile: values['targets-file'],
+      metricsListen: values['metrics-listen'],
     });
     process.stderr.write(`grass monitor: serving clients on ${socketPath}\n`);
+    if (monitor.metricsAddress) process.stderr.write(`grass monitor: serving metrics on http://${monitor.metricsAddress}/metrics\n`);
     const why = await stopped;
     process.stderr.write(`grass monitor: stopping (${why})\n`);
     await monitor.close();

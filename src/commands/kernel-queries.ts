@@ -10,6 +10,7 @@ import { kernelSummary, type KernelSummary } from '../kernel/summary/summary';
 import type { TargetStatus } from '../relay/wire';
 import { QueryText, type QueryLink } from '../views/query-documents';
 import type { ProcessItem } from '../views/processes';
+import type { FaultItem } from '../views/faults';
 import type { CommandDeps } from './deps';
 import { requireSession } from './require-session';
 import type { LiveSession } from '../session/live-session';
@@ -30,6 +31,11 @@ export async function cancellableQuery<T>(session: LiveSession, title: string, w
 async function pickPid(deps: CommandDeps, arg: unknown, purpose: string): Promise<number | undefined> {
   if (typeof arg === 'number') return arg;
   if (typeof arg === 'object' && arg !== null && 'task' in arg) return (arg as ProcessItem).task.pid;
+  // A Faults view row naming a task (a culprit, the task of a fault report).
+  if (typeof arg === 'object' && arg !== null && (arg as FaultItem).kind === 'detail') {
+    const row = arg as Extract<FaultItem, { kind: 'detail' }>;
+    if ((row.culprit?.pid ?? row.pid) !== undefined) return row.culprit?.pid ?? row.pid;
+  }
   const provider = deps.views.processesProvider;
   let processes = await provider.allProcesses();
   if (processes.length === 0) {

@@ -63,6 +63,18 @@ export function registerQueryCommands(deps: CommandDeps): vscode.Disposable[] {
       await deps.views.processes.reveal(item, { select: true, focus: true });
       return item;
     }),
+    /** A frame of a fault report's call trace, at its return address in the memory inspector; resolves to the panel. */
+    vscode.commands.registerCommand('grass.faults.openFrame', async (text: unknown) => {
+      if (typeof text !== 'string') return undefined;
+      let address: bigint;
+      try {
+        address = await deps.views.faultsProvider.frameAddress(text);
+      } catch (err) {
+        void vscode.window.showErrorMessage(`GRASS: cannot open ${text}: ${(err as Error).message}`);
+        return undefined;
+      }
+      return vscode.commands.executeCommand('grass.readMemory', `0x${address.toString(16)}`);
+    }),
     /** The task list (threads too) in a query document, pids linked to Processes; resolves to it. */
     vscode.commands.registerCommand('grass.showProcessList', async (): Promise<TaskRecord[] | undefined> => {
       const session = requireSession(deps.sessions, 'show the process list');

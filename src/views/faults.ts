@@ -14,6 +14,8 @@ import { detectionTitle, HANG_CLASSES, hangClassMeaning } from '../detect/detect
 import { fetchDetections, readBackgroundDetections, type Culprit, type Detection } from '../detect/detections';
 import { explainByPanic, panicHeadline, PanicWatch, type PanicState } from '../detect/panic';
 import type { FaultReport } from '../kernel/log/faults';
+import { loadModules } from '../kernel/modules/modules';
+import { FrameResolver, parseFrame } from '../kernel/stacks/frame-address';
 import { formatTimestamp } from '../kernel/log/format';
 import { formatBytes } from './process-tree';
 
@@ -77,6 +79,7 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
   private panicState: PanicState | undefined;
   private panicWatch: { session: LiveSession; watch: Promise<PanicWatch> } | undefined;
   private panicKey = '';
+  private frames: { session: LiveSession; resolver: Promise<FrameResolver> } | undefined;
   /** Why the kernel's log or panic state could not be read, if it could not. */
   logError: string | undefined;
   /** Detections seen so far by (detector, detection time): when each was first seen here. */
@@ -202,6 +205,21 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     this.panicChanged.fire(shown);
   }
 
+  /**
+   * The address a printed frame names on the connected target (`panic+0x118/0x2f4`,
+   * `f+0x1/0x20 [mod]`): the symbols of vmlinux and its modules, read once per session.
+   */
+  async frameAddress(text: string): Promise<bigint> {
+    const session = this.sessions.current;
+    if (!session) throw new Error('not connected to a target');
+    if (this.frames?.session !== session) {
+      const resolver = session.model().then(async (m) => new FrameResolver(m, await loadModules(m, { btf: false })));
+      this.frames = { session, resolver };
+      resolver.catch(() => this.frames?.resolver === resolver && (this.frames = undefined));
+    }
+    return (await this.frames.resolver).address(text);
+  }
+
   /** The kernel's panic state and reports as last read (undefined: not read yet). */
   get panic(): PanicState | undefined {
     return this.panicState;
@@ -302,8 +320,7 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     if (r.taint) out.push({ kind: 'detail', id: id('taint'), label: 'taint', description: r.taint });
     // The call trace's frames as printed ("<TASK>"/"<IRQ>" markers and register dumps left out).
     r.callTrace.forEach((line, i) => {
-      const text = line.trim();
-      if (/^[?]?\s*[A-Za-z_.$][\w.$]*\+0x[0-9a-f]+\/0x[0-9a-f]+/.test(text)) out.push({ kind: 'frame', id: id(`frame/${i}`), text });
+      if (parseFrame(line)) out.push({ kind: 'frame', id: id(`frame/${i}`), text: line.trim() });
     });
     return out;
   }
@@ -327,6 +344,8 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
       tree.id = item.id;
       tree.iconPath = new vscode.ThemeIcon('debug-stackframe');
       tree.contextValue = 'grass.fault.frame';
+      tree.tooltip = `${item.text}: open its return address in the memory inspector`;
+      tree.command = { command: 'grass.faults.openFrame', title: 'Open in Memory Inspector', arguments: [item.text] };
       return tree;
     }
     if (item.kind === 'message') {

@@ -19,7 +19,7 @@ import type { StackTrace } from '../../src/kernel/stacks/stacks';
 import { frameText } from '../../src/kernel/stacks/stacks';
 import type { HeartbeatState } from '../../src/session/live-session';
 import type { TargetItem } from '../../src/views/targets';
-import { viewRows, viewRowSelector, workbenchClick, workbenchHover } from '../harness/workbench';
+import { viewRows, viewRowSelector, webview, workbenchClick, workbenchHover } from '../harness/workbench';
 import { GuestTarget, stopRelays } from './support/guest-target';
 
 const EXTENSION_ID = 'grass.grass-vscode';
@@ -64,6 +64,9 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
   let scratch: string;
   let socketPath: string;
   let debugSession: vscode.DebugSession;
+  /** The serial console after the panic, and the guest's /proc/kallsyms lines of the functions it names, read before. */
+  let panicConsole: string | undefined;
+  let kallsymsBeforePanic = '';
 
   /** The `grass` CLI of this checkout, straight to the agent (no extension, no monitor). */
   async function grass<T>(...args: string[]): Promise<T> {
@@ -380,8 +383,10 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
   it('after the guest panics, the held session, the debug adapter and a fresh extension-side session still answer', async function () {
     this.timeout(150_000);
     const truth: GroundTruth = await guest.request({ op: 'truth' });
+    kallsymsBeforePanic = (await guest.request<{ output: string }>({ op: 'exec', command: "grep -E ' (sysrq_handle_crash|write_sysrq_trigger)$' /proc/kallsyms" })).output;
     const { console } = await guest.request<{ console: string }>({ op: 'panic' }, 90_000);
     assert.match(console, /Kernel panic - not syncing/);
+    panicConsole = console;
     const session = debugSession;
     const cli = await grass<{ hex: string }>('read', 'init_task', '4096');
     assert.equal((await dapRead(session, 'init_task', 4096)).data.toString('hex'), cli.hex);
@@ -396,6 +401,65 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     for (const pid of [1, 2]) assert.equal((await provider.findPid(pid))?.task.comm, truth.tasks.find((t) => t.pid === pid)!.comm);
     const [held] = await relayTargets();
     assert.equal(held.state, 'up');
+  });
+
+  it('after the panic, the Faults view leads with the panic report and its call trace and says panicked, not F1; Targets says panicked; the task reveals in Processes; a frame opens the memory inspector at its return address', async function () {
+    this.timeout(120_000);
+    assert.ok(panicConsole, 'the guest panicked in the test before');
+    // The kernel's own words on its console: the panic, who, its call trace (frames as printed).
+    const lines = panicConsole.replace(/\r/g, '').split('\n').map((l) => l.replace(/^\[\s*\d+\.\d+\] /, ''));
+    const start = lines.findIndex((l) => l.startsWith('Kernel panic - not syncing: sysrq triggered crash'));
+    const end = lines.findIndex((l, i) => i > start && l === ' </TASK>');
+    assert.ok(start >= 0 && end > start, 'the panic and its call trace are on the console');
+    const who = /^CPU: (\d+) PID: (\d+) Comm: (\S+)/.exec(lines.slice(start, end).find((l) => l.startsWith('CPU: ')) ?? '')!;
+    const [cpu, pid, comm] = [Number(who[1]), Number(who[2]), who[3]];
+    const frames = lines.slice(start, end).map((l) => l.trim()).filter((l) => /^(\?\s+)?\S+\+0x[0-9a-f]+\/0x[0-9a-f]+( \[\S+\])?$/.test(l));
+    const faults = api.views.faultsProvider;
+    await vscode.commands.executeCommand('grass.faults.focus');
+    // The agent calls the paused guest's CPUs F1 within a few windows; the view must not.
+    const hang = await waitFor('the hang detection explained by the panic', async () => {
+      await faults.poll();
+      return faults.current.find((d) => d.detector === 'hang' && d.superseded);
+    }, 60_000);
+    assert.equal(hang.superseded?.hangClass, 'F1');
+    assert.equal(hang.active, false);
+    assert.deepEqual(faults.current.filter((d) => d.active), []);
+    const top = faults.getChildren();
+    assert.equal(top[0].kind, 'report');
+    const report = faults.getTreeItem(top[0]);
+    assert.equal(report.label, 'panicked: Kernel panic - not syncing: sysrq triggered crash');
+    assert.match(String(report.description), new RegExp(`^CPU ${cpu} · ${comm} \\(${pid}\\) · \\[\\s*\\d+\\.\\d{6}\\]$`));
+    const hangItem = top.find((i) => i.kind === 'detection' && i.detection.detector === 'hang')!;
+    assert.equal(faults.getTreeItem(hangItem).description, 'not F1: the kernel panicked');
+    const children = faults.getChildren(top[0]);
+    assert.deepEqual(children.flatMap((c) => (c.kind === 'frame' ? [c.text] : [])), frames);
+    // As rendered: the report first, the hang row not called F1.
+    const rows = await waitFor('the report row', async () => {
+      const r = await viewRows('Faults');
+      return r[0]?.startsWith('panicked: Kernel panic - not syncing: sysrq triggered crash') ? r : undefined;
+    });
+    assert.ok(!rows.some((r) => /^hang F1/.test(r)), rows.join(' | '));
+    // Targets: the connected target's row says so.
+    const target = (await api.views.targetsProvider.getChildren()).find((t) => t.kind === 'target' && t.target.name === TARGET)!;
+    assert.match(String(api.views.targetsProvider.getTreeItem(target).label), new RegExp(`^panicked · ${TARGET}$`));
+    // The task row is a link to Processes.
+    const taskRow = children.find((c) => c.kind === 'detail' && c.pid === pid)!;
+    const reveal = faults.getTreeItem(taskRow).command!;
+    const revealed = await vscode.commands.executeCommand<{ task: { pid: number; comm: string } }>(reveal.command, ...(reveal.arguments ?? []));
+    assert.deepEqual({ pid: revealed.task.pid, comm: revealed.task.comm }, { pid, comm });
+    // A frame opens the inspector at its return address: the function's address in the guest's
+    // own /proc/kallsyms plus the printed offset.
+    const frameRow = children.find((c) => c.kind === 'frame' && c.text.startsWith('sysrq_handle_crash+'))!;
+    const offset = BigInt(/\+(0x[0-9a-f]+)\//.exec(frameRow.kind === 'frame' ? frameRow.text : '')![1]);
+    const base = BigInt(`0x${/^([0-9a-f]+) \S+ sysrq_handle_crash$/m.exec(kallsymsBeforePanic)![1]}`);
+    const open = faults.getTreeItem(frameRow).command!;
+    const panel = await vscode.commands.executeCommand<{ dispose(): void }>(open.command, ...(open.arguments ?? []));
+    try {
+      const want = `0x${(base + offset).toString(16)}`;
+      await waitFor(`the inspector at ${want}`, async () => ((await webview.texts('#selection')).join().startsWith(`${want} = `) ? true : undefined), 20_000);
+    } finally {
+      panel?.dispose();
+    }
   });
 
   it('Stop Monitor ends the monitor process and its sessions', async () => {

@@ -95,6 +95,42 @@ export function registerQueryCommands(deps: CommandDeps): vscode.Disposable[] {
         return undefined;
       }
     }),
+    /**
+     * Opens the kernel log document at the header line of the log's last panic, oops or BUG (the
+     * Faults view's reports, read now); resolves to that line (0-based), undefined when none.
+     */
+    vscode.commands.registerCommand('grass.kernelLog.goToLastPanic', async (): Promise<number | undefined> => {
+      const session = requireSession(deps.sessions, 'go to the last panic');
+      if (!session) return undefined;
+      await deps.views.faultsProvider.poll();
+      const report = [...(deps.views.faultsProvider.panic?.reports ?? [])].reverse().find((r) => r.kind === 'panic' || r.kind === 'oops' || r.kind === 'bug');
+      if (!report) {
+        void vscode.window.showInformationMessage(`GRASS: no panic, oops or BUG in the kernel log of ${session.target.name}${deps.views.faultsProvider.logError ? ` (${deps.views.faultsProvider.logError})` : ''}.`);
+        return undefined;
+      }
+      const doc = await vscode.commands.executeCommand<vscode.TextDocument | undefined>('grass.showKernelLog');
+      if (!doc) return undefined;
+      // A document open before has the record once its next poll (a second) read it.
+      let first = deps.views.kernelLog.lineOf(doc.uri, report.firstSeq);
+      for (let tries = 0; first === undefined && tries < 30; tries++) {
+        await new Promise((r) => setTimeout(r, 100));
+        first = deps.views.kernelLog.lineOf(doc.uri, report.firstSeq);
+      }
+      if (first === undefined || first >= doc.lineCount) {
+        void vscode.window.showInformationMessage(`GRASS: the ${report.kind} (record ${report.firstSeq}) is not in the log document yet.`);
+        return undefined;
+      }
+      // The header is the first line of its record's text that ends with the report's message.
+      const header = report.message.split('\n')[0];
+      let line = first;
+      while (line + 1 < doc.lineCount && line - first < 64 && !doc.lineAt(line).text.endsWith(header)) line++;
+      if (!doc.lineAt(line).text.endsWith(header)) line = first;
+      const editor = await vscode.window.showTextDocument(doc, { preview: false });
+      const at = new vscode.Position(line, 0);
+      editor.selection = new vscode.Selection(at, doc.lineAt(line).range.end);
+      editor.revealRange(new vscode.Range(at, at), vscode.TextEditorRevealType.InCenter);
+      return line;
+    }),
     /** Opens the kernel log document (followed while open); resolves to it. */
     vscode.commands.registerCommand('grass.showKernelLog', async (): Promise<vscode.TextDocument | undefined> => {
       const session = requireSession(deps.sessions, 'show the kernel log');

@@ -1,6 +1,7 @@
 // The kernel log as a read-only document (`grass-log:/<target>.log`), read from the target's
 // ring buffer (src/kernel/log) and followed: new records are appended every poll while the
-// document is open.
+// document is open. Each record's first line is remembered (lineOf), so that a fault report
+// (its first record) can be gone to; a CodeLens at the top offers "Go to last panic/oops".
 import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
 import { KernelLogFollower } from '../kernel/log/follow';
@@ -13,10 +14,14 @@ const FOLLOW_INTERVAL_MS = 1000;
 interface FollowedLog {
   follower: KernelLogFollower;
   text: string;
+  /** Lines of text so far. */
+  lines: number;
+  /** Record sequence number → the document line its text starts on. */
+  seqLine: Map<number, number>;
   timer?: NodeJS.Timeout;
 }
 
-export class KernelLogDocuments implements vscode.TextDocumentContentProvider, vscode.Disposable {
+export class KernelLogDocuments implements vscode.TextDocumentContentProvider, vscode.CodeLensProvider, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changed.event;
   private readonly logs = new Map<string, FollowedLog>();
@@ -25,6 +30,7 @@ export class KernelLogDocuments implements vscode.TextDocumentContentProvider, v
   constructor(private readonly sessions: Sessions) {
     this.subscriptions = [
       vscode.workspace.registerTextDocumentContentProvider(KERNEL_LOG_SCHEME, this),
+      vscode.languages.registerCodeLensProvider({ scheme: KERNEL_LOG_SCHEME }, this),
       vscode.workspace.onDidCloseTextDocument((doc) => {
         if (doc.uri.scheme === KERNEL_LOG_SCHEME) this.stop(doc.uri.toString());
       }),
@@ -46,7 +52,7 @@ export class KernelLogDocuments implements vscode.TextDocumentContentProvider, v
     if (!session || uri.path !== `/${session.target.name}.log`) return `Not connected to the target of ${uri.path.slice(1)}.\n`;
     const model = await session.model();
     const reader = new KernelLogReader(session.client, model.description!, model.btf);
-    const log: FollowedLog = { follower: new KernelLogFollower(reader), text: '' };
+    const log: FollowedLog = { follower: new KernelLogFollower(reader), text: '', lines: 0, seqLine: new Map() };
     this.logs.set(key, log);
     await this.poll(log);
     this.schedule(key, log);
@@ -56,10 +62,25 @@ export class KernelLogDocuments implements vscode.TextDocumentContentProvider, v
   /** Appends what is new; true when something was. */
   private async poll(log: FollowedLog): Promise<boolean> {
     const { records, notes, overwritten } = await log.follower.poll();
-    const lines = [...(overwritten > 0 ? [`[grass: ${overwritten} records overwritten before they could be read]`] : []), ...notes.map((n) => `[grass: ${n}]`), ...records.map(formatRecord)];
+    const lines = [...(overwritten > 0 ? [`[grass: ${overwritten} records overwritten before they could be read]`] : []), ...notes.map((n) => `[grass: ${n}]`)];
+    for (const r of records) {
+      log.seqLine.set(r.seq, log.lines + lines.length);
+      lines.push(...formatRecord(r).split('\n'));
+    }
     if (lines.length === 0) return false;
     log.text += lines.join('\n') + '\n';
+    log.lines += lines.length;
     return true;
+  }
+
+  /** The line a record's text starts on in an open log document (undefined: not read into it yet). */
+  lineOf(uri: vscode.Uri, seq: number): number | undefined {
+    return this.logs.get(uri.toString())?.seqLine.get(seq);
+  }
+
+  provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
+    if (doc.uri.scheme !== KERNEL_LOG_SCHEME) return [];
+    return [new vscode.CodeLens(new vscode.Range(0, 0, 0, 0), { command: 'grass.kernelLog.goToLastPanic', title: 'Go to last panic/oops' })];
   }
 
   // One poll at a time, the next scheduled after the last answered.

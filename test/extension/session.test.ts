@@ -462,6 +462,22 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     }
   });
 
+  it('Go to Last Panic/Oops opens the kernel log document on the panic line, as the console printed it', async () => {
+    assert.ok(panicConsole, 'the guest panicked in a test before');
+    const printed = /^\[\s*(\d+\.\d{6})\] Kernel panic - not syncing: sysrq triggered crash\r?$/m.exec(panicConsole)!;
+    const pid = Number(/^\[[\s\d.]+\] CPU: \d+ PID: (\d+) /m.exec(panicConsole)![1]);
+    const line = await vscode.commands.executeCommand<number | undefined>('grass.kernelLog.goToLastPanic');
+    assert.equal(typeof line, 'number');
+    const editor = vscode.window.activeTextEditor!;
+    assert.equal(editor.document.uri.scheme, 'grass-log');
+    assert.equal(editor.selection.start.line, line);
+    // The record as dmesg -r prints it: level 0 (emerg), the console's timestamp, the panicking task as its caller.
+    const text = editor.document.lineAt(line!).text;
+    assert.match(text, new RegExp(`^<0>\\[\\s*${printed[1].replace('.', '\\.')}\\] \\[\\s*T${pid}\\] Kernel panic - not syncing: sysrq triggered crash$`), text);
+    const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', editor.document.uri);
+    assert.ok(lenses.some((l) => l.command?.command === 'grass.kernelLog.goToLastPanic' && l.command.title === 'Go to last panic/oops'), JSON.stringify(lenses.map((l) => l.command?.title)));
+  });
+
   it('Stop Monitor ends the monitor process and its sessions', async () => {
     const [pid] = api.relaysStarted;
     assert.equal(await vscode.commands.executeCommand('grass.stopMonitor', true), true);

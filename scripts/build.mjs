@@ -5,7 +5,8 @@
 //   test/**/suite/index.ts ...  -> out/test/...         (suites loaded by the extension host)
 // then the target agent with `make -C gpu` when gpu/Makefile exists.
 // koffi and @node-rs/crc32 are native and stay outside the bundles (they ship in the .vsix's
-// node_modules with their linux-x64 binaries);
+// node_modules with their linux-x64 binaries); so does @bokuweb/zstd-wasm, which reads its
+// zstd.wasm from beside itself;
 // `vscode` is provided by the extension host.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -22,7 +23,7 @@ const nodeOptions = {
   target: 'node20',
   format: 'cjs',
   sourcemap: 'linked',
-  external: ['vscode', 'koffi', '@node-rs/crc32'],
+  external: ['vscode', 'koffi', '@node-rs/crc32', '@bokuweb/zstd-wasm'],
   logLevel: 'warning',
 };
 

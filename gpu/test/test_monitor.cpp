@@ -257,5 +257,35 @@ int main() {
   while (__atomic_load_n(&ph->requests_served, __ATOMIC_ACQUIRE) != want && std::chrono::steady_clock::now() < until) std::this_thread::yield();
   workers.stop();
   CHECK(ph->requests_served == want && ph->requests_refused == 0 && ph->liveness_counter > 0);
+
+  // DUMP_MAP on a source that left pages out (a dump level): a bit per page, set where BULK_READ
+  // may ask; clear for the excluded pages and past memory's end (64 pages of 4 KiB here).
+  {
+    Rig dm(false);
+    uint64_t dumped[2] = {~0ull & ~(1ull << 3) & ~(0xffull << 20), 0};
+    dm.mon()->mem.dumped = dumped;
+    uint64_t s2 = 0;
+    dm.post(0, ++s2, GRASS_OP_DUMP_MAP, {0, 72});
+    grass_reply r2 = dm.pass_and_reply(0);
+    CHECK(r2.status == GRASS_OK && r2.data_bytes == 9 && dm.crc_ok(0));
+    bool bits_ok = r2.data_bytes == 9;
+    for (uint64_t k = 0; bits_ok && k < 72; k++) {
+      bool want_bit = k < 64 && k != 3 && !(k >= 20 && k < 28);
+      bits_ok = ((dm.data(0)[k / 8] >> (k % 8)) & 1) == (want_bit ? 1 : 0);
+    }
+    CHECK(bits_ok);
+    dm.post(0, ++s2, GRASS_OP_DUMP_MAP, {4096 * 21, 3});  // not from 0: page k of the request
+    r2 = dm.pass_and_reply(0);
+    CHECK(r2.status == GRASS_OK && r2.data_bytes == 1 && dm.data(0)[0] == 0);
+    dm.post(0, ++s2, GRASS_OP_BULK_READ, {4096 * 3, 4096});  // what the map clears, BULK_READ refuses
+    r2 = dm.pass_and_reply(0);
+    CHECK(r2.status == GRASS_E_EXCLUDED && r2.detail == 4096 * 3);
+    dm.post(0, ++s2, GRASS_OP_DUMP_MAP, {100, 1});  // not on a page
+    CHECK(dm.pass_and_reply(0).status == GRASS_E_MALFORMED);
+    dm.post(0, ++s2, GRASS_OP_DUMP_MAP, {0, 0});
+    CHECK(dm.pass_and_reply(0).status == GRASS_E_MALFORMED);
+    dm.post(0, ++s2, GRASS_OP_DUMP_MAP, {0, 8ull * 4096 + 1});  // more bits than the slot holds
+    CHECK(dm.pass_and_reply(0).status == GRASS_E_MALFORMED);
+  }
   return check_report("test_monitor");
 }

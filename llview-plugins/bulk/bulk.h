@@ -2,8 +2,8 @@
 // (grass save-vmcore). Each reply is one chunk in the slot itself, so a remote with N slots has
 // N transfers in flight and each costs one round trip; the remote chooses the pages (the
 // kernel-only filter reads the target's struct page array beforehand) and the agent copies
-// only those. The bulk plugin's one entry point (plugins.h); monitor code, included by the
-// plugin list.
+// only those; DUMP_MAP tells beforehand which pages a dump left out. The bulk plugin's entry
+// points (plugins.h); monitor code, included by the plugin list.
 #ifndef GRASS_PLUGIN_BULK_H
 #define GRASS_PLUGIN_BULK_H
 
@@ -43,6 +43,26 @@ GRASS_HD_CALL void grass_op_bulk_read(grass_monitor* mon, uint32_t i, const gras
   o->inline_bytes = at;
 }
 
-#define GRASS_BULK_OPS(Y) Y(GRASS_OP_BULK_READ, grass_op_bulk_read)
+// Which pages of [addr, addr + pages pages) the memory source holds, a bit each: a dump that left
+// pages out (its dump level) says so before a bulk transfer asks for them.
+GRASS_HD_CALL void grass_op_dump_map(grass_monitor* mon, uint32_t i, const grass_request* q, grass_outcome* o) {
+  uint64_t addr = q->args[0], pages = q->args[1];
+  const uint64_t page = GRASS_BULK_PAGE_BYTES;
+  if (pages == 0 || addr % page || pages > 8ull * mon->slot_data_bytes || addr + pages * page < addr) {
+    o->status = GRASS_E_MALFORMED;
+    o->detail = pages;
+    return;
+  }
+  uint8_t* dst = grass_slot_data(mon, i);
+  uint64_t bytes = (pages + 7) / 8;
+  for (uint64_t b = 0; b < bytes; b++) dst[b] = 0;
+  for (uint64_t k = 0; k < pages; k++) {
+    uint8_t* src = 0;
+    if (grass_phys_span(&mon->mem, addr + k * page, page, &src) == page) dst[k / 8] |= (uint8_t)(1u << (k % 8));
+  }
+  o->inline_bytes = bytes;
+}
+
+#define GRASS_BULK_OPS(Y) Y(GRASS_OP_BULK_READ, grass_op_bulk_read) Y(GRASS_OP_DUMP_MAP, grass_op_dump_map)
 
 #endif

@@ -303,6 +303,16 @@ export class GrassClient implements TargetMemory {
   }
 
   /**
+   * DUMP_MAP of `pages` pages from `physStart`: bit k (LSB first) set when page k is in memory
+   * and in the source (clear where a dump left it out, or outside memory).
+   */
+  async dumpMap(physStart: bigint, pages: number): Promise<Uint8Array> {
+    const { data } = await this.call(L.Opcode.DumpMap, [physStart, BigInt(pages)]);
+    if (data.length !== Math.ceil(pages / 8)) throw new GrassProtocolError(`DUMP_MAP of ${pages} pages returned ${data.length} bytes`);
+    return data;
+  }
+
+  /**
    * WRITE of `bytes` at `address`, in pieces that fit a slot's data area, one after another in
    * order; refused (GrassStatusError) unless the agent was started with --allow-writes.
    */

@@ -26,6 +26,8 @@ export enum PageClass {
   User = 2,
   Cache = 3,
   Offline = 4,
+  /** Not in the memory source: a dump (makedumpfile's dump level) left it out. */
+  NotInDump = 5,
 }
 
 export const PAGE_CLASS_NAMES: Record<PageClass, string> = {
@@ -34,6 +36,7 @@ export const PAGE_CLASS_NAMES: Record<PageClass, string> = {
   [PageClass.User]: 'user (anonymous memory of processes)',
   [PageClass.Cache]: 'file cache (on an LRU list, not anonymous)',
   [PageClass.Offline]: 'offline (ballooned or hot-removed)',
+  [PageClass.NotInDump]: 'not in the source dump (excluded by its dump level)',
 };
 
 export interface PageLayout {

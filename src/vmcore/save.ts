@@ -7,8 +7,10 @@ import { open, FileHandle } from 'node:fs/promises';
 import type { GrassClient } from '../rdma/client';
 import { dataCrc32 } from '../rdma/protocol/codec';
 import { Btf } from '../kernel/btf/btf';
+import type { AgentDescription } from '../rdma/protocol/description';
 import { elfLayout, ElfLayout } from './elf';
-import { classifyPages, PAGE_BYTES, PAGE_CLASS_NAMES, PageClass, resolvePageLayout } from './page-filter';
+import { codec, decodePages, dumpLevel, encodeChunk, headForDigest, KDUMP_DESCRIPTOR_BYTES, KdumpCompression, kdumpLayout, zeroPage } from './kdump';
+import { classifyPages, PAGE_BYTES, PAGE_CLASS_NAMES, PageClass, RangeClasses, resolvePageLayout } from './page-filter';
 import { Chunk, ExcludedRun, filteredSegments, fullSegments, makePlan, Plan, planDigest } from './plan';
 
 export interface SaveProgress {
@@ -23,6 +25,10 @@ export interface SaveProgress {
 
 export interface SaveOptions {
   kernelOnly?: boolean;
+  /** 'elf' (default) or makedumpfile's kdump-compressed format. */
+  format?: 'elf' | 'kdump';
+  /** kdump's page compression (default zstd). */
+  compression?: KdumpCompression;
   /** Requests in flight (default: every slot but the one kept for heartbeats). */
   parallel?: number;
   onProgress?: (p: SaveProgress) => void;
@@ -32,6 +38,8 @@ export interface SaveOptions {
 export interface SaveResult {
   out: string;
   manifest: string;
+  fileFormat: 'elf' | 'kdump';
+  compression?: KdumpCompression;
   fileBytes: number;
   /** Bytes fetched by this run (less than the plan's when resumed). */
   fetchedBytes: number;
@@ -41,6 +49,8 @@ export interface SaveResult {
   pagesTotal: number;
   pagesSaved: number;
   excludedPages: Record<string, number>;
+  /** Of those, the pages written as zero pages inside a segment (the ELF's runs too short to split it), by class. */
+  excludedAsZeros: Record<string, number>;
 }
 
 export class SaveInterruptedError extends Error {
@@ -60,8 +70,14 @@ interface JournalHead {
   chunks: number;
 }
 
+interface JournalEntry {
+  crc: number;
+  /** kdump: the file offset where the chunk's data ends (the next chunk's starts). */
+  dataEnd?: number;
+}
+
 /** Chunks recorded as done by an earlier run of the same plan, with their CRC32s. */
-function readJournal(out: string, head: JournalHead): Map<number, number> {
+function readJournal(out: string, head: JournalHead): Map<number, JournalEntry> {
   const lines = readFileSync(journalPath(out), 'utf8').split('\n');
   let theirs: JournalHead;
   try {
@@ -70,12 +86,12 @@ function readJournal(out: string, head: JournalHead): Map<number, number> {
     throw new Error(`save-vmcore: ${journalPath(out)} is not a save-vmcore journal; remove it and ${out} to start over`);
   }
   if (theirs.digest !== head.digest || theirs.fileBytes !== head.fileBytes) {
-    throw new Error(`save-vmcore: ${journalPath(out)} belongs to another transfer (another target, mode, or a target whose memory changed since); remove it and ${out} to start over`);
+    throw new Error(`save-vmcore: ${journalPath(out)} belongs to another transfer (another target, mode, format, or a target whose memory changed since); remove it and ${out} to start over`);
   }
-  const done = new Map<number, number>();
+  const done = new Map<number, JournalEntry>();
   for (const line of lines.slice(1)) {
-    const m = /^(\d+) ([0-9a-f]{8})$/.exec(line);
-    if (m && Number(m[1]) < head.chunks) done.set(Number(m[1]), parseInt(m[2], 16)); // a torn last line is ignored
+    const m = /^(\d+) ([0-9a-f]{8})(?: (\d+))?$/.exec(line);
+    if (m && Number(m[1]) < head.chunks) done.set(Number(m[1]), { crc: parseInt(m[2], 16), ...(m[3] !== undefined ? { dataEnd: Number(m[3]) } : {}) }); // a torn last line is ignored
   }
   return done;
 }
@@ -103,22 +119,58 @@ async function readBack(fh: FileHandle, runs: [number, number, number][], bytes:
   return buf;
 }
 
+/**
+ * The pages of each memory range that the source left out (a dump's dump level), from DUMP_MAP,
+ * as page classes (NotInDump, else Kept); undefined when it holds every page. They are never
+ * asked for (BULK_READ would fail on them) and the manifest lists them as excluded.
+ */
+async function sourceHoles(client: GrassClient, memoryMap: { physStart: bigint; length: bigint }[]): Promise<RangeClasses[] | undefined> {
+  const step = 8 * client.header.slotDataBytes;
+  let any = false;
+  const ranges: RangeClasses[] = [];
+  for (const r of memoryMap) {
+    const pages = Number(r.length / BigInt(PAGE_BYTES));
+    const classes = new Uint8Array(pages);
+    for (let p = 0; p < pages; p += step) {
+      const n = Math.min(step, pages - p);
+      const bits = await client.dumpMap(r.physStart + BigInt(p) * BigInt(PAGE_BYTES), n);
+      for (let k = 0; k < n; k++) {
+        if (((bits[k >> 3] >> (k & 7)) & 1) === 0) {
+          classes[p + k] = PageClass.NotInDump;
+          any = true;
+        }
+      }
+    }
+    ranges.push({ physStart: r.physStart, pages, classes, unreadable: 0 });
+  }
+  return any ? ranges : undefined;
+}
+
 export async function saveVmcore(client: GrassClient, out: string, options: SaveOptions = {}): Promise<SaveResult> {
   const started = Date.now();
   const description = await client.describe();
   const excluded: ExcludedRun[] = [];
   let segments = fullSegments(description.memoryMap);
+  const holes = await sourceHoles(client, description.memoryMap);
   if (options.kernelOnly) {
     options.onProgress?.({ phase: 'classify', bytesDone: 0, bytesTotal: 0, rate: 0 });
     const btf = new Btf(description.btf, { source: 'target BTF' });
     const layout = await resolvePageLayout(btf, description, client);
-    segments = filteredSegments(await classifyPages(client, layout, description.memoryMap), excluded);
+    const classes = await classifyPages(client, layout, description.memoryMap);
+    // What the source does not hold is not there to keep, whatever its struct page says.
+    holes?.forEach((h, i) => h.classes.forEach((c, k) => { if (c === PageClass.NotInDump) classes[i].classes[k] = c; }));
+    segments = filteredSegments(classes, excluded);
+  } else if (holes) {
+    segments = filteredSegments(holes, excluded);
   }
   const plan = makePlan(segments, excluded, client.header.slotDataBytes);
-  const elf = elfLayout(plan.segments, description);
-  const head: JournalHead = { format: 1, digest: planDigest(plan, elf.header), fileBytes: elf.fileBytes, chunks: plan.chunks.length };
+  const format = options.format ?? 'elf';
+  const sink = format === 'kdump'
+    ? await kdumpSink(plan, description, options.compression ?? 'zstd', dumpLevel(options.kernelOnly === true, holes !== undefined))
+    : elfSink(plan, description);
+  const head: JournalHead = { format: 1, digest: planDigest(plan, sink.digestHead), fileBytes: sink.fixedBytes, chunks: plan.chunks.length };
 
-  let done = new Map<number, number>();
+  let done = new Map<number, JournalEntry>();
   const resuming = existsSync(journalPath(out));
   if (resuming) {
     done = readJournal(out, head);
@@ -130,20 +182,13 @@ export async function saveVmcore(client: GrassClient, out: string, options: Save
   const journal = await open(journalPath(out), 'a');
   try {
     if (!resuming) {
-      await fh.truncate(elf.fileBytes); // pages never written (zero-filled exclusions) stay holes
-      await fh.write(elf.header, 0, elf.header.length, 0);
+      await sink.start(fh);
       await journal.write(JSON.stringify(head) + '\n');
     } else {
-      const { size } = await fh.stat();
-      if (size !== elf.fileBytes) throw new Error(`save-vmcore: ${out} is ${size} bytes, the journal's transfer makes ${elf.fileBytes}; remove both to start over`);
       // What an earlier run wrote must still be what it fetched.
-      for (const [index, crc] of done) {
-        const c = plan.chunks[index];
-        const got = dataCrc32(await readBack(fh, chunkRuns(plan, elf, c), c.wantedPages * PAGE_BYTES));
-        if (got !== crc) done.delete(index);
-      }
+      done = await sink.resume(fh, done, out);
     }
-    const crcs = new Map(done);
+    const crcs = new Map([...done].map(([i, e]) => [i, e.crc]));
     const pending = plan.chunks.filter((c) => !done.has(c.index));
     const bytesTotal = plan.wantedPages * PAGE_BYTES;
     let bytesDone = [...done.keys()].reduce((n, i) => n + plan.chunks[i].wantedPages * PAGE_BYTES, 0);
@@ -159,17 +204,24 @@ export async function saveVmcore(client: GrassClient, out: string, options: Save
     };
     report();
     const parallel = Math.max(1, options.parallel ?? client.header.slotCount - 1);
+    // A sink that writes in chunk order (kdump) takes chunk k only after chunk k - 1: turn[k]
+    // opens when the chunk before it in the pending list is written.
+    const turns = pending.map(() => deferred());
+    turns[0]?.open();
     let next = 0;
     let failed = false;
     const worker = async (): Promise<void> => {
       while (next < pending.length && !options.signal?.aborted && !failed) {
-        const c = pending[next++];
+        const position = next++;
+        const c = pending[position];
         const { data, crc32 } = await client.bulkRead(c.physStart, c.pages * PAGE_BYTES, c.bitmap);
         if (data.length !== c.wantedPages * PAGE_BYTES) {
           throw new Error(`save-vmcore: BULK_READ at physical 0x${c.physStart.toString(16)} returned ${data.length} bytes for ${c.wantedPages} pages`);
         }
-        for (const [from, at, n] of chunkRuns(plan, elf, c)) await fh.write(data, from, n, at);
-        await journal.write(`${c.index} ${crc32.toString(16).padStart(8, '0')}\n`);
+        if (sink.ordered) await turns[position].opened;
+        const extra = await sink.write(fh, c, data);
+        await journal.write(`${c.index} ${crc32.toString(16).padStart(8, '0')}${extra !== undefined ? ` ${extra}` : ''}\n`);
+        turns[position + 1]?.open();
         crcs.set(c.index, crc32);
         bytesDone += data.length;
         fetched += data.length;
@@ -177,26 +229,32 @@ export async function saveVmcore(client: GrassClient, out: string, options: Save
       }
     };
     // On a failure the other requests in flight still land (and are journaled) before the files
-    // close, so a resume loses nothing that arrived.
+    // close, so a resume loses nothing that arrived; chunks waiting for their turn give up.
     const outcomes = await Promise.allSettled(Array.from({ length: Math.min(parallel, Math.max(1, pending.length)) }, () => worker().catch((err: unknown) => {
       failed = true;
+      for (const t of turns) t.cancel();
       throw err;
     })));
-    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected' && !(o.reason instanceof TurnCancelled));
     if (failure) throw failure.reason;
     if (options.signal?.aborted) throw new SaveInterruptedError(out, crcs.size, plan.chunks.length);
+    const fileBytes = await sink.finish(fh);
     await fh.sync();
 
     const excludedPages: Record<string, number> = {};
+    const excludedAsZeros: Record<string, number> = {};
     for (const run of plan.excluded) {
       const name = PageClass[run.reason].toLowerCase();
       excludedPages[name] = (excludedPages[name] ?? 0) + run.pages;
+      if (run.inFile === 'zeros' && format === 'elf') excludedAsZeros[name] = (excludedAsZeros[name] ?? 0) + run.pages;
     }
     const seconds = (Date.now() - started) / 1000;
     const result: SaveResult = {
       out,
       manifest: manifestPath(out),
-      fileBytes: elf.fileBytes,
+      fileFormat: format,
+      ...(sink.compression ? { compression: sink.compression } : {}),
+      fileBytes,
       fetchedBytes: fetched,
       resumedChunks: done.size,
       chunks: plan.chunks.length,
@@ -204,6 +262,7 @@ export async function saveVmcore(client: GrassClient, out: string, options: Save
       pagesTotal: description.memoryMap.reduce((n, r) => n + Number(r.length / BigInt(PAGE_BYTES)), 0),
       pagesSaved: plan.wantedPages,
       excludedPages,
+      excludedAsZeros,
     };
     writeFileSync(manifestPath(out), JSON.stringify({
       format: 1,
@@ -212,8 +271,9 @@ export async function saveVmcore(client: GrassClient, out: string, options: Save
       ...result,
       pageBytes: PAGE_BYTES,
       classes: Object.fromEntries(Object.entries(PAGE_CLASS_NAMES).map(([k, v]) => [PageClass[Number(k)].toLowerCase(), v])),
-      segments: plan.segments.map((s, i) => ({ physStart: hex(s.physStart), pages: s.pages, fileOffset: elf.segmentOffsets[i], zeroFilledPages: s.wanted ? s.wanted.reduce((n, w) => n + (w ? 0 : 1), 0) : 0 })),
-      excluded: plan.excluded.map((r) => ({ physStart: hex(r.physStart), pages: r.pages, reason: PageClass[r.reason].toLowerCase(), inFile: r.inFile })),
+      segments: plan.segments.map((s, i) => ({ physStart: hex(s.physStart), pages: s.pages, ...sink.segmentPlacement(i), zeroFilledPages: format === 'elf' && s.wanted ? s.wanted.reduce((n, w) => n + (w ? 0 : 1), 0) : 0 })),
+      // In a kdump file every excluded page is clear in its 2nd bitmap: none is written as zeros.
+      excluded: plan.excluded.map((r) => ({ physStart: hex(r.physStart), pages: r.pages, reason: PageClass[r.reason].toLowerCase(), inFile: format === 'elf' ? r.inFile : 'excluded' })),
       chunks: plan.chunks.map((c) => ({ physStart: hex(c.physStart), pages: c.pages, wantedPages: c.wantedPages, crc32: crcs.get(c.index)!.toString(16).padStart(8, '0') })),
     }, null, 1) + '\n');
     await journal.close();
@@ -223,6 +283,132 @@ export async function saveVmcore(client: GrassClient, out: string, options: Save
     await fh.close().catch(() => undefined);
     await journal.close().catch(() => undefined);
   }
+}
+
+/** Where a format puts the chunks: ELF pages at fixed offsets, kdump's compressed pages in order. */
+interface Sink {
+  /** Header bytes that name the plan (with the chunks) in the journal. */
+  digestHead: Uint8Array;
+  /** The part of the file fixed by the plan, checked again on resume. */
+  fixedBytes: number;
+  ordered: boolean;
+  compression?: KdumpCompression;
+  start(fh: FileHandle): Promise<void>;
+  /** The journal's chunks still intact in the file (the rest are fetched again). */
+  resume(fh: FileHandle, done: Map<number, JournalEntry>, out: string): Promise<Map<number, JournalEntry>>;
+  /** Writes a chunk's pages; what the journal line records beside its CRC (kdump: where its data ends). */
+  write(fh: FileHandle, c: Chunk, data: Uint8Array): Promise<number | undefined>;
+  /** The file's final size. */
+  finish(fh: FileHandle): Promise<number>;
+  segmentPlacement(segment: number): Record<string, number>;
+}
+
+function elfSink(plan: Plan, description: AgentDescription): Sink {
+  const elf = elfLayout(plan.segments, description);
+  return {
+    digestHead: elf.header,
+    fixedBytes: elf.fileBytes,
+    ordered: false,
+    async start(fh) {
+      await fh.truncate(elf.fileBytes); // pages never written (zero-filled exclusions) stay holes
+      await fh.write(elf.header, 0, elf.header.length, 0);
+    },
+    async resume(fh, done, out) {
+      const { size } = await fh.stat();
+      if (size !== elf.fileBytes) throw new Error(`save-vmcore: ${out} is ${size} bytes, the journal's transfer makes ${elf.fileBytes}; remove both to start over`);
+      const kept = new Map(done);
+      for (const [index, entry] of done) {
+        const c = plan.chunks[index];
+        if (dataCrc32(await readBack(fh, chunkRuns(plan, elf, c), c.wantedPages * PAGE_BYTES)) !== entry.crc) kept.delete(index);
+      }
+      return kept;
+    },
+    async write(fh, c, data) {
+      for (const [from, at, n] of chunkRuns(plan, elf, c)) await fh.write(data, from, n, at);
+      return undefined;
+    },
+    finish: async () => elf.fileBytes,
+    segmentPlacement: (i) => ({ fileOffset: elf.segmentOffsets[i] }),
+  };
+}
+
+async function kdumpSink(plan: Plan, description: AgentDescription, compression: KdumpCompression, level: number): Promise<Sink> {
+  const c = await codec(compression);
+  const layout = kdumpLayout(plan, description, compression, level, Math.floor(Date.now() / 1000));
+  const zero = zeroPage(c);
+  const dataStart = layout.zeroAt + zero.length;
+  let cursor = dataStart;
+  const descriptorsOf = (chunk: Chunk): number => layout.descriptorsAt + layout.firstDescriptor[chunk.index] * KDUMP_DESCRIPTOR_BYTES;
+  return {
+    digestHead: headForDigest(layout),
+    fixedBytes: dataStart,
+    ordered: true,
+    compression,
+    async start(fh) {
+      await fh.truncate(0);
+      await fh.write(layout.head, 0, layout.head.length, 0);
+      await fh.write(zero, 0, zero.length, layout.zeroAt);
+    },
+    async resume(fh, done, out) {
+      // Chunks are written in order: the intact ones are a prefix of the plan, and the file is
+      // cut after the last of them (a chunk written but not journaled is written again).
+      const kept = new Map<number, JournalEntry>();
+      const { size } = await fh.stat();
+      if (size < dataStart) throw new Error(`save-vmcore: ${out} is ${size} bytes, shorter than the kdump header of the journal's transfer (${dataStart}); remove both to start over`);
+      for (const chunk of plan.chunks) {
+        const entry = done.get(chunk.index);
+        if (entry?.dataEnd === undefined || entry.dataEnd > size) break;
+        const descriptors = new Uint8Array(chunk.wantedPages * KDUMP_DESCRIPTOR_BYTES);
+        await fh.read(descriptors, 0, descriptors.length, descriptorsOf(chunk));
+        const file = fh;
+        const pieces: [number, number][] = [];
+        const dv = new DataView(descriptors.buffer);
+        for (let k = 0; k < chunk.wantedPages; k++) pieces.push([Number(dv.getBigUint64(k * KDUMP_DESCRIPTOR_BYTES, true)), dv.getUint32(k * KDUMP_DESCRIPTOR_BYTES + 8, true)]);
+        const lo = Math.min(...pieces.map(([o]) => o));
+        const hi = Math.max(...pieces.map(([o, n]) => o + n));
+        if (lo < layout.zeroAt || hi > entry.dataEnd) break;
+        const span = new Uint8Array(hi - lo);
+        await file.read(span, 0, span.length, lo);
+        let pages: Uint8Array;
+        try {
+          pages = decodePages(c, descriptors, (offset, bytes) => span.subarray(offset - lo, offset - lo + bytes));
+        } catch {
+          break;
+        }
+        if (dataCrc32(pages) !== entry.crc) break;
+        kept.set(chunk.index, entry);
+        cursor = entry.dataEnd;
+      }
+      await fh.truncate(cursor);
+      return kept;
+    },
+    async write(fh, chunk, data) {
+      const { descriptors, blob } = encodeChunk(c, data, cursor, { at: layout.zeroAt, bytes: zero.length });
+      await fh.write(blob, 0, blob.length, cursor);
+      await fh.write(descriptors, 0, descriptors.length, descriptorsOf(chunk));
+      cursor += blob.length;
+      return cursor;
+    },
+    async finish(fh) {
+      const { size } = await fh.stat();
+      return size;
+    },
+    segmentPlacement: () => ({}),
+  };
+}
+
+class TurnCancelled extends Error {}
+
+/** A gate opened once: a chunk's turn to be written. */
+function deferred(): { opened: Promise<void>; open(): void; cancel(): void } {
+  let open!: () => void;
+  let cancel!: (e: Error) => void;
+  const opened = new Promise<void>((resolve, reject) => {
+    open = resolve;
+    cancel = reject;
+  });
+  opened.catch(() => undefined); // a gate nobody waits for may be cancelled
+  return { opened, open, cancel: () => cancel(new TurnCancelled('an earlier chunk failed')) };
 }
 
 function hex(v: bigint): string {

@@ -3,17 +3,18 @@
 // writing /proc/vmcore at dump level 31 once per format (zlib, lzo, snappy, ELF, flattened
 // zlib; Debian's makedumpfile has no zstd). One guest, one panic, every format. The truth is the
 // guest's own /proc taken just before the panic, its console, and makedumpfile's own ELF dump
-// (the pages it left out of its PT_LOADs, which the ELF dump itself must report as excluded too);
-// crash on the same files is test/long/kdump-crash.test.ts.
+// (the pages it left out of its PT_LOADs, which the ELF dump itself must report as excluded too)
+// and the dumps' own bitmaps. save-vmcore of a dump (ELF and --format kdump) leaves out what the
+// dump left out. crash on the same files is test/long/kdump-crash.test.ts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { GroundTruth } from '../../testbed';
 import { KdumpGuest, KdumpJob, KdumpRun } from '../../testbed/kdump-guest';
-import { grass, grassJson, PsTask, sameComm } from './agent-harness';
+import { grass, grassJson, PsTask, root, sameComm } from './agent-harness';
 
 const JOBS: KdumpJob[] = [{ format: 'zlib' }, { format: 'lzo' }, { format: 'snappy' }, { format: 'elf' }, { format: 'zlib', flattened: true }];
 
@@ -151,4 +152,110 @@ test('corrupted copies of a real dump (header, bitmaps, descriptors, pages) give
     outcomes[`${part} ${r.code === 0 ? 'listed' : 'refused'}`] = (outcomes[`${part} ${r.code === 0 ? 'listed' : 'refused'}`] ?? 0) + 1;
   }
   process.stderr.write(`kdump mutants: ${JSON.stringify(outcomes)}\n`);
+});
+
+/** Pages of RAM (1st bitmap) that a kdump file does not hold (clear in its 2nd), read from the file itself. */
+function pagesLeftOut(file: string): number {
+  const b = readFileSync(file);
+  const blockSize = b.readUInt32LE(428);
+  const bitmapsAt = (1 + b.readUInt32LE(432)) * blockSize;
+  const half = (b.readUInt32LE(436) * blockSize) / 2;
+  let n = 0;
+  for (let i = 0; i < half; i++) {
+    let bits = b[bitmapsAt + i] & ~b[bitmapsAt + half + i] & 0xff;
+    for (; bits; bits &= bits - 1) n++;
+  }
+  return n;
+}
+
+interface Saved {
+  fileFormat: string;
+  compression?: string;
+  fileBytes: number;
+  chunks: number;
+  resumedChunks: number;
+  excludedPages: Record<string, number>;
+  excludedAsZeros: Record<string, number>;
+}
+
+let savedElf: { file: string; saved: Saved } | undefined;
+
+test('save-vmcore of a dump never asks for what the dump left out: those pages are named as excluded, not copied as zeros unsaid', async () => {
+  const zlib = run.results.find((r) => r.job.format === 'zlib' && !r.job.flattened)!.file;
+  const out = path.join(scratch, 'saved.elf');
+  const r = await grass(['save-vmcore', out, '--target', `vmcore:${zlib}`, '--json'], {}, 300_000);
+  assert.equal(r.code, 0, r.stderr);
+  const saved = JSON.parse(r.stdout) as Saved;
+  const leftOut = pagesLeftOut(zlib);
+  assert.ok(leftOut > 1000, `makedumpfile left ${leftOut} pages out at dump level 31`);
+  assert.equal(saved.excludedPages.notindump, leftOut, 'every page the dump lacks, and only those, is excluded');
+  assert.match(r.stderr, new RegExp(`${leftOut} pages are not in the source dump \\(excluded by its dump level\\)`));
+  // An ELF cannot leave out short runs inside a segment: those are zero pages, and said so.
+  const manifest = JSON.parse(readFileSync(`${out}.manifest.json`, 'utf8')) as { excluded: { pages: number; reason: string; inFile: string }[] };
+  const zeros = manifest.excluded.filter((x) => x.reason === 'notindump' && x.inFile === 'zeros').reduce((n, x) => n + x.pages, 0);
+  assert.equal(zeros, saved.excludedAsZeros.notindump ?? 0);
+  if (zeros) assert.match(r.stderr, new RegExp(`${zeros} written as zero pages inside its segments`));
+  const ps = async (target: string): Promise<string> => (await grass(['ps', '--target', target])).stdout;
+  assert.equal(await ps(`vmcore:${out}`), await ps(`vmcore:${zlib}`), 'the saved ELF lists what the dump lists');
+  savedElf = { file: out, saved };
+});
+
+test('save-vmcore --format kdump: zstd pages, 3x smaller than the ELF of the same pages, the same tasks, excluded pages still excluded, resumable', async () => {
+  assert.ok(savedElf, 'the ELF save ran first');
+  const zlib = run.results.find((r) => r.job.format === 'zlib' && !r.job.flattened)!.file;
+  const out = path.join(scratch, 'saved.kdump');
+  const r = await grass(['save-vmcore', out, '--format', 'kdump', '--target', `vmcore:${zlib}`, '--json'], {}, 300_000);
+  assert.equal(r.code, 0, r.stderr);
+  const saved = JSON.parse(r.stdout) as Saved;
+  assert.equal(saved.fileFormat, 'kdump');
+  assert.equal(saved.compression, 'zstd');
+  const head = readFileSync(out).subarray(0, 4096);
+  assert.equal(head.subarray(0, 8).toString('latin1'), 'KDUMP   ');
+  assert.equal(head.readUInt32LE(424), 0x20, 'header status: DUMP_DH_COMPRESSED_ZSTD');
+  assert.ok(saved.fileBytes * 3 <= savedElf.saved.fileBytes, `kdump ${saved.fileBytes} bytes vs ELF ${savedElf.saved.fileBytes}`);
+  assert.deepEqual(saved.excludedAsZeros, {}, 'a kdump file writes no excluded page as zeros');
+  assert.equal(pagesLeftOut(out), pagesLeftOut(zlib), 'its bitmaps leave out what the source left out');
+  const ps = async (target: string): Promise<string> => (await grass(['ps', '--target', target])).stdout;
+  assert.equal(await ps(`vmcore:${out}`), await ps(`vmcore:${zlib}`));
+  const dmesg = await grass(['dmesg', '--target', `vmcore:${out}`]);
+  assert.match(dmesg.stdout, /Kernel panic - not syncing: sysrq triggered crash/);
+
+  // A page the source left out, found from the source's own bitmaps: excluded in the copy too.
+  const src = readFileSync(zlib);
+  const bitmapsAt = (1 + src.readUInt32LE(432)) * src.readUInt32LE(428);
+  const half = (src.readUInt32LE(436) * src.readUInt32LE(428)) / 2;
+  let pfn = -1;
+  for (let i = 0; i < half && pfn < 0; i++) {
+    const bits = src[bitmapsAt + i] & ~src[bitmapsAt + half + i] & 0xff;
+    if (bits) pfn = i * 8 + Math.log2(bits & -bits);
+  }
+  const addr = `0x${(pfn * 4096).toString(16)}`;
+  const read = await grass(['read', addr, '64', '--phys', '--target', `vmcore:${out}`]);
+  assert.notEqual(read.code, 0);
+  assert.match(read.stderr, new RegExp(`address ${addr} is not in this dump \\(excluded by its dump level\\)`));
+
+  // Killed part-way (one request in flight at a time), then run again: the same file but for
+  // the header's time stamp (struct timeval at 408).
+  const again = path.join(scratch, 'resumed.kdump');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'save-vmcore', again, '--format', 'kdump', '--parallel', '1', '--target', `vmcore:${zlib}`], { cwd: root, stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const journal = `${again}.journal`;
+  const lines = (): number => (existsSync(journal) ? readFileSync(journal, 'utf8').split('\n').length - 2 : 0);
+  const deadline = Date.now() + 120_000;
+  while (lines() < saved.chunks / 3) {
+    assert.ok(Date.now() < deadline && child.exitCode === null, 'the transfer got a third of the way');
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  child.kill('SIGKILL');
+  await exited;
+  const done = lines();
+  assert.ok(done < saved.chunks, 'killed before the end');
+  const resumed = await grassJson<Saved>(['save-vmcore', again, '--format', 'kdump', '--target', `vmcore:${zlib}`]);
+  assert.ok(resumed.resumedChunks >= done - 1 && resumed.resumedChunks < resumed.chunks, `resumed ${resumed.resumedChunks} chunks, the journal held ${done}`);
+  const a = readFileSync(out);
+  const b = readFileSync(again);
+  a.fill(0, 408, 424);
+  b.fill(0, 408, 424);
+  assert.ok(a.equals(b), `the resumed file (${b.length} bytes) equals the uninterrupted one (${a.length})`);
+  process.stderr.write(`kdump save: ELF ${savedElf.saved.fileBytes} bytes, kdump zstd ${saved.fileBytes} (${(savedElf.saved.fileBytes / saved.fileBytes).toFixed(1)}x smaller); resumed after ${done} of ${saved.chunks} chunks\n`);
 });

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KdumpGuest, KdumpJob, KdumpRun } from '../../testbed/kdump-guest';
 import { grass, grassJson, PsTask, sameComm } from '../integration/agent-harness';
-import { ensurePeerTools, kernelDebugVmlinux, timed } from './peer-tools';
+import { crashTasks, ensurePeerTools, kernelDebugVmlinux, timed } from './peer-tools';
 
 const JOBS: KdumpJob[] = [{ format: 'zlib' }, { format: 'lzo' }, { format: 'snappy' }, { format: 'elf' }, { format: 'zlib', flattened: true }];
 
@@ -111,4 +111,19 @@ test('crash and grass agree on each dump: tasks, modules, kernel log, the panick
     assert.equal(ourFrames.at(-1), crash.bt.functions.at(-1), `${name}: both end at the system call's entry`);
     process.stderr.write(`kdump-crash: ${name}: ${crash.tasks.length} tasks, ${crash.modules.length} modules, ${crash.log.length} log lines equal; bt of pid ${crash.bt.pid}: ${ourFrames.length} frames in crash's order (crash's ${crash.bt.functions.length} add ${extra.join(', ')}); crash ${crash.seconds.toFixed(1)} s\n`);
   }
+});
+
+test('crash opens what grass save-vmcore --format kdump wrote (zstd pages) and lists the same tasks', async () => {
+  const zlib = run.results.find((r) => r.job.format === 'zlib' && !r.job.flattened)!.file;
+  const out = path.join(scratch, 'saved.kdump');
+  const saved = await grassJson<{ fileBytes: number; compression: string }>(['save-vmcore', out, '--format', 'kdump', '--target', `vmcore:${zlib}`]);
+  assert.equal(saved.compression, 'zstd');
+  const initTask = (await grassJson<{ address: string }>(['read', 'init_task', '1', '--target', `vmcore:${out}`])).address;
+  const crash = await crashTasks(out, vmlinux, BigInt(initTask));
+  const { tasks } = await grassJson<{ tasks: PsTask[] }>(['ps', '--target', `vmcore:${zlib}`]);
+  const sorted = (pids: number[]): number[] => [...pids].sort((a, b) => a - b);
+  assert.deepEqual(sorted(crash.result.map((t) => t.pid)), sorted([0, ...tasks.map((t) => t.pid)]), 'crash lists the tasks grass lists on the source dump');
+  const byPid = new Map(crash.result.map((t) => [t.pid, t.comm]));
+  for (const t of tasks) assert.ok(sameComm(t.comm, byPid.get(t.pid) ?? '?'), `pid ${t.pid} is ${t.comm}, crash says ${byPid.get(t.pid)}`);
+  process.stderr.write(`kdump-crash: save-vmcore --format kdump (${saved.fileBytes} bytes, zstd): crash lists ${crash.result.length} tasks in ${crash.seconds.toFixed(1)} s\n`);
 });

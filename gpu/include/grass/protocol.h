@@ -55,6 +55,11 @@ enum grass_opcode {
                                   slot is one transfer in flight): the selected pages back to back, their
                                   CRC32C in data_crc32; GRASS_E_MALFORMED when they exceed the data area,
                                   GRASS_E_OUT_OF_RANGE (detail: the page) for a page outside memory */
+  GRASS_OP_DUMP_MAP = 12,      /* args: physical address (a multiple of GRASS_BULK_PAGE_BYTES), page count
+                                  (at most 8 * slot_data_bytes). Reply, one chunk in the slot: a bitmap,
+                                  bit k (LSB first) set when page k lies in memory and in the dump, clear
+                                  for a page the source left out (a dump level's GRASS_E_EXCLUDED) or
+                                  outside memory; what BULK_READ may ask for without failing */
 };
 
 #define GRASS_BULK_PAGE_BYTES 4096u

@@ -41,6 +41,7 @@ export const GRASS_OP_READ_BATCH = 8;
 export const GRASS_OP_METRICS = 9;
 export const GRASS_OP_DETECT = 10;
 export const GRASS_OP_BULK_READ = 11;
+export const GRASS_OP_DUMP_MAP = 12;
 export const GRASS_SPACE_PHYSICAL = 0;
 export const GRASS_SPACE_KERNEL = 1;
 export const GRASS_SPACE_USER = 2;
@@ -74,7 +75,7 @@ export const detectors = [
 ] as const;
 
 /** enum grass_opcode */
-export enum Opcode { Heartbeat = GRASS_OP_HEARTBEAT, Describe = GRASS_OP_DESCRIBE, Read = GRASS_OP_READ, Write = GRASS_OP_WRITE, ProcessCount = GRASS_OP_PROCESS_COUNT, ProcessList = GRASS_OP_PROCESS_LIST, FetchResult = GRASS_OP_FETCH_RESULT, ReadBatch = GRASS_OP_READ_BATCH, Metrics = GRASS_OP_METRICS, Detect = GRASS_OP_DETECT, BulkRead = GRASS_OP_BULK_READ }
+export enum Opcode { Heartbeat = GRASS_OP_HEARTBEAT, Describe = GRASS_OP_DESCRIBE, Read = GRASS_OP_READ, Write = GRASS_OP_WRITE, ProcessCount = GRASS_OP_PROCESS_COUNT, ProcessList = GRASS_OP_PROCESS_LIST, FetchResult = GRASS_OP_FETCH_RESULT, ReadBatch = GRASS_OP_READ_BATCH, Metrics = GRASS_OP_METRICS, Detect = GRASS_OP_DETECT, BulkRead = GRASS_OP_BULK_READ, DumpMap = GRASS_OP_DUMP_MAP }
 /** enum grass_space */
 export enum Space { Physical = GRASS_SPACE_PHYSICAL, Kernel = GRASS_SPACE_KERNEL, User = GRASS_SPACE_USER }
 /** enum grass_status */

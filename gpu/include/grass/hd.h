@@ -83,10 +83,23 @@ struct grass_grid_job {
   const void* tables;                // the grass_crc32_grid_tables (crypto/crc32_grid.h)
   const uint8_t* memo_dst;           // the last job's destination and length, while no copy wrote into it
   uint64_t memo_bytes;
+  // What the grid did, for the agent's reaction record: copies posted, chunks the grid copied,
+  // chunks the poster copied itself after the grid made no progress for GRASS_GRID_STALL_NS.
+  unsigned long long copies, chunks_by_grid, chunks_by_poster, stalls;
 };
 static __device__ grass_grid_job* grass_copy_grid = 0;
+#define GRASS_GRID_STALL_NS 20000000ull
 
-// Copies bytes (16-byte multiple, aligned) by the grid and waits for every chunk.
+__device__ inline uint64_t grass_device_ns() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
+  return t;
+}
+
+// Copies bytes (16-byte multiple, aligned) by the grid and waits for every chunk. When no chunk
+// completes for GRASS_GRID_STALL_NS (the grid's blocks not resident, or stuck), the poster claims
+// the chunks left through the same ticket and copies them itself, so a copy always ends; the memo
+// is then not kept (those chunks have no CRC).
 __device__ inline void grass_run_grid_copy(grass_grid_job* job, uint8_t* dst, const uint8_t* src, uint64_t bytes) {
   volatile grass_grid_job* v = job;
   v->src = src;
@@ -97,10 +110,31 @@ __device__ inline void grass_run_grid_copy(grass_grid_job* job, uint8_t* dst, co
   __threadfence();
   unsigned long long generation = (v->ticket >> 32) + 1;
   atomicExch(&job->ticket, generation << 32);
-  while (atomicAdd(&job->chunks_done, 0u) != chunks) {}
+  v->copies = v->copies + 1;
+  uint32_t done, seen = 0, by_poster = 0;
+  uint64_t since = grass_device_ns();
+  while ((done = atomicAdd(&job->chunks_done, 0u)) != chunks) {
+    uint64_t now = grass_device_ns();
+    if (done != seen) { seen = done; since = now; continue; }
+    if (now - since < GRASS_GRID_STALL_NS) continue;
+    v->stalls = v->stalls + 1;
+    for (;;) {
+      unsigned long long ticket = v->ticket;
+      if ((uint32_t)ticket >= chunks) break;
+      if (atomicCAS(&job->ticket, ticket, ticket + 1) != ticket) continue;
+      uint64_t at = (uint64_t)(uint32_t)ticket * GRASS_GRID_CHUNK_BYTES;
+      uint64_t n = bytes - at < GRASS_GRID_CHUNK_BYTES ? bytes - at : GRASS_GRID_CHUNK_BYTES;
+      for (uint64_t k = 0; k < n; k += 8) *(uint64_t*)(dst + at + k) = *(const volatile uint64_t*)(src + at + k);
+      atomicAdd(&job->chunks_done, 1u);
+      by_poster++;
+    }
+    since = now;
+  }
   __threadfence();
+  v->chunks_by_grid = v->chunks_by_grid + (chunks - by_poster);
+  v->chunks_by_poster = v->chunks_by_poster + by_poster;
   v->memo_dst = dst;
-  v->memo_bytes = bytes;
+  v->memo_bytes = by_poster ? 0 : bytes;
 }
 
 // A copy into [dst, dst + n) that did not go through the grid makes the memo stale if it overlaps.

@@ -260,7 +260,7 @@ persistent_monitor(grass_monitor* mon, const volatile uint32_t* stop, reaction_r
   if (threadIdx.x < 32) {
     serve_on_warp(mon, stop);
     if (threadIdx.x != 0) return;
-    ((volatile grass_grid_job*)grid)->quit = 1;  // the copy grid leaves
+    if (grid) ((volatile grass_grid_job*)grid)->quit = 1;  // the copy grid leaves
     quit = 1;  // the watcher leaves
     job.kind = 0;  // the helpers leave
     __threadfence_block();
@@ -320,6 +320,7 @@ struct CudaBackend::State {
   grass_grid_job* d_grid = nullptr;
   const grass_crc32_grid_tables* d_grid_tables = nullptr;
   int grid_blocks = 0;
+  bool grid_launched = false;
   // Pinned staging for the stand-in: the forwarded marks, the polled reply marks, a reply, the header.
   uint64_t* pin_request_mark = nullptr;
   uint64_t* pin_reply_mark = nullptr;
@@ -455,8 +456,11 @@ void CudaBackend::start() {
   CU(cudaMemset(&s.d_grid->quit, 0, sizeof(uint32_t)));  // after a stop (SIGUSR2), the grid serves again
   CU(cudaDeviceSynchronize());
   *(volatile uint32_t*)s.started_flag = 0;
-  persistent_monitor<<<1, kMonitorThreads, 0, s.kernel_stream>>>(s.d_mon, s.d_stop_flag, s.d_ring, s.d_entries, s.d_grid,
-                                                                  s.d_started_flag);
+  // GRASS_CUDA_GRID=0: no grid (large copies stay on the monitor block's helpers), to compare.
+  const char* grid_setting = getenv("GRASS_CUDA_GRID");
+  s.grid_launched = !(grid_setting && strcmp(grid_setting, "0") == 0);
+  persistent_monitor<<<1, kMonitorThreads, 0, s.kernel_stream>>>(s.d_mon, s.d_stop_flag, s.d_ring, s.d_entries,
+                                                                  s.grid_launched ? s.d_grid : nullptr, s.d_started_flag);
   CU(cudaGetLastError());
   // The monitor's block takes a whole multiprocessor's registers: launched together, the grid's
   // blocks (which never leave) could take a share of every multiprocessor first and keep the
@@ -466,8 +470,10 @@ void CudaBackend::start() {
     timespec nap = {0, 100000};
     nanosleep(&nap, nullptr);
   }
-  copy_grid<<<s.grid_blocks, GRASS_GRID_LANES, 0, s.grid_stream>>>(s.d_grid, &s.d_mon->crc, s.d_grid_tables);
-  CU(cudaGetLastError());
+  if (s.grid_launched) {
+    copy_grid<<<s.grid_blocks, GRASS_GRID_LANES, 0, s.grid_stream>>>(s.d_grid, &s.d_mon->crc, s.d_grid_tables);
+    CU(cudaGetLastError());
+  }
   s.stopping = false;
   s.nic = std::thread([&s] { s.nic_loop(); });
   s.running = true;
@@ -516,7 +522,10 @@ void CudaBackend::State::write_reactions(const char* file) {
             stats(ns).c_str(), stats(cyc).c_str());
     first = false;
   }
-  fprintf(f, "}}\n");
+  grass_grid_job grid;
+  CU(cudaMemcpy(&grid, d_grid, sizeof grid, cudaMemcpyDeviceToHost));
+  fprintf(f, "},\"grid\":{\"launched\":%s,\"blocks\":%d,\"copies\":%llu,\"chunksByGrid\":%llu,\"chunksByPoster\":%llu,\"stalls\":%llu}}\n",
+          grid_launched ? "true" : "false", grid_blocks, grid.copies, grid.chunks_by_grid, grid.chunks_by_poster, grid.stalls);
   fclose(f);
 }
 

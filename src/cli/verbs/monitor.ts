@@ -29,7 +29,7 @@ a running monitor. Runs until SIGINT/SIGTERM.
 
   --socket PATH      local socket (default $GRASS_MONITOR_SOCKET, else ${defaultRelaySocket()})
   --key-file F       32-byte HMAC key of the targets (default $GRASS_KEY_FILE); optional with
-                     --targets-file when every entry names its keyFile
+                     --targets-file alone when every entry names its keyFile
   --targets-file F   targets to hold, JSON (or YAML: .yaml/.yml): a list of {"name", "address",
                      "keyFile", "options": {"heartbeatIntervalMs", "requestTimeoutMs"}} (the
                      grass.targets setting's shape plus keyFile, relative to F's folder); read
@@ -92,7 +92,10 @@ export const monitorCommand: CliCommand = {
       strict: true,
     });
     const keyFile = values['key-file'] ?? process.env.GRASS_KEY_FILE;
-    if (!keyFile && !values['targets-file']) throw new Error('monitor: --key-file F (or GRASS_KEY_FILE) is required: heartbeats are signed');
+    // Without --key-file only a targets file's entries, each with its own key, can be held.
+    if (!keyFile && (!values['targets-file'] || values.listen || values.connect?.length)) {
+      throw new Error(`monitor: --key-file F (or GRASS_KEY_FILE) is required${values['targets-file'] ? ' with --listen or --connect' : ''}: heartbeats are signed`);
+    }
     const socketPath = values.socket ?? defaultRelaySocket();
     let stopRequested: (why: string) => void = () => undefined;
     const stopped = new Promise<string>((resolve) => {

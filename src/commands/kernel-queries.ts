@@ -11,6 +11,7 @@ import type { TargetStatus } from '../relay/wire';
 import { QueryText, type QueryLink } from '../views/query-documents';
 import type { ProcessItem } from '../views/processes';
 import type { FaultItem } from '../views/faults';
+import type { ModuleItem } from '../views/modules';
 import type { CommandDeps } from './deps';
 import { requireSession } from './require-session';
 import type { LiveSession } from '../session/live-session';
@@ -126,6 +127,17 @@ export function registerKernelQueryCommands(deps: CommandDeps): vscode.Disposabl
       return report;
     }),
     /** Loaded modules as /proc/modules prints them; resolves to the lines. */
+    /** The Modules view's list read again; resolves to it. */
+    vscode.commands.registerCommand('grass.refreshModules', () => deps.views.modulesProvider.list.refresh()),
+    /** The Blocked Tasks view's groups read again; resolves to them. */
+    vscode.commands.registerCommand('grass.refreshBlockedTasks', () => deps.views.blockedTasksProvider.groups.refresh()),
+    /** A Modules view row: its struct module decoded (Struct Decoder), or its core text in the memory inspector. */
+    vscode.commands.registerCommand('grass.module.decodeStruct', (item: ModuleItem) =>
+      item?.kind === 'module' ? vscode.commands.executeCommand('grass.decodeStruct', `0x${item.module.structAddress.toString(16)}`, 'struct module') : undefined,
+    ),
+    vscode.commands.registerCommand('grass.module.openMemory', (item: ModuleItem) =>
+      item?.kind === 'module' ? vscode.commands.executeCommand('grass.readMemory', `0x${item.module.address.toString(16)}`) : undefined,
+    ),
     vscode.commands.registerCommand('grass.showModules', async (): Promise<string[] | undefined> => {
       const session = requireSession(deps.sessions, 'list modules');
       if (!session) return undefined;

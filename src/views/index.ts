@@ -6,7 +6,9 @@ import type { Sessions } from '../session/sessions';
 import type { ConfiguredTargets } from '../settings/configured-targets';
 import type { TargetKeys } from '../settings/keys';
 import { FaultsProvider, type FaultItem } from './faults';
+import { BlockedTasksProvider, type BlockedItem } from './blocked-tasks';
 import { KernelLogDocuments } from './kernel-log';
+import { ModulesProvider, type ModuleItem } from './modules';
 import { ProcessesProvider, type ProcessItem } from './processes';
 import { QueryDocuments } from './query-documents';
 import { HeartbeatStatusBar } from './status-bar';
@@ -22,6 +24,10 @@ export interface GrassViews {
   structDecoderProvider: StructDecoderProvider;
   faults: vscode.TreeView<FaultItem>;
   faultsProvider: FaultsProvider;
+  modules: vscode.TreeView<ModuleItem>;
+  modulesProvider: ModulesProvider;
+  blockedTasks: vscode.TreeView<BlockedItem>;
+  blockedTasksProvider: BlockedTasksProvider;
   heartbeat: HeartbeatStatusBar;
   kernelLog: KernelLogDocuments;
   queryDocuments: QueryDocuments;
@@ -35,6 +41,8 @@ export function registerViews(
   const processesProvider = new ProcessesProvider(deps.sessions);
   const structDecoderProvider = new StructDecoderProvider(deps.sessions);
   const faultsProvider = new FaultsProvider(deps.sessions, deps.output);
+  const modulesProvider = new ModulesProvider(deps.sessions);
+  const blockedTasksProvider = new BlockedTasksProvider(deps.sessions);
   const views: GrassViews = {
     targets: vscode.window.createTreeView('grass.targets', { treeDataProvider: targetsProvider, showCollapseAll: false }),
     targetsProvider,
@@ -44,6 +52,10 @@ export function registerViews(
     structDecoderProvider,
     faults: vscode.window.createTreeView('grass.faults', { treeDataProvider: faultsProvider }),
     faultsProvider,
+    modules: vscode.window.createTreeView('grass.modules', { treeDataProvider: modulesProvider }),
+    modulesProvider,
+    blockedTasks: vscode.window.createTreeView('grass.blockedTasks', { treeDataProvider: blockedTasksProvider, showCollapseAll: true }),
+    blockedTasksProvider,
     heartbeat: new HeartbeatStatusBar(deps.sessions),
     kernelLog: new KernelLogDocuments(deps.sessions),
     queryDocuments: new QueryDocuments(),
@@ -62,6 +74,10 @@ export function registerViews(
     views.structDecoder,
     faultsProvider,
     views.faults,
+    modulesProvider,
+    views.modules,
+    blockedTasksProvider,
+    views.blockedTasks,
     culpritWatch,
     panicWatch,
     views.heartbeat,

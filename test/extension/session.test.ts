@@ -67,6 +67,9 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
   /** The serial console after the panic, and the guest's /proc/kallsyms lines of the functions it names, read before. */
   let panicConsole: string | undefined;
   let kallsymsBeforePanic = '';
+  let procModulesBeforePanic = '';
+  /** Before the panic, with F4 injected: the pids of the readers in D, and one's /proc/PID/stack. */
+  let blockedBeforePanic: { pids: number[]; stack: string[] } | undefined;
 
   /** The `grass` CLI of this checkout, straight to the agent (no extension, no monitor). */
   async function grass<T>(...args: string[]): Promise<T> {
@@ -383,7 +386,17 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
   it('after the guest panics, the held session, the debug adapter and a fresh extension-side session still answer', async function () {
     this.timeout(150_000);
     const truth: GroundTruth = await guest.request({ op: 'truth' });
-    kallsymsBeforePanic = (await guest.request<{ output: string }>({ op: 'exec', command: "grep -E ' (sysrq_handle_crash|write_sysrq_trigger)$' /proc/kallsyms" })).output;
+    // F4 first: 32 readers of /dev/grass_f4 wait in D for ever (the Blocked Tasks test reads them after the panic).
+    await guest.request({ op: 'fault', kind: 'f4' });
+    const exec = async (command: string): Promise<string> => (await guest.request<{ output: string }>({ op: 'exec', command })).output;
+    const readersInD = "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = cat ] && grep -q '^State:.D' $p/status 2>/dev/null && echo ${p#/proc/}; done; true";
+    const pids = await waitFor('32 readers in D', async () => {
+      const found = (await exec(readersInD)).trim().split(/\s+/).filter(Boolean).map(Number);
+      return found.length >= 32 ? found.sort((a, b) => a - b) : undefined;
+    }, 60_000);
+    blockedBeforePanic = { pids, stack: (await exec(`cat /proc/${pids[0]}/stack`)).trim().split('\n').map((l) => l.replace(/^\[<[0-9a-f]+>\] /, '')) };
+    kallsymsBeforePanic = await exec("grep -E ' (sysrq_handle_crash|write_sysrq_trigger)$' /proc/kallsyms");
+    procModulesBeforePanic = (await guest.request<{ output: string }>({ op: 'exec', command: 'cat /proc/modules' })).output;
     const { console } = await guest.request<{ console: string }>({ op: 'panic' }, 90_000);
     assert.match(console, /Kernel panic - not syncing/);
     panicConsole = console;
@@ -476,6 +489,66 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     assert.match(text, new RegExp(`^<0>\\[\\s*${printed[1].replace('.', '\\.')}\\] \\[\\s*T${pid}\\] Kernel panic - not syncing: sysrq triggered crash$`), text);
     const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', editor.document.uri);
     assert.ok(lenses.some((l) => l.command?.command === 'grass.kernelLog.goToLastPanic' && l.command.title === 'Go to last panic/oops'), JSON.stringify(lenses.map((l) => l.command?.title)));
+  });
+
+  it("the Modules view lists the guest's /proc/modules (read before the panic); a row decodes its struct module", async function () {
+    this.timeout(60_000);
+    const truth = procModulesBeforePanic.trim().split('\n').map((line) => {
+      const [name, size, refcount, usedBy, state, address] = line.trim().split(/\s+/);
+      return { name, size: Number(size), refcount: Number(refcount), usedBy: usedBy === '-' ? [] : usedBy.split(',').filter(Boolean), state, address: BigInt(address) };
+    });
+    assert.ok(truth.length > 0, 'the guest has modules');
+    const provider = api.views.modulesProvider;
+    await vscode.commands.executeCommand('grass.modules.focus');
+    const modules = (await provider.list.current()) ?? [];
+    assert.deepEqual(modules.map((m) => ({ name: m.name, size: m.size, refcount: m.refcount, usedBy: m.usedBy, state: m.state, address: m.address })), truth);
+    // As rendered: the rows the side bar has room for, in the kernel's order (/proc/modules').
+    const rows = await waitFor('the module rows', async () => {
+      const r = await viewRows('Modules');
+      return r.length > 0 ? r : undefined;
+    }, 20_000);
+    // (A row's text is its label, then its description: the size first.)
+    assert.deepEqual(rows.map((r, i) => r.startsWith(truth[i]?.name ?? '\0') && /^\d/.test(r.slice(truth[i].name.length))), rows.map(() => true), rows.join(' | '));
+    const [first] = provider.getChildren();
+    assert.ok(first.kind === 'module');
+    assert.match(String(provider.getTreeItem(first).description), new RegExp(`· ${truth[0].state} · .*0x${truth[0].address.toString(16)}$`));
+    const decoded = await vscode.commands.executeCommand<{ type: string; children?: { name: string; value?: unknown }[] }>('grass.module.decodeStruct', first);
+    assert.equal(decoded?.type, 'struct module');
+    assert.equal(decoded?.children?.find((c) => c.name === 'name')?.value, truth[0].name);
+  });
+
+  it('the Blocked Tasks view groups the F4 readers (in D before the panic) by their stack, which equals /proc/PID/stack; a frame opens the inspector, a task reveals in Processes', async function () {
+    this.timeout(90_000);
+    assert.ok(blockedBeforePanic, 'the readers were in D before the panic');
+    const provider = api.views.blockedTasksProvider;
+    await vscode.commands.executeCommand('grass.blockedTasks.focus');
+    const groups = (await provider.groups.current()) ?? [];
+    assert.equal(provider.groups.error, undefined);
+    const [top] = provider.getChildren();
+    assert.ok(top.kind === 'group', top.kind);
+    assert.deepEqual(top.group.tasks.map((t) => t.pid).sort((a, b) => a - b), blockedBeforePanic.pids);
+    assert.ok(top.group.tasks.every((t) => t.comm === 'cat'));
+    assert.equal(groups[0], top.group);
+    assert.equal(provider.getTreeItem(top).label, `${blockedBeforePanic.pids.length} × cat`);
+    const children = provider.getChildren(top);
+    const frames = children.flatMap((c) => (c.kind === 'frame' ? [String(provider.getTreeItem(c).label)] : []));
+    assert.deepEqual(frames, blockedBeforePanic.stack);
+    assert.ok(frames.some((f) => /^grass_f4_read\+0x[0-9a-f]+\/0x[0-9a-f]+ \[grass_f4\]$/.test(f)), frames.join(' | '));
+    // As rendered: the group's row, with its count.
+    await waitFor('the group row', async () => ((await viewRows('Blocked Tasks')).some((r) => r.startsWith(`${blockedBeforePanic!.pids.length} × cat`)) ? true : undefined), 20_000);
+    const task = children.find((c) => c.kind === 'task')!;
+    const reveal = provider.getTreeItem(task).command!;
+    const revealed = await vscode.commands.executeCommand<{ task: { pid: number } }>(reveal.command, ...(reveal.arguments ?? []));
+    assert.equal(revealed.task.pid, task.kind === 'task' ? task.pid : -1);
+    const frame = children.find((c) => c.kind === 'frame' && c.frame.module === 'grass_f4')!;
+    const open = provider.getTreeItem(frame).command!;
+    const panel = await vscode.commands.executeCommand<{ dispose(): void }>(open.command, ...(open.arguments ?? []));
+    try {
+      const want = frame.kind === 'frame' ? `0x${frame.frame.address.toString(16)}` : '';
+      await waitFor(`the inspector at ${want}`, async () => ((await webview.texts('#selection')).join().startsWith(`${want} = `) ? true : undefined), 20_000);
+    } finally {
+      panel?.dispose();
+    }
   });
 
   it('Stop Monitor ends the monitor process and its sessions', async () => {

@@ -4,11 +4,12 @@
 // one JSON request a line on stdin with one JSON line on stdout:
 //   {"op":"truth"} -> the guest's ground truth   {"op":"exec","command":"…"} -> {"output"}
 //   {"op":"pause"} / {"op":"resume"} / {"op":"stopAgent"} -> {}
+//   {"op":"fault","kind":"f4"} -> {}: grass testbed's fault of that kind injected
 //   {"op":"panic"} -> {"console"}: echo c > /proc/sysrq-trigger; answers once QEMU reports the
 //   guest panicked, with the guest's serial console text
 // On end of stdin (the test ended, or its extension host died) it stops the agent and the guest.
 import { createInterface } from 'node:readline';
-import { bootGuest, type Guest } from '../../../testbed';
+import { bootGuest, type FaultKind, type Guest } from '../../../testbed';
 import { startGuestAgent, type GuestAgent } from '../../integration/agent-harness';
 
 const reply = (value: unknown): void => {
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   const lines = createInterface({ input: process.stdin });
   lines.on('close', () => void shutdown());
   for await (const line of lines) {
-    const request = JSON.parse(line) as { op: string; command?: string };
+    const request = JSON.parse(line) as { op: string; command?: string; kind?: FaultKind };
     try {
       switch (request.op) {
         case 'truth':
@@ -50,6 +51,11 @@ async function main(): Promise<void> {
           break;
         case 'resume':
           await guest.resume();
+          reply({});
+          break;
+        case 'fault':
+          if (!request.kind) throw new Error('fault: no kind');
+          await guest.fault(request.kind);
           reply({});
           break;
         case 'panic': {

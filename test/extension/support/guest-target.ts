@@ -47,7 +47,7 @@ export class GuestTarget {
     return new GuestTarget(child, lines, ready.target, ready.keyFile);
   }
 
-  async request<T>(request: { op: string; command?: string }, timeoutMs = 60_000): Promise<T> {
+  async request<T>(request: { op: string; command?: string; kind?: string }, timeoutMs = 60_000): Promise<T> {
     const answer = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`guest-control: no answer to ${request.op} in ${timeoutMs} ms`)), timeoutMs);
       this.waiting.push((line) => {

@@ -4,6 +4,7 @@ import { registerConnectionCommands } from './connection';
 import type { CommandDeps } from './deps';
 import { registerKernelQueryCommands } from './kernel-queries';
 import { registerMemoryCommands } from './memory';
+import { registerOpenVmcoreCommand } from './open-vmcore';
 import { registerProcessCommands } from './processes';
 import { registerQueryCommands } from './queries';
 import { registerSaveVmcoreCommand } from './save-vmcore';
@@ -18,5 +19,6 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     ...registerTargetCommands(deps),
     ...registerProcessCommands(deps),
     registerSaveVmcoreCommand(deps),
+    registerOpenVmcoreCommand(deps),
   );
 }

@@ -4,7 +4,7 @@
 import { parseTargetAddress, TargetAddress } from './address';
 import { ClientOptions, GrassClient } from './client';
 import { readKeyFile } from './key';
-import { startOfflineAgent } from './local-agent';
+import { MemorySourceInfo, startOfflineAgent } from './local-agent';
 import { openShmTransport } from './shm';
 import type { Transport } from './transport';
 import { VerbsOptions, VerbsTransport } from './verbs/transport';
@@ -14,6 +14,8 @@ import { VerbsOptions, VerbsTransport } from './verbs/transport';
 export interface ProtocolSession {
   address: TargetAddress;
   client: GrassClient;
+  /** An offline image's format, compression, dump level and size, as its local agent reports them. */
+  source?: MemorySourceInfo;
   /** Detaches; also stops the local agent of an offline image. */
   close(): Promise<void>;
 }
@@ -75,6 +77,7 @@ export async function connectTarget(addressText: string, options: ConnectOptions
         return {
           address,
           client: inner.client,
+          ...(agent.source ? { source: agent.source } : {}),
           close: async () => {
             await inner.close();
             await agent.stop();

@@ -82,10 +82,41 @@ export function startAgent(args: string[], readyTimeoutMs: number, binary = agen
   });
 }
 
+/** What an offline image is, from the agent's ready line (its `source`): the Targets view shows it. */
+export interface MemorySourceInfo {
+  kind: string;
+  /** ram, elf or kdump. */
+  format: string;
+  /** kdump's page compression (zlib, lzo, snappy, zstd, uncompressed); null for other formats. */
+  compression: string | null;
+  flattened: boolean;
+  /** kdump's dump level; null where the format records none. */
+  dumpLevel: number | null;
+  fileBytes: number;
+  /** RAM pages the dump left out. */
+  excludedPages: number;
+}
+
+/** The ready line's source, when it is one (an older agent prints none). */
+export function memorySourceInfo(ready: Record<string, unknown>): MemorySourceInfo | undefined {
+  const s = ready.source as Partial<MemorySourceInfo> | undefined;
+  if (typeof s !== 'object' || s === null || typeof s.kind !== 'string' || typeof s.format !== 'string' || typeof s.fileBytes !== 'number') return undefined;
+  return {
+    kind: s.kind,
+    format: s.format,
+    compression: typeof s.compression === 'string' ? s.compression : null,
+    flattened: s.flattened === true,
+    dumpLevel: typeof s.dumpLevel === 'number' ? s.dumpLevel : null,
+    fileBytes: s.fileBytes,
+    excludedPages: typeof s.excludedPages === 'number' ? s.excludedPages : 0,
+  };
+}
+
 export interface OfflineAgent {
   /** shm:… address of the private buffer. */
   target: string;
   keyFile: string;
+  source?: MemorySourceInfo;
   stop(): Promise<void>;
 }
 
@@ -105,9 +136,11 @@ export async function startOfflineAgent(memory: string, memoryMap: string | unde
     writeNewKeyFile(keyFile);
     const args = ['--memory', memory, ...(memoryMap ? ['--memory-map', memoryMap] : []), '--listen', `shm:${shmPath}`, '--key-file', keyFile, '--exit-with-parent'];
     const agent = await startAgent(args, readyTimeoutMs);
+    const source = memorySourceInfo(agent.ready);
     return {
       target: `shm:${shmPath}`,
       keyFile,
+      ...(source ? { source } : {}),
       stop: async () => {
         await agent.stop();
         cleanup();

@@ -8,6 +8,7 @@ import { KernelModel } from '../kernel/model';
 import { relayTargets } from '../relay/remote';
 import type { TargetStatus } from '../relay/wire';
 import type { GrassClient } from '../rdma/client';
+import type { MemorySourceInfo } from '../rdma/local-agent';
 import type { TargetConfig } from '../settings/targets';
 import { classifyFailure, type FailureState } from './failure';
 import { openHeld, openTarget, type ProtocolSession } from './open-target';
@@ -60,6 +61,8 @@ export class LiveSession implements vscode.Disposable {
     readonly target: TargetConfig,
     private readonly protocol: ProtocolSession,
     readonly heldBy: HeldBy | undefined,
+    /** The target kernel's release, from its description. */
+    readonly release: string,
   ) {}
 
   /**
@@ -85,15 +88,16 @@ export class LiveSession implements vscode.Disposable {
   }
 
   private static async start(target: TargetConfig, protocol: ProtocolSession, heldBy: HeldBy | undefined): Promise<LiveSession> {
+    let release: string;
     try {
       // Attaching checks no key; the first authenticated request does (a wrong key is refused
       // with "bad authenticator"). Its answer is needed for the kernel model anyway.
-      await protocol.client.describe();
+      release = (await protocol.client.describe()).release;
     } catch (err) {
       await protocol.close();
       throw err;
     }
-    const session = new LiveSession(target, protocol, heldBy);
+    const session = new LiveSession(target, protocol, heldBy, release);
     session.scheduleHeartbeat(0);
     return session;
   }
@@ -106,6 +110,11 @@ export class LiveSession implements vscode.Disposable {
 
   get client(): GrassClient {
     return this.protocol.client;
+  }
+
+  /** An offline image's format, compression, dump level and size (its local agent's report). */
+  get source(): MemorySourceInfo | undefined {
+    return this.protocol.source;
   }
 
   /** The kernel model (BTF, symbols, reads), built once from the target's description. */

@@ -14,6 +14,7 @@ import { causeFirst } from './cause-first';
 import type { HeartbeatState } from '../session/live-session';
 import type { RelayModel } from '../session/relay-model';
 import type { PanicShown } from './faults';
+import type { MemorySourceInfo } from '../rdma/local-agent';
 
 /** What the connected target's heartbeat shows: pending, alive, or the failure's state. */
 type HeartbeatShown = 'pending' | 'alive' | FailureState;
@@ -42,6 +43,13 @@ const RELAY_STATE: Record<TargetStatus['state'], string> = {
 /** The state a failed connect leaves: a refused key says so, anything else is unreachable. */
 function connectFailureState(failure: Failure): string {
   return /bad authenticator/.test(failure.message) ? 'key refused' : failure.state === 'refused' ? 'connection refused' : 'unreachable';
+}
+
+/** What an offline image is, in a row's description: format, compression, dump level, size, kernel. */
+export function imageSummary(source: MemorySourceInfo, release: string): string {
+  const format = source.format === 'kdump' ? `${source.flattened ? 'flattened ' : ''}kdump` : source.format === 'elf' ? 'ELF vmcore' : source.kind;
+  const size = source.fileBytes >= 2 ** 30 ? `${(source.fileBytes / 2 ** 30).toFixed(1)} GiB` : `${(source.fileBytes / 2 ** 20).toFixed(1)} MiB`;
+  return [format, source.compression, source.dumpLevel !== null ? `dump level ${source.dumpLevel}` : undefined, size, release].filter(Boolean).join(' · ');
 }
 
 export type TargetItem =
@@ -172,10 +180,14 @@ export class TargetsProvider implements vscode.TreeDataProvider<TargetItem>, vsc
                   : 'no key';
     const tree = new vscode.TreeItem(`${state} · ${target.name}`, vscode.TreeItemCollapsibleState.None);
     tree.id = `grass.target/${target.name}`;
+    const session = connected ? this.sessions.current : undefined;
+    const image = session?.source ? imageSummary(session.source, session.release) : undefined;
+    if (image) tree.description = image;
     const lines = [
       `**${target.name}** — ${state}`,
       `\`${target.address}\``,
       connected ? `Connected${heartbeat ? `; heartbeat: ${HEARTBEAT_STATE[heartbeat]}` : ''}.` : 'Not connected.',
+      image ? `Image: ${image}${session?.source?.excludedPages ? `; ${session.source.excludedPages} pages of RAM not in it (its dump level)` : ''}.` : '',
       panic ? `Kernel panicked${panic.cpu !== undefined ? ` on CPU ${panic.cpu}` : ''}${panic.pid !== undefined ? `, task ${panic.comm ?? '?'} (pid ${panic.pid})` : ''}: ${panic.headline}.` : '',
       connectFailing ? `Last connect failed at ${connectFailure.at.toLocaleTimeString()}: ${causeFirst(connectFailure.message)}.` : '',
       held

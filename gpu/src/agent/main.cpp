@@ -209,11 +209,18 @@ int main(int argc, char** argv) {
     std::string page_sizes = "[";
     for (uint64_t size : target.direct_map_pages) page_sizes += (page_sizes.size() > 1 ? "," : "") + std::to_string(size);
     page_sizes += "]";
-    printf("{\"ready\":true,\"target\":%s,\"backend\":%s,\"memory\":%s,\"discovery\":%s,\"release\":%s,"
+    // What the memory source is (the Targets view shows it for an offline image).
+    const grass::SourceInfo& si = memory.info();
+    std::string source = "{\"kind\":" + json_string(si.kind) + ",\"format\":" + json_string(si.format) +
+                         ",\"compression\":" + (si.compression.empty() ? std::string("null") : json_string(si.compression)) +
+                         ",\"flattened\":" + (si.flattened ? "true" : "false") +
+                         ",\"dumpLevel\":" + (si.dump_level < 0 ? std::string("null") : std::to_string(si.dump_level)) +
+                         ",\"fileBytes\":" + std::to_string(si.file_bytes) + ",\"excludedPages\":" + std::to_string(si.excluded_pages) + "}";
+    printf("{\"ready\":true,\"target\":%s,\"backend\":%s,\"memory\":%s,\"source\":%s,\"discovery\":%s,\"release\":%s,"
            "\"kaslrOffset\":\"%s\",\"physBase\":\"%s\",\"pageOffsetBase\":\"%s\",\"pageTableRoot\":\"%s\",\"pagingLevels\":%u,"
            "\"directMapPageSizes\":%s,\"cpus\":%u,\"symbols\":{\"source\":%s,\"count\":%zu},\"btf\":{\"source\":%s,\"bytes\":%zu},"
            "\"processes\":%s,\"slots\":%u,\"slotDataBytes\":%u,\"workers\":%u,\"writesAllowed\":%s,\"pid\":%d}\n",
-           json_string(o.listen).c_str(), json_string(o.backend).c_str(), json_string(memory.describe()).c_str(), json_string(target.method).c_str(),
+           json_string(o.listen).c_str(), json_string(o.backend).c_str(), json_string(memory.describe()).c_str(), source.c_str(), json_string(target.method).c_str(),
            json_string(target.release).c_str(), grass::hex(target.kaslr_offset).c_str(), grass::hex(target.phys_base).c_str(),
            grass::hex(target.paging.page_offset_base).c_str(), grass::hex(target.paging.root_phys).c_str(), target.paging.levels,
            page_sizes.c_str(), target.cpu_count, json_string(target.symbols_source).c_str(), target.symbols.size(),

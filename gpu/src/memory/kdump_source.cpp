@@ -285,7 +285,8 @@ void KdumpImage::parse() {
     read_or_throw(descriptors_at_, sizeof d, &d, "the first page descriptor");
     kinds = d.flags & (kZlib | kLzo | kSnappy | kZstd);
   }
-  description_ = std::string(flattened_ ? "flattened " : "") + "kdump-compressed, " + compression_names(kinds) + ", dump level " +
+  compression_ = compression_names(kinds);
+  description_ = std::string(flattened_ ? "flattened " : "") + "kdump-compressed, " + compression_ + ", dump level " +
                  std::to_string(dump_level_) + ", " + std::to_string(count) + " pages in the dump, " + std::to_string(excluded) +
                  " excluded";
 }

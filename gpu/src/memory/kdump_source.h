@@ -35,6 +35,8 @@ class KdumpImage {
   const std::vector<FileRange>& ranges() const { return ranges_; }  // RAM the dump describes (1st bitmap)
   const std::string& vmcoreinfo() const { return vmcoreinfo_; }
   uint32_t dump_level() const { return dump_level_; }
+  const std::string& compression() const { return compression_; }  // zlib, lzo, snappy, zstd (+-joined), uncompressed
+  bool flattened() const { return flattened_; }
   const std::string& describe() const { return description_; }  // format, compression, dump level
   uint64_t dumped_pages() const { return dumped_pages_; }
   uint64_t excluded_pages() const { return excluded_pages_; }
@@ -54,7 +56,7 @@ class KdumpImage {
   void fill_loop();
   void release();
 
-  std::string path_, description_, vmcoreinfo_;
+  std::string path_, description_, vmcoreinfo_, compression_;
   const uint8_t* file_ = nullptr;
   uint64_t file_bytes_ = 0, logical_bytes_ = 0;
   bool flattened_ = false;

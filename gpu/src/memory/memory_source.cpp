@@ -174,12 +174,16 @@ MemorySource MemorySource::open(const std::string& spec, const std::string& map_
     }
   }
   src.description_ = kind + ":" + path;
+  src.info_.kind = kind;
+  src.info_.format = kind == "vmcore" ? "elf" : "ram";
   if (kind == "vmcore") {
     src.map_file(path, false);
+    src.info_.file_bytes = src.map_bytes_;
     if (KdumpImage::recognises(src.map_, src.map_bytes_)) src.open_kdump(path);
     else src.open_elf(path);
   } else if (kind == "qemu-ram" || kind == "pmem") {
     src.map_file(path, writable);
+    src.info_.file_bytes = src.map_bytes_;
     if (!map_file.empty()) {
       std::string ram_file;
       std::vector<FileRange> ranges = parse_memory_map(read_text_file(map_file), &ram_file);
@@ -223,6 +227,7 @@ void MemorySource::open_elf(const std::string& path) {
   if (zeros == MAP_FAILED) throw error(path + ": cannot reserve address space for its excluded pages: " + strerror(errno));
   excluded_map_ = (uint8_t*)zeros;
   excluded_map_bytes_ = tail_bytes;
+  info_.excluded_pages = tail_bytes / 4096;
   set_ranges(data);
   uint64_t end = 0;
   for (auto& r : data) end = std::max(end, r.phys_start + r.length);
@@ -272,10 +277,15 @@ void MemorySource::open_kdump(const std::string& path) {
   ranges_ = std::move(ranges);
   vmcoreinfo_ = kdump_->vmcoreinfo();
   description_ += " (" + kdump_->describe() + ")";
+  info_.format = "kdump";
+  info_.compression = kdump_->compression();
+  info_.flattened = kdump_->flattened();
+  info_.dump_level = (int)kdump_->dump_level();
+  info_.excluded_pages = kdump_->excluded_pages();
 }
 
 MemorySource::MemorySource(MemorySource&& o) noexcept
-    : description_(std::move(o.description_)), vmcoreinfo_(std::move(o.vmcoreinfo_)), kdump_(std::move(o.kdump_)), map_(o.map_),
+    : description_(std::move(o.description_)), vmcoreinfo_(std::move(o.vmcoreinfo_)), info_(std::move(o.info_)), kdump_(std::move(o.kdump_)), map_(o.map_),
       map_bytes_(o.map_bytes_), ranges_(std::move(o.ranges_)), phys_(o.phys_), dumped_bits_(std::move(o.dumped_bits_)),
       excluded_map_(o.excluded_map_), excluded_map_bytes_(o.excluded_map_bytes_) {
   o.excluded_map_ = nullptr;

@@ -27,6 +27,17 @@ struct FileRange {
   uint64_t file_offset;
 };
 
+// What a source is, for the agent's ready line (the extension's Targets view shows it).
+struct SourceInfo {
+  std::string kind;         // qemu-ram, vmcore, pmem
+  std::string format;       // ram, elf, kdump
+  std::string compression;  // kdump: zlib, lzo, snappy, zstd (joined by +) or uncompressed; else empty
+  bool flattened = false;   // kdump: makedumpfile -F's form
+  int dump_level = -1;      // kdump: its header's; -1 where the format records none
+  uint64_t file_bytes = 0;
+  uint64_t excluded_pages = 0;  // RAM the dump left out
+};
+
 class MemorySource {
  public:
   // spec: "qemu-ram:PATH[?map=F]", "vmcore:PATH" (ELF, or makedumpfile's kdump format, plain or
@@ -40,6 +51,7 @@ class MemorySource {
   const grass_phys_map& phys() const { return phys_; }
   const std::vector<FileRange>& ranges() const { return ranges_; }
   const std::string& describe() const { return description_; }
+  const SourceInfo& info() const { return info_; }
   uint64_t phys_end() const;  // highest physical address + 1
   // The dump's own VMCOREINFO (a kdump header holds it), empty when the format has none here.
   const std::string& vmcoreinfo() const { return vmcoreinfo_; }
@@ -54,6 +66,7 @@ class MemorySource {
   void open_elf(const std::string& path);
 
   std::string description_, vmcoreinfo_;
+  SourceInfo info_;
   std::unique_ptr<KdumpImage> kdump_;
   uint8_t* map_ = nullptr;
   uint64_t map_bytes_ = 0;

@@ -1,7 +1,7 @@
-// The memory inspector webview loads under its CSP, registers the toolkit components and
+// The memory inspector webview loads under its CSP, registers the design system's components and
 // answers messages from the host.
 import assert from 'node:assert/strict';
-import { describe, it } from 'mocha';
+import { before, describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import type { MemoryInspectorPanel } from '../../src/views/memory-inspector';
 import { webview } from '../harness/workbench';
@@ -17,12 +17,18 @@ async function waitForText(selector: string, pattern: RegExp, timeoutMs = 10_000
 }
 
 describe('memory inspector webview', () => {
+  // Activated here, not by the first command: a command that activates its extension is run
+  // through the workbench, which hands back a serialized copy of the panel, not the panel.
+  before(async () => {
+    await vscode.extensions.getExtension('grass.grass-vscode')!.activate();
+  });
+
   it('round-trips a message with the page', async () => {
     const panel = await vscode.commands.executeCommand<MemoryInspectorPanel>('grass.openMemoryInspector');
     try {
       const pong = await panel.ping(15_000);
       assert.equal(pong.heading, 'Memory Inspector');
-      assert.deepEqual(pong.components, ['vscode-button', 'vscode-text-field', 'vscode-dropdown', 'vscode-option', 'vscode-checkbox']);
+      assert.deepEqual(pong.components, ['vscode-button', 'vscode-textfield', 'vscode-single-select', 'vscode-option', 'vscode-checkbox']);
       // A second round trip gets its own answer.
       const again = await panel.ping(5000);
       assert.equal(again.id, pong.id + 1);

@@ -100,6 +100,15 @@ async function assertSymbolAnnotations(frame: Frame, initTaskShown: bigint): Pro
 }
 
 /** The hex bytes a memory inspector row shows (1-byte groups), as a Buffer. */
+/**
+ * Picks an option of a webview's dropdown (a vscode-elements single select) as a person does:
+ * opens it and clicks the option the select renders in its list, by the label shown.
+ */
+async function chooseOption(frame: Frame, selectId: string, label: string): Promise<void> {
+  await frame.locator(`#${selectId}`).click();
+  await frame.locator(`#${selectId} li[role="option"]`, { hasText: label }).first().click();
+}
+
 function rowBytes(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ''), 'hex');
 }
@@ -196,8 +205,7 @@ async function personFlow(): Promise<void> {
   // A second inspector at the same time, on physical memory: its bytes against the guest's RAM file.
   await workbench.command('GRASS: Open Memory Inspector');
   const physical = await workbench.webview('GRASS Memory Inspector');
-  await physical.locator('#space').click();
-  await physical.locator('vscode-option[value="physical"]').click();
+  await chooseOption(physical, 'space', 'physical');
   await physical.locator('#address input').fill(PHYSICAL_ADDRESS);
   await physical.locator('#go').click();
   const physicalRow = await waitUntil('physical bytes in the second inspector', async () => {
@@ -242,13 +250,11 @@ async function personFlow(): Promise<void> {
   await waitUntil('the rows cleared', async () => (await physical.locator('.row').count()) === 0);
   // The same panel on the running kernel's jiffies with auto-refresh on: jiffies advances, so
   // bytes of it are marked as changed.
-  await physical.locator('#space').click();
-  await physical.locator('vscode-option[value="kernel"]').click();
+  await chooseOption(physical, 'space', 'kernel');
   await physical.locator('#address input').fill('jiffies');
   await physical.locator('#go').click();
   const jiffies = BigInt(/^jiffies = (0x[0-9a-f]+)/.exec(await webviewText(physical, '#selection', /^jiffies = 0x/))![1]);
-  await physical.locator('#auto-refresh').click();
-  await physical.locator('vscode-option[value="1000"]').click();
+  await chooseOption(physical, 'auto-refresh', 'every 1 s');
   await waitUntil('a changed byte of jiffies', async () => {
     const cells = physical.locator('.byte.changed');
     for (let i = 0, n = Math.min(await cells.count(), 64); i < n; i++) {

@@ -1,16 +1,20 @@
-// The project's own small UI components. Webviews use only these, never the toolkit
-// directly, so the toolkit (@vscode/webview-ui-toolkit, now unmaintained upstream) can be
-// replaced in this one folder. Everything here takes its colours from VS Code's theme
-// variables (--vscode-*), so pages follow light, dark and high-contrast themes.
-import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox, vsCodeDropdown, vsCodeOption, vsCodeTextField } from '@vscode/webview-ui-toolkit';
+// The project's own small UI components. Webviews use only these, never the design system
+// directly, so it can be replaced in this one folder (it was @vscode/webview-ui-toolkit until
+// that was archived upstream; now @vscode-elements/elements, its maintained successor). Each
+// element module registers its custom element when imported; only the five used are bundled.
+// Everything here takes its colours from VS Code's theme variables (--vscode-*), so pages follow
+// light, dark and high-contrast themes.
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 
-provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeTextField(), vsCodeDropdown(), vsCodeOption(), vsCodeCheckbox());
-
-const TOOLKIT_ELEMENTS = ['vscode-button', 'vscode-text-field', 'vscode-dropdown', 'vscode-option', 'vscode-checkbox'];
+const DESIGN_SYSTEM_ELEMENTS = ['vscode-button', 'vscode-textfield', 'vscode-single-select', 'vscode-option', 'vscode-checkbox'];
 
 /** Names of the custom elements registered here (reported to the host in `pong`). */
 export function registeredComponents(): string[] {
-  return TOOLKIT_ELEMENTS.filter((name) => customElements.get(name) !== undefined);
+  return DESIGN_SYSTEM_ELEMENTS.filter((name) => customElements.get(name) !== undefined);
 }
 
 /**
@@ -41,7 +45,7 @@ export function button(id: string, label: string, onClick: () => void, options: 
   const b = document.createElement('vscode-button');
   b.id = id;
   b.textContent = label;
-  if (options.secondary) b.setAttribute('appearance', 'secondary');
+  if (options.secondary) b.toggleAttribute('secondary', true);
   if (options.title) b.title = options.title;
   b.addEventListener('click', onClick);
   return b;
@@ -55,7 +59,7 @@ export function toggleButton(id: string, label: string, onClick: () => void): { 
     element: b,
     set(pressed) {
       b.setAttribute('aria-pressed', String(pressed));
-      b.setAttribute('appearance', pressed ? 'primary' : 'secondary');
+      b.toggleAttribute('secondary', !pressed);
     },
   };
 }
@@ -69,18 +73,30 @@ export interface TextField {
 }
 
 export function textField(id: string, label: string, placeholder: string, initial = '', size?: number): TextField {
-  const field = document.createElement('vscode-text-field') as HTMLElement & { value: string };
+  const field = document.createElement('vscode-textfield') as HTMLElement & { value: string };
   field.id = id;
   field.setAttribute('placeholder', placeholder);
-  if (size) field.setAttribute('size', String(size));
-  field.textContent = label;
+  // A width through the CSSOM (the pages' Content-Security-Policy refuses style attributes).
+  if (size) field.style.width = `${size + 4}ch`;
   field.value = initial;
   return {
-    element: field,
+    element: labelled(id, label, field),
     value: () => field.value,
     set: (value) => (field.value = value),
     onEnter: (handler) => field.addEventListener('keydown', (e) => (e as KeyboardEvent).key === 'Enter' && handler()),
   };
+}
+
+/** A control with its caption above it, the caption naming it for screen readers. */
+function labelled(id: string, label: string, control: HTMLElement): HTMLElement {
+  const wrapper = document.createElement('div');
+  wrapper.className = 'grass-label';
+  const caption = document.createElement('label');
+  caption.htmlFor = id;
+  caption.textContent = label;
+  control.setAttribute('aria-label', label);
+  wrapper.append(caption, control);
+  return wrapper;
 }
 
 export interface Dropdown<T extends string> {
@@ -91,12 +107,7 @@ export interface Dropdown<T extends string> {
 
 /** A labelled choice among fixed options; `onChange` gets the chosen value. */
 export function dropdown<T extends string>(id: string, label: string, options: { value: T; label: string }[], onChange: (value: T) => void): Dropdown<T> {
-  const wrapper = document.createElement('div');
-  wrapper.className = 'grass-label';
-  const caption = document.createElement('label');
-  caption.htmlFor = id;
-  caption.textContent = label;
-  const select = document.createElement('vscode-dropdown') as HTMLElement & { value: string };
+  const select = document.createElement('vscode-single-select') as HTMLElement & { value: string };
   select.id = id;
   for (const o of options) {
     const option = document.createElement('vscode-option') as HTMLElement & { value: string };
@@ -105,14 +116,13 @@ export function dropdown<T extends string>(id: string, label: string, options: {
     select.append(option);
   }
   select.addEventListener('change', () => onChange(select.value as T));
-  wrapper.append(caption, select);
-  return { element: wrapper, value: () => select.value as T, set: (value) => (select.value = value) };
+  return { element: labelled(id, label, select), value: () => select.value as T, set: (value) => (select.value = value) };
 }
 
 export function checkbox(id: string, label: string, onChange: (checked: boolean) => void): { element: HTMLElement; set(checked: boolean): void } {
   const box = document.createElement('vscode-checkbox') as HTMLElement & { checked: boolean };
   box.id = id;
-  box.textContent = label;
+  box.setAttribute('label', label);
   box.addEventListener('change', () => onChange(box.checked));
   return { element: box, set: (checked) => (box.checked = checked) };
 }
@@ -144,7 +154,7 @@ addStyles(`
   .grass-action:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
 `);
 
-/** A small link-like action beside a row (many per page, so a plain button, not a toolkit one). */
+/** A small link-like action beside a row (many per page, so a plain button, not a design-system one). */
 export function action(label: string, title: string, onClick: () => void, className = ''): HTMLElement {
   const b = document.createElement('button');
   b.className = `grass-action ${className}`.trim();

@@ -261,7 +261,7 @@ export class StackContext {
    * ran, or registers saved mid-function), not a return address, so its ORC entry and symbol
    * are those of ip rather than ip - 1.
    */
-  private async walk(start: StartState, stackLo: bigint): Promise<{ method: 'orc'; frames: StackFrame[]; note?: string }> {
+  private async walk(start: StartState, stackLo: bigint): Promise<{ method: 'orc'; frames: StackFrame[]; note?: string; /** Where a complete unwind ended: the user-mode pt_regs, or the stack pointer at the end entry. */ end?: bigint }> {
     const stackHi = stackLo + this.ranges.threadSize;
     const frames: StackFrame[] = [];
     const regs = this.ptRegsLayout();
@@ -281,13 +281,13 @@ export class StackContext {
       let regsAt: bigint | undefined;
       let fullRegs = false;
       for (;;) {
-        if (regsAt !== undefined && ((await this.readStackWord(regsAt + regs.cs, stackLo, stackHi)) & 3n) !== 0n) return { method: 'orc', frames }; // reached user mode: complete
+        if (regsAt !== undefined && ((await this.readStackWord(regsAt + regs.cs, stackLo, stackHi)) & 3n) !== 0n) return { method: 'orc', frames, end: regsAt }; // reached user mode: complete
         if (frames.length >= MAX_FRAMES) return { method: 'orc', frames, note: `stopped after ${MAX_FRAMES} frames` };
         if (!this.orcCovers(ip)) throw new UnwindStop(`${hex(ip)} is not kernel text (corrupt stack?)`);
         frames.push(this.frame(ip, !(start.exact && frames.length === 0)));
         const orc = this.orc.find(signal ? ip : ip - 1n);
         if (!orc) throw new UnwindStop(`no ORC entry for ${hex(ip)}`);
-        if (orc.type === 'end') return { method: 'orc', frames };
+        if (orc.type === 'end') return { method: 'orc', frames, end: sp };
         if (orc.type === 'undefined' || orc.spReg === ORC_REG.UNDEFINED) throw new UnwindStop(`ORC entry for ${this.symbolizer.describe(ip).symbol} has no rule for the stack pointer`);
         const prevSp = sp;
         let newSp: bigint;
@@ -407,7 +407,7 @@ export class StackContext {
       tried++;
       const walked = await this.walk({ ip, sp: stackLo + BigInt(at) + 8n, bp: 0n, exact: false }, stackLo);
       const linked = await this.linkedFrames(walked.frames);
-      if (walked.note === undefined && linked === walked.frames.length) return { method: 'inferred', frames: walked.frames, note };
+      if (walked.end !== undefined && this.atStackTop(walked.end, stackLo) && linked === walked.frames.length) return { method: 'inferred', frames: walked.frames, note };
       if (linked > best.length) best = walked.frames.slice(0, linked);
     }
     return {
@@ -415,6 +415,18 @@ export class StackContext {
       frames: best,
       note: `${note}; no chain reached the stack's end (of ${tried} candidate return addresses), these are the longest linked part of one`,
     };
+  }
+
+  /**
+   * Whether a complete unwind ended at the stack's top, as a live one does: a task's entry from
+   * user mode saves its pt_regs at the very top (task_pt_regs), and a kernel thread's or idle
+   * task's end entry lies within a pt_regs' size of it. A stale interrupt frame deeper down whose
+   * saved cs has been overwritten with something that reads as user mode ends elsewhere.
+   */
+  private atStackTop(end: bigint, stackLo: bigint): boolean {
+    const stackHi = stackLo + this.ranges.threadSize;
+    const ptRegs = BigInt(this.kernel.btf.sizeof(this.kernel.model.typeId('struct pt_regs')));
+    return end <= stackHi && stackHi - end <= ptRegs;
   }
 
   private readonly codeCache = new Map<bigint, Uint8Array | undefined>();

@@ -6,11 +6,13 @@
 //  - drgn 0.0.22 (python3-drgn) with the -dbg vmlinux: for_each_task, print(init_task);
 //  - crash 8.0.2 with the same vmlinux: `list task_struct.tasks` from init_task (its `ps` is
 //    wrong on this kernel: shared/notes/peers.md), `struct task_struct`.
+// The same memory saved as a kdump-compressed file (zstd) too: grass ps and crash's list on it,
+// and random page reads through the offline agent from the ELF and the kdump file.
 // Each run under /usr/bin/time -v: wall time and peak RSS (of the largest process: for grass the
 // CLI or the offline agent it starts). Each list is checked against the guest's /proc.
 // Off unless GRASS_BENCH_PEERS=1: it needs the 858 MB -dbg package (fetched once, announced,
 // cached in .cache/kernel-dbg/) and crash takes tens of seconds per launch.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FigureGroup } from '../lib';
@@ -23,6 +25,39 @@ import { crashDecodeInitTask, crashTasks, drgnDecodeInitTask, drgnTasks, ensureP
 import { cliCommand } from './btf';
 
 const SPAWNED = 1000;
+const RANDOM_PAGES = 16384;
+
+/** MB/s of random whole-page physical reads through an offline agent on the file, one figure a run. */
+async function randomPageReads(file: string, count: number): Promise<number[]> {
+  const session = await connectTarget(`vmcore:${file}`);
+  try {
+    const ram = (await session.client.describe()).memoryMap;
+    const pages = ram.map((r) => ({ first: r.physStart / 4096n, count: Number(r.length / 4096n) }));
+    const total = pages.reduce((n, r) => n + r.count, 0);
+    let seed = 23;
+    const pick = (): bigint => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      let k = seed % total;
+      for (const r of pages) {
+        if (k < r.count) return (r.first + BigInt(k)) * 4096n;
+        k -= r.count;
+      }
+      throw new Error('unreachable: k < total');
+    };
+    const out: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const started = process.hrtime.bigint();
+      for (let done = 0; done < count; done += 64) {
+        const batch = Array.from({ length: Math.min(64, count - done) }, () => ({ space: { kind: 'physical' as const }, address: pick(), length: 4096 }));
+        for (const r of await session.client.readBatch(batch)) if (!(r instanceof Uint8Array)) throw new Error(`random page read failed: ${r.message}`);
+      }
+      out.push((count * 4096) / (Number(process.hrtime.bigint() - started) / 1e9) / 1e6);
+    }
+    return out;
+  } finally {
+    await session.close();
+  }
+}
 const RUNS = 3;
 const CRASH_RUNS = 1;
 
@@ -60,6 +95,9 @@ export const group: FigureGroup = {
     const keyFile = path.join(dir, 'key');
     const shmPath = `/dev/shm/grass-bench-peers-${process.pid}`;
     const vmcore = path.join(dir, 'guest.vmcore');
+    // The same memory as makedumpfile's kdump-compressed format (zstd pages), as a crashed
+    // machine's kdump leaves it: grass and crash on it too, and grass's random page reads from both.
+    const kdump = path.join(dir, 'guest.kdump');
     writeNewKeyFile(keyFile);
     let truths: GroundTruth[];
     let release: string;
@@ -74,6 +112,7 @@ export const group: FigureGroup = {
         const session = await connectTarget(`shm:${shmPath}`, { keyFile });
         try {
           await saveVmcore(session.client, vmcore);
+          await saveVmcore(session.client, kdump, { format: 'kdump' });
         } finally {
           await session.close();
         }
@@ -116,6 +155,16 @@ export const group: FigureGroup = {
       bench.record('crash-ps', `crash 8.0.2 list task_struct.tasks from init_task: launch to the full list (${processes} processes: the list holds thread-group leaders; checked against the guest's /proc)`, 's', crashList.seconds, { versus: 'grass-ps' });
       bench.record('crash-ps-rss', 'crash list: peak RSS', 'MiB', crashList.mib, { versus: 'grass-ps-rss' });
 
+      const kdumpRun = (args: string[]): Promise<PeerRun<string>> => timed(process.execPath, [...cli, ...args, '--target', `vmcore:${kdump}`], 300_000);
+      const grassKdump = await series(RUNS, () => kdumpRun(['ps', '--threads', '--json']), (out) => void checkList('grass on kdump', (JSON.parse(out) as { tasks: PeerTask[] }).tasks, truths, true));
+      bench.record('grass-ps-kdump', listed(`grass ps --threads on the kdump file (zstd, ${(statSync(kdump).size / 2 ** 20).toFixed(0)} MiB; the ELF is ${(statSync(vmcore).size / 2 ** 20).toFixed(0)} MiB)`, n), 's', grassKdump.seconds, { versus: 'grass-ps' });
+      const crashKdump = await series(CRASH_RUNS, () => crashTasks(kdump, vmlinux, initTask), (tasks) => void checkList('crash on kdump', tasks, truths, false));
+      bench.record('crash-ps-kdump', 'crash 8.0.2 list task_struct.tasks on the kdump file: launch to the full list', 's', crashKdump.seconds, { versus: 'grass-ps-kdump' });
+      for (const [name, file] of [['elf', vmcore], ['kdump', kdump]] as const) {
+        const pages = await randomPageReads(file, RANDOM_PAGES);
+        bench.record(`grass-random-pages-${name}`, `grass: ${RANDOM_PAGES} random 4 KiB physical pages read from the ${name === 'kdump' ? 'kdump file (each decompressed on first touch, 256 MiB page cache)' : 'ELF file (mapped)'}, in batches of 64`, 'MB/s', pages, name === 'kdump' ? { versus: 'grass-random-pages-elf' } : {});
+      }
+
       const decoded = (tool: string): string => `${tool}: launch to init_task decoded`;
       const hasSwapper = (tool: string) => (text: string): void => {
         if (!/swapper\/0/.test(text)) throw new Error(`${tool}: init_task's comm (swapper/0) not in its output: ${text.slice(0, 400)}`);
@@ -132,6 +181,7 @@ export const group: FigureGroup = {
     } finally {
       rmSync(dir, { recursive: true, force: true });
       rmSync(`${vmcore}.manifest.json`, { force: true });
+      rmSync(`${kdump}.manifest.json`, { force: true });
     }
   },
 };

@@ -17,12 +17,16 @@ import { agentBinary } from '../../src/rdma/local-agent';
 import type { BatteryRequest, StepOutcome } from './battery';
 import { FuzzImage } from './image';
 import { locate } from './locate';
+import { kdumpMutant, kdumpParts, writeKdumpMutant } from './kdump-mutations';
 import { MutantFactory, type Mutant, type MutantMode } from './mutations';
+import { saveVmcore } from '../../src/vmcore/save';
 
 export interface FuzzOptions {
   seed: number;
   runtimeMutants: number;
   discoveryMutants: number;
+  /** Mutants of a kdump-compressed file of the image (save-vmcore --format kdump), after the others. */
+  kdumpMutants?: number;
   /** Unwind stacks on every Nth mutant (1: all); the ORC tables are read each time. */
   stacksEvery: number;
   /** A mutant still running after this long counts as a hang. */
@@ -85,8 +89,8 @@ interface AgentProcess {
 }
 
 /** Starts the agent binary; resolves when it is ready or has ended (fate set), or at the deadline. */
-async function spawnAgent(binary: string, image: FuzzImage, keyFile: string, shmPath: string, deadlineMs: number): Promise<AgentProcess | { hang: string; stderr: string }> {
-  const child = spawn(binary, ['--memory', `qemu-ram:${image.ramFile}`, '--memory-map', image.mapFile, '--listen', `shm:${shmPath}`, '--key-file', keyFile, '--exit-with-parent'], {
+async function spawnAgent(binary: string, memory: string[], keyFile: string, shmPath: string, deadlineMs: number): Promise<AgentProcess | { hang: string; stderr: string }> {
+  const child = spawn(binary, [...memory, '--listen', `shm:${shmPath}`, '--key-file', keyFile, '--exit-with-parent'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // A sanitizer build (make -C gpu asan) stops at its first report with a status of its own;
     // leaks at exit are no memory error.
@@ -204,6 +208,82 @@ function verdictOf(steps: StepOutcome[]): Verdict {
   return errors.every((s) => s.named) ? 'clean-error' : 'unnamed-error';
 }
 
+/**
+ * The kdump family: the image saved as a kdump-compressed file (zstd pages, every page), which a
+ * fresh agent must serve with the battery clean; then each mutant of that file (header and
+ * sub-header fields, bitmaps, descriptors, compressed pages, a cut) to a fresh agent, judged as
+ * a discovery mutant: served, or refused naming the file or a place, never a crash or hang.
+ */
+async function kdumpMutants(run: {
+  options: FuzzOptions;
+  dir: string;
+  runtimeAgent: AgentProcess;
+  keyFile: string;
+  binary: string;
+  worker: BatteryWorker;
+  nextShm: () => string;
+  userRead: BatteryRequest['userRead'];
+  skip: string[];
+  firstIndex: number;
+  baselineFailures: string[];
+}): Promise<MutantResult[]> {
+  const { options, dir, keyFile, binary, worker, nextShm, userRead, skip } = run;
+  const pristine = path.join(dir, 'image.kdump');
+  const session = await connectTarget(run.runtimeAgent.target, { keyFile, timeoutMs: 10_000 });
+  try {
+    await saveVmcore(session.client, pristine, { format: 'kdump' });
+  } finally {
+    await session.close();
+  }
+  const parts = kdumpParts(pristine);
+  const fd = fs.openSync(pristine, 'r');
+  const read = (at: number, n: number): Buffer => {
+    const b = Buffer.alloc(n);
+    fs.readSync(fd, b, 0, n, at);
+    return b;
+  };
+  const results: MutantResult[] = [];
+  const serve = async (file: string, brief: MutantResult['mutant']): Promise<MutantResult> => {
+    const agent = await spawnAgent(binary, ['--memory', `vmcore:${file}`], keyFile, nextShm(), options.mutantDeadlineMs);
+    if ('hang' in agent) return { mutant: brief, verdict: 'hang', agent: agent.hang, steps: [] };
+    if (!agent.ready) {
+      const lastLine = agent.stderr.trim().split('\n').pop() ?? '';
+      const refused = agent.fate === 'status 1' && /^grass-agent: /.test(lastLine);
+      const named = lastLine.includes(file) || DISCOVERY_NAMES_A_PLACE.test(lastLine);
+      return { mutant: brief, verdict: !refused ? 'crash' : named ? 'clean-error' : 'unnamed-error', agent: `discovery refused the image (${agent.fate}): ${lastLine}`, steps: [] };
+    }
+    const r = await worker.run({ target: agent.target, keyFile, stacks: false, metrics: false, decode: [], userRead, skip }, options.mutantDeadlineMs);
+    let result = judgeRuntime(brief, agent, r, options.mutantDeadlineMs);
+    const served = agent.fate === undefined;
+    await stopAgent(agent);
+    if (served && agent.fate !== 'status 0' && result.verdict !== 'crash') result = { ...result, verdict: 'crash', agent: `agent ended (${agent.fate}) when stopped: ${agent.stderr.trim().split('\n').slice(-3).join(' | ')}` };
+    return result;
+  };
+  try {
+    const base = await serve(pristine, { index: -1, family: 'kdump-pristine', mode: 'kdump', what: `the image as a kdump file (${parts.bytes} bytes, ${parts.descriptors} pages)` });
+    for (const s of base.steps) if (s.status !== 'ok') run.baselineFailures.push(`kdump file: ${s.step}: ${s.status} ${s.error ?? ''}`);
+    if (base.verdict !== 'served') run.baselineFailures.push(`kdump file: ${base.verdict} ${base.agent ?? ''}`);
+    const mutant = path.join(dir, 'mutant.kdump');
+    for (let j = 0; j < (options.kdumpMutants ?? 0); j++) {
+      const index = run.firstIndex + j;
+      if (options.only && !options.only.includes(index)) continue;
+      const m = kdumpMutant(options.seed, index, parts, read);
+      const started = Date.now();
+      writeKdumpMutant(pristine, mutant, m);
+      const result = await serve(mutant, { index, family: m.family, mode: 'kdump', what: m.what });
+      result.ms = Date.now() - started;
+      results.push(result);
+      if (result.verdict !== 'served' && result.verdict !== 'clean-error') options.log(`fuzz: mutant ${index} (${m.family}) ${result.verdict}: ${m.what}\n  ${result.agent ?? ''}`);
+    }
+    fs.rmSync(mutant, { force: true });
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(pristine, { force: true });
+    fs.rmSync(`${pristine}.manifest.json`, { force: true });
+  }
+  return results;
+}
+
 function hashFile(file: string): string {
   const h = createHash('sha256');
   const fd = fs.openSync(file, 'r');
@@ -245,8 +325,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     writeNewKeyFile(keyFile);
     let agents = 0;
     const nextShm = (): string => path.join(dir, `buffer-${agents++}`);
+    const imageMemory = ['--memory', `qemu-ram:${image.ramFile}`, '--memory-map', image.mapFile];
     const startRuntimeAgent = async (): Promise<AgentProcess> => {
-      const a = await spawnAgent(binary, image!, keyFile, nextShm(), 60_000);
+      const a = await spawnAgent(binary, imageMemory, keyFile, nextShm(), 60_000);
       if ('hang' in a || !a.ready) throw new Error(`fuzz: the agent does not start on the pristine image: ${'hang' in a ? a.hang : a.fate}: ${a.stderr}`);
       return a;
     };
@@ -319,7 +400,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
           runtimeAgent = await startRuntimeAgent();
         }
       } else {
-        const agent = await spawnAgent(binary, image, keyFile, nextShm(), options.mutantDeadlineMs);
+        const agent = await spawnAgent(binary, imageMemory, keyFile, nextShm(), options.mutantDeadlineMs);
         if ('hang' in agent) {
           result = { mutant: brief, verdict: 'hang', agent: agent.hang, steps: [] };
         } else if (!agent.ready) {
@@ -352,6 +433,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
         options.log(`fuzz: mutant ${index} (${mutant.family}) ${result.verdict}: ${mutant.what}\n  ${result.agent ?? ''}\n  ${result.steps.filter((s) => s.status !== 'ok').map((s) => `${s.step}: ${s.status} ${s.error ?? ''}`).join('\n  ')}`);
       }
       if ((index + 1) % 50 === 0) options.log(`fuzz: ${index + 1}/${total} mutants`);
+    }
+    if (options.kdumpMutants) {
+      results.push(...(await kdumpMutants({ options, dir, runtimeAgent: runtimeAgent!, keyFile, binary, worker, nextShm, userRead, skip, firstIndex: total, baselineFailures })));
     }
     image.restoreAll();
     imageRestored = hashFile(image.ramFile) === pristine;

@@ -1,5 +1,5 @@
 // Runs the memory fuzzer by hand:
-//   node --import tsx test/fuzz/main.ts [--seed N] [--runtime N] [--discovery N] [--stacks-every N]
+//   node --import tsx test/fuzz/main.ts [--seed N] [--runtime N] [--discovery N] [--kdump N] [--stacks-every N]
 //        [--only I,J] [--keep-image DIR] [--agent BINARY] [--json FILE]
 // --keep-image (or GRASS_FUZZ_IMAGE) keeps the captured guest image in DIR, or reuses the one kept
 // there, so that a seed reproduces the very same mutants; --agent runs another agent build (make -C
@@ -16,6 +16,7 @@ async function main(): Promise<number> {
       seed: { type: 'string' },
       runtime: { type: 'string', default: '200' },
       discovery: { type: 'string', default: '50' },
+      kdump: { type: 'string', default: '20' },
       'stacks-every': { type: 'string', default: '4' },
       only: { type: 'string' },
       json: { type: 'string' },
@@ -28,6 +29,7 @@ async function main(): Promise<number> {
     seed,
     runtimeMutants: Number(values.runtime),
     discoveryMutants: Number(values.discovery),
+    kdumpMutants: Number(values.kdump),
     stacksEvery: Number(values['stacks-every']),
     mutantDeadlineMs: 30_000,
     agentBinary: values.agent,
@@ -44,7 +46,7 @@ async function main(): Promise<number> {
   const stepMs = new Map<string, number[]>();
   for (const r of summary.results) for (const s of r.steps) stepMs.set(s.step, [...(stepMs.get(s.step) ?? []), s.ms]);
   const stepText = [...stepMs].map(([step, ms]) => `${step} ${Math.round(ms.reduce((a, b) => a + b, 0) / ms.length)}`).join(', ');
-  process.stdout.write(`  ${perMode('runtime')} ${perMode('discovery')}; mean ms per step: ${stepText}\n`);
+  process.stdout.write(`  ${perMode('runtime')} ${perMode('discovery')} ${perMode('kdump')}; mean ms per step: ${stepText}\n`);
   process.stdout.write(`  by family: ${JSON.stringify(summary.byFamily)}\n  step errors: ${JSON.stringify(summary.stepErrors)}\n  image restored: ${summary.imageRestored}\n`);
   process.stdout.write(summary.line + '\n');
   if (summary.selfCheckFailures.length) process.stdout.write(`  self-check: ${summary.selfCheckFailures.join("; ")}\n`);

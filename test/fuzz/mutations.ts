@@ -6,9 +6,10 @@ import type { FuzzObject, Located, Translator } from './locate';
 
 /**
  * runtime: written under a running agent (what the plugins, translation and the kernel model
- * read per request); discovery: written before a fresh agent starts (what discovery reads).
+ * read per request); discovery: written before a fresh agent starts (what discovery reads);
+ * kdump: a kdump-compressed file of the image, damaged (kdump-mutations.ts), for a fresh agent.
  */
-export type MutantMode = 'runtime' | 'discovery';
+export type MutantMode = 'runtime' | 'discovery' | 'kdump';
 
 export interface Mutant {
   index: number;

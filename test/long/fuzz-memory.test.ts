@@ -19,7 +19,8 @@ console.log(`fuzz: seed ${seed} (GRASS_FUZZ_SEED=${seed} reproduces every run of
 
 async function fuzz(runSeed: number, mutants: number, agentBinary?: string): Promise<void> {
   const discovery = Math.round(mutants / 5);
-  const summary = await runFuzz({ seed: runSeed, runtimeMutants: mutants - discovery, discoveryMutants: discovery, stacksEvery: 2, mutantDeadlineMs: 60_000, agentBinary, log: (line) => console.log(line) });
+  // And a kdump family of a tenth as many, on the image saved as a kdump-compressed file.
+  const summary = await runFuzz({ seed: runSeed, runtimeMutants: mutants - discovery, discoveryMutants: discovery, kdumpMutants: Math.round(mutants / 10), stacksEvery: 2, mutantDeadlineMs: 60_000, agentBinary, log: (line) => console.log(line) });
   assertFuzzClean(summary, (line) => console.log(line));
 }
 

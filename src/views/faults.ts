@@ -21,7 +21,7 @@ import { formatBytes } from './process-tree';
 
 export type FaultItem =
   | { kind: 'report'; id: string; report: FaultReport; /** The report of the panic that stopped the kernel. */ stopped: boolean }
-  | { kind: 'detection'; id: string; detection: Detection; firstSeen: Date }
+  | { kind: 'detection'; id: string; detection: Detection; firstSeen: Date; /** Active when last seen before the kernel panicked (the agent's record has moved on since). */ beforePanic?: boolean }
   | { kind: 'detail'; id: string; label: string; description?: string; culprit?: Culprit; /** A task a report is about. */ pid?: number; /** An evidence figure's key, as the detector names it. */ key?: string }
   | { kind: 'frame'; id: string; /** As the log prints it: `sysrq_handle_crash+0x16/0x20 [mod]`, a leading `? ` for an unreliable one. */ text: string }
   | { kind: 'message'; id: string; label: string };
@@ -82,6 +82,15 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
   private frames: { session: LiveSession; resolver: Promise<FrameResolver> } | undefined;
   /** Why the kernel's log or panic state could not be read, if it could not. */
   logError: string | undefined;
+  /**
+   * Per target: the detections active at the last poll that saw its kernel alive, and those
+   * it had when it was first seen panicked. A panic stops the CPUs, and the agent's hang record
+   * then says F1 (which the panic explains) instead of the F4 or F6 that may have led to it:
+   * what held before the panic is kept to show beside the panic. Kept across sessions of the
+   * same target (a reconnect after the panic), dropped once it is seen alive again.
+   */
+  private readonly lastAlive = new Map<string, Detection[]>();
+  private readonly beforePanic = new Map<string, Detection[]>();
   /** Detections seen so far by (detector, detection time): when each was first seen here. */
   private readonly seen = new Map<string, Date>();
   private culpritKey = '';
@@ -152,6 +161,7 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     const panic = await this.pollPanic(session);
     if (generation !== this.generation) return [];
     if (panic) detections = explainByPanic(detections, panic);
+    this.rememberBeforePanic(session.target.name, detections, panic);
     this.error = undefined;
     if (this.view) this.view.message = undefined;
     for (const d of detections) {
@@ -175,6 +185,25 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     this.publishPanic();
     if (changed) this.changed.fire();
     return detections;
+  }
+
+  private rememberBeforePanic(target: string, detections: readonly Detection[], panic: PanicState | undefined): void {
+    if (!panic) return; // unknown: neither alive nor panicked
+    if (!panic.panicked) {
+      this.lastAlive.set(target, detections.filter((d) => d.active));
+      this.beforePanic.delete(target);
+      return;
+    }
+    // What was active before and is no longer (the same detection, still active in the agent's
+    // first windows after the panic, shows as it is until the agent reclassifies).
+    const still = (d: Detection): boolean => detections.some((x) => x.active && x.detector === d.detector && x.detectedAt === d.detectedAt);
+    this.beforePanic.set(target, (this.lastAlive.get(target) ?? []).filter((d) => !still(d)));
+  }
+
+  /** Detections active before the connected target's kernel panicked and not since (empty when it did not panic). */
+  get activeBeforePanic(): readonly Detection[] {
+    const target = this.sessions.current?.target.name;
+    return (target && this.panicState?.panicked && this.beforePanic.get(target)) || [];
   }
 
   /** The kernel's log and panic_cpu, read through the agent (a failure is kept, the detections still shown). */
@@ -240,6 +269,7 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     const marks = new Map<number, string>();
     const panicked = this.panicState?.panicked ? this.panicState.report?.pid : undefined;
     if (panicked !== undefined) marks.set(panicked, 'panic');
+    for (const d of this.activeBeforePanic) for (const c of d.culprits) marks.set(c.pid, [marks.get(c.pid), `${detectionTitle(d)} before the panic`].filter(Boolean).join(', '));
     for (const d of this.detections) {
       if (!d.active) continue;
       for (const c of d.culprits) marks.set(c.pid, [marks.get(c.pid), detectionTitle(d)].filter(Boolean).join(', '));
@@ -266,10 +296,11 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
       const reports = this.reportItems();
       const log: FaultItem[] = this.logError ? [{ kind: 'message', id: 'grass.fault/log-error', label: this.logError }] : [];
       if (this.detections.length === 0) return [...reports, ...log, { kind: 'message', id: 'grass.fault/none', label: this.error ?? 'No detection results yet (the detectors need two metrics windows).' }];
-      // The kernel's own reports, then the detections: active first, then the rest.
+      // The kernel's own reports, what held before the panic, then the detections: active first, then the rest.
       return [
         ...reports,
         ...log,
+        ...this.activeBeforePanic.map((d): FaultItem => ({ kind: 'detection', id: `grass.fault/before-panic/${d.detector}`, detection: d, firstSeen: this.seen.get(`${d.detector}@${d.detectedAt}`) ?? new Date(), beforePanic: true })),
         ...[...this.detections]
           .sort((a, b) => Number(b.active) - Number(a.active))
           .map((d): FaultItem => ({ kind: 'detection', id: `grass.fault/${d.detector}`, detection: d, firstSeen: this.seen.get(`${d.detector}@${d.detectedAt}`) ?? new Date() })),
@@ -369,8 +400,8 @@ export class FaultsProvider implements vscode.TreeDataProvider<FaultItem>, vscod
     const d = item.detection;
     const tree = new vscode.TreeItem(detectionTitle(d), vscode.TreeItemCollapsibleState.Collapsed);
     tree.id = item.id;
-    tree.description = d.error ? 'could not evaluate' : d.superseded ? `not ${d.superseded.hangClass}: the kernel panicked` : d.active ? `detected · ${d.culprits.length} culprit${d.culprits.length === 1 ? '' : 's'}` : d.detectedAt !== null ? 'cleared' : 'not detected';
-    tree.iconPath = d.active ? new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground')) : d.error ? new vscode.ThemeIcon('warning') : new vscode.ThemeIcon('pass');
+    tree.description = item.beforePanic ? `before the panic · ${d.culprits.length} culprit${d.culprits.length === 1 ? '' : 's'}` : d.error ? 'could not evaluate' : d.superseded ? `not ${d.superseded.hangClass}: the kernel panicked` : d.active ? `detected · ${d.culprits.length} culprit${d.culprits.length === 1 ? '' : 's'}` : d.detectedAt !== null ? 'cleared' : 'not detected';
+    tree.iconPath = d.active || item.beforePanic ? new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground')) : d.error ? new vscode.ThemeIcon('warning') : new vscode.ThemeIcon('pass');
     tree.contextValue = d.active ? 'grass.fault.active' : 'grass.fault';
     // The hang detector's classes, so that a person reading "hang F3" knows what F3 is.
     if (d.detector === 'hang') tree.tooltip = new vscode.MarkdownString(['The SHFH hang classifier; its classes:', '', ...HANG_CLASSES.map((c) => `- **${c.name}**: ${c.meaning}`)].join('\n'));

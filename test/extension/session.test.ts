@@ -395,6 +395,12 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
       return found.length >= 32 ? found.sort((a, b) => a - b) : undefined;
     }, 60_000);
     blockedBeforePanic = { pids, stack: (await exec(`cat /proc/${pids[0]}/stack`)).trim().split('\n').map((l) => l.replace(/^\[<[0-9a-f]+>\] /, '')) };
+    // The Faults view sees the F4 before the panic stops the CPUs (the agent then says F1).
+    const faults = api.views.faultsProvider;
+    await waitFor('F4 in the Faults view', async () => {
+      await faults.poll();
+      return faults.current.find((d) => d.active && d.hangClass === 'F4');
+    }, 60_000);
     kallsymsBeforePanic = await exec("grep -E ' (sysrq_handle_crash|write_sysrq_trigger)$' /proc/kallsyms");
     procModulesBeforePanic = (await guest.request<{ output: string }>({ op: 'exec', command: 'cat /proc/modules' })).output;
     const { console } = await guest.request<{ console: string }>({ op: 'panic' }, 90_000);
@@ -416,7 +422,7 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     assert.equal(held.state, 'up');
   });
 
-  it('after the panic, the Faults view leads with the panic report and its call trace and says panicked, not F1; Targets says panicked; the task reveals in Processes; a frame opens the memory inspector at its return address', async function () {
+  it('after the panic, the Faults view leads with the panic report and its call trace and says panicked, not F1, with the F4 that held before it; Targets says panicked; the task reveals in Processes; a frame opens the memory inspector at its return address', async function () {
     this.timeout(120_000);
     assert.ok(panicConsole, 'the guest panicked in the test before');
     // The kernel's own words on its console: the panic, who, its call trace (frames as printed).
@@ -442,10 +448,21 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     const report = faults.getTreeItem(top[0]);
     assert.equal(report.label, 'panicked: Kernel panic - not syncing: sysrq triggered crash');
     assert.match(String(report.description), new RegExp(`^CPU ${cpu} · ${comm} \\(${pid}\\) · \\[\\s*\\d+\\.\\d{6}\\]$`));
-    const hangItem = top.find((i) => i.kind === 'detection' && i.detection.detector === 'hang')!;
+    const hangItem = top.find((i) => i.kind === 'detection' && !i.beforePanic && i.detection.detector === 'hang')!;
     assert.equal(faults.getTreeItem(hangItem).description, 'not F1: the kernel panicked');
     const children = faults.getChildren(top[0]);
     assert.deepEqual(children.flatMap((c) => (c.kind === 'frame' ? [c.text] : [])), frames);
+    // What held before the panic (kept across the reconnect of the test before): F4, its culprits the guest's D-state readers.
+    const before = top.find((i) => i.kind === 'detection' && i.beforePanic);
+    assert.ok(before?.kind === 'detection', top.map((i) => i.id).join(' '));
+    assert.equal(faults.getTreeItem(before).label, 'hang F4');
+    assert.match(String(faults.getTreeItem(before).description), /^before the panic · \d+ culprits?$/);
+    assert.ok(before.detection.culprits.length > 0);
+    for (const c of before.detection.culprits) assert.ok(c.comm === 'cat' && blockedBeforePanic!.pids.includes(c.pid), `${c.pid} ${c.comm}`);
+    const culpritRow = faults.getChildren(before).find((c) => c.kind === 'detail' && c.culprit)!;
+    const culpritClick = faults.getTreeItem(culpritRow).command!;
+    const culpritItem = await vscode.commands.executeCommand<{ task: { pid: number } }>(culpritClick.command, ...(culpritClick.arguments ?? []));
+    assert.equal(culpritItem.task.pid, culpritRow.kind === 'detail' ? culpritRow.culprit?.pid : -1);
     // As rendered: the report first, the hang row not called F1.
     const rows = await waitFor('the report row', async () => {
       const r = await viewRows('Faults');

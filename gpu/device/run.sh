@@ -83,7 +83,7 @@ run_backend() {
   kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 }
 
-IMAGES=$(ls $IMG/img-*.ram.xz | sed 's|.*/img-||; s|\.ram\.xz$||' | sort)
+IMAGES=${GRASS_DEVICE_IMAGES:-$(ls $IMG/img-*.ram.xz | sed 's|.*/img-||; s|\.ram\.xz$||' | sort)}  # e.g. "rest": one image only
 echo "images: $IMAGES"
 for img in $IMAGES; do
   unpack $img

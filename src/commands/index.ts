@@ -2,6 +2,7 @@
 import type * as vscode from 'vscode';
 import { registerConnectionCommands } from './connection';
 import type { CommandDeps } from './deps';
+import { registerHealthCommands } from './health';
 import { registerKernelQueryCommands } from './kernel-queries';
 import { registerMemoryCommands } from './memory';
 import { registerOpenVmcoreCommand } from './open-vmcore';
@@ -20,5 +21,6 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     ...registerProcessCommands(deps),
     registerSaveVmcoreCommand(deps),
     registerOpenVmcoreCommand(deps),
+    ...registerHealthCommands(context.extensionUri, deps),
   );
 }

@@ -30,6 +30,8 @@ export interface CpuShares {
 /** The SHFH metrics of one window (DESIGN §1), plus what the detectors need. */
 export interface MetricsWindow {
   windowSeconds: number;
+  /** Monitor-clock seconds at the window's end: which window this is (the detectors' times are on the same clock). */
+  windowEnd: number;
   cpus: CpuShares[];
   contextSwitchesPerSecond: number;
   /** Runnable tasks (sum of rq->nr_running, /proc/stat procs_running) at the window's end. */
@@ -42,6 +44,8 @@ export interface MetricsWindow {
   memTotalBytes: number;
   swapFreeBytes: number;
   swapTotalBytes: number;
+  /** The target's page size (the unit of the pswpin/pswpout rates). */
+  pageBytes: number;
   /** Disk busy share per whole disk, percent of the window's target jiffies (iostat %util); [] without the disks part. */
   disks: { name: string; util: number; iosPerSecond: number }[];
   /** Target jiffies elapsed in the window (0: the target's timer did not advance, or no progress part). */
@@ -92,6 +96,7 @@ export function metricsWindow(start: MetricsSample, end: MetricsSample): Metrics
   const page = Number(end.pageSize);
   return {
     windowSeconds: seconds,
+    windowEnd: Number(end.monitorClockNs) / 1e9,
     cpus,
     contextSwitchesPerSecond: Number(sum(end.cpus, (c) => c.nrSwitches) - sum(start.cpus, (c) => c.nrSwitches)) / seconds,
     run: end.cpus.reduce((a, c) => a + c.nrRunning, 0),
@@ -102,6 +107,7 @@ export function metricsWindow(start: MetricsSample, end: MetricsSample): Metrics
     memTotalBytes: Number(end.totalRamPages) * page,
     swapFreeBytes: Number(end.freeSwapPages) * page,
     swapTotalBytes: Number(end.totalSwapPages) * page,
+    pageBytes: page,
     disks: diskWindows(start, end, seconds),
     jiffies: Number(end.jiffies - start.jiffies),
     progress: end.cpus.map((e, cpu): CpuProgress => {

@@ -19,7 +19,11 @@ import type { StackTrace } from '../../src/kernel/stacks/stacks';
 import { frameText } from '../../src/kernel/stacks/stacks';
 import type { HeartbeatState } from '../../src/session/live-session';
 import type { TargetItem } from '../../src/views/targets';
-import { viewRows, viewRowSelector, webview, workbenchClick, workbenchHover } from '../harness/workbench';
+import type { Detection } from '../../src/detect/detections';
+import type { MetricsWindow } from '../../src/detect/metrics';
+import { HEALTH_RING_WINDOWS, healthCells } from '../../src/types/health-protocol';
+import { healthWindow, type HealthPanel, type HealthPanelHost } from '../../src/views/health-panel';
+import { viewRows, viewRowSelector, webview, workbenchClick, workbenchHover, workbenchScreenshot } from '../harness/workbench';
 import { GuestTarget, stopRelays } from './support/guest-target';
 
 const EXTENSION_ID = 'grass.grass-vscode';
@@ -307,6 +311,84 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     } finally {
       await guest.request({ op: 'exec', command: `kill ${(await yesPids()).join(' ')} 2>/dev/null; true` });
       await config.update('faults.pollIntervalSeconds', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
+  it('the Target Health panel plots the last windows with the detectors\' thresholds; its last values equal grass metrics --json of the same window; a cpu-high-load detection is marked at its time', async function () {
+    this.timeout(150_000);
+    const { host, panel } = await vscode.commands.executeCommand<{ host: HealthPanelHost; panel: HealthPanel }>('grass.showTargetHealth');
+    const pageText = async (selector: string): Promise<string> => (await webview.texts(selector)).join('\n');
+    const yesPids = async (): Promise<number[]> => {
+      const { output } = await guest.request<{ output: string }>({ op: 'exec', command: 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = yes ] && echo ${p#/proc/}; done; true' });
+      return output.trim().split(/\s+/).filter(Boolean).map(Number);
+    };
+    try {
+      assert.equal((await host.ping(15_000)).heading, 'Target Health');
+      await waitFor('three windows on the page', async () => /: ([3-9]|\d{2,}) windows, the last ending at/.test(await pageText('#status')), 30_000);
+      // The detectors' thresholds for this guest (2 CPUs, its MemTotal from grass metrics).
+      const first = await grass<MetricsWindow>('metrics');
+      const cpus = first.cpus.length;
+      assert.match(await pageText('#plot-cpu0 .health-lines'), /cpu-high-load: every CPU busy ≥ 90 % \(90\.0 %\)/);
+      assert.equal(await pageText('#plot-runBlk .health-lines'), `dashed: cpu-high-load: run ≥ 2 × ${cpus} CPUs (${2 * cpus}); F4: blk ≥ max(4, CPUs) (${Math.max(4, cpus)})`);
+      const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
+      assert.equal(await pageText('#plot-memFree .health-lines'), `dashed: memory-leak: free < 30 % of MemTotal (${mib(first.memTotalBytes * 0.3)}); F6: free < 10 % of MemTotal (${mib(first.memTotalBytes * 0.1)})`);
+      assert.equal(await pageText('#plot-pswpout .health-lines'), `dashed: F6: pswpout ≥ MemTotal/512 pages/s (${Math.floor(first.memTotalBytes / first.pageBytes / 512).toFixed(1)})`);
+      // The same window, read by the CLI straight from the agent: a row of the page's table, and,
+      // while it is the newest, every plot's readout.
+      for (let attempt = 0; ; attempt++) {
+        const m = await grass<MetricsWindow>('metrics');
+        const expected = healthCells(healthWindow(m));
+        const row = await waitFor(`the window ending at ${expected[0]} in the table`, async () => {
+          const rows = await webview.texts('#recent tr');
+          return rows.map((r) => r.split('\t').map((c) => c.trim())).find((cells) => cells[0] === expected[0]);
+        }, 10_000);
+        assert.deepEqual(row, expected, `the page's row of window ${expected[0]} vs grass metrics --json`);
+        const [status, readouts] = await Promise.all([pageText('#status'), webview.texts('.health-readout')]);
+        if (!status.includes(`the last ending at ${expected[0]} s`)) {
+          assert.ok(attempt < 20, `never caught the page showing the CLI's window as its last: ${status}`);
+          continue;
+        }
+        const hw = healthWindow(m);
+        const pct = (x: number): string => `${x.toFixed(1)} %`;
+        assert.deepEqual(readouts.map((r) => r.trim()), [
+          ...hw.cpus.map((c) => `usr ${pct(c.usr)} · sys ${pct(c.sys)} · iowait ${pct(c.iowait)} · busy ${pct(c.busy)}`),
+          `run ${m.run} · blk ${m.blk}`,
+          `cs/s ${m.contextSwitchesPerSecond.toFixed(0)}`,
+          `pswpout/s ${m.pswpoutPerSecond.toFixed(1)}`,
+          `memfree ${mib(m.memFreeBytes)}`,
+          `util ${hw.util === null ? 'none' : pct(hw.util)}`,
+        ]);
+        break;
+      }
+      assert.ok(panel.ring.length >= 3 && panel.ring.length <= HEALTH_RING_WINDOWS);
+      // A detection fires while the panel is open: it is marked at the time grass detect gives.
+      const openedAt = panel.ring[0].end;
+      await guest.request({ op: 'exec', command: 'for i in $(seq $(( $(nproc) * 4 ))); do yes >/dev/null & done' });
+      const detected = await waitFor('cpu-high-load detected (grass detect --json)', async () => {
+        const { detections } = await grass<{ detections: Detection[] }>('detect');
+        const d = detections.find((x) => x.detector === 'cpu-high-load');
+        return d?.detectedAt != null && d.detectedAt > openedAt ? d.detectedAt : undefined;
+      }, 90_000);
+      await waitFor('the mark on the page', async () => (await pageText('#marks')).includes(`cpu-high-load detected at ${detected.toFixed(3)} s`), 10_000);
+      // Screenshots of the panel in the three kinds of theme (test-results/, git-ignored).
+      const shots = path.join(extensionPath, 'test-results/extension');
+      fs.mkdirSync(shots, { recursive: true });
+      const config = vscode.workspace.getConfiguration('workbench');
+      try {
+        for (const [kind, theme] of [['dark', 'Default Dark Modern'], ['light', 'Default Light Modern'], ['high-contrast', 'Default High Contrast']]) {
+          await config.update('colorTheme', theme, vscode.ConfigurationTarget.Global);
+          await new Promise((r) => setTimeout(r, 1500));
+          const file = path.join(shots, `health-${kind}.png`);
+          await workbenchScreenshot(file);
+          assert.equal(fs.readFileSync(file).subarray(0, 8).toString('hex'), '89504e470d0a1a0a', `${file}: ${fs.readFileSync(file, 'utf8').slice(0, 200)}`);
+          console.log(`health panel screenshot: ${file}`);
+        }
+      } finally {
+        await config.update('colorTheme', undefined, vscode.ConfigurationTarget.Global);
+      }
+    } finally {
+      await guest.request({ op: 'exec', command: `kill ${(await yesPids()).join(' ')} 2>/dev/null; true` });
+      host.dispose();
     }
   });
 

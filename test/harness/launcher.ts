@@ -152,7 +152,9 @@ async function answerWorkbenchRequest(page: Page, json: string): Promise<void> {
   }
   const out = request.out;
   if (!out) return log(`workbench request without "out": ${json}`);
-  const partial = `${out}.partial`;
+  // Written whole, then renamed: the test waits for `out` to exist. A screenshot's ends in .png
+  // (Playwright takes the image type from the path and refuses one it does not know).
+  const partial = request.op === 'screenshot' ? `${out}.partial.png` : `${out}.partial`;
   try {
     const { op, selector, value, frames = [] } = request;
     let scope: Page | FrameLocator = page;

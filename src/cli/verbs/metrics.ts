@@ -11,9 +11,11 @@ idle and steal shares in percent; context switches and pswpout per second; run a
 counts; free and total RAM and swap; util (busy share) per whole disk; and per CPU the evidence
 of progress: the current task, how many windows it has stayed current without a switch, the
 context switches, local timer and device interrupts of the window, the preempt count.
---json prints {"windowSeconds","cpus":[{cpu,usr,sys,iowait,idle,steal}],
-"contextSwitchesPerSecond","run","blk","pswpoutPerSecond","pswpinPerSecond","memFreeBytes",
-"memTotalBytes","swapFreeBytes","swapTotalBytes","disks":[{name,util,iosPerSecond}],"jiffies",
+--json prints {"windowSeconds","windowEnd" (monitor-clock seconds at the window's end: which
+window it is, on the detections' clock),"cpus":[{cpu,usr,sys,iowait,idle,steal}],
+"contextSwitchesPerSecond","run","blk","pswpoutPerSecond","pswpinPerSecond" (pages/s),
+"memFreeBytes","memTotalBytes","swapFreeBytes","swapTotalBytes","pageBytes",
+"disks":[{name,util,iosPerSecond}],"jiffies",
 "progress":[{cpu,pid,comm,sameTaskWindows,switches,irqs,timerIrqs,preemptCount,lockWaiters}],
 "parts":[names of the plugin parts that resolved on this kernel]}.
 

@@ -9,7 +9,7 @@ import { FaultsProvider, type FaultItem } from './faults';
 import { BlockedTasksProvider, type BlockedItem } from './blocked-tasks';
 import { KernelLogDocuments } from './kernel-log';
 import { ModulesProvider, type ModuleItem } from './modules';
-import { ProcessesProvider, type ProcessItem } from './processes';
+import { ProcessesProvider, type ProcessNode } from './processes';
 import { QueryDocuments } from './query-documents';
 import { HeartbeatStatusBar } from './status-bar';
 import { StructDecoderProvider, type DecodedItem } from './struct-decoder';
@@ -18,7 +18,7 @@ import { TargetsProvider, type TargetItem } from './targets';
 export interface GrassViews {
   targets: vscode.TreeView<TargetItem>;
   targetsProvider: TargetsProvider;
-  processes: vscode.TreeView<ProcessItem>;
+  processes: vscode.TreeView<ProcessNode>;
   processesProvider: ProcessesProvider;
   structDecoder: vscode.TreeView<DecodedItem>;
   structDecoderProvider: StructDecoderProvider;

@@ -3,8 +3,12 @@
 // flat or nested under their parent processes, sorted by pid, CPU time, RSS or state; the view's
 // title says when the list was read ("as of") and which filter and order apply.
 // Ids are stable across refreshes (target, tgid, pid) so expansion survives and `reveal` works.
+// Every task row has a "kernel stack" child: expanded, the task's stack is unwound from memory
+// (src/kernel/stacks: ORC from its saved registers, or inferred when it is on a CPU), its frames
+// as children (click: the memory inspector at the return address).
 import * as vscode from 'vscode';
 import type { Sessions } from '../session/sessions';
+import { frameText, StackContext, type StackFrame, type StackTrace } from '../kernel/stacks/stacks';
 import { listTasks } from '../kernel/tasks/tasks';
 import type { TaskRecord } from '../types/task-record';
 import type { CulpritMarks } from './faults';
@@ -12,7 +16,14 @@ import { buildProcessTree, compareProcesses, nestProcesses, PROCESS_SORTS, proce
 
 export type { ProcessItem } from './process-tree';
 
-export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, vscode.Disposable {
+/** A row of the Processes view: a task, its "kernel stack" row, a frame or a note of that stack. */
+export type ProcessNode =
+  | ProcessItem
+  | { kind: 'stack'; id: string; owner: ProcessItem }
+  | { kind: 'frame'; id: string; owner: ProcessItem; frame: StackFrame }
+  | { kind: 'stack-note'; id: string; owner: ProcessItem; label: string };
+
+export class ProcessesProvider implements vscode.TreeDataProvider<ProcessNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<ProcessItem[] | void>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscriptions: vscode.Disposable[];
@@ -34,13 +45,14 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
   /** The read in progress, and the one waiting for it to end. */
   private reading: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
-  view: vscode.TreeView<ProcessItem> | undefined;
+  view: vscode.TreeView<ProcessNode> | undefined;
   private autoRefresh: NodeJS.Timeout | undefined;
   private culprits: CulpritMarks = new Map();
 
   constructor(private readonly sessions: Sessions) {
     this.subscriptions = [
       sessions.onDidChange(() => {
+        this.traces.clear();
         if (this.filterText && sessions.current?.target.name !== this.filterTarget) this.setFilter('');
         void this.refresh();
       }),
@@ -218,31 +230,92 @@ export class ProcessesProvider implements vscode.TreeDataProvider<ProcessItem>, 
     return hit(item.task) || (item.kind === 'process' && item.threads.some((t) => hit(t.task)));
   }
 
-  async getChildren(element?: ProcessItem): Promise<ProcessItem[]> {
+  /** The traces read for "kernel stack" rows, by the stack row's id, until the task's row is read again. */
+  private readonly traces = new Map<string, { task: ProcessItem['task']; trace: Promise<StackTrace> }>();
+
+  async getChildren(): Promise<ProcessItem[]>;
+  async getChildren(element: ProcessNode): Promise<ProcessNode[]>;
+  async getChildren(element?: ProcessNode): Promise<ProcessNode[]> {
     if (!element) {
       await this.loading;
       if (this.filterText) return this.processes.filter((p) => this.matches(p));
       return this.nesting?.roots ?? this.processes;
     }
-    if (element.kind !== 'process') return [];
-    return this.filterText ? element.threads : [...element.threads, ...this.childProcesses(element)];
+    if (element.kind === 'stack') return this.stackChildren(element);
+    if (element.kind !== 'process' && element.kind !== 'thread') return [];
+    const stack: ProcessNode = { kind: 'stack', id: `${element.id}/stack`, owner: element };
+    if (element.kind === 'thread') return [stack];
+    return [stack, ...(this.filterText ? element.threads : [...element.threads, ...this.childProcesses(element)])];
+  }
+
+  /** The stack of a task, unwound when its row is expanded (a task read anew is unwound anew). */
+  private async stackChildren(element: Extract<ProcessNode, { kind: 'stack' }>): Promise<ProcessNode[]> {
+    const session = this.sessions.current;
+    if (!session) return [];
+    const task = element.owner.task;
+    let cached = this.traces.get(element.id);
+    if (!cached || cached.task !== task) {
+      const trace = vscode.window.withProgress({ location: { viewId: 'grass.processes' }, title: `unwinding the stack of ${task.pid}` }, async () => {
+        // (The ORC tables and symbols are read per unwind: a module loaded since is covered.)
+        const ctx = await StackContext.create(await session.model());
+        return ctx.trace(task);
+      });
+      cached = { task, trace: Promise.resolve(trace) };
+      this.traces.set(element.id, cached);
+    }
+    let trace: StackTrace;
+    try {
+      trace = await cached.trace;
+    } catch (err) {
+      this.traces.delete(element.id);
+      return [{ kind: 'stack-note', id: `${element.id}/error`, owner: element.owner, label: `cannot unwind: ${(err as Error).message}` }];
+    }
+    return [
+      ...trace.frames.map((frame, i): ProcessNode => ({ kind: 'frame', id: `${element.id}/${i}`, owner: element.owner, frame })),
+      ...(trace.note ? [{ kind: 'stack-note' as const, id: `${element.id}/note`, owner: element.owner, label: trace.note }] : []),
+    ];
   }
 
   private childProcesses(item: ProcessItem): ProcessItem[] {
     return this.nesting?.children.get(item.task.pid) ?? [];
   }
 
-  getParent(element: ProcessItem): ProcessItem | undefined {
+  getParent(element: ProcessNode): ProcessNode | undefined {
+    if (element.kind === 'stack') return element.owner;
+    if (element.kind === 'frame' || element.kind === 'stack-note') return { kind: 'stack', id: `${element.owner.id}/stack`, owner: element.owner };
     if (element.kind === 'thread') return this.byId.get(element.leader.id);
     if (!this.nesting || this.filterText) return undefined;
     const parent = this.processes.find((p) => p.task.pid === element.task.ppid);
     return parent && parent !== element ? parent : undefined;
   }
 
-  getTreeItem(item: ProcessItem): vscode.TreeItem {
+  getTreeItem(item: ProcessNode): vscode.TreeItem {
+    if (item.kind === 'stack') {
+      const t = item.owner.task;
+      const tree = new vscode.TreeItem('kernel stack', vscode.TreeItemCollapsibleState.Collapsed);
+      tree.id = item.id;
+      // What the unwind starts from: a task on a CPU has no saved registers (its frames are inferred).
+      tree.description = t.state === 'D' ? 'uninterruptible: where it waits' : t.state === 'R' ? 'running: inferred if on a CPU' : undefined;
+      tree.iconPath = new vscode.ThemeIcon('debug-stackframe');
+      tree.contextValue = 'grass.process.stack';
+      return tree;
+    }
+    if (item.kind === 'frame') {
+      const tree = new vscode.TreeItem(frameText(item.frame));
+      tree.id = item.id;
+      tree.tooltip = `return address 0x${item.frame.address.toString(16)}: open it in the memory inspector`;
+      tree.command = { command: 'grass.readMemory', title: 'Open in Memory Inspector', arguments: [`0x${item.frame.address.toString(16)}`] };
+      return tree;
+    }
+    if (item.kind === 'stack-note') {
+      const tree = new vscode.TreeItem(item.label);
+      tree.id = item.id;
+      tree.tooltip = item.label;
+      return tree;
+    }
     const row = processRow(item, this.culprits.get(item.task.pid));
-    const hasChildren = row.hasChildren || (item.kind === 'process' && !this.filterText && this.childProcesses(item).length > 0);
-    const tree = new vscode.TreeItem(row.label, hasChildren ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    // Every task has its kernel stack as a child.
+    const tree = new vscode.TreeItem(row.label, vscode.TreeItemCollapsibleState.Collapsed);
     tree.id = item.id;
     tree.description = row.description;
     tree.iconPath = row.culprit ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('errorForeground')) : new vscode.ThemeIcon(row.icon);

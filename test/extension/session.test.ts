@@ -361,6 +361,8 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
         break;
       }
       assert.ok(panel.ring.length >= 3 && panel.ring.length <= HEALTH_RING_WINDOWS);
+      // uPlot drew under the strict CSP: nothing refused (the page says what would be).
+      assert.equal(await pageText('#csp'), '');
       // A detection fires while the panel is open: it is marked at the time grass detect gives.
       const openedAt = panel.ring[0].end;
       await guest.request({ op: 'exec', command: 'for i in $(seq $(( $(nproc) * 4 ))); do yes >/dev/null & done' });
@@ -648,6 +650,31 @@ describe('sessions held by grass monitor; the grass debug adapter', function () 
     } finally {
       panel?.dispose();
     }
+  });
+
+  it("expanding a task in Processes shows its kernel stack: a blocked reader's equals its /proc/PID/stack, the panicking task's the functions of the console's panic call trace", async function () {
+    this.timeout(90_000);
+    assert.ok(blockedBeforePanic && panicConsole, 'F4 and the panic came before');
+    const provider = api.views.processesProvider;
+    await provider.refresh();
+    const stackOf = async (pid: number): Promise<string[]> => {
+      const item = (await provider.findPid(pid))!;
+      const [stack] = await provider.getChildren(item);
+      assert.equal(stack.kind, 'stack');
+      return (await provider.getChildren(stack)).flatMap((c) => (c.kind === 'frame' ? [String(provider.getTreeItem(c).label)] : []));
+    };
+    assert.deepEqual(await stackOf(blockedBeforePanic.pids[0]), blockedBeforePanic.stack);
+    // The panicking task, on its CPU: its inferred frames from panic() down are the functions of
+    // the call trace the kernel printed (dump_stack_lvl, which printed it, has returned; ? frames are not live).
+    const pid = Number(/^\[[\s\d.]+\] CPU: \d+ PID: (\d+) /m.exec(panicConsole)![1]);
+    const fn = (frame: string): string => frame.replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+/, '');
+    const lines = panicConsole.replace(/\r/g, '').split('\n').map((l) => l.replace(/^\[\s*\d+\.\d+\] /, ''));
+    const start = lines.findIndex((l) => l.startsWith('Kernel panic - not syncing: sysrq triggered crash'));
+    const end = lines.findIndex((l, i) => i > start && l === ' </TASK>');
+    const printed = lines.slice(start, end).map((l) => l.trim()).filter((l) => /^\S+\+0x[0-9a-f]+\/0x[0-9a-f]+( \[\S+\])?$/.test(l)).map(fn);
+    const names = (await stackOf(pid)).map(fn);
+    assert.ok(names.includes('panic'), names.join(' < '));
+    assert.deepEqual(names.slice(names.indexOf('panic')), printed.slice(printed.indexOf('panic')), `${names.join(' < ')} vs ${printed.join(' < ')}`);
   });
 
   it('Stop Monitor ends the monitor process and its sessions', async () => {

@@ -101,6 +101,10 @@ interface Plot {
 
 const title = heading(PAGE_HEADING);
 const status = statusLine('status');
+// What the page's Content-Security-Policy refused (a style or script the plots needed), said on
+// the page rather than only in the developer tools' console.
+const refused = statusLine('csp');
+document.addEventListener('securitypolicyviolation', (e) => refused.set(`Refused by the page's Content-Security-Policy: ${e.effectiveDirective} ${e.blockedURI || '(inline)'}`, true));
 const plotsBox = document.createElement('div');
 plotsBox.className = 'health-plots';
 plotsBox.id = 'plots';
@@ -111,7 +115,7 @@ marksList.id = 'marks';
 const table = document.createElement('table');
 table.id = 'recent';
 table.setAttribute('aria-label', 'the latest metrics windows');
-document.body.append(title, status.element, plotsBox, marksHeading, marksList, table);
+document.body.append(title, status.element, refused.element, plotsBox, marksHeading, marksList, table);
 
 let plots = new Map<string, Plot>();
 let thresholds: Threshold[] = [];

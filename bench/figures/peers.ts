@@ -6,7 +6,7 @@
 //  - drgn 0.0.22 (python3-drgn) with the -dbg vmlinux: for_each_task, print(init_task);
 //  - crash 8.0.2 with the same vmlinux: `list task_struct.tasks` from init_task (its `ps` is
 //    wrong on this kernel: shared/notes/peers.md), `struct task_struct`.
-// The same memory saved as a kdump-compressed file (zstd) too: grass ps and crash's list on it,
+// The same memory saved as a kdump-compressed file (zstd) too: grass ps, drgn and crash's list on it,
 // and random page reads through the offline agent from the ELF and the kdump file.
 // Each run under /usr/bin/time -v: wall time and peak RSS (of the largest process: for grass the
 // CLI or the offline agent it starts). Each list is checked against the guest's /proc.
@@ -158,6 +158,8 @@ export const group: FigureGroup = {
       const kdumpRun = (args: string[]): Promise<PeerRun<string>> => timed(process.execPath, [...cli, ...args, '--target', `vmcore:${kdump}`], 300_000);
       const grassKdump = await series(RUNS, () => kdumpRun(['ps', '--threads', '--json']), (out) => void checkList('grass on kdump', (JSON.parse(out) as { tasks: PeerTask[] }).tasks, truths, true));
       bench.record('grass-ps-kdump', listed(`grass ps --threads on the kdump file (zstd, ${(statSync(kdump).size / 2 ** 20).toFixed(0)} MiB; the ELF is ${(statSync(vmcore).size / 2 ** 20).toFixed(0)} MiB)`, n), 's', grassKdump.seconds, { versus: 'grass-ps' });
+      const drgnKdump = await series(RUNS, () => drgnTasks(kdump, vmlinux), (tasks) => void checkList('drgn on kdump', tasks, truths, true));
+      bench.record('drgn-ps-kdump', listed('drgn 0.0.22 for_each_task on the kdump file (libkdumpfile)', n), 's', drgnKdump.seconds, { versus: 'grass-ps-kdump' });
       const crashKdump = await series(CRASH_RUNS, () => crashTasks(kdump, vmlinux, initTask), (tasks) => void checkList('crash on kdump', tasks, truths, false));
       bench.record('crash-ps-kdump', 'crash 8.0.2 list task_struct.tasks on the kdump file: launch to the full list', 's', crashKdump.seconds, { versus: 'grass-ps-kdump' });
       for (const [name, file] of [['elf', vmcore], ['kdump', kdump]] as const) {

@@ -40,7 +40,8 @@ export interface ElfTarget {
   symbols: KernelSymbol[];
 }
 
-function vmcoreinfoNote(text: string): Uint8Array {
+/** The ELF note the kernel writes for its VMCOREINFO (name "VMCOREINFO", type 0), padded to 4 bytes. */
+export function vmcoreinfoNote(text: string): Uint8Array {
   const name = new TextEncoder().encode('VMCOREINFO\0');
   const desc = new TextEncoder().encode(text);
   const pad4 = (n: number): number => (n + 3) & ~3;

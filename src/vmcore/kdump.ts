@@ -2,7 +2,7 @@
 // save-vmcore --format kdump writes it and crash, makedumpfile and GRASS's agent read it:
 //   block 0         struct disk_dump_header (the kernel's utsname, status = the compression)
 //   block 1..       struct kdump_sub_header (phys_base, dump level, 64-bit pfn bounds), then the
-//                   VMCOREINFO text it points at
+//                   VMCOREINFO text it points at, and the same as an ELF note (its notes)
 //   bitmaps         the 1st bitmap (a bit per pfn: RAM) and the 2nd (the page is in the file);
 //                   a page the source dump left out, or --kernel-only excluded, is clear in the
 //                   2nd, so a reader says "excluded", never zeros
@@ -13,9 +13,13 @@
 // Layouts are makedumpfile's diskdump_mod.h (x86-64: 8-byte longs and off_t); the reader is
 // gpu/src/memory/kdump_source.cpp.
 import { deflateSync, inflateSync } from 'node:zlib';
+import { Btf } from '../kernel/btf/btf';
+import type { GrassClient } from '../rdma/client';
 import type { AgentDescription } from '../rdma/protocol/description';
+import { TargetReadError } from '../types/target';
 import { PAGE_BYTES } from './page-filter';
 import type { Plan } from './plan';
+import { vmcoreinfoNote } from './elf';
 
 export type KdumpCompression = 'zstd' | 'zlib';
 /** makedumpfile's DUMP_DH_COMPRESSED_* (header status and page descriptor flags). */
@@ -70,7 +74,27 @@ export function dumpLevel(kernelOnly: boolean, sourceLacksPages: boolean): numbe
   return sourceLacksPages ? 31 : kernelOnly ? 30 : 0;
 }
 
-export function kdumpLayout(plan: Plan, description: AgentDescription, compression: KdumpCompression, level: number, timestampSeconds: number): KdumpLayout {
+/**
+ * The kernel's own struct new_utsname (init_uts_ns.name, laid out by BTF), as makedumpfile
+ * copies it into the header: libkdumpfile (drgn) takes the architecture from it only when every
+ * field is filled in. Undefined when the target has no init_uts_ns or it does not read.
+ */
+export async function kernelUtsname(client: GrassClient, description: AgentDescription): Promise<Uint8Array | undefined> {
+  const ns = description.symbols.find((x) => x.name === 'init_uts_ns');
+  const btf = new Btf(description.btf, { source: 'target BTF' });
+  const nsType = btf.findByName('uts_namespace', 'struct');
+  const utsType = btf.findByName('new_utsname', 'struct');
+  const name = nsType === undefined ? undefined : btf.findMember(nsType, 'name');
+  if (!ns || utsType === undefined || !name || btf.sizeof(utsType) !== 6 * UTS_FIELD) return undefined;
+  try {
+    return await client.read({ kind: 'kernel' }, ns.address + BigInt(name.bitsOffset / 8), 6 * UTS_FIELD);
+  } catch (err) {
+    if (err instanceof TargetReadError) return undefined;
+    throw err;
+  }
+}
+
+export function kdumpLayout(plan: Plan, description: AgentDescription, compression: KdumpCompression, level: number, timestampSeconds: number, utsname?: Uint8Array): KdumpLayout {
   const ram = description.memoryMap;
   for (let i = 1; i < ram.length; i++) if (ram[i].physStart < ram[i - 1].physStart + ram[i - 1].length) throw new Error('save-vmcore: the memory map is not in ascending order; a kdump file needs pfn order');
   for (let i = 1; i < plan.segments.length; i++) if (plan.segments[i].physStart <= plan.segments[i - 1].physStart) throw new Error('save-vmcore: segments out of pfn order');
@@ -78,7 +102,11 @@ export function kdumpLayout(plan: Plan, description: AgentDescription, compressi
   const maxMapnr = Number((last.physStart + last.length + BigInt(PAGE_BYTES) - 1n) / BigInt(PAGE_BYTES));
   const bitmapBytes = Math.ceil(Math.ceil(maxMapnr / 8) / BLOCK) * BLOCK;
   const vmcoreinfo = new TextEncoder().encode(description.vmcoreinfo);
-  const subHeaderBlocks = Math.ceil((SUB_HEADER_BYTES + vmcoreinfo.length) / BLOCK);
+  // The same text as an ELF note too, where makedumpfile copies /proc/vmcore's notes:
+  // libkdumpfile (drgn) takes VMCOREINFO from the notes, crash from offset_vmcoreinfo.
+  const note = vmcoreinfoNote(description.vmcoreinfo);
+  const noteAt = BLOCK + ((SUB_HEADER_BYTES + vmcoreinfo.length + 7) & ~7);
+  const subHeaderBlocks = Math.ceil((noteAt - BLOCK + note.length) / BLOCK);
   const bitmapsAt = BLOCK * (1 + subHeaderBlocks);
   const descriptorsAt = bitmapsAt + 2 * bitmapBytes;
   const head = new Uint8Array(descriptorsAt);
@@ -106,9 +134,12 @@ export function kdumpLayout(plan: Plan, description: AgentDescription, compressi
   putString(head, 0, 'KDUMP   ', 9);
   v.setInt32(8, HEADER_VERSION, true);
   const uts = 12; // struct new_utsname: sysname, nodename, release, version, machine, domainname
-  putString(head, uts, 'Linux', UTS_FIELD);
-  putString(head, uts + 2 * UTS_FIELD, description.release, UTS_FIELD);
-  putString(head, uts + 4 * UTS_FIELD, 'x86_64', UTS_FIELD);
+  if (utsname) head.set(utsname, uts);
+  else {
+    putString(head, uts, 'Linux', UTS_FIELD);
+    putString(head, uts + 2 * UTS_FIELD, description.release, UTS_FIELD);
+    putString(head, uts + 4 * UTS_FIELD, 'x86_64', UTS_FIELD);
+  }
   const timestamp = 408; // struct timeval, 8-aligned after the utsname
   v.setBigInt64(timestamp, BigInt(timestampSeconds), true);
   v.setUint32(424, COMPRESSED[compression], true); // status
@@ -131,7 +162,10 @@ export function kdumpLayout(plan: Plan, description: AgentDescription, compressi
   v.setBigUint64(sub + 80, 0n, true); // start_pfn_64
   v.setBigUint64(sub + 88, BigInt(maxMapnr), true); // end_pfn_64
   v.setBigUint64(sub + 96, BigInt(maxMapnr), true); // max_mapnr_64
+  v.setBigUint64(sub + 48, BigInt(noteAt), true); // offset_note
+  v.setBigUint64(sub + 56, BigInt(note.length), true); // size_note
   head.set(vmcoreinfo, sub + SUB_HEADER_BYTES);
+  head.set(note, noteAt);
 
   const zeroAt = descriptorsAt + pages * DESCRIPTOR_BYTES;
   return { head, descriptorsAt, zeroAt, dataAt: zeroAt, firstDescriptor, pages };

@@ -9,7 +9,7 @@ import { dataCrc32 } from '../rdma/protocol/codec';
 import { Btf } from '../kernel/btf/btf';
 import type { AgentDescription } from '../rdma/protocol/description';
 import { elfLayout, ElfLayout } from './elf';
-import { codec, decodePages, dumpLevel, encodeChunk, headForDigest, KDUMP_DESCRIPTOR_BYTES, KdumpCompression, kdumpLayout, zeroPage } from './kdump';
+import { codec, decodePages, dumpLevel, encodeChunk, headForDigest, KDUMP_DESCRIPTOR_BYTES, KdumpCompression, kdumpLayout, kernelUtsname, zeroPage } from './kdump';
 import { classifyPages, PAGE_BYTES, PAGE_CLASS_NAMES, PageClass, RangeClasses, resolvePageLayout } from './page-filter';
 import { Chunk, ExcludedRun, filteredSegments, fullSegments, makePlan, Plan, planDigest } from './plan';
 
@@ -166,7 +166,7 @@ export async function saveVmcore(client: GrassClient, out: string, options: Save
   const plan = makePlan(segments, excluded, client.header.slotDataBytes);
   const format = options.format ?? 'elf';
   const sink = format === 'kdump'
-    ? await kdumpSink(plan, description, options.compression ?? 'zstd', dumpLevel(options.kernelOnly === true, holes !== undefined))
+    ? await kdumpSink(plan, description, options.compression ?? 'zstd', dumpLevel(options.kernelOnly === true, holes !== undefined), await kernelUtsname(client, description))
     : elfSink(plan, description);
   const head: JournalHead = { format: 1, digest: planDigest(plan, sink.digestHead), fileBytes: sink.fixedBytes, chunks: plan.chunks.length };
 
@@ -332,9 +332,9 @@ function elfSink(plan: Plan, description: AgentDescription): Sink {
   };
 }
 
-async function kdumpSink(plan: Plan, description: AgentDescription, compression: KdumpCompression, level: number): Promise<Sink> {
+async function kdumpSink(plan: Plan, description: AgentDescription, compression: KdumpCompression, level: number, utsname: Uint8Array | undefined): Promise<Sink> {
   const c = await codec(compression);
-  const layout = kdumpLayout(plan, description, compression, level, Math.floor(Date.now() / 1000));
+  const layout = kdumpLayout(plan, description, compression, level, Math.floor(Date.now() / 1000), utsname);
   const zero = zeroPage(c);
   const dataStart = layout.zeroAt + zero.length;
   let cursor = dataStart;

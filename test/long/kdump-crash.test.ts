@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KdumpGuest, KdumpJob, KdumpRun } from '../../testbed/kdump-guest';
 import { grass, grassJson, PsTask, sameComm } from '../integration/agent-harness';
-import { crashTasks, ensurePeerTools, kernelDebugVmlinux, timed } from './peer-tools';
+import { crashTasks, drgnTasks, ensurePeerTools, kernelDebugVmlinux, timed } from './peer-tools';
 
 const JOBS: KdumpJob[] = [{ format: 'zlib' }, { format: 'lzo' }, { format: 'snappy' }, { format: 'elf' }, { format: 'zlib', flattened: true }];
 
@@ -113,7 +113,7 @@ test('crash and grass agree on each dump: tasks, modules, kernel log, the panick
   }
 });
 
-test('crash opens what grass save-vmcore --format kdump wrote (zstd pages) and lists the same tasks', async () => {
+test('crash and drgn open what grass save-vmcore --format kdump wrote (zstd pages) and list the same tasks', async () => {
   const zlib = run.results.find((r) => r.job.format === 'zlib' && !r.job.flattened)!.file;
   const out = path.join(scratch, 'saved.kdump');
   const saved = await grassJson<{ fileBytes: number; compression: string }>(['save-vmcore', out, '--format', 'kdump', '--target', `vmcore:${zlib}`]);
@@ -125,5 +125,9 @@ test('crash opens what grass save-vmcore --format kdump wrote (zstd pages) and l
   assert.deepEqual(sorted(crash.result.map((t) => t.pid)), sorted([0, ...tasks.map((t) => t.pid)]), 'crash lists the tasks grass lists on the source dump');
   const byPid = new Map(crash.result.map((t) => [t.pid, t.comm]));
   for (const t of tasks) assert.ok(sameComm(t.comm, byPid.get(t.pid) ?? '?'), `pid ${t.pid} is ${t.comm}, crash says ${byPid.get(t.pid)}`);
-  process.stderr.write(`kdump-crash: save-vmcore --format kdump (${saved.fileBytes} bytes, zstd): crash lists ${crash.result.length} tasks in ${crash.seconds.toFixed(1)} s\n`);
+  // drgn reads it through libkdumpfile (VMCOREINFO from the file's notes, the architecture from its utsname).
+  const drgn = await drgnTasks(out, vmlinux);
+  // (for_each_task walks init_task.tasks without init_task itself, pid 0, which crash's list shows.)
+  assert.deepEqual(sorted(drgn.result.map((t) => t.pid)), sorted(tasks.map((t) => t.pid)), 'drgn lists the tasks grass lists');
+  process.stderr.write(`kdump-crash: save-vmcore --format kdump (${saved.fileBytes} bytes, zstd): crash lists ${crash.result.length} tasks in ${crash.seconds.toFixed(1)} s, drgn ${drgn.result.length} in ${drgn.seconds.toFixed(1)} s\n`);
 });

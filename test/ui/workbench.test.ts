@@ -106,7 +106,7 @@ async function assertSymbolAnnotations(frame: Frame, initTaskShown: bigint): Pro
  */
 async function chooseOption(frame: Frame, selectId: string, label: string): Promise<void> {
   await frame.locator(`#${selectId}`).click();
-  await frame.locator(`#${selectId} li[role="option"]`, { hasText: label }).first().click();
+  await frame.locator(`#${selectId} li[role="option"]:has-text(${JSON.stringify(label)})`).first().click();
 }
 
 function rowBytes(text: string): Buffer {

@@ -31,12 +31,6 @@ void check(cudaError_t e, const char* what) {
 }
 #define CU(x) check((x), #x)
 
-__device__ uint64_t device_clock_ns() {
-  uint64_t t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
-  return t;
-}
-
 __device__ uint64_t device_cycles() { return (uint64_t)clock64(); }
 
 // The GPU-side reaction time, measured beside the monitor: the watcher warp's lane i polls slot
@@ -67,14 +61,14 @@ __device__ void watch_reactions(uint8_t* buffer, uint32_t slots, uint64_t slot_b
                                 reaction_entry* entries, const volatile int* quit) {
   uint32_t lane = threadIdx.x & 31;
   if (lane == 0) {  // the timer's step, for reading the figures' resolution
-    uint64_t step = ~0ull, t = device_clock_ns();
+    uint64_t step = ~0ull, t = grass_device_ns();
     for (int seen = 0; seen < 16;) {
-      uint64_t u = device_clock_ns();
+      uint64_t u = grass_device_ns();
       if (u != t) { step = u - t < step ? u - t : step; t = u; seen++; }
     }
     ring->timer_step_ns = step;
-    uint64_t t0 = device_clock_ns(), c0 = device_cycles(), t1;
-    while ((t1 = device_clock_ns()) - t0 < 10000000) {}
+    uint64_t t0 = grass_device_ns(), c0 = device_cycles(), t1;
+    while ((t1 = grass_device_ns()) - t0 < 10000000) {}
     ring->calibration_cycles = device_cycles() - c0;
     ring->calibration_ns = t1 - t0;
   }
@@ -87,13 +81,13 @@ __device__ void watch_reactions(uint8_t* buffer, uint32_t slots, uint64_t slot_b
     if (!mine) continue;
     uint64_t m = grass_load_mark(&s->request_mark);
     if (m != seen) {
-      uint64_t t = device_clock_ns(), c = device_cycles();
+      uint64_t t = grass_device_ns(), c = device_cycles();
       if (pending) atomicAdd((unsigned long long*)&ring->replaced, 1ull);
       seen = pending = m, t_req = t, c_req = c;
       opcode = ((volatile grass_request*)&s->request)->opcode;
     }
     if (pending && grass_load_mark(&s->reply_mark) == pending) {
-      uint64_t t = device_clock_ns(), c = device_cycles();
+      uint64_t t = grass_device_ns(), c = device_cycles();
       uint64_t i = atomicAdd((unsigned long long*)&ring->count, 1ull);
       if (i < kReactionCapacity) entries[i] = {t_req, t, c_req, c, lane, opcode};
       pending = 0;
@@ -217,7 +211,7 @@ __device__ void serve_on_warp(grass_monitor* mon, const volatile uint32_t* stop)
   uint64_t last_full = 0;
   // Lane 0's reading of the stop flag decides for the whole warp (the ballots need every lane).
   while (__shfl_sync(0xffffffffu, *stop, 0) == 0) {
-    uint64_t now = device_clock_ns();
+    uint64_t now = grass_device_ns();
     for (uint32_t group = 0; group < slots; group += 32) {
       uint32_t i = group + lane;
       bool moved = false, heartbeat = false;
